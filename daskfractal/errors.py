@@ -1,0 +1,27 @@
+"""Exceptions raised by daskfractal.
+
+Every error a user can cause (a bad file, a wrong parameter, a corrupted download) is raised
+as one of these, with a message that names the file, line or parameter at fault.
+"""
+
+from __future__ import annotations
+
+
+class DaskFractalError(Exception):
+    """Base class of every error daskfractal raises on purpose."""
+
+
+class InputDataError(DaskFractalError, ValueError):
+    """An input file or in-memory input is malformed (missing columns, bad ids, empty, ...)."""
+
+
+class ParameterError(DaskFractalError, ValueError):
+    """A parameter is impossible (factors < 1, unknown option, ...)."""
+
+
+class DownloadError(DaskFractalError, OSError):
+    """A download failed: offline, HTTP error, or a checksum mismatch."""
+
+
+class StoreError(DaskFractalError, OSError):
+    """An output store is missing, incomplete or inconsistent."""
