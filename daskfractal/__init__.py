@@ -1,20 +1,58 @@
-"""daskfractal: randomized fractal (Kronecker) expansion of recommender data sets."""
+"""daskfractal: randomized fractal (Kronecker) expansion of recommender data sets.
 
-from .errors import DaskFractalError, DownloadError, InputDataError, ParameterError, StoreError
+The data flows load → pre-process → reduce → expand → store::
+
+    import daskfractal as dfr
+
+    split = dfr.preprocess(dfr.load("default"))          # R_train, R_test (leave-last-out)
+    red = dfr.reduce(split, (4, 8))                      # R̂: keep probabilities, 4 x 8
+    store = dfr.expand(split, reduced=red, seed=0).to_zarr("out.zarr")
+    store.to_dask_dataframe("train")
+"""
+
+from .datasets import DATASETS, download, embedded_datasets, list_datasets, load
+from .errors import (
+    DaskFractalError,
+    DownloadError,
+    InputDataError,
+    ParameterError,
+    StoreError,
+)
+from .expansion import ExpandedData, Expansion, expand
 from .interactions import Interactions
 from .preprocess import SignedMatrix, SplitData, preprocess
+from .reduction import Reduced, expected_interactions, reduce, solve_factors
+from .store import ExpansionStore, store_status
+from .store import open_store as open  # daskfractal.open(path), like zarr.open
+from .write import write_store
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DATASETS",
     "DaskFractalError",
     "DownloadError",
+    "ExpandedData",
+    "Expansion",
+    "ExpansionStore",
     "InputDataError",
     "Interactions",
     "ParameterError",
+    "Reduced",
     "SignedMatrix",
     "SplitData",
     "StoreError",
     "__version__",
+    "download",
+    "embedded_datasets",
+    "expand",
+    "expected_interactions",
+    "list_datasets",
+    "load",
+    "open",
     "preprocess",
+    "reduce",
+    "solve_factors",
+    "store_status",
+    "write_store",
 ]

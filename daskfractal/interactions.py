@@ -129,8 +129,8 @@ class Interactions:
             timestamps = timestamps.astype(np.int64, copy=False)
         if is_test is not None:
             is_test = np.asarray(is_test, dtype=bool)
-        user_ids, u = np.unique(users, return_inverse=True)
-        item_ids, i = np.unique(items, return_inverse=True)
+        user_ids, u = _reindex(users)
+        item_ids, i = _reindex(items)
         return cls(
             users=u.astype(np.int64, copy=False),
             items=i.astype(np.int64, copy=False),
@@ -198,3 +198,20 @@ def _as_id_array(values: np.ndarray, what: str, source: str) -> np.ndarray:
         bad = int(np.flatnonzero(arr < 0)[0])
         raise InputDataError(f"{source}: {what} id of interaction {bad} is negative ({arr[bad]})")
     return arr
+
+
+def _reindex(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct ids and each entry's position among them (like ``np.unique``).
+
+    Counting is linear-time when the ids are dense enough (MovieLens, most exports); sorting
+    is the fallback for sparse, huge ids.
+    """
+    top = int(ids.max())
+    if top < max(4 * len(ids), 1 << 16):
+        present = np.zeros(top + 1, dtype=bool)
+        present[ids] = True
+        distinct = np.flatnonzero(present).astype(np.int64)
+        new_id = np.cumsum(present, dtype=np.int64) - 1
+        return distinct, new_id[ids]
+    distinct, inverse = np.unique(ids, return_inverse=True)
+    return distinct.astype(np.int64), inverse.astype(np.int64)

@@ -1,0 +1,143 @@
+"""Running Dask work on the scheduler the caller chose, with a progress bar that shows."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .errors import ParameterError
+
+LOCAL_SCHEDULERS = ("sync", "synchronous", "single-threaded", "threads", "processes")
+
+
+def _default_client() -> Any | None:
+    try:
+        from distributed import default_client
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+def run(tasks: Sequence[Any], *, scheduler: Any = None, progress: bool = True) -> list:
+    """Compute Dask delayed objects and return their results in order.
+
+    Parameters
+    ----------
+    tasks : sequence of dask.delayed.Delayed
+    scheduler : None, str or distributed.Client
+        A ``Client`` (its cluster runs the work), one of ``"sync"``, ``"threads"``,
+        ``"processes"``, or None: the current default ``Client`` if there is one, else threads.
+    progress : bool
+        Show a progress bar: ``distributed.progress`` under a Client (Dask's local
+        ``ProgressBar`` prints nothing there), ``dask.diagnostics.ProgressBar`` otherwise.
+    """
+    import dask
+
+    if not tasks:
+        return []
+    client = scheduler if _is_client(scheduler) else None
+    if scheduler is None:
+        client = _default_client()
+    if client is not None:
+        futures = client.compute(list(tasks))
+        if progress:
+            from distributed import progress as dprogress
+
+            dprogress(futures)
+            print()
+        return client.gather(futures)
+    name = scheduler or "threads"
+    if name not in LOCAL_SCHEDULERS:
+        raise ParameterError(
+            f"scheduler={scheduler!r}: use a distributed Client or one of "
+            f"{', '.join(LOCAL_SCHEDULERS)}"
+        )
+    ctx: Any = contextlib.nullcontext()
+    if progress:
+        from dask.diagnostics import ProgressBar
+
+        ctx = ProgressBar(minimum=1.0)
+    with ctx:
+        return list(dask.compute(*tasks, scheduler=name))
+
+
+def _is_client(obj: Any) -> bool:
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(obj, Client)
+
+
+@contextlib.contextmanager
+def cluster_client(
+    *,
+    scheduler: str | None = None,
+    scheduler_file: str | os.PathLike | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    memory_limit: str | None = "auto",
+    local: str = "cluster",
+) -> Iterator[Any]:
+    """A Dask scheduler to run on, chosen the way the CLI's options say.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:port``): attach to it.
+    scheduler_file : path, optional
+        A scheduler file written by ``dask-scheduler --scheduler-file`` (HPC).
+    workers, threads : int, optional
+        Size of the local cluster (default: one worker process per core, one thread each).
+    memory_limit : str, optional
+        Memory limit of each local worker (``"auto"``: the machine's memory / workers).
+    local : {"cluster", "threads", "sync", "processes"}
+        Without a scheduler address: start a ``LocalCluster`` (default) or use a plain local
+        scheduler.
+
+    Yields
+    ------
+    distributed.Client or str
+        What to pass as ``scheduler=`` to :func:`run`.
+    """
+    if scheduler and scheduler_file:
+        raise ParameterError("give --scheduler or --scheduler-file, not both")
+    if scheduler or scheduler_file:
+        from distributed import Client
+
+        try:
+            client = (
+                Client(scheduler, timeout="30s")
+                if scheduler
+                else Client(scheduler_file=os.fspath(scheduler_file), timeout="30s")
+            )
+        except OSError as e:
+            where = scheduler or scheduler_file
+            raise ParameterError(f"cannot reach the Dask scheduler at {where}: {e}") from e
+        with client:
+            yield client
+        return
+    if local != "cluster":
+        if local not in LOCAL_SCHEDULERS:
+            raise ParameterError(f"local scheduler {local!r} is not one of {LOCAL_SCHEDULERS}")
+        yield local
+        return
+    from distributed import Client, LocalCluster
+
+    n_workers = workers or os.cpu_count() or 1
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads or 1,
+            memory_limit=memory_limit,
+            processes=True,
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client

@@ -1,0 +1,348 @@
+"""Command-line interface: a thin adapter that parses options and calls the public API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import DaskFractalError, DownloadError, InputDataError, ParameterError, StoreError
+
+# Exit codes: documented in docs/cli.md.
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_DOWNLOAD = 4
+EXIT_STORE = 5
+EXIT_INTERRUPTED = 130
+
+
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "input",
+        metavar="INPUT",
+        help="a data file or folder (MovieLens ratings.csv / ratings.dat / u.data, CSV, TSV, "
+        "Parquet, adjacency list), or 'default' for the embedded MovieLens ml-latest-small",
+    )
+    g = p.add_argument_group("input format")
+    g.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "movielens", "csv", "tsv", "parquet", "adjacency"],
+        help="input format (default: detected from the file name)",
+    )
+    g.add_argument("--user-col", help="user id column of a generic CSV/TSV/Parquet file")
+    g.add_argument("--item-col", help="item id column of a generic file")
+    g.add_argument("--rating-col", help="rating column of a generic file (optional)")
+    g.add_argument("--timestamp-col", help="timestamp column of a generic file (optional)")
+    g.add_argument("--sep", help="field separator of a generic text file")
+    g.add_argument("--no-header", action="store_true", help="the generic text file has no header")
+    g.add_argument("--test", metavar="FILE", help="a separate test file (a given split)")
+    g = p.add_argument_group("pre-processing")
+    g.add_argument(
+        "--keep-ratings", action="store_true", help="store ratings instead of binarizing to 1"
+    )
+    g.add_argument(
+        "--positive-threshold",
+        type=float,
+        metavar="R",
+        help="keep only interactions with rating >= R",
+    )
+    g.add_argument(
+        "--min-distinct-timestamps",
+        type=int,
+        default=2,
+        metavar="K",
+        help="drop users with fewer distinct timestamps (default: 2)",
+    )
+    g.add_argument(
+        "--split",
+        default="auto",
+        choices=["auto", "leave-last-out", "random", "given", "none"],
+        help="how to build the test set (default: auto)",
+    )
+    g.add_argument(
+        "--tie-policy",
+        default="one",
+        choices=["one", "all"],
+        help="items tied at a user's latest timestamp: one goes to test, or all (default: one)",
+    )
+    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+
+def _load_split(args: argparse.Namespace):
+    from .datasets import load
+    from .preprocess import preprocess
+
+    data = load(
+        args.input,
+        format=args.format,
+        user_col=args.user_col,
+        item_col=args.item_col,
+        rating_col=args.rating_col,
+        timestamp_col=args.timestamp_col,
+        sep=args.sep,
+        test=args.test,
+        header=not args.no_header,
+    )
+    split = preprocess(
+        data,
+        binarize=not args.keep_ratings,
+        positive_threshold=args.positive_threshold,
+        min_distinct_timestamps=args.min_distinct_timestamps,
+        split=args.split,
+        tie_policy=args.tie_policy,
+        seed=args.seed,
+    )
+    return data, split
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=2, default=_json_default))
+
+
+def _json_default(o: object) -> object:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def _fmt(x: float | int) -> str:
+    if isinstance(x, float) and not x.is_integer():
+        return f"{x:,.4g}" if abs(x) < 1e4 else f"{x:,.0f}"
+    return f"{int(x):,}"
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    data, split = _load_split(args)
+    raw, pre = data.summary(), split.summary()
+    if args.json:
+        _print_json({"input": raw, "split": pre})
+        return EXIT_OK
+    print(f"input: {raw['source']}")
+    print(
+        f"  interactions {_fmt(raw['interactions'])}, users {_fmt(raw['users'])}, "
+        f"items {_fmt(raw['items'])}, density {raw['density']:.3e}"
+    )
+    print(
+        f"  ratings: {'yes' if raw['has_ratings'] else 'no'}, "
+        f"timestamps: {'yes' if raw['has_timestamps'] else 'no'}, "
+        f"given split: {'yes' if raw['given_split'] else 'no'}"
+    )
+    for who in ("user", "item"):
+        d = raw[f"{who}_degree"]
+        print(
+            f"  {who} degree: min {d['min']}, median {_fmt(d['median'])}, mean "
+            f"{_fmt(d['mean'])}, p90 {_fmt(d['p90'])}, p99 {_fmt(d['p99'])}, max {d['max']}"
+        )
+    print(f"after pre-processing ({split.params['split']}):")
+    print(
+        f"  users {_fmt(pre['users'])}, items {_fmt(pre['items'])}, "
+        f"train {_fmt(pre['train_interactions'])}, test {_fmt(pre['test_interactions'])}"
+    )
+    removed = {k[len("removed_") :]: v for k, v in pre.items() if k.startswith("removed_")}
+    print("  removed: " + ", ".join(f"{k} {_fmt(v)}" for k, v in removed.items()))
+    return EXIT_OK
+
+
+def _reduce_from_args(args: argparse.Namespace, split):
+    from .reduction import reduce, solve_factors
+
+    clip = tuple(args.clip) if args.clip else None
+    if args.target_interactions is not None:
+        if args.factors:
+            raise ParameterError("give either --factors or --target-interactions, not both")
+        return solve_factors(
+            split.train,
+            args.target_interactions,
+            aspect=args.aspect,
+            resize=args.resize,
+            rescale=args.rescale,
+            clip=clip,
+            seed=args.seed,
+            test_nnz=split.test.nnz,
+        )
+    if not args.factors:
+        raise ParameterError("give --factors M N or --target-interactions N")
+    return reduce(
+        split.train,
+        tuple(args.factors),
+        resize=args.resize,
+        rescale=args.rescale,
+        clip=clip,
+        scale=args.scale,
+        seed=args.seed,
+    )
+
+
+def _add_reduce_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("reduced matrix R̂ (size of the expansion)")
+    g.add_argument(
+        "--factors",
+        nargs=2,
+        type=int,
+        metavar=("M", "N"),
+        help="expansion factors: users x M, items x N (R̂ is M x N)",
+    )
+    g.add_argument(
+        "--target-interactions",
+        type=float,
+        metavar="N",
+        help="choose factors and a keep-probability scale that give about N train interactions",
+    )
+    g.add_argument(
+        "--aspect",
+        type=float,
+        default=2.0,
+        help="with --target-interactions: item factor / user factor (default: 2, as 16 x 32)",
+    )
+    g.add_argument(
+        "--resize",
+        default="antialias",
+        choices=["antialias", "legacy"],
+        help="how U and V are shrunk: antialias (local averaging, default) or legacy "
+        "(scikit-image 0.14 bilinear, as the published ML-1B sizes)",
+    )
+    g.add_argument(
+        "--rescale",
+        default="abs-max",
+        choices=["abs-max", "minmax"],
+        help="map R̂ to keep probabilities: |R̂|/max|R̂| (default) or min-max",
+    )
+    g.add_argument(
+        "--clip", nargs=2, type=float, metavar=("LO", "HI"), help="clip keep probabilities"
+    )
+    g.add_argument(
+        "--scale", type=float, default=1.0, help="multiply keep probabilities (0 < S <= 1)"
+    )
+
+
+def cmd_reduce(args: argparse.Namespace) -> int:
+    _, split = _load_split(args)
+    red = _reduce_from_args(args, split)
+    exp = red.expected_interactions(split.train.nnz, split.test.nnz)
+    out = red.to_dict()
+    out["expected"] = exp
+    if args.out:
+        path = Path(args.out)
+        path.write_text(json.dumps(out, indent=2, default=_json_default) + "\n")
+    if args.json:
+        _print_json(out)
+        return EXIT_OK
+    mp, np_ = red.factors
+    keep = red.keep
+    print(
+        f"R̂: {mp} x {np_} (k = {min(mp, np_)}), resize {red.params['resize']}, "
+        f"rescale {red.params['rescale']}, scale {red.params['scale']:.6g}"
+    )
+    sv = ", ".join(f"{s:.4g}" for s in red.singular_values[:8])
+    more = " ..." if len(red.singular_values) > 8 else ""
+    print(f"  top singular values of R_train: {sv}{more}")
+    print(
+        f"  keep probabilities: min {keep.min():.4f}, mean {keep.mean():.4f}, max {keep.max():.4f}"
+    )
+    print(
+        f"  expected output: users {_fmt(exp['users'])}, items {_fmt(exp['items'])}, "
+        f"train {_fmt(exp['train'])}, test {_fmt(exp['test'])}"
+    )
+    if args.out:
+        print(f"  written to {args.out}")
+    return EXIT_OK
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from .datasets.download import download, list_datasets
+
+    if args.list:
+        for info in list_datasets():
+            print(f"{info.name:18s} {info.description}")
+        return EXIT_OK
+    if not args.name:
+        raise ParameterError("give a data set NAME (see 'daskfractal download --list')")
+    path = download(
+        args.name, args.dest, base_url=args.base_url, progress=not args.quiet, force=args.force
+    )
+    print(path)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``daskfractal`` argument parser (exposed for the docs and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="daskfractal",
+        description="Expand a real recommender data set into a realistic synthetic one, "
+        "orders of magnitude larger, by randomized fractal (Kronecker) expansion.",
+    )
+    parser.add_argument("--version", action="version", version=f"daskfractal {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("info", help="counts, density and degree summary of a data set")
+    _add_input_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("reduce", help="compute the reduced matrix R̂ and the expected size")
+    _add_input_options(p)
+    _add_reduce_options(p)
+    p.add_argument("--out", metavar="FILE", help="write R̂ and its metadata as JSON")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_reduce)
+
+    p = sub.add_parser("download", help="download a MovieLens release from GroupLens")
+    p.add_argument("name", nargs="?", metavar="NAME", help="e.g. ml-20m, ml-25m, ml-100k")
+    p.add_argument("--dest", default=".", help="folder to download into (default: .)")
+    p.add_argument("--base-url", help="mirror replacing the GroupLens URL prefix")
+    p.add_argument("--force", action="store_true", help="download again even when present")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--list", action="store_true", help="list the known data sets")
+    p.set_defaults(func=cmd_download)
+
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return parser
+
+
+# Later stages (expand, validate, ...) register their sub-commands here.
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``daskfractal`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except KeyboardInterrupt:
+        print("daskfractal: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ParameterError as e:
+        print(f"daskfractal {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except InputDataError as e:
+        print(f"daskfractal {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except DownloadError as e:
+        print(f"daskfractal {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_DOWNLOAD
+    except StoreError as e:
+        print(f"daskfractal {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_STORE
+    except DaskFractalError as e:
+        print(f"daskfractal {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
+        print(f"daskfractal {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,609 @@
+"""The randomized Kronecker product R̂ ⊗rand R as a Dask graph (papers §III-5..8, Algorithms 1-2).
+
+This module only plans and orchestrates; the per-row work is done by the Numba kernels in
+:mod:`daskfractal.kernels` and the bytes are written by :mod:`daskfractal.store`.
+
+Pipeline of a write (``to_zarr`` / ``to_parquet``):
+
+1. *generate*: one task per range of output slots ``[t0, t1)`` of a block row ``i`` runs the
+   kernel and saves the kept entries of the surviving users as a *part* (plain ``.npy`` files,
+   renamed into place when complete) under ``<store>/_work/parts``. Every random number is a
+   pure function of (seed, i, j, source position), so parts do not depend on the chunking.
+2. *offsets*: the part sizes (tiny) give every part its first user id and first entry.
+3. *assemble*: one task per output shard (Zarr) or per user-range file (Parquet) copies the
+   overlapping slices of the parts into place, so no two tasks ever write the same shard, and
+   returns the item degrees of what it wrote (statistics come with the write, no extra pass).
+4. *finalize*: indptr, statistics and attributes are written and the store is marked complete
+   last; ``_work`` is removed. A run stopped anywhere resumes from the parts and shards done.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import ParameterError
+from .interactions import Interactions
+from .preprocess import SignedMatrix, SplitData, preprocess
+
+Shuffle = Literal["block", "stratified", "none"]
+Dropout = Literal["bernoulli", "exact"]
+TestPolicy = Literal["all", "one"]
+
+SHUFFLES = ("block", "stratified", "none")
+DROPOUTS = ("bernoulli", "exact")
+TEST_POLICIES = ("all", "one")
+CARRY_NAMES = ("ratings", "timestamps")
+
+DEFAULT_CHUNK_SIZE = 2**22  # expected kept interactions per generate task
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """Everything a task needs: the signed input, keep probabilities and options (picklable)."""
+
+    src: SignedMatrix
+    keep: np.ndarray
+    seed: int
+    shuffle: str
+    window: int
+    dropout: str
+    test_policy: str
+    carry: tuple[str, ...]
+    token: str
+    row_degree: np.ndarray = field(repr=False)
+    col_degree: np.ndarray = field(repr=False)
+
+    @property
+    def m(self) -> int:
+        return self.src.shape[0]
+
+    @property
+    def n(self) -> int:
+        return self.src.shape[1]
+
+    @property
+    def factors(self) -> tuple[int, int]:
+        return self.keep.shape
+
+
+# ---------------------------------------------------------------------------------------
+# kernels glue (runs inside tasks)
+# ---------------------------------------------------------------------------------------
+
+_PERM_CACHE: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
+_PERM_LOCK = threading.Lock()
+
+
+def _block_row_tables(plan: _Plan, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Row sources, column permutations (and exact row counts) of every block (i, j).
+
+    Pure function of (plan, i); cached per process for the last block rows because every
+    task of block row i needs all n' of them.
+    """
+    from .kernels import permute, rng
+    from .kernels.expand import exact_row_counts
+
+    key = (plan.token, i)
+    with _PERM_LOCK:
+        hit = _PERM_CACHE.get(key)
+    if hit is not None:
+        return hit
+    npr = plan.factors[1]
+    opts = {"degree": None, "window": None}
+    rows = permute.permutation_table(
+        plan.shuffle,
+        plan.m,
+        plan.seed,
+        rng.STREAM_ROW_PERM,
+        i,
+        npr,
+        **(
+            opts
+            if plan.shuffle != "stratified"
+            else {"degree": plan.row_degree, "window": plan.window}
+        ),
+    )
+    cols = permute.permutation_table(
+        plan.shuffle,
+        plan.n,
+        plan.seed,
+        rng.STREAM_COL_PERM,
+        i,
+        npr,
+        **(
+            opts
+            if plan.shuffle != "stratified"
+            else {"degree": plan.col_degree, "window": plan.window}
+        ),
+    )
+    exact = None
+    if plan.dropout == "exact":
+        exact = np.stack(
+            [
+                exact_row_counts(plan.row_degree, float(plan.keep[i, j]), plan.seed, i, j)
+                for j in range(npr)
+            ]
+        )
+    out = (permute.invert_permutation(rows), cols, exact)
+    with _PERM_LOCK:
+        while len(_PERM_CACHE) >= 2:
+            _PERM_CACHE.pop(next(iter(_PERM_CACHE)))
+        _PERM_CACHE[key] = out
+    return out
+
+
+def _kernel_args(plan: _Plan, i: int, t0: int, t1: int) -> tuple:
+    from .kernels.expand import MODE_BERNOULLI, MODE_EXACT, TEST_ALL, TEST_ONE
+
+    row_src, col_perm, exact = _block_row_tables(plan, i)
+    return (
+        plan.src.indptr,
+        plan.src.indices,
+        plan.src.sign,
+        row_src,
+        col_perm,
+        np.ascontiguousarray(plan.keep[i], dtype=np.float64),
+        plan.seed,
+        i,
+        t0,
+        t1,
+        MODE_EXACT if plan.dropout == "exact" else MODE_BERNOULLI,
+        exact,
+        TEST_ONE if plan.test_policy == "one" else TEST_ALL,
+        plan.n,
+    )
+
+
+def _survivors(plan: _Plan, train_counts: np.ndarray, test_counts: np.ndarray) -> np.ndarray:
+    """Mask of output rows that are kept: a train interaction, and a test one under 'one'."""
+    alive = train_counts > 0
+    if plan.test_policy == "one":
+        alive &= test_counts > 0
+    return alive
+
+
+def _count_task(plan: _Plan, i: int, t0: int, t1: int) -> dict:
+    """Counts only (cheaper than generating): users, train and test entries of a slot range."""
+    from .kernels.expand import count_rows
+
+    train_c, test_c, _, _ = count_rows(*_kernel_args(plan, i, t0, t1))
+    alive = _survivors(plan, train_c, test_c)
+    return {
+        "users": int(alive.sum()),
+        "train": int(train_c[alive].sum()),
+        "test": int(test_c[alive].sum()),
+    }
+
+
+def generate(plan: _Plan, i: int, t0: int, t1: int) -> dict[str, np.ndarray]:
+    """Kept entries of output slots ``[t0, t1)`` of block row ``i``, surviving users only.
+
+    Returns
+    -------
+    dict of ndarray
+        ``slots`` (int64 global slot ``i·m + t`` of each surviving user), ``train_counts`` /
+        ``test_counts`` (int64 per surviving user), ``train_items`` / ``test_items`` (int64,
+        sorted within each user), carried ``train_ratings`` ... aligned with the items, and
+        ``block_train`` / ``block_test`` (int64, n': kept entries per block before the
+        survivor rule).
+    """
+    from .kernels.expand import expand_block_rows
+
+    res = expand_block_rows(*_kernel_args(plan, i, t0, t1))
+    train_c = np.diff(res.train_indptr)
+    test_c = np.diff(res.test_indptr)
+    alive = _survivors(plan, train_c, test_c)
+    out: dict[str, np.ndarray] = {
+        "slots": (np.int64(i) * plan.m + t0 + np.flatnonzero(alive)).astype(np.int64),
+        "train_counts": train_c[alive].astype(np.int64),
+        "test_counts": test_c[alive].astype(np.int64),
+        "block_train": np.asarray(res.block_train, dtype=np.int64),
+        "block_test": np.asarray(res.block_test, dtype=np.int64),
+    }
+    for split, indptr, items, srcpos in (
+        ("train", res.train_indptr, res.train_items, res.train_src),
+        ("test", res.test_indptr, res.test_items, res.test_src),
+    ):
+        # entries of surviving rows only
+        row_of = np.repeat(alive, np.diff(indptr))
+        out[f"{split}_items"] = np.asarray(items[row_of], dtype=np.int64)
+        pos = srcpos[row_of]
+        for name in plan.carry:
+            out[f"{split}_{name}"] = getattr(plan.src, name)[pos]
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# the public lazy object
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ExpandedData:
+    """An expansion computed in memory (small inputs, tests): see :meth:`Expansion.compute`.
+
+    Attributes
+    ----------
+    train, test : scipy.sparse.csr_matrix of float32, shape (n_users, n_items)
+    user_slot : ndarray of int64, shape (n_users,)
+        Slot ``i·m + t`` of each output user before users without train data were dropped.
+    train_ratings, train_timestamps, test_ratings, test_timestamps : ndarray or None
+        Carried values aligned with the CSR indices.
+    block_train, block_test : ndarray of int64, shape (m', n')
+        Kept entries per block.
+    """
+
+    train: Any
+    test: Any
+    user_slot: np.ndarray
+    block_train: np.ndarray
+    block_test: np.ndarray
+    train_ratings: np.ndarray | None = None
+    train_timestamps: np.ndarray | None = None
+    test_ratings: np.ndarray | None = None
+    test_timestamps: np.ndarray | None = None
+
+
+class Expansion:
+    """A planned (lazy) randomized Kronecker expansion R̂ ⊗rand R.
+
+    Build it with :func:`expand`; nothing heavy runs until :meth:`to_zarr`,
+    :meth:`to_parquet`, :meth:`compute` or :meth:`count`.
+    """
+
+    def __init__(self, plan: _Plan, *, chunk_size: int, meta: dict) -> None:
+        self._plan = plan
+        self.chunk_size = int(chunk_size)
+        self.meta = meta
+
+    # -- description ----------------------------------------------------------------------
+    @property
+    def factors(self) -> tuple[int, int]:
+        """(m', n'): users are multiplied by m', items by n'."""
+        return self._plan.factors
+
+    @property
+    def keep(self) -> np.ndarray:
+        """Keep probabilities R̂ (m' × n', float64 in [0, 1])."""
+        return self._plan.keep
+
+    @property
+    def n_slots(self) -> int:
+        """Users before dropping those without train interactions: m'·m."""
+        return self.factors[0] * self._plan.m
+
+    @property
+    def n_items(self) -> int:
+        """Items of the output: n'·n (some may end up with no interaction)."""
+        return self.factors[1] * self._plan.n
+
+    @property
+    def params(self) -> dict:
+        """Every option of the expansion, JSON-serializable."""
+        p = self._plan
+        return {
+            "factors": list(self.factors),
+            "seed": p.seed,
+            "shuffle": p.shuffle,
+            "window": p.window,
+            "dropout": p.dropout,
+            "test_policy": p.test_policy,
+            "carry": list(p.carry),
+            **self.meta,
+        }
+
+    def expected(self) -> dict:
+        """Expected output sizes: Σ keep × nnz for train and for test (before survivor rules)."""
+        src = self._plan.src
+        n_train = int((src.sign > 0).sum())
+        n_test = src.nnz - n_train
+        s = float(self.keep.sum())
+        return {
+            "users_max": self.n_slots,
+            "items": self.n_items,
+            "train": s * n_train,
+            "test": s * n_test,
+        }
+
+    def tasks(self) -> list[tuple[int, int, int]]:
+        """The generate tasks ``(i, t0, t1)``: slot ranges sized by ``chunk_size``."""
+        p = self._plan
+        mean_deg = max(p.src.nnz / max(p.m, 1), 1e-12)
+        out = []
+        for i in range(p.factors[0]):
+            per_row = mean_deg * float(p.keep[i].sum())  # expected kept entries per slot
+            rows = p.m if per_row <= 0 else int(max(1, min(p.m, self.chunk_size // per_row)))
+            out.extend((i, t0, min(t0 + rows, p.m)) for t0 in range(0, p.m, rows))
+        return out
+
+    # -- execution ------------------------------------------------------------------------
+    def to_delayed_counts(self) -> list:
+        """Dask delayed counts per task (users, train, test): a cheap first look at sizes."""
+        import dask
+
+        plan = dask.delayed(self._plan, pure=True)
+        f = dask.delayed(_count_task, pure=True)
+        return [f(plan, *t) for t in self.tasks()]
+
+    def count(self, *, scheduler: Any = None, progress: bool = False) -> dict:
+        """Exact output counts (users, train, test) without writing anything.
+
+        Runs the dropout and test-policy logic but stores nothing, so it is cheaper than a
+        write; the numbers are those a write with the same seed produces.
+        """
+        from ._runner import run
+
+        parts = run(self.to_delayed_counts(), scheduler=scheduler, progress=progress)
+        return {k: int(sum(c[k] for c in parts)) for k in ("users", "train", "test")}
+
+    def compute(self, *, scheduler: Any = "sync") -> ExpandedData:
+        """Compute the whole expansion in memory (for small inputs and tests).
+
+        Returns
+        -------
+        ExpandedData
+        """
+        import dask
+        import scipy.sparse as sp
+
+        from ._runner import run
+
+        plan = dask.delayed(self._plan, pure=True)
+        g = dask.delayed(generate, pure=True)
+        parts = run([g(plan, *t) for t in self.tasks()], scheduler=scheduler, progress=False)
+        mp, npr = self.factors
+        cat = functools.partial(_concat_key, parts)
+        n_users = int(sum(len(p["slots"]) for p in parts))
+        out: dict[str, Any] = {
+            "user_slot": cat("slots", np.int64),
+            "block_train": np.zeros((mp, npr), np.int64),
+            "block_test": np.zeros((mp, npr), np.int64),
+        }
+        for (i, _, _), part in zip(self.tasks(), parts, strict=True):
+            out["block_train"][i] += part["block_train"]
+            out["block_test"][i] += part["block_test"]
+        idx_dtype = np.int32 if self.n_items < 2**31 else np.int64
+        for split in ("train", "test"):
+            counts = cat(f"{split}_counts", np.int64)
+            indptr = np.zeros(n_users + 1, np.int64)
+            np.cumsum(counts, out=indptr[1:])
+            items = cat(f"{split}_items", np.int64).astype(idx_dtype)
+            mat = sp.csr_matrix(
+                (np.ones(len(items), np.float32), items, indptr), shape=(n_users, self.n_items)
+            )
+            out[split] = mat
+            for name in self._plan.carry:
+                out[f"{split}_{name}"] = cat(f"{split}_{name}", None)
+        return ExpandedData(**out)
+
+    def to_zarr(self, path: str | os.PathLike, **kwargs: Any):
+        """Write the expansion as a Zarr v3 store; see :func:`daskfractal.write.write_store`.
+
+        Returns
+        -------
+        ExpansionStore
+            The finished store, opened for reading.
+        """
+        from .write import write_store
+
+        return write_store(self, path, format="zarr", **kwargs)
+
+    def to_parquet(self, path: str | os.PathLike, **kwargs: Any):
+        """Write the expansion as Parquet data sets ``train/`` and ``test/``.
+
+        See :func:`daskfractal.write.write_store` for the options.
+        """
+        from .write import write_store
+
+        return write_store(self, path, format="parquet", **kwargs)
+
+    def __repr__(self) -> str:
+        e = self.expected()
+        return (
+            f"<Expansion {self.factors[0]}x{self.factors[1]} of {self._plan.m}x{self._plan.n}, "
+            f"shuffle={self._plan.shuffle}, ~{e['train']:,.0f} train interactions, "
+            f"{len(self.tasks())} tasks>"
+        )
+
+
+def _concat_key(parts: Sequence[dict], key: str, dtype: Any) -> np.ndarray:
+    arrs = [p[key] for p in parts]
+    if not arrs:
+        return np.zeros(0, dtype=dtype or np.int64)
+    out = np.concatenate(arrs)
+    return out if dtype is None else out.astype(dtype, copy=False)
+
+
+# ---------------------------------------------------------------------------------------
+# building the plan
+# ---------------------------------------------------------------------------------------
+
+
+def _as_split(data: Any, seed: int) -> SplitData:
+    if isinstance(data, SplitData):
+        return data
+    if isinstance(data, Interactions):
+        return preprocess(data, seed=seed)
+    from .datasets import load
+
+    return preprocess(load(data), seed=seed)
+
+
+def _checksum(src: SignedMatrix) -> str:
+    h = hashlib.sha256()
+    for a in (src.indptr, src.indices, src.sign, src.ratings, src.timestamps):
+        if a is not None:
+            h.update(np.ascontiguousarray(a).view(np.uint8))
+    h.update(repr(src.shape).encode())
+    return h.hexdigest()
+
+
+def expand(
+    data: Any,
+    factors: tuple[int, int] | None = None,
+    *,
+    keep: np.ndarray | None = None,
+    reduced: Any = None,
+    target_interactions: float | None = None,
+    seed: int = 0,
+    shuffle: Shuffle = "block",
+    window: int = 64,
+    dropout: Dropout = "bernoulli",
+    test_policy: TestPolicy = "all",
+    carry: Sequence[str] | str = "auto",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    **reduce_options: Any,
+) -> Expansion:
+    """Plan the randomized Kronecker expansion R̂ ⊗rand R of a data set (lazy).
+
+    Block (i, j) of the output is S = R_train − R_test with each non-zero kept with
+    probability ``keep[i, j]``, its rows and columns permuted by permutations drawn for that
+    block alone, placed at users ``i·m + π_ij(r)`` and items ``j·n + σ_ij(c)``. Kept +1 entries
+    are train, kept −1 entries test: both go through the same randomness and the test set never
+    leaks into training. Users left with no train interaction (and, under
+    ``test_policy="one"``, none of test) are dropped and the others renumbered contiguously.
+
+    Parameters
+    ----------
+    data : SplitData, Interactions, path or "default"
+        The input; raw interactions and paths are loaded and pre-processed with the defaults.
+    factors : (int, int), optional
+        (m', n'): R̂ is computed with :func:`daskfractal.reduce` and these options.
+    keep : ndarray of float, shape (m', n'), optional
+        Explicit keep probabilities instead of R̂ (e.g. all ones for the plain Kronecker
+        product).
+    reduced : Reduced, optional
+        A precomputed :class:`daskfractal.Reduced`.
+    target_interactions : float, optional
+        Choose factors and a keep-probability scale so that the expected number of train
+        interactions is this (:func:`daskfractal.solve_factors`).
+    seed : int, default 0
+        Every random stream is derived from (seed, block, row, element): the same seed gives
+        the same output whatever the chunking, workers or scheduler.
+    shuffle : {"block", "stratified", "none"}, default "block"
+        ``block``: independent uniform row and column permutations per block (the papers).
+        ``stratified``: per-block permutations that only exchange users (items) of similar
+        degree, inside windows of ``window`` after sorting by degree: keeps the degree
+        distributions' shape. ``none``: no permutation (plain stochastic Kronecker product).
+    window : int, default 64
+        Window of the ``stratified`` shuffle.
+    dropout : {"bernoulli", "exact"}, default "bernoulli"
+        ``bernoulli``: every entry kept independently; ``exact``: exactly round(p·nnz(S))
+        entries per block, chosen uniformly (as the MLPerf reference).
+    test_policy : {"all", "one"}, default "all"
+        ``all``: every kept test entry; ``one``: exactly one test item per user, chosen
+        uniformly among its kept test entries (users with none are dropped).
+    carry : "auto", sequence of {"ratings", "timestamps"}
+        Original values carried to each kept interaction; ``auto`` carries what the input has.
+    chunk_size : int, default 2**22
+        Expected kept interactions per task: bounds the memory of a task.
+    **reduce_options
+        Passed to :func:`daskfractal.reduce` (``resize``, ``rescale``, ``clip``, ``scale``).
+
+    Returns
+    -------
+    Expansion
+        Lazy: call ``to_zarr``, ``to_parquet``, ``compute`` or ``count``.
+
+    Examples
+    --------
+    >>> import daskfractal as dfr
+    >>> ex = dfr.expand("default", factors=(2, 4), seed=1)
+    >>> ex.factors
+    (2, 4)
+    """
+    if shuffle not in SHUFFLES:
+        raise ParameterError(f"shuffle={shuffle!r} is not one of {', '.join(SHUFFLES)}")
+    if dropout not in DROPOUTS:
+        raise ParameterError(f"dropout={dropout!r} is not one of {', '.join(DROPOUTS)}")
+    if test_policy not in TEST_POLICIES:
+        raise ParameterError(
+            f"test_policy={test_policy!r} is not one of {', '.join(TEST_POLICIES)}"
+        )
+    if int(window) != window or window < 1:
+        raise ParameterError(f"window={window!r} must be an integer ≥ 1")
+    if int(chunk_size) != chunk_size or chunk_size < 1:
+        raise ParameterError(f"chunk_size={chunk_size!r} must be an integer ≥ 1")
+    if int(seed) != seed or seed < 0:
+        raise ParameterError(f"seed={seed!r} must be a non-negative integer")
+    given = sum(x is not None for x in (factors, keep, reduced, target_interactions))
+    if given != 1:
+        raise ParameterError(
+            f"give exactly one of factors, keep, reduced or target_interactions (got {given})"
+        )
+    split = _as_split(data, int(seed))
+    meta: dict[str, Any] = {"source": split.source, "preprocess": split.params}
+    if keep is not None:
+        if reduce_options:
+            raise ParameterError(
+                f"options {sorted(reduce_options)} apply to R̂ and cannot go with keep="
+            )
+        keep = np.array(keep, dtype=np.float64, copy=True)
+        if keep.ndim != 2 or keep.size == 0:
+            raise ParameterError(f"keep must be a non-empty 2-D array, got shape {keep.shape}")
+        if not np.all(np.isfinite(keep)) or keep.min() < 0 or keep.max() > 1:
+            raise ParameterError("keep probabilities must be finite and inside [0, 1]")
+        meta["reduced"] = {"explicit_keep": True}
+    else:
+        from .reduction import reduce as _reduce
+        from .reduction import solve_factors
+
+        if reduced is None and target_interactions is not None:
+            reduced = solve_factors(
+                split.train,
+                target_interactions,
+                seed=int(seed),
+                test_nnz=split.test.nnz,
+                **reduce_options,
+            )
+        elif reduced is None:
+            reduced = _reduce(split.train, tuple(factors), seed=int(seed), **reduce_options)
+        elif reduce_options:
+            raise ParameterError(f"options {sorted(reduce_options)} cannot go with reduced=")
+        keep = np.array(reduced.keep, dtype=np.float64, copy=True)
+        meta["reduced"] = reduced.to_dict()
+    src = split.signed()
+    if carry == "auto":
+        carry_t = tuple(c for c in CARRY_NAMES if getattr(src, c) is not None)
+    else:
+        carry_t = tuple([carry] if isinstance(carry, str) else carry)
+        for c in carry_t:
+            if c not in CARRY_NAMES:
+                raise ParameterError(f"carry={c!r} is not one of {', '.join(CARRY_NAMES)}")
+            if getattr(src, c) is None:
+                raise ParameterError(f"carry={c!r}: the input {split.source} has no {c}")
+    m, n = src.shape
+    checksum = _checksum(src)
+    meta["input_sha256"] = checksum
+    meta["input_shape"] = [m, n]
+    meta["input_train"] = int(split.train.nnz)
+    meta["input_test"] = int(split.test.nnz)
+    token_src = json.dumps(
+        [checksum, keep.tolist(), int(seed), shuffle, int(window), dropout, test_policy],
+    )
+    plan = _Plan(
+        src=src,
+        keep=keep,
+        seed=int(seed),
+        shuffle=shuffle,
+        window=int(window),
+        dropout=dropout,
+        test_policy=test_policy,
+        carry=carry_t,
+        token=hashlib.sha256(token_src.encode()).hexdigest()[:16],
+        row_degree=np.diff(src.indptr).astype(np.int64),
+        col_degree=np.bincount(src.indices, minlength=n).astype(np.int64),
+    )
+    return Expansion(plan, chunk_size=int(chunk_size), meta=meta)
+
+
+__all__ = ["ExpandedData", "Expansion", "expand", "generate"]

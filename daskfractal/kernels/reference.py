@@ -1,0 +1,240 @@
+"""Pure-NumPy reference implementations: the specification of every kernel.
+
+Each function here computes, independently and vectorized where possible, exactly the
+same bits as its Numba twin (tests demand bit-identical output). They are slow on large
+inputs and meant for tests and for reading.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .expand import MODE_BERNOULLI, MODE_EXACT, TEST_ONE, ExpandedRows, as_mode, as_test_policy
+from .rng import GAMMA, INIT, M1, M2, STREAM_DROP, STREAM_EXACT, STREAM_ONE, TWO_M53
+
+# --------------------------------------------------------------------------------------
+# rng
+
+
+def _u64(x) -> np.ndarray:
+    """Integer array-like -> uint64 array (negative values wrap modulo 2**64)."""
+    if isinstance(x, int) and not isinstance(x, bool):
+        return np.array(x & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)
+    a = np.asarray(x)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"hash words must be integers, got dtype {a.dtype}")
+    return a.astype(np.uint64)
+
+
+def mix64(z) -> np.ndarray:
+    """Splitmix64 finalizer on uint64 arrays (wrapping)."""
+    z = np.atleast_1d(_u64(z))
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * M1
+        z = (z ^ (z >> np.uint64(27))) * M2
+        return z ^ (z >> np.uint64(31))
+
+
+def absorb(h, w) -> np.ndarray:
+    """``mix64(h + w * GAMMA)`` on broadcast uint64 arrays."""
+    h, w = np.broadcast_arrays(np.atleast_1d(_u64(h)), np.atleast_1d(_u64(w)))
+    with np.errstate(over="ignore"):
+        return mix64(h + w * GAMMA)
+
+
+def hash_prefix(seed, stream, a, b) -> np.ndarray:
+    """State after absorbing ``seed, stream, a, b``."""
+    h = absorb(INIT, seed)
+    h = absorb(h, stream)
+    h = absorb(h, a)
+    return absorb(h, b)
+
+
+def hash64(seed, stream, a, b, c) -> np.ndarray:
+    """Vectorized ``hash64``: uint64 array of the broadcast shape of the five words."""
+    shape = np.broadcast_shapes(*(np.shape(x) for x in (seed, stream, a, b, c)))
+    return absorb(hash_prefix(seed, stream, a, b), c).reshape(shape)
+
+
+def to_unit(h) -> np.ndarray:
+    """``(h >> 11) * 2**-53`` as float64."""
+    return (_u64(h) >> np.uint64(11)).astype(np.float64) * TWO_M53
+
+
+def uniform(seed, stream, a, b, c) -> np.ndarray:
+    """Vectorized ``uniform``: float64 in [0, 1) of the broadcast shape."""
+    return to_unit(hash64(seed, stream, a, b, c))
+
+
+# --------------------------------------------------------------------------------------
+# permutations
+
+
+def _fisher_yates(size: int, seed, stream, i, j, pos0: int = 0) -> np.ndarray:
+    k = np.arange(size, dtype=np.int64)
+    draws = (uniform(seed, stream, i, j, pos0 + k) * (k + 1).astype(np.float64)).astype(np.int64)
+    draws = np.minimum(draws, k)
+    perm = np.arange(size, dtype=np.int64)
+    for kk in range(size - 1, 0, -1):
+        s = draws[kk]
+        perm[kk], perm[s] = perm[s], perm[kk]
+    return perm
+
+
+def block_permutation(size: int, seed, stream, i, j) -> np.ndarray:
+    """Uniform Fisher-Yates permutation ``perm[r] = pi(r)`` (int64)."""
+    return _fisher_yates(int(size), seed, stream, i, j)
+
+
+def stratified_permutation(degree, window: int, seed, stream, i, j) -> np.ndarray:
+    """Degree-stratified permutation (int64), see the kernel's docstring."""
+    degree = np.asarray(degree)
+    size = degree.shape[0]
+    order = np.argsort(degree, kind="stable")
+    perm = np.empty(size, np.int64)
+    for w0 in range(0, size, int(window)):
+        f = _fisher_yates(min(int(window), size - w0), seed, stream, i, j, pos0=w0)
+        perm[order[w0 : w0 + f.shape[0]]] = order[w0 + f]
+    return perm
+
+
+def invert_permutation(perm) -> np.ndarray:
+    """``inv[perm[r]] = r`` along the last axis (int64)."""
+    perm = np.asarray(perm, dtype=np.int64)
+    inv = np.empty_like(perm)
+    np.put_along_axis(
+        inv, perm, np.broadcast_to(np.arange(perm.shape[-1], dtype=np.int64), perm.shape), -1
+    )
+    return inv
+
+
+def permutation_table(kind, size, seed, stream, i, n_blocks, *, degree=None, window=None):
+    """``(n_blocks, size)`` int64 table of permutations of block-row ``i``."""
+    if kind == "none":
+        return np.tile(np.arange(size, dtype=np.int64), (n_blocks, 1))
+    if kind == "block":
+        rows = [block_permutation(size, seed, stream, i, j) for j in range(n_blocks)]
+    elif kind == "stratified":
+        rows = [stratified_permutation(degree, window, seed, stream, i, j) for j in range(n_blocks)]
+    else:
+        raise ValueError(f"unknown permutation kind {kind!r}")
+    return np.array(rows, dtype=np.int64).reshape(n_blocks, size)
+
+
+# --------------------------------------------------------------------------------------
+# block expansion
+
+
+def _ptr(rows: np.ndarray, nrows: int) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=nrows))]).astype(np.int64)
+
+
+def expand_block_rows(
+    indptr,
+    indices,
+    sign,
+    row_src,
+    col_perm,
+    keep_row,
+    seed,
+    i,
+    t0,
+    t1,
+    mode=MODE_BERNOULLI,
+    exact_counts=None,
+    test_policy=0,
+    n_items_block=None,
+) -> ExpandedRows:
+    """Reference of :func:`daskfractal.kernels.expand.expand_block_rows` (COO + lexsort)."""
+    indptr = np.asarray(indptr, dtype=np.int64)
+    indices = np.asarray(indices).astype(np.int64)
+    sign = np.asarray(sign, dtype=np.int8)
+    row_src = np.asarray(row_src, dtype=np.int64)
+    col_perm = np.asarray(col_perm, dtype=np.int64)
+    keep_row = np.asarray(keep_row, dtype=np.float64)
+    mode, test_policy = as_mode(mode), as_test_policy(test_policy)
+    nb = row_src.shape[0]
+    n = col_perm.shape[1] if n_items_block is None else int(n_items_block)
+    nrows = t1 - t0
+
+    rows_l, items_l, q_l, sign_l, j_l = [], [], [], [], []
+    for j in range(nb):
+        r = row_src[j, t0:t1]
+        starts = indptr[r]
+        deg = indptr[r + 1] - starts
+        tl = np.repeat(np.arange(nrows, dtype=np.int64), deg)
+        offs = np.arange(deg.sum(), dtype=np.int64) - np.repeat(np.cumsum(deg) - deg, deg)
+        q = np.repeat(starts, deg) + offs
+        if mode == MODE_EXACT:
+            key = uniform(seed, STREAM_EXACT, i, j, q)
+            order = np.lexsort((q, key, tl))
+            stl = tl[order]
+            rank = np.empty_like(q)
+            rank[order] = np.arange(q.shape[0]) - np.searchsorted(stl, stl, side="left")
+            kept = rank < np.asarray(exact_counts, dtype=np.int64)[j, r][tl]
+        else:
+            kept = uniform(seed, STREAM_DROP, i, j, q) < keep_row[j]
+        kept &= sign[q] != 0
+        q = q[kept]
+        rows_l.append(tl[kept])
+        q_l.append(q)
+        sign_l.append(sign[q])
+        items_l.append(j * n + col_perm[j, indices[q]])
+        j_l.append(np.full(q.shape[0], j, np.int64))
+
+    rows = np.concatenate(rows_l) if nb else np.empty(0, np.int64)
+    items = np.concatenate(items_l) if nb else np.empty(0, np.int64)
+    qs = np.concatenate(q_l) if nb else np.empty(0, np.int64)
+    sg = np.concatenate(sign_l) if nb else np.empty(0, np.int8)
+    js = np.concatenate(j_l) if nb else np.empty(0, np.int64)
+
+    def part(mask):
+        o = np.lexsort((qs[mask], items[mask], rows[mask]))
+        return rows[mask][o], items[mask][o], qs[mask][o]
+
+    tr_rows, tr_items, tr_src = part(sg > 0)
+    te_rows, te_items, te_src = part(sg < 0)
+    block_train = np.bincount(js[sg > 0], minlength=nb).astype(np.int64)
+    block_test = np.bincount(js[sg < 0], minlength=nb).astype(np.int64)
+
+    if test_policy == TEST_ONE:
+        ptr = _ptr(te_rows, nrows)
+        cnt = np.diff(ptr)
+        has = np.flatnonzero(cnt > 0)
+        u = uniform(seed, STREAM_ONE, i, t0 + has, 0)
+        pick = np.minimum((u * cnt[has].astype(np.float64)).astype(np.int64), cnt[has] - 1)
+        sel = ptr[has] + pick
+        te_rows, te_items, te_src = te_rows[sel], te_items[sel], te_src[sel]
+
+    return ExpandedRows(
+        _ptr(tr_rows, nrows),
+        tr_items.astype(np.int64),
+        tr_src.astype(np.int64),
+        _ptr(te_rows, nrows),
+        te_items.astype(np.int64),
+        te_src.astype(np.int64),
+        block_train,
+        block_test,
+    )
+
+
+def count_rows(*args, **kwargs):
+    """Reference count pass: ``(train_counts, test_counts, block_train, block_test)``."""
+    out = expand_block_rows(*args, **kwargs)
+    return (np.diff(out.train_indptr), np.diff(out.test_indptr), out.block_train, out.block_test)
+
+
+__all__ = [
+    "absorb",
+    "block_permutation",
+    "count_rows",
+    "expand_block_rows",
+    "hash64",
+    "hash_prefix",
+    "invert_permutation",
+    "mix64",
+    "permutation_table",
+    "stratified_permutation",
+    "to_unit",
+    "uniform",
+]

@@ -1,0 +1,35 @@
+"""Output stores of an expansion: Zarr v3 (CSR, sharded) or Parquet (COO parts).
+
+Writers are created once by the driver and then used from Dask tasks, each task writing one
+whole shard (Zarr) or part (Parquet)::
+
+    layout = StoreLayout(n_users, n_items, {"train": nnz_tr, "test": nnz_te}, carry=("ratings",))
+    writer = ZarrWriter.create("out.zarr", layout, attrs={"seed": 0, ...})
+    # in tasks: writer.write_shard("train", "indices", k, values) for k < layout.n_shards(...)
+    writer.write_small("train/indptr", indptr)  # ... stats/*, users/slot
+    writer.finalize()
+    store = open("out.zarr")                    # refuses incomplete stores
+"""
+
+from ._common import store_status
+from ._layout import FORMAT_VERSION, SMALL_KEYS, SPLITS, STATS_NAMES, StoreLayout
+from ._parquet import ParquetWriter
+from ._reader import ExpansionStore, open_store
+from ._zarr import ZarrWriter
+
+#: ``daskfractal.store.open(path)`` — same as :func:`open_store`.
+open = open_store
+
+__all__ = [
+    "FORMAT_VERSION",
+    "SMALL_KEYS",
+    "SPLITS",
+    "STATS_NAMES",
+    "ExpansionStore",
+    "ParquetWriter",
+    "StoreLayout",
+    "ZarrWriter",
+    "open",
+    "open_store",
+    "store_status",
+]

@@ -1,0 +1,319 @@
+"""Reading a finished store, whatever its format: :func:`open_store` and :class:`ExpansionStore`."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+import zarr
+
+from ..errors import ParameterError, StoreError
+from ._common import INCOMPLETE_HINT, StoreFormat, inspect_store
+from ._layout import FORMAT_VERSION, SPLITS, STATS_NAMES, StoreLayout, check_split
+from ._parquet import COLUMN_OF, interaction_schema, small_column, small_file
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+
+_VALUES = ("auto", "ones", "ratings", "timestamps")
+
+
+def open_store(path: str | os.PathLike[str]) -> ExpansionStore:
+    """Open a finished daskfractal store (Zarr or Parquet, detected from its content).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The store directory.
+
+    Returns
+    -------
+    ExpansionStore
+
+    Raises
+    ------
+    StoreError
+        If ``path`` does not exist, is not a daskfractal store, was written by a newer
+        format version, or is incomplete (its writer did not finish).
+    """
+    path = Path(path)
+    status, fmt, meta = inspect_store(path)
+    if status == "missing":
+        raise StoreError(f"{path} does not exist")
+    if status in ("empty", "foreign"):
+        raise StoreError(
+            f"{path} is not a daskfractal store (no zarr.json or _daskfractal.json with "
+            "daskfractal metadata)"
+        )
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise StoreError(
+            f"{path} has store format_version {meta.get('format_version')}; this version of "
+            f"daskfractal reads {FORMAT_VERSION}"
+        )
+    if status != "complete":
+        raise StoreError(f"{path} is incomplete: {INCOMPLETE_HINT}")
+    assert fmt is not None
+    return ExpansionStore(path, fmt, meta)
+
+
+class ExpansionStore:
+    """A finished expansion store, read lazily.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    format : {"zarr", "parquet"}
+    attrs : dict
+        The run description the writer was given (``daskfractal`` root attribute, with the
+        ``extra_attrs`` of ``finalize`` merged in).
+    layout : StoreLayout
+    n_users, n_items : int
+    nnz : dict of str to int
+        Interactions per split (``"train"``, ``"test"``).
+    """
+
+    def __init__(self, path: Path, fmt: StoreFormat, meta: dict) -> None:
+        self.path = path
+        self.format: StoreFormat = fmt
+        self.meta = meta
+        self.attrs: dict[str, Any] = meta.get("daskfractal", {})
+        self.layout = StoreLayout.from_dict(meta["layout"])
+        self.n_users = self.layout.n_users
+        self.n_items = self.layout.n_items
+        self.nnz = dict(self.layout.nnz)
+        self._zstore: zarr.storage.LocalStore | None = None
+        self._zarrays: dict[str, zarr.Array] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"ExpansionStore({str(self.path)!r}, format={self.format!r}, n_users={self.n_users}, "
+            f"n_items={self.n_items}, nnz={self.nnz})"
+        )
+
+    # ------------------------------------------------------------------------- helpers
+    def _zarray(self, key: str) -> zarr.Array:
+        arr = self._zarrays.get(key)
+        if arr is None:
+            if self._zstore is None:
+                self._zstore = zarr.storage.LocalStore(self.path, read_only=True)
+            arr = zarr.open_array(store=self._zstore, path=key, mode="r")
+            self._zarrays[key] = arr
+        return arr
+
+    def _read_small(self, key: str) -> np.ndarray:
+        shape, dtype = self.layout.small_spec(key)
+        if self.format == "zarr":
+            return np.asarray(self._zarray(key)[...], dtype=dtype)
+        file = self.path / small_file(key)
+        if not file.is_file():
+            raise StoreError(f"{self.path}: {key} was not written")
+        column = pq.read_table(file, columns=[small_column(key)]).column(0)
+        return column.to_numpy().astype(dtype, copy=False).reshape(shape)
+
+    def _parquet_parts(self, split: str) -> list[Path]:
+        return sorted((self.path / split).glob("part-*.parquet"))
+
+    # ------------------------------------------------------------------------- public
+    def counts(self) -> dict[str, int]:
+        """Sizes of the store: n_users, n_items, nnz_train, nnz_test."""
+        return {
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "nnz_train": self.nnz["train"],
+            "nnz_test": self.nnz["test"],
+        }
+
+    def stats(self) -> dict[str, np.ndarray]:
+        """The ``stats/*`` arrays: user/item train/test degrees and block counts."""
+        return {name: self._read_small(f"stats/{name}") for name in STATS_NAMES}
+
+    def user_slots(self) -> np.ndarray:
+        """``users/slot``: for each output user, its slot ``i·m + t`` before users were dropped."""
+        return self._read_small("users/slot")
+
+    def indptr(self, split: str = "train") -> np.ndarray:
+        """The CSR row pointer of ``split`` (Zarr stores, or Parquet stores that saved it)."""
+        return self._read_small(f"{check_split(split)}/indptr")
+
+    def user_block(
+        self, u0: int, u1: int, split: str = "train", values: str = "auto"
+    ) -> sp.csr_matrix:
+        """Rows ``[u0, u1)`` of ``split`` as a CSR matrix of shape ``(u1 - u0, n_items)``.
+
+        Zarr stores read ``indptr[u0:u1+1]`` and then only that element range of the item
+        ids (and values); Parquet stores filter on ``user_id`` (row-group statistics prune).
+
+        Parameters
+        ----------
+        u0, u1 : int
+            ``0 <= u0 <= u1 <= n_users``.
+        split : {"train", "test"}
+        values : {"auto", "ones", "ratings", "timestamps"}
+            Matrix data: "auto" is the ratings when stored, else ones (float32).
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            Entries in stored order within each row (not re-sorted, duplicates kept).
+        """
+        check_split(split)
+        u0, u1 = self._check_rows(u0, u1)
+        column = self._value_column(values)
+        if self.format == "zarr":
+            ptr = np.asarray(self._zarray(f"{split}/indptr")[u0 : u1 + 1], dtype=np.int64)
+            a, b = int(ptr[0]), int(ptr[-1])
+            indices = self._zarray(f"{split}/indices")[a:b] if b > a else np.empty(0)
+            indices = np.asarray(indices, dtype=self.layout.index_np_dtype)
+            if column is None:
+                data = np.ones(b - a, dtype=np.float32)
+            else:
+                data = np.asarray(self._zarray(f"{split}/{column}")[a:b]) if b > a else None
+                if data is None:
+                    data = np.empty(0, dtype=self.layout.shard_dtype(column))
+            return sp.csr_matrix((data, indices, ptr - a), shape=(u1 - u0, self.n_items))
+        table = self._parquet_rows(split, u0, u1)
+        return _table_to_csr(table, u0, u1, self.n_items, column, self.layout)
+
+    def to_scipy(self, split: str = "train", values: str = "auto") -> sp.csr_matrix:
+        """The whole ``split`` as one CSR matrix (only for stores that fit in memory)."""
+        return self.user_block(0, self.n_users, split, values)
+
+    def to_dask_dataframe(
+        self, split: str = "train", rows_per_partition: int | None = None
+    ) -> dd.DataFrame:
+        """``split`` as a lazy Dask DataFrame of interactions.
+
+        Columns ``user_id`` (int64), ``item_id`` (int32/int64) and, when stored, ``rating``
+        (float32) and ``timestamp`` (int64); rows in user order. Building it reads no
+        per-interaction data: for Zarr only the tiny ``{split}/chunk_user`` index, to cut
+        partitions of about ``rows_per_partition`` rows (default: one shard, rounded to whole
+        chunks) at user boundaries, so every user's rows sit in one partition. For Parquet
+        there is one partition per part file (``rows_per_partition`` is ignored).
+
+        Parameters
+        ----------
+        split : {"train", "test"}
+        rows_per_partition : int, optional
+            Target rows per partition (Zarr only), rounded up to whole chunks.
+
+        Returns
+        -------
+        dask.dataframe.DataFrame
+        """
+        import dask.dataframe as dd
+
+        check_split(split)
+        schema = interaction_schema(self.layout)
+        meta = schema.empty_table().to_pandas()
+        if self.format == "parquet":
+            parts = [str(p) for p in self._parquet_parts(split)]
+            if not parts:
+                parts = [None]
+            return dd.from_map(
+                _read_parquet_part, parts, args=(schema,), meta=meta, label="daskfractal-parquet"
+            )
+        if rows_per_partition is None:
+            rows_per_partition = self.layout.shard_elems
+        if rows_per_partition < 1:
+            raise ParameterError(f"rows_per_partition must be >= 1, got {rows_per_partition}")
+        chunk = self.layout.chunk_elems
+        step = max(1, -(-int(rows_per_partition) // chunk))
+        index = np.asarray(self._zarray(f"{split}/chunk_user")[...], dtype=np.int64)
+        bounds = np.unique(np.concatenate([[0], index[step:-1:step], [self.n_users]]))
+        if len(bounds) == 1:  # n_users == 0
+            bounds = np.array([0, 0])
+        ranges = [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+        return dd.from_map(
+            _read_zarr_rows,
+            ranges,
+            args=(str(self.path), split, self.layout.to_dict()),
+            meta=meta,
+            label="daskfractal-zarr",
+        )
+
+    # ------------------------------------------------------------------------- private
+    def _check_rows(self, u0: int, u1: int) -> tuple[int, int]:
+        try:
+            u0, u1 = int(u0), int(u1)
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(f"user range must be integers, got {u0!r}, {u1!r}") from exc
+        if not 0 <= u0 <= u1 <= self.n_users:
+            raise ParameterError(
+                f"user range [{u0}, {u1}) is not within [0, {self.n_users}] (need u0 <= u1)"
+            )
+        return u0, u1
+
+    def _value_column(self, values: str) -> str | None:
+        if values not in _VALUES:
+            raise ParameterError(f"values must be one of {_VALUES}, got {values!r}")
+        if values == "auto":
+            return "ratings" if "ratings" in self.layout.carry else None
+        if values == "ones":
+            return None
+        if values not in self.layout.carry:
+            raise ParameterError(f"{self.path} does not store {values}")
+        return values
+
+    def _parquet_rows(self, split: str, u0: int, u1: int) -> pa.Table:
+        parts = self._parquet_parts(split)
+        schema = interaction_schema(self.layout)
+        if not parts or u0 == u1:
+            return schema.empty_table()
+        dataset = pads.dataset([str(p) for p in parts], format="parquet", schema=schema)
+        user = pads.field("user_id")
+        table = dataset.to_table(filter=(user >= u0) & (user < u1))
+        order = np.argsort(table.column("user_id").to_numpy(), kind="stable")
+        return table.take(pa.array(order))
+
+
+def _table_to_csr(
+    table: pa.Table, u0: int, u1: int, n_items: int, column: str | None, layout: StoreLayout
+) -> sp.csr_matrix:
+    """CSR of rows ``[u0, u1)`` from a user-sorted interaction table."""
+    users = table.column("user_id").to_numpy() - u0
+    indices = table.column("item_id").to_numpy().astype(layout.index_np_dtype, copy=False)
+    counts = np.bincount(users, minlength=u1 - u0) if len(users) else np.zeros(u1 - u0, int)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    if column is None:
+        data = np.ones(len(indices), dtype=np.float32)
+    else:
+        data = table.column(COLUMN_OF[column]).to_numpy()
+    return sp.csr_matrix((data, indices, indptr), shape=(u1 - u0, n_items))
+
+
+def _read_parquet_part(file: str | None, schema: pa.Schema) -> pd.DataFrame:
+    """One Dask partition of a Parquet store: a whole part file."""
+    if file is None:
+        return schema.empty_table().to_pandas()
+    return pq.read_table(file, schema=schema).to_pandas()
+
+
+def _read_zarr_rows(rows: tuple[int, int], path: str, split: str, layout: dict) -> pd.DataFrame:
+    """One Dask partition of a Zarr store: the interactions of users ``[u0, u1)``."""
+    u0, u1 = rows
+    lay = StoreLayout.from_dict(layout)
+    store = zarr.storage.LocalStore(path, read_only=True)
+
+    def read(key: str, a: int, b: int) -> np.ndarray:
+        return np.asarray(zarr.open_array(store=store, path=f"{split}/{key}", mode="r")[a:b])
+
+    ptr = read("indptr", u0, u1 + 1).astype(np.int64)
+    a, b = (int(ptr[0]), int(ptr[-1])) if len(ptr) else (0, 0)
+    users = np.repeat(np.arange(u0, u1, dtype=np.int64), np.diff(ptr))
+    columns: dict[str, np.ndarray] = {"user_id": users}
+    for name in lay.shard_names():
+        col = "item_id" if name == "indices" else COLUMN_OF[name]
+        values = read(name, a, b) if b > a else np.empty(0, lay.shard_dtype(name))
+        columns[col] = values.astype(lay.shard_dtype(name), copy=False)
+    return pd.DataFrame(columns)
+
+
+__all__ = ["SPLITS", "ExpansionStore", "open_store"]

@@ -1,0 +1,537 @@
+"""Kernels of the randomized Kronecker expansion: Numba == NumPy reference, bit for bit."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from daskfractal.kernels import expand as E
+from daskfractal.kernels import permute as P
+from daskfractal.kernels import reference as R
+from daskfractal.kernels import rng as K
+from daskfractal.kernels._jit import ngjit
+
+HSET = settings(
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+P_MIN = 1e-4  # chi-square p-value floor (all draws are deterministic: no flakiness)
+
+
+# --------------------------------------------------------------------------------------
+# rng
+
+
+@ngjit
+def _hash_many(seed, stream, a, b, c):
+    out = np.empty(c.shape[0], np.uint64)
+    uni = np.empty(c.shape[0], np.float64)
+    for x in range(c.shape[0]):
+        out[x] = K.hash64(seed[x], stream[x], a[x], b[x], c[x])
+        uni[x] = K.uniform(seed[x], stream[x], a[x], b[x], c[x])
+    return out, uni
+
+
+def test_hash_numba_equals_numpy():
+    g = np.random.default_rng(0)
+    n = 3000
+    seed = g.integers(0, 2**64, n, dtype=np.uint64, endpoint=False)
+    words = [g.integers(-(2**62), 2**62, n) for _ in range(4)]
+    words[3][:10] = np.arange(10)  # small counters too
+    h_nb, u_nb = _hash_many(seed, *words)
+    h_np = R.hash64(seed, *words)
+    u_np = R.uniform(seed, *words)
+    assert h_np.dtype == np.uint64 and u_np.dtype == np.float64
+    np.testing.assert_array_equal(h_nb, h_np)
+    np.testing.assert_array_equal(u_nb, u_np)
+    assert np.all((u_np >= 0.0) & (u_np < 1.0))
+    # scalar calls from Python, and prefix/absorb decomposition
+    for x in range(5):
+        args = (int(seed[x] >> np.uint64(1)), *(int(w[x]) for w in words))
+        assert K.hash64(*args) == int(R.hash64(*args))
+        assert K.uniform(*args) == float(R.uniform(*args))
+        prefix = np.uint64(K.hash_prefix(*args[:4]))  # Python int > 2**63 needs the cast
+        assert K.absorb(prefix, args[4]) == K.hash64(*args)
+    assert K.as_seed(-1) == np.uint64(2**64 - 1)
+    assert K.hash64(K.as_seed(2**64 - 1), 1, 2, 3, 4) == int(R.hash64(2**64 - 1, 1, 2, 3, 4))
+    with pytest.raises(TypeError):
+        K.as_seed(1.5)
+
+
+def test_uniform_chi_square():
+    n, bins = 1_000_000, 1000
+    c = np.arange(n)
+    for u in (
+        R.uniform(12345, K.STREAM_DROP, 3, 7, c),  # consecutive counters
+        R.uniform(c, K.STREAM_DROP, 0, 0, 0),  # consecutive seeds
+        R.uniform(1, K.STREAM_ONE, c % 1000, c // 1000, 0),  # grid of (a, b)
+    ):
+        counts = np.bincount((u * bins).astype(np.int64), minlength=bins)
+        assert stats.chisquare(counts).pvalue > P_MIN
+        # top and bottom bits are balanced too
+        h = (u * 2**53).astype(np.uint64)
+        assert abs((h & np.uint64(1)).mean() - 0.5) < 5 * 0.5 / np.sqrt(n)
+
+
+def test_adjacent_counters_decorrelated():
+    n = 1_000_000
+    bound = 5 / np.sqrt(n)
+    c = np.arange(n + 1)
+    u = R.uniform(7, K.STREAM_DROP, 1, 2, c)
+    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < bound
+    ua = R.uniform(7, K.STREAM_DROP, c, 2, 5)
+    assert abs(np.corrcoef(ua[:-1], ua[1:])[0, 1]) < bound
+    ub = R.uniform(7, K.STREAM_DROP, 1, c, 5)
+    assert abs(np.corrcoef(ub[:-1], ub[1:])[0, 1]) < bound
+    us = R.uniform(7, K.STREAM_EXACT, 1, 2, c)
+    assert abs(np.corrcoef(u, us)[0, 1]) < bound  # streams are independent
+    # avalanche: neighbouring counters differ in ~32 of 64 bits
+    x = R.hash64(7, 1, 2, 3, c[:-1]) ^ R.hash64(7, 1, 2, 3, c[1:])
+    bits = np.unpackbits(x.view(np.uint8)).reshape(n, 64)
+    per_bit = bits.mean(axis=0)
+    assert np.all(np.abs(per_bit - 0.5) < 5 * 0.5 / np.sqrt(n))
+
+
+# --------------------------------------------------------------------------------------
+# permutations
+
+
+def _is_perm(p, size):
+    return (
+        p.dtype == np.int64 and p.shape == (size,) and np.array_equal(np.sort(p), np.arange(size))
+    )
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 7, 300])
+def test_block_permutation_matches_reference(size):
+    for i, j in [(0, 0), (3, 5)]:
+        p = P.block_permutation(size, 99, K.STREAM_ROW_PERM, i, j)
+        assert _is_perm(p, size)
+        np.testing.assert_array_equal(p, R.block_permutation(size, 99, K.STREAM_ROW_PERM, i, j))
+        inv = P.invert_permutation(p)
+        np.testing.assert_array_equal(inv, R.invert_permutation(p))
+        np.testing.assert_array_equal(inv[p], np.arange(size))
+    if size > 20:  # different blocks / streams give different permutations
+        a = P.block_permutation(size, 99, K.STREAM_ROW_PERM, 0, 0)
+        assert not np.array_equal(a, P.block_permutation(size, 99, K.STREAM_ROW_PERM, 0, 1))
+        assert not np.array_equal(a, P.block_permutation(size, 99, K.STREAM_COL_PERM, 0, 0))
+
+
+def _chi_square_perms(perms: np.ndarray) -> float:
+    codes = perms @ np.array([9, 3, 1])
+    _, counts = np.unique(codes, return_counts=True)
+    assert counts.shape == (6,)
+    return stats.chisquare(counts).pvalue
+
+
+def test_block_permutation_uniform():
+    perms = np.array(
+        [P.block_permutation(3, 5, K.STREAM_COL_PERM, i, j) for i in range(60) for j in range(100)]
+    )
+    assert _chi_square_perms(perms) > P_MIN
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 5, 64])
+@pytest.mark.parametrize("size", [0, 1, 10, 57])
+def test_stratified_permutation(size, window):
+    g = np.random.default_rng(size * 100 + window)
+    degree = g.integers(0, 6, size)
+    p = P.stratified_permutation(degree, window, 11, K.STREAM_ROW_PERM, 2, 3)
+    assert _is_perm(p, size)
+    ref = R.stratified_permutation(degree, window, 11, K.STREAM_ROW_PERM, 2, 3)
+    np.testing.assert_array_equal(p, ref)
+    # rows only exchange slots inside their window of the degree order
+    rank = np.empty(size, np.int64)
+    rank[np.argsort(degree, kind="stable")] = np.arange(size)
+    np.testing.assert_array_equal(rank // window, rank[p] // window)
+    srt = np.sort(degree)
+    for r in range(size):
+        w0 = rank[r] // window * window
+        spread = srt[min(w0 + window, size) - 1] - srt[w0]
+        assert abs(int(degree[p[r]]) - int(degree[r])) <= spread
+    if window == 1:
+        np.testing.assert_array_equal(p, np.arange(size))
+    if window >= size:  # all-equal degrees: exactly the block permutation
+        same = P.stratified_permutation(np.zeros(size), window, 11, K.STREAM_ROW_PERM, 2, 3)
+        np.testing.assert_array_equal(same, P.block_permutation(size, 11, K.STREAM_ROW_PERM, 2, 3))
+
+
+def test_stratified_uniform_when_window_covers_all():
+    deg = np.array([4, 4, 4])
+    perms = np.array(
+        [P.stratified_permutation(deg, 8, 5, 1, i, j) for i in range(60) for j in range(100)]
+    )
+    assert _chi_square_perms(perms) > P_MIN
+
+
+@pytest.mark.parametrize("kind", P.PERMUTATION_KINDS)
+def test_permutation_table(kind):
+    degree = np.arange(40) % 7
+    kw = {"degree": degree, "window": 4} if kind == "stratified" else {}
+    tab = P.permutation_table(kind, 40, 3, K.STREAM_COL_PERM, 1, 5, **kw)
+    assert tab.shape == (5, 40) and tab.dtype == np.int64
+    np.testing.assert_array_equal(
+        tab, R.permutation_table(kind, 40, 3, K.STREAM_COL_PERM, 1, 5, **kw)
+    )
+    inv = P.invert_permutation(tab)
+    np.testing.assert_array_equal(inv, R.invert_permutation(tab))
+    np.testing.assert_array_equal(np.take_along_axis(tab, inv, 1), np.tile(np.arange(40), (5, 1)))
+    if kind == "none":
+        np.testing.assert_array_equal(tab, np.tile(np.arange(40), (5, 1)))
+    if kind == "block":
+        np.testing.assert_array_equal(tab[4], P.block_permutation(40, 3, K.STREAM_COL_PERM, 1, 4))
+    with pytest.raises(ValueError):
+        P.permutation_table("bogus", 4, 0, 0, 0, 1)
+
+
+# --------------------------------------------------------------------------------------
+# block expansion: fixtures
+
+
+def make_csr(g, m, n, density, test_frac, idx_dtype=np.int32):
+    """Random signed CSR (indptr, indices, sign) with sorted, distinct columns per row."""
+    mask = g.random((m, n)) < density
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(1))]).astype(np.int64)
+    indices = np.nonzero(mask)[1].astype(idx_dtype)
+    sign = np.where(g.random(indices.shape[0]) < test_frac, -1, 1).astype(np.int8)
+    return indptr, indices, sign
+
+
+def make_perms(kind, m, n, nb, seed, i, degree, window=3):
+    kw = {"degree": degree, "window": window} if kind == "stratified" else {}
+    rows = P.permutation_table(kind, m, seed, K.STREAM_ROW_PERM, i, nb, **kw)
+    cols = P.permutation_table(
+        kind,
+        n,
+        seed,
+        K.STREAM_COL_PERM,
+        i,
+        nb,
+        **({"degree": np.zeros(n), "window": window} if kind == "stratified" else {}),
+    )
+    return P.invert_permutation(rows), cols
+
+
+def exact_counts_for(indptr, keep_row, seed, i):
+    deg = np.diff(indptr)
+    return np.array([E.exact_row_counts(deg, k, seed, i, j) for j, k in enumerate(keep_row)])
+
+
+def assert_same(a: E.ExpandedRows, b: E.ExpandedRows):
+    for f, x, y in zip(a._fields, a, b, strict=True):
+        assert x.dtype == np.int64 and y.dtype == np.int64, f
+        np.testing.assert_array_equal(x, y, err_msg=f)
+
+
+def check_invariants(out, case):
+    """Every output entry maps back to a source entry of the right sign, rows sorted."""
+    indptr, indices, sign, row_src, col_perm, _keep, _seed, _i, t0, t1, _mode, _ec, policy = case
+    n = col_perm.shape[1]
+    for ptr, items, src, want in (
+        (out.train_indptr, out.train_items, out.train_src, 1),
+        (out.test_indptr, out.test_items, out.test_src, -1),
+    ):
+        assert ptr[0] == 0 and ptr[-1] == items.shape[0] == src.shape[0]
+        assert np.all(sign[src] == want)
+        rows = np.repeat(np.arange(t1 - t0), np.diff(ptr))
+        j = items // n
+        src_row = np.searchsorted(indptr, src, side="right") - 1
+        np.testing.assert_array_equal(row_src[j, t0 + rows], src_row)
+        np.testing.assert_array_equal(col_perm[j, indices[src]], items % n)
+        same_row = rows[1:] == rows[:-1]
+        assert np.all(items[1:][same_row] > items[:-1][same_row])  # ascending, distinct
+    if policy == E.TEST_ONE:
+        assert np.all(np.diff(out.test_indptr) <= 1)
+    else:
+        assert out.block_test.sum() == out.test_items.shape[0]
+    assert out.block_train.sum() == out.train_items.shape[0]
+
+
+@st.composite
+def cases(draw, max_m=9, max_n=9):
+    """(indptr, indices, sign, row_src, col_perm, keep_row, seed, i, t0, t1, mode, ec, policy)."""
+    m = draw(st.integers(1, max_m))
+    n = draw(st.integers(1, max_n))
+    nb = draw(st.integers(1, 3))
+    g = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    density = draw(st.sampled_from([0.0, 0.3, 0.7, 1.0]))
+    test_frac = draw(st.sampled_from([0.0, 0.3, 1.0]))
+    idx_dtype = draw(st.sampled_from([np.int32, np.int64]))
+    indptr, indices, sign = make_csr(g, m, n, density, test_frac, idx_dtype)
+    keep = st.one_of(st.sampled_from([0.0, 1.0, 0.5]), st.floats(0.0, 1.0))
+    keep_row = np.array(draw(st.lists(keep, min_size=nb, max_size=nb)), dtype=np.float64)
+    seed = draw(st.integers(0, 2**64 - 1))
+    i = draw(st.integers(0, 5))
+    kind = draw(st.sampled_from(P.PERMUTATION_KINDS))
+    row_src, col_perm = make_perms(
+        kind, m, n, nb, seed, i, np.diff(indptr), draw(st.integers(1, 4))
+    )
+    t0 = draw(st.integers(0, m))
+    t1 = draw(st.integers(t0, m))
+    mode = draw(st.sampled_from([E.MODE_BERNOULLI, E.MODE_EXACT]))
+    ec = exact_counts_for(indptr, keep_row, seed, i) if mode == E.MODE_EXACT else None
+    policy = draw(st.sampled_from([E.TEST_ALL, E.TEST_ONE]))
+    return indptr, indices, sign, row_src, col_perm, keep_row, seed, i, t0, t1, mode, ec, policy
+
+
+# --------------------------------------------------------------------------------------
+# block expansion: kernel == reference, invariants, chunking
+
+
+@settings(HSET, max_examples=150)
+@given(cases())
+def test_expand_matches_reference(case):
+    out = E.expand_block_rows(*case)
+    assert_same(out, R.expand_block_rows(*case))
+    check_invariants(out, case)
+    # the two passes agree with the convenience function and the reference count pass
+    counts = E.count_rows(*case)
+    for x, y in zip(counts, R.count_rows(*case), strict=True):
+        np.testing.assert_array_equal(x, y)
+    filled = E.fill_rows(
+        *case, n_items_block=None, train_indptr=out.train_indptr, test_indptr=out.test_indptr
+    )
+    for x, y in zip(
+        filled, (out.train_items, out.train_src, out.test_items, out.test_src), strict=True
+    ):
+        np.testing.assert_array_equal(x, y)
+
+
+@settings(HSET, max_examples=60)
+@given(cases(max_m=14), st.lists(st.integers(0, 14), max_size=4))
+def test_chunking_independent(case, cuts):
+    *head, t0, t1, mode, ec, policy = case
+    whole = E.expand_block_rows(*head, t0, t1, mode, ec, policy)
+    bounds = sorted({t0, t1, *(min(max(c, t0), t1) for c in cuts)})
+    parts = [
+        E.expand_block_rows(*head, a, b, mode, ec, policy) for a, b in itertools.pairwise(bounds)
+    ]
+    if not parts:
+        return
+    for k in (0, 3):  # train, test
+        ptr = np.concatenate([[0], np.cumsum(np.concatenate([np.diff(p[k]) for p in parts]))])
+        np.testing.assert_array_equal(ptr, whole[k])
+        np.testing.assert_array_equal(np.concatenate([p[k + 1] for p in parts]), whole[k + 1])
+        np.testing.assert_array_equal(np.concatenate([p[k + 2] for p in parts]), whole[k + 2])
+    np.testing.assert_array_equal(sum(p.block_train for p in parts), whole.block_train)
+    np.testing.assert_array_equal(sum(p.block_test for p in parts), whole.block_test)
+
+
+# --------------------------------------------------------------------------------------
+# block expansion: limits and statistics
+
+
+@pytest.fixture(scope="module")
+def medium():
+    g = np.random.default_rng(42)
+    return make_csr(g, 60, 30, 0.3, 0.25)
+
+
+@pytest.mark.parametrize("mode", [E.MODE_BERNOULLI, E.MODE_EXACT])
+@pytest.mark.parametrize("idx_dtype", [np.int32, np.int64])
+def test_keep_one_identity_reproduces_s(medium, mode, idx_dtype):
+    indptr, indices, sign = medium
+    indices = indices.astype(idx_dtype)
+    m, n, nb = indptr.shape[0] - 1, 30, 2
+    rs, cp = make_perms("none", m, n, nb, 0, 0, None)
+    ec = np.tile(np.diff(indptr), (nb, 1)) if mode == E.MODE_EXACT else None
+    out = E.expand_block_rows(indptr, indices, sign, rs, cp, np.ones(nb), 1, 0, 0, m, mode, ec)
+    for ptr, items, src, s in (
+        (out.train_indptr, out.train_items, out.train_src, 1),
+        (out.test_indptr, out.test_items, out.test_src, -1),
+    ):
+        per_row = [
+            (indices[indptr[r] : indptr[r + 1]])[sign[indptr[r] : indptr[r + 1]] == s]
+            for r in range(m)
+        ]
+        want = np.concatenate([np.concatenate([c + j * n for j in range(nb)]) for c in per_row])
+        np.testing.assert_array_equal(items, want)
+        np.testing.assert_array_equal(np.diff(ptr), [nb * len(c) for c in per_row])
+        np.testing.assert_array_equal(indices[src], items % n)
+    assert np.array_equal(out.block_train, [np.sum(sign > 0)] * nb)
+    assert np.array_equal(out.block_test, [np.sum(sign < 0)] * nb)
+
+
+@pytest.mark.parametrize("mode", [E.MODE_BERNOULLI, E.MODE_EXACT])
+@pytest.mark.parametrize("policy", [E.TEST_ALL, E.TEST_ONE])
+def test_long_rows_match_reference(mode, policy):
+    """Rows longer than the insertion-sort cutoff take the argsort paths."""
+    g = np.random.default_rng(5)
+    indptr, indices, sign = make_csr(g, 12, 400, 0.5, 0.3, np.int64)
+    keep = np.array([0.2, 0.9, 1.0])
+    rs, cp = make_perms("block", 12, 400, 3, 8, 1, None)
+    ec = exact_counts_for(indptr, keep, 8, 1) if mode == E.MODE_EXACT else None
+    args = (indptr, indices, sign, rs, cp, keep, 8, 1, 2, 11, mode, ec, policy)
+    out = E.expand_block_rows(*args)
+    assert np.diff(out.train_indptr).max() > 3 * 32
+    assert_same(out, R.expand_block_rows(*args))
+    check_invariants(out, args)
+
+
+def test_keep_zero_gives_nothing(medium):
+    indptr, indices, sign = medium
+    m = indptr.shape[0] - 1
+    rs, cp = make_perms("block", m, 30, 3, 5, 1, None)
+    for mode, ec in ((E.MODE_BERNOULLI, None), (E.MODE_EXACT, np.zeros((3, m), np.int64))):
+        for policy in (E.TEST_ALL, E.TEST_ONE):
+            out = E.expand_block_rows(
+                indptr, indices, sign, rs, cp, np.zeros(3), 5, 1, 0, m, mode, ec, policy
+            )
+            assert all(a.sum() == 0 for a in out)
+
+
+def test_bernoulli_threshold_is_exact(medium):
+    """keep equal to an element's own draw drops it (u < keep is strict); nextafter keeps it."""
+    indptr, indices, sign = medium
+    m = indptr.shape[0] - 1
+    rs, cp = make_perms("block", m, 30, 1, 3, 2, None)
+    t = int(np.flatnonzero(np.diff(indptr)[rs[0]] > 0)[0])  # a slot with a non-empty row
+    q0 = int(indptr[rs[0, t]])  # first element of the row that lands in slot t
+    u0 = float(R.uniform(3, K.STREAM_DROP, 2, 0, q0))
+    for keep in (u0, np.nextafter(u0, 1.0), np.nextafter(u0, 0.0)):
+        args = (indptr, indices, sign, rs, cp, np.array([keep]), 3, 2, t, t + 1)
+        out = E.expand_block_rows(*args)
+        assert_same(out, R.expand_block_rows(*args))
+        assert (q0 in out.train_src or q0 in out.test_src) == (keep > u0)
+
+
+def test_exact_keeps_exact_total():
+    g = np.random.default_rng(1)
+    indptr, indices, sign = make_csr(g, 400, 50, 0.2, 0.2)
+    m, nb, seed, i = 400, 4, 77, 3
+    keep = np.array([0.0, 0.13, 0.5, 0.99])
+    ec = exact_counts_for(indptr, keep, seed, i)
+    deg = np.diff(indptr)
+    assert np.all(ec <= deg) and np.all(ec >= 0)
+    np.testing.assert_array_equal(ec, exact_counts_for(indptr, keep, seed, i))  # deterministic
+    assert not np.array_equal(ec, exact_counts_for(indptr, keep, seed + 1, i))
+    rs, cp = make_perms("block", m, 50, nb, seed, i, None)
+    args = (indptr, indices, sign, rs, cp, keep, seed, i)
+    out = E.expand_block_rows(*args, 0, m, E.MODE_EXACT, ec)
+    nnz = int(indptr[-1])
+    want = [E.exact_total(k, nnz) for k in keep]
+    np.testing.assert_array_equal(out.block_train + out.block_test, want)
+    # per source row too: row r keeps exactly ec[j, r] in block j
+    src_row = np.searchsorted(indptr, np.concatenate([out.train_src, out.test_src]), "right") - 1
+    items = np.concatenate([out.train_items, out.test_items])
+    got = np.zeros((nb, m), np.int64)
+    np.add.at(got, (items // 50, src_row), 1)
+    np.testing.assert_array_equal(got, ec)
+    assert_same(out, R.expand_block_rows(*args, 0, m, E.MODE_EXACT, ec))
+    assert E.exact_total(0.5, 5) == 3 and E.exact_total(1.0, 7) == 7
+    assert E.exact_row_counts(np.zeros(0, np.int64), 0.5, 1, 0, 0).shape == (0,)
+
+
+def test_bernoulli_kept_fraction():
+    g = np.random.default_rng(2)
+    m, d, n, nb = 2000, 20, 500, 4
+    indptr = np.arange(m + 1, dtype=np.int64) * d
+    indices = np.sort(g.permuted(np.tile(np.arange(n), (m, 1)), axis=1)[:, :d], axis=1).ravel()
+    sign = np.where(g.random(m * d) < 0.1, -1, 1).astype(np.int8)
+    keep = np.array([0.01, 0.3, 0.5, 0.97])
+    rs, cp = make_perms("block", m, n, nb, 9, 4, None)
+    out = E.expand_block_rows(indptr, indices, sign, rs, cp, keep, 9, 4, 0, m)
+    nnz = m * d
+    kept = out.block_train + out.block_test
+    assert np.all(np.abs(kept - keep * nnz) < 5 * np.sqrt(nnz * keep * (1 - keep)))
+    frac_test = out.block_test / kept
+    assert np.all(np.abs(frac_test - 0.1) < 0.03)
+
+
+@pytest.mark.parametrize("nb", [1, 2])
+def test_one_policy_uniform(nb):
+    """Each output row has nb*5 kept test entries; the chosen one is uniform over them."""
+    m, n, per = 3000, 12, 5
+    indptr = np.arange(m + 1, dtype=np.int64) * n
+    indices = np.tile(np.arange(n), m)
+    sign = np.tile(np.r_[np.full(per, -1), np.ones(n - per)], m).astype(np.int8)
+    rs, cp = make_perms("block", m, n, nb, 13, 0, None)
+    args = (indptr, indices, sign, rs, cp, np.ones(nb), 13, 0, 0, m, "bernoulli", None)
+    out = E.expand_block_rows(*args, "one")
+    assert_same(out, R.expand_block_rows(*args, "one"))
+    assert np.array_equal(np.diff(out.test_indptr), np.ones(m))
+    assert np.array_equal(out.block_test, [m * per] * nb)  # counted before the ONE choice
+    all_tests = E.expand_block_rows(*args, "all")
+    rank = np.array(
+        [
+            np.searchsorted(all_tests.test_items[t * nb * per : (t + 1) * nb * per], it)
+            for t, it in enumerate(out.test_items)
+        ]
+    )
+    counts = np.bincount(rank, minlength=nb * per)
+    assert counts.shape == (nb * per,)
+    assert stats.chisquare(counts).pvalue > P_MIN
+
+
+def test_structural_zeros_and_errors(medium):
+    indptr, indices, sign = medium
+    m = indptr.shape[0] - 1
+    rs, cp = make_perms("block", m, 30, 2, 1, 0, None)
+    zero = sign.copy()
+    zero[::3] = 0
+    args = (indptr, indices, zero, rs, cp, np.ones(2), 1, 0, 0, m)
+    out = E.expand_block_rows(*args)
+    assert_same(out, R.expand_block_rows(*args))
+    assert out.block_train.sum() + out.block_test.sum() == 2 * np.count_nonzero(zero)
+    bad = out.train_indptr.copy()
+    bad[1:] += 1
+    with pytest.raises(ValueError, match="indptr"):
+        E.fill_rows(*args, train_indptr=bad, test_indptr=out.test_indptr)
+    with pytest.raises(ValueError):
+        E.expand_block_rows(*args[:-1], m + 1)
+    with pytest.raises(ValueError):
+        E.expand_block_rows(*args, "bogus")
+    with pytest.raises(ValueError, match="exact_counts"):
+        E.expand_block_rows(*args, "exact")
+    with pytest.raises(ValueError, match="keep_row"):
+        E.expand_block_rows(indptr, indices, sign, rs, cp, np.array([0.5, 1.5]), 1, 0, 0, m)
+
+
+# --------------------------------------------------------------------------------------
+# micro-benchmark (not collected: call by hand)
+
+
+def benchmark_expand(m=100_000, d=20, n=20_000, nb=8, mode="bernoulli", policy="all", repeat=3):
+    """Print candidates/s of count, fill and count+fill on an m x n S with d nnz per row."""
+    import time
+
+    g = np.random.default_rng(0)
+    indptr = np.arange(m + 1, dtype=np.int64) * d
+    indices = np.sort(g.integers(0, n, (m, d)), axis=1).astype(np.int32).ravel()
+    sign = np.where(g.random(m * d) < 0.1, -1, 1).astype(np.int8)
+    rs, cp = make_perms("block", m, n, nb, 1, 0, None)
+    keep = np.linspace(0.2, 0.9, nb)
+    ec = exact_counts_for(indptr, keep, 1, 0) if mode == "exact" else None
+    args = (indptr, indices, sign, rs, cp, keep, 1, 0, 0, m, mode, ec, policy)
+    out = E.expand_block_rows(*args)  # compile / load cache
+    best = {"count": np.inf, "fill": np.inf, "total": np.inf}
+    for _ in range(repeat):
+        t = time.perf_counter()
+        E.count_rows(*args, validate=False)
+        best["count"] = min(best["count"], time.perf_counter() - t)
+        t = time.perf_counter()
+        E.fill_rows(
+            *args, train_indptr=out.train_indptr, test_indptr=out.test_indptr, validate=False
+        )
+        best["fill"] = min(best["fill"], time.perf_counter() - t)
+        t = time.perf_counter()
+        E.expand_block_rows(*args, validate=False)
+        best["total"] = min(best["total"], time.perf_counter() - t)
+    cand = m * d * nb
+    kept = out.train_items.shape[0] + out.test_items.shape[0]
+    print(
+        f"{mode}/{policy}: {cand / 1e6:.0f} M candidates, {kept / 1e6:.1f} M kept; "
+        + ", ".join(f"{k} {cand / v / 1e6:.0f} M/s ({v:.3f} s)" for k, v in best.items())
+    )
+
+
+if __name__ == "__main__":
+    for mode in ("bernoulli", "exact"):
+        for policy in ("all", "one"):
+            benchmark_expand(mode=mode, policy=policy)
