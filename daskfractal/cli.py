@@ -32,7 +32,7 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     )
     g = p.add_argument_group("input format")
     g.add_argument(
-        "--format",
+        "--input-format",
         default="auto",
         choices=["auto", "movielens", "csv", "tsv", "parquet", "adjacency"],
         help="input format (default: detected from the file name)",
@@ -82,7 +82,7 @@ def _load_split(args: argparse.Namespace):
 
     data = load(
         args.input,
-        format=args.format,
+        format=args.input_format,
         user_col=args.user_col,
         item_col=args.item_col,
         rating_col=args.rating_col,
@@ -258,6 +258,81 @@ def cmd_reduce(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _carry(value: str) -> str | tuple[str, ...]:
+    if value in ("auto",):
+        return value
+    if value == "none":
+        return ()
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def cmd_expand(args: argparse.Namespace) -> int:
+    from ._runner import cluster_client
+    from .expansion import expand
+
+    if args.resume and args.overwrite:
+        raise ParameterError("--resume and --overwrite exclude each other")
+    _, split = _load_split(args)
+    if args.factors and args.target_interactions is not None:
+        raise ParameterError("give either --factors or --target-interactions, not both")
+    red = _reduce_from_args(args, split)
+    ex = expand(
+        split,
+        reduced=red,
+        seed=args.seed,
+        shuffle=args.shuffle,
+        window=args.window,
+        dropout=args.dropout,
+        test_policy=args.test_policy,
+        carry=_carry(args.carry),
+        chunk_size=args.chunk_size,
+    )
+    exp = ex.expected()
+    if not args.quiet:
+        print(
+            f"expanding {split.n_users:,} x {split.n_items:,} by {ex.factors[0]} x "
+            f"{ex.factors[1]}: up to {exp['users_max']:,} users, {exp['items']:,} items, "
+            f"~{exp['train']:,.0f} train and ~{exp['test']:,.0f} test interactions, "
+            f"{len(ex.tasks())} tasks",
+            file=sys.stderr,
+        )
+    with cluster_client(
+        scheduler=args.scheduler,
+        scheduler_file=args.scheduler_file,
+        workers=args.workers,
+        threads=args.threads,
+        memory_limit=args.memory_limit,
+        local=args.local,
+    ) as sched:
+        store = (
+            ex.to_zarr(
+                args.out,
+                resume=args.resume,
+                overwrite=args.overwrite,
+                scheduler=sched,
+                progress=not args.quiet,
+                shard_size=args.shard_size,
+            )
+            if args.format_out == "zarr"
+            else ex.to_parquet(
+                args.out,
+                resume=args.resume,
+                overwrite=args.overwrite,
+                scheduler=sched,
+                progress=not args.quiet,
+            )
+        )
+    c = store.counts()
+    if args.json:
+        _print_json({"store": str(store.path), "format": store.format, **c})
+    else:
+        print(
+            f"{store.path} ({store.format}): users {c['n_users']:,}, items {c['n_items']:,}, "
+            f"train {c['nnz_train']:,}, test {c['nnz_test']:,}"
+        )
+    return EXIT_OK
+
+
 def cmd_download(args: argparse.Namespace) -> int:
     from .datasets.download import download, list_datasets
 
@@ -296,6 +371,96 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="write R̂ and its metadata as JSON")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_reduce)
+
+    p = sub.add_parser(
+        "expand",
+        help="expand a data set by the randomized Kronecker product into a Zarr/Parquet store",
+    )
+    _add_input_options(p)
+    _add_reduce_options(p)
+    g = p.add_argument_group("expansion")
+    g.add_argument("--out", required=True, metavar="PATH", help="output store (a directory)")
+    g.add_argument(
+        "--format",
+        dest="format_out",
+        default="zarr",
+        choices=["zarr", "parquet"],
+        help="output format (default: zarr)",
+    )
+    g.add_argument(
+        "--shuffle",
+        default="block",
+        choices=["block", "stratified", "none"],
+        help="per-block permutations: block (the papers, default), stratified "
+        "(only among users/items of similar degree: keeps degree distributions), "
+        "none (plain stochastic Kronecker)",
+    )
+    g.add_argument("--window", type=int, default=64, help="window of --shuffle stratified (64)")
+    g.add_argument(
+        "--dropout",
+        default="bernoulli",
+        choices=["bernoulli", "exact"],
+        help="independent Bernoulli keeps (default) or exactly round(p*nnz) per block",
+    )
+    g.add_argument(
+        "--test-policy",
+        default="all",
+        choices=["all", "one"],
+        help="keep every kept test entry (default) or exactly one per user",
+    )
+    g.add_argument(
+        "--carry",
+        default="auto",
+        help="carry original values: auto (what the input has), none, or a list "
+        "like ratings,timestamps",
+    )
+    g.add_argument(
+        "--chunk-size",
+        type=int,
+        default=2**22,
+        metavar="N",
+        help="expected interactions per task: bounds the memory of a task (4194304)",
+    )
+    g.add_argument(
+        "--shard-size",
+        type=int,
+        default=2**24,
+        metavar="N",
+        help="entries per Zarr shard: one task writes one shard (16777216)",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run into the same --out (identical result)",
+    )
+    g.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    g = p.add_argument_group("where to run")
+    g.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler, e.g. tcp://host:8786",
+    )
+    g.add_argument(
+        "--scheduler-file",
+        metavar="PATH",
+        help="scheduler file of a running cluster (dask-scheduler --scheduler-file)",
+    )
+    g.add_argument("--workers", type=int, help="local cluster: worker processes (default: cores)")
+    g.add_argument("--threads", type=int, help="local cluster: threads per worker (default: 1)")
+    g.add_argument(
+        "--memory-limit",
+        default="auto",
+        help="local cluster: memory limit per worker, e.g. 2GB (default: auto)",
+    )
+    g.add_argument(
+        "--local",
+        default="cluster",
+        choices=["cluster", "threads", "processes", "sync"],
+        help="without --scheduler: a LocalCluster (default) or a plain local scheduler",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_expand)
 
     p = sub.add_parser("download", help="download a MovieLens release from GroupLens")
     p.add_argument("name", nargs="?", metavar="NAME", help="e.g. ml-20m, ml-25m, ml-100k")
