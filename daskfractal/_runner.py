@@ -45,12 +45,19 @@ def run(tasks: Sequence[Any], *, scheduler: Any = None, progress: bool = True) -
         client = _default_client()
     if client is not None:
         futures = client.compute(list(tasks))
-        if progress:
-            from distributed import progress as dprogress
+        try:
+            if progress:
+                from distributed import progress as dprogress
 
-            dprogress(futures)
-            print()
-        return client.gather(futures)
+                dprogress(futures)
+                print()
+            return client.gather(futures)
+        except BaseException:
+            # a failed or interrupted run must not leave tasks queued on a long-lived cluster,
+            # still writing into the store while the caller resumes or overwrites it
+            with contextlib.suppress(Exception):
+                client.cancel(futures)
+            raise
     name = scheduler or "threads"
     if name not in LOCAL_SCHEDULERS:
         raise ParameterError(

@@ -447,6 +447,18 @@ def _checksum(src: SignedMatrix) -> str:
     return h.hexdigest()
 
 
+def _int_param(name: str, value: Any, low: int, what: str, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high)``, else :class:`ParameterError` (bools refused)."""
+    try:
+        number = int(value)
+        ok = not isinstance(value, bool | np.bool_) and number == value
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or number < low or (high is not None and number >= high):
+        raise ParameterError(f"{name}={value!r} must be {what}")
+    return number
+
+
 def expand(
     data: Any,
     factors: tuple[int, int] | None = None,
@@ -486,7 +498,7 @@ def expand(
     target_interactions : float, optional
         Choose factors and a keep-probability scale so that the expected number of train
         interactions is this (:func:`daskfractal.solve_factors`).
-    seed : int, default 0
+    seed : int in [0, 2**64), default 0
         Every random stream is derived from (seed, block, row, element): the same seed gives
         the same output whatever the chunking, workers or scheduler.
     shuffle : {"block", "stratified", "none"}, default "block"
@@ -529,17 +541,20 @@ def expand(
         raise ParameterError(
             f"test_policy={test_policy!r} is not one of {', '.join(TEST_POLICIES)}"
         )
-    if int(window) != window or window < 1:
-        raise ParameterError(f"window={window!r} must be an integer ≥ 1")
-    if int(chunk_size) != chunk_size or chunk_size < 1:
-        raise ParameterError(f"chunk_size={chunk_size!r} must be an integer ≥ 1")
-    if int(seed) != seed or seed < 0:
-        raise ParameterError(f"seed={seed!r} must be a non-negative integer")
+    window = _int_param("window", window, 1, "an integer ≥ 1")
+    chunk_size = _int_param("chunk_size", chunk_size, 1, "an integer ≥ 1")
+    # every random stream takes the seed modulo 2**64: larger seeds would alias smaller ones
+    seed = _int_param("seed", seed, 0, "an integer in [0, 2**64)", high=2**64)
     given = sum(x is not None for x in (factors, keep, reduced, target_interactions))
     if given != 1:
         raise ParameterError(
             f"give exactly one of factors, keep, reduced or target_interactions (got {given})"
         )
+    if factors is not None:
+        try:
+            factors = tuple(factors)
+        except TypeError:
+            raise ParameterError(f"factors={factors!r} must be a pair (m', n')") from None
     split = _as_split(data, int(seed))
     meta: dict[str, Any] = {"source": split.source, "preprocess": split.params}
     if keep is not None:
@@ -547,12 +562,15 @@ def expand(
             raise ParameterError(
                 f"options {sorted(reduce_options)} apply to R̂ and cannot go with keep="
             )
-        keep = np.array(keep, dtype=np.float64, copy=True)
+        try:
+            keep = np.array(keep, dtype=np.float64, copy=True)
+        except (TypeError, ValueError) as e:
+            raise ParameterError(f"keep must be an array of probabilities: {e}") from None
         if keep.ndim != 2 or keep.size == 0:
             raise ParameterError(f"keep must be a non-empty 2-D array, got shape {keep.shape}")
         if not np.all(np.isfinite(keep)) or keep.min() < 0 or keep.max() > 1:
             raise ParameterError("keep probabilities must be finite and inside [0, 1]")
-        meta["reduced"] = {"explicit_keep": True}
+        meta["reduced"] = {"explicit_keep": True, "keep": keep.tolist()}
     else:
         from .reduction import reduce as _reduce
         from .reduction import solve_factors
@@ -566,7 +584,7 @@ def expand(
                 **reduce_options,
             )
         elif reduced is None:
-            reduced = _reduce(split.train, tuple(factors), seed=int(seed), **reduce_options)
+            reduced = _reduce(split.train, factors, seed=int(seed), **reduce_options)
         elif reduce_options:
             raise ParameterError(f"options {sorted(reduce_options)} cannot go with reduced=")
         keep = np.array(reduced.keep, dtype=np.float64, copy=True)

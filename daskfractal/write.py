@@ -254,11 +254,39 @@ def write_store(
         raise ParameterError(f"format={format!r} is not one of zarr, parquet")
     if resume and overwrite:
         raise ParameterError("resume and overwrite exclude each other")
+    # check the store options now, not after the first pass has run
+    StoreLayout(
+        n_users=0,
+        n_items=expansion.n_items,
+        nnz=dict.fromkeys(SPLITS, 0),
+        carry=expansion._plan.carry,
+        shard_elems=shard_size,
+        chunk_elems=min(chunk_elems, shard_size),
+        blocks=expansion.factors,
+    )
+    if users_per_file is not None and (
+        isinstance(users_per_file, bool)
+        or not isinstance(users_per_file, int | np.integer)
+        or users_per_file < 1
+    ):
+        raise ParameterError(f"users_per_file={users_per_file!r} must be an integer ≥ 1")
     path = Path(path)
     work = work_dir(path)
     plan = expansion._plan
     params = expansion.params
-    fingerprint = {"params": params, "format": format, "token": plan.token}
+    # everything that decides the bytes of the store: a resumed run must use the same
+    fingerprint = {
+        "params": params,
+        "format": format,
+        "token": plan.token,
+        "store": {
+            "shard_size": int(shard_size),
+            "chunk_elems": int(chunk_elems),
+            "users_per_file": (
+                int(users_per_file) if format == "parquet" and users_per_file else None
+            ),
+        },
+    }
     status = store_status(path)
     if status == "foreign":
         raise StoreError(f"{path} exists and is not a daskfractal store; refusing to touch it")
@@ -289,7 +317,9 @@ def write_store(
         tasks = expansion.tasks()
         (work / "parts").mkdir(parents=True)
         doc = {"fingerprint": fingerprint, "tasks": [list(t) for t in tasks]}
-        (work / PLAN_FILE).write_text(json.dumps(doc))
+        tmp = work / f".{PLAN_FILE}.{uuid.uuid4().hex}"
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, work / PLAN_FILE)  # a plan file is whole or absent
 
     index_dtype = "int32" if expansion.n_items < 2**31 else "int64"
     parts = str(work / "parts")
@@ -319,9 +349,15 @@ def write_store(
         "method": "randomized Kronecker expansion R̂ ⊗rand R (Belletti et al.)",
     }
     writer_cls = ZarrWriter if format == "zarr" else ParquetWriter
+    writer = None
     if resume and store_status(path) == "incomplete":
-        writer = writer_cls.reopen(path, layout, attrs)
-    else:
+        try:
+            writer = writer_cls.reopen(path, layout, attrs)
+        except StoreError:
+            # stopped while the empty store was being created (or written by another
+            # library version): the parameters match (checked above), start the store over
+            writer = None
+    if writer is None:
         writer = writer_cls.create(path, layout, attrs, overwrite=True)
 
     # small arrays and user statistics (from the part summaries)

@@ -1,0 +1,220 @@
+"""The expansion on real Dask clusters: a LocalCluster with worker processes, and a
+``dask-scheduler`` + ``dask-worker`` started as subprocesses on 127.0.0.1.
+
+Every store is compared byte for byte with one written by the synchronous scheduler; workers
+killed in the middle of a pass (SIGKILL, no cleanup) must not change a single byte, whether
+Dask retries the lost tasks or the run fails and is resumed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import daskfractal as dfr
+from daskfractal import write as write_mod
+from daskfractal._runner import cluster_client
+from daskfractal.errors import StoreError
+
+from .conftest import shared_file
+from .test_expand import QUIET, SMALL_SHARDS, assert_same_bytes, ml_expansion
+
+pytestmark = pytest.mark.distributed
+
+
+@pytest.fixture(scope="module")
+def ml100k() -> dfr.SplitData:
+    return dfr.preprocess(dfr.load(str(shared_file("ml-100k", "u.data"))))
+
+
+@pytest.fixture(scope="module")
+def reference_zarr(tmp_path_factory: pytest.TempPathFactory, ml100k: dfr.SplitData) -> Path:
+    out = tmp_path_factory.mktemp("reference") / "ref.zarr"
+    ml_expansion(ml100k, chunk_size=10**9).to_zarr(out, scheduler="sync", **QUIET, **SMALL_SHARDS)
+    return out
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """Two single-threaded worker processes (the default client while the module runs)."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+def kill_once(flag: Path, name: str, before: Any = None) -> Any:
+    """A stand-in for ``daskfractal.write.<name>`` whose first call, on whichever worker
+    claims ``flag``, runs ``before(*args)`` and then SIGKILLs its own worker process.
+
+    It is a closure, so cloudpickle ships it by value; on the workers the real function is
+    the unpatched module attribute.
+    """
+    path = str(flag)
+
+    def task(*args: Any) -> Any:
+        import os
+        import signal
+
+        from daskfractal import write
+
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return getattr(write, name)(*args)
+        os.close(fd)
+        if before is not None:
+            before(*args)
+        os.kill(os.getpid(), signal.SIGKILL)
+        return None  # pragma: no cover
+
+    return task
+
+
+def half_written_shard(writer: Any, index: Any, parts: str, split: str, k: int) -> None:
+    """What a worker killed while writing shard k leaves: garbage, no completion marker."""
+    shard = Path(writer.path) / split / "indices" / "c" / str(k)
+    shard.parent.mkdir(parents=True, exist_ok=True)
+    shard.write_bytes(b"\x00half a shard" * 100)
+
+
+# ------------------------------------------------------------------------- LocalCluster
+def test_localcluster_bytes_identical(
+    client: Any, tmp_path: Path, ml100k: dfr.SplitData, reference_zarr: Path
+) -> None:
+    ml_expansion(ml100k, chunk_size=3_000).to_zarr(
+        tmp_path / "a.zarr", scheduler=client, progress=True, **SMALL_SHARDS
+    )
+    assert_same_bytes(reference_zarr, tmp_path / "a.zarr")
+    # scheduler=None runs on the default Client
+    ml_expansion(ml100k, chunk_size=40_000).to_zarr(tmp_path / "b.zarr", **QUIET, **SMALL_SHARDS)
+    assert_same_bytes(reference_zarr, tmp_path / "b.zarr")
+    assert ml_expansion(ml100k).count(scheduler=client) == ml_expansion(ml100k).count(
+        scheduler="sync"
+    )
+
+
+def test_killed_workers_are_retried(
+    client: Any,
+    tmp_path: Path,
+    ml100k: dfr.SplitData,
+    reference_zarr: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker dies in the generate pass, another one in the middle of a shard write."""
+    monkeypatch.setattr(write_mod, "_generate_part", kill_once(tmp_path / "k1", "_generate_part"))
+    monkeypatch.setattr(
+        write_mod,
+        "_assemble_zarr_shard",
+        kill_once(tmp_path / "k2", "_assemble_zarr_shard", before=half_written_shard),
+    )
+    out = tmp_path / "out.zarr"
+    ml_expansion(ml100k, chunk_size=3_000).to_zarr(out, scheduler=client, **QUIET, **SMALL_SHARDS)
+    assert (tmp_path / "k1").exists() and (tmp_path / "k2").exists()
+    assert_same_bytes(reference_zarr, out)
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_killed_worker_then_resume(
+    client: Any,
+    tmp_path: Path,
+    ml100k: dfr.SplitData,
+    reference_zarr: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No retries allowed: the run fails on the killed worker, then resumes to the same bytes."""
+    from distributed.scheduler import KilledWorker
+
+    scheduler = client.cluster.scheduler
+    allowed = scheduler.allowed_failures
+    out = tmp_path / "out.zarr"
+    ex = ml_expansion(ml100k, chunk_size=3_000)
+    monkeypatch.setattr(write_mod, "_generate_part", kill_once(tmp_path / "k", "_generate_part"))
+    scheduler.allowed_failures = 0
+    try:
+        with pytest.raises(KilledWorker):
+            ex.to_zarr(out, scheduler=client, **QUIET, **SMALL_SHARDS)
+    finally:
+        scheduler.allowed_failures = allowed
+    monkeypatch.undo()
+    # the failed run left nothing queued on the cluster that could still write into the store
+    deadline = time.monotonic() + 20
+    while scheduler.tasks and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not scheduler.tasks
+    with pytest.raises(StoreError):
+        dfr.open(out)
+    assert (write_mod.work_dir(out) / "plan.json").exists()
+    client.wait_for_workers(2, timeout=60)
+    ex.to_zarr(out, resume=True, scheduler=client, **QUIET, **SMALL_SHARDS)
+    assert_same_bytes(reference_zarr, out)
+
+
+# ------------------------------------------------------- dask-scheduler + dask-worker
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+
+
+def test_scheduler_and_worker_subprocesses(
+    tmp_path: Path, ml100k: dfr.SplitData, reference_zarr: Path
+) -> None:
+    sched_file = tmp_path / "scheduler.json"
+    logs = {name: open(tmp_path / f"{name}.log", "wb") for name in ("scheduler", "worker")}
+    env = dict(os.environ)
+    procs: list[subprocess.Popen] = []
+    try:
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                 "--port", "0", "--scheduler-file", str(sched_file), "--no-dashboard"],
+                stdout=logs["scheduler"], stderr=subprocess.STDOUT, cwd=tmp_path, env=env,
+            )
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not sched_file.exists():
+            assert procs[0].poll() is None, (tmp_path / "scheduler.log").read_text()
+            assert time.monotonic() < deadline, "the scheduler did not write its file"
+            time.sleep(0.1)
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
+                 str(sched_file), "--nthreads", "1", "--no-dashboard",
+                 "--local-directory", str(tmp_path / "worker-space")],
+                stdout=logs["worker"], stderr=subprocess.STDOUT, cwd=tmp_path, env=env,
+            )
+        )  # fmt: skip
+        with cluster_client(scheduler_file=sched_file) as client:
+            assert client.scheduler.address.startswith("tcp://127.0.0.1:")
+            client.wait_for_workers(1, timeout=60)
+            ex = ml_expansion(ml100k, chunk_size=40_000)
+            ex.to_zarr(tmp_path / "out.zarr", scheduler=client, **QUIET, **SMALL_SHARDS)
+            assert_same_bytes(reference_zarr, tmp_path / "out.zarr")
+            ex.to_parquet(tmp_path / "out.pq", scheduler=client, users_per_file=400, **QUIET)
+        ml_expansion(ml100k).to_parquet(
+            tmp_path / "ref.pq", scheduler="sync", users_per_file=400, **QUIET
+        )
+        assert_same_bytes(tmp_path / "ref.pq", tmp_path / "out.pq")
+    finally:
+        for proc in reversed(procs):  # worker first, then the scheduler
+            _stop(proc)
+        for f in logs.values():
+            f.close()
+    assert all(p.poll() is not None for p in procs)
