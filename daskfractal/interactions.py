@@ -15,7 +15,7 @@ class Interactions:
 
     Parameters
     ----------
-    users, items : ndarray of int64, shape (nnz,)
+    users, items : ndarray of int32 (int64 beyond 2**31 ids), shape (nnz,)
         Contiguous ids in ``[0, n_users)`` and ``[0, n_items)``.
     user_ids, item_ids : ndarray of int64, shapes (n_users,), (n_items,)
         Original ids: ``user_ids[users[k]]`` is the id the source file used.
@@ -132,8 +132,8 @@ class Interactions:
         user_ids, u = _reindex(users)
         item_ids, i = _reindex(items)
         return cls(
-            users=u.astype(np.int64, copy=False),
-            items=i.astype(np.int64, copy=False),
+            users=u,
+            items=i,
             user_ids=user_ids,
             item_ids=item_ids,
             ratings=ratings,
@@ -201,17 +201,20 @@ def _as_id_array(values: np.ndarray, what: str, source: str) -> np.ndarray:
 
 
 def _reindex(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct ids and each entry's position among them (like ``np.unique``).
+    """Sorted distinct ids (int64) and each entry's position among them (like ``np.unique``).
 
-    Counting is linear-time when the ids are dense enough (MovieLens, most exports); sorting
-    is the fallback for sparse, huge ids.
+    Positions are int32 while they fit (half the memory at 20M rows). Counting is linear-time
+    when the ids are dense enough (MovieLens, most exports); sorting is the fallback for
+    sparse, huge ids.
     """
     top = int(ids.max())
     if top < max(4 * len(ids), 1 << 16):
         present = np.zeros(top + 1, dtype=bool)
         present[ids] = True
         distinct = np.flatnonzero(present).astype(np.int64)
-        new_id = np.cumsum(present, dtype=np.int64) - 1
+        pos_dtype = np.int32 if len(distinct) < 2**31 else np.int64
+        new_id = (np.cumsum(present, dtype=np.int64) - 1).astype(pos_dtype)
         return distinct, new_id[ids]
     distinct, inverse = np.unique(ids, return_inverse=True)
-    return distinct.astype(np.int64), inverse.astype(np.int64)
+    pos_dtype = np.int32 if len(distinct) < 2**31 else np.int64
+    return distinct.astype(np.int64), inverse.astype(pos_dtype)

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import InputDataError, ParameterError
-from .interactions import Interactions
+from .interactions import Interactions, _reindex
 
 SplitName = Literal["auto", "leave-last-out", "random", "given", "none"]
 TiePolicy = Literal["one", "all"]
@@ -244,14 +244,27 @@ def preprocess(
         keep &= ratings >= positive_threshold
         stats["below_threshold"] = int((~keep).sum())
 
-    # Canonical order (user, item, test-last, time-last): makes every later step independent of
-    # the input's row order, and puts the survivor of each duplicate group last.
-    sort_keys = [k for k in (ts, is_test, items, users) if k is not None]  # last is primary
-    idx = np.flatnonzero(keep)
-    order = idx[np.lexsort([k[idx] for k in sort_keys])]
-    u, it = users[order], items[order]
+    # Canonical order (user, item; within a duplicate pair test-last, time-last): makes every
+    # later step independent of the input's row order, and puts the survivor of each duplicate
+    # group last. One stable sort of a (user, item) key is linear on the usual, already
+    # user-sorted files; only the (rare) duplicate groups are ordered by (test, time).
+    idx = np.flatnonzero(keep) if not keep.all() else np.arange(len(users))
+    pair = users[idx] * np.int64(data.n_items) + items[idx]
+    by_pair = np.argsort(pair, kind="stable")
+    order = idx[by_pair]
+    sp_pair = pair[by_pair]
+    del pair, by_pair
+    dup = np.zeros(len(order), dtype=bool)
+    dup[1:] = sp_pair[1:] == sp_pair[:-1]
+    if dup.any():
+        in_group = dup.copy()
+        in_group[:-1] |= dup[1:]
+        pos = np.flatnonzero(in_group)
+        sub_keys = [k[order[pos]] for k in (ts, is_test) if k is not None]
+        order[pos] = order[pos][np.lexsort([*sub_keys, sp_pair[pos]])]
     last_of_pair = np.ones(len(order), dtype=bool)
-    last_of_pair[:-1] = (u[1:] != u[:-1]) | (it[1:] != it[:-1])
+    last_of_pair[:-1] = sp_pair[1:] != sp_pair[:-1]
+    del sp_pair
     stats["duplicates"] = int((~last_of_pair).sum())
     order = order[last_of_pair]
 
@@ -263,14 +276,23 @@ def preprocess(
 
     # user filter
     if split == "leave-last-out":
-        # distinct (user, timestamp) pairs, counted per user
-        ut = np.lexsort((t, u))
-        us, tss = u[ut], t[ut]
-        new = np.ones(len(ut), dtype=bool)
-        new[1:] = (us[1:] != us[:-1]) | (tss[1:] != tss[:-1])
-        distinct = np.bincount(us[new], minlength=n_users_in)
-        ok_user = distinct >= min_distinct_timestamps
-        stats["users_few_timestamps"] = int(((distinct > 0) & ~ok_user).sum())
+        present = np.bincount(u, minlength=n_users_in) > 0
+        starts_u = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+        if min_distinct_timestamps <= 2:
+            # two distinct timestamps <=> latest != earliest (no sort needed)
+            ok = np.maximum.reduceat(t, starts_u) != np.minimum.reduceat(t, starts_u)
+            ok |= min_distinct_timestamps <= 1
+        else:
+            # distinct (user, timestamp) pairs, counted per user
+            ut = np.lexsort((t, u))
+            us, tss = u[ut], t[ut]
+            new = np.ones(len(ut), dtype=bool)
+            new[1:] = (us[1:] != us[:-1]) | (tss[1:] != tss[:-1])
+            ok = np.bincount(us[new], minlength=n_users_in)[u[starts_u]] >= min_distinct_timestamps
+        ok_user = np.zeros(n_users_in, dtype=bool)
+        ok_user[u[starts_u]] = ok
+        distinct = present  # users present before the filter
+        stats["users_few_timestamps"] = int((distinct & ~ok_user).sum())
     elif split == "random":
         cnt = np.bincount(u, minlength=n_users_in)
         ok_user = cnt >= 2
@@ -330,8 +352,8 @@ def preprocess(
     t = None if t is None else t[sel]
 
     # contiguous re-index (keeps the (user, item) order, so CSR rows come out sorted)
-    user_keep, new_u = np.unique(u, return_inverse=True)
-    item_keep, new_i = np.unique(it, return_inverse=True)
+    user_keep, new_u = _reindex(u)
+    item_keep, new_i = _reindex(it)
     m, n_items = len(user_keep), len(item_keep)
     stats["items_unused"] = int(data.n_items - n_items)
 

@@ -432,3 +432,20 @@ def test_bad_inputs():
         reduce(SimpleNamespace(train=np.ones((5, 6))), (2, 2))
     with pytest.raises(InputDataError, match="non-finite"):
         reduce(sp.csr_array(np.array([[1.0, np.nan], [1.0, 0.0]])), (1, 1))
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "rows"),
+    [(943, 16, 16), (1682, 16, 32), (100, 4, 7), (50, 3, 49), (20, 2, 3), (5, 2, 2), (3, 1, 2)],
+)
+def test_fast_antialias_resize_equals_scikit_image(n, k, rows):
+    """The fast path computes only the filtered rows the sampling reads: same numbers."""
+    from skimage.transform import resize
+
+    from daskfractal.reduction import RESIZE_MODES, _resize
+
+    a = np.random.default_rng(n).standard_normal((n, k))
+    ref = resize(a, (rows, k), **RESIZE_MODES["antialias"])
+    np.testing.assert_allclose(_resize(a, (rows, k), "antialias"), ref, rtol=0, atol=1e-12)
+    ref_t = resize(a.T, (k, rows), **RESIZE_MODES["antialias"])
+    np.testing.assert_allclose(_resize(a.T, (k, rows), "antialias"), ref_t, rtol=0, atol=1e-12)
