@@ -20,6 +20,7 @@ from .errors import (
 )
 from .expansion import ExpandedData, Expansion, expand
 from .interactions import Interactions
+from .negatives import NegativeSampler, NegativesStore, open_negatives
 from .preprocess import SignedMatrix, SplitData, preprocess
 from .reduction import Reduced, expected_interactions, reduce, solve_factors
 from .store import ExpansionStore, store_status
@@ -37,6 +38,8 @@ __all__ = [
     "ExpansionStore",
     "InputDataError",
     "Interactions",
+    "NegativeSampler",
+    "NegativesStore",
     "ParameterError",
     "Reduced",
     "SignedMatrix",
@@ -50,6 +53,7 @@ __all__ = [
     "list_datasets",
     "load",
     "open",
+    "open_negatives",
     "preprocess",
     "reduce",
     "solve_factors",

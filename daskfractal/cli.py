@@ -471,13 +471,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the known data sets")
     p.set_defaults(func=cmd_download)
 
-    for extra in _EXTRA_COMMANDS:
+    for extra in _extra_commands():
         extra(sub)
     return parser
 
 
-# Later stages (expand, validate, ...) register their sub-commands here.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Sub-commands defined next to the features they drive (negatives, validate)."""
+    from .negatives import register_cli as negatives_cli
+
+    return [negatives_cli]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
