@@ -148,3 +148,42 @@ def cluster_client(
         Client(cluster) as client,
     ):
         yield client
+
+
+def add_cluster_options(parser: Any, *, local_default: str = "cluster") -> None:
+    """Add the CLI's "where to run" options (shared by every command that runs Dask work)."""
+    g = parser.add_argument_group("where to run")
+    g.add_argument(
+        "--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler (tcp://...)"
+    )
+    g.add_argument(
+        "--scheduler-file",
+        metavar="PATH",
+        help="scheduler file of a running cluster (dask-scheduler --scheduler-file)",
+    )
+    g.add_argument("--workers", type=int, help="local cluster: worker processes (default: cores)")
+    g.add_argument("--threads", type=int, help="local cluster: threads per worker (default: 1)")
+    g.add_argument(
+        "--memory-limit",
+        default="auto",
+        help="local cluster: memory limit per worker, e.g. 2GB (default: auto)",
+    )
+    g.add_argument(
+        "--local",
+        default=local_default,
+        choices=["cluster", "threads", "processes", "sync"],
+        help="without --scheduler: a LocalCluster or a plain local scheduler "
+        f"(default: {local_default})",
+    )
+
+
+def client_from_args(args: Any) -> contextlib.AbstractContextManager:
+    """:func:`cluster_client` configured by the options of :func:`add_cluster_options`."""
+    return cluster_client(
+        scheduler=args.scheduler,
+        scheduler_file=args.scheduler_file,
+        workers=args.workers,
+        threads=args.threads,
+        memory_limit=args.memory_limit,
+        local=args.local,
+    )

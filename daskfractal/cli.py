@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._runner import add_cluster_options
 from .errors import DaskFractalError, DownloadError, InputDataError, ParameterError, StoreError
 
 # Exit codes: documented in docs/cli.md.
@@ -267,7 +268,7 @@ def _carry(value: str) -> str | tuple[str, ...]:
 
 
 def cmd_expand(args: argparse.Namespace) -> int:
-    from ._runner import cluster_client
+    from ._runner import client_from_args
     from .expansion import expand
 
     if args.resume and args.overwrite:
@@ -296,14 +297,7 @@ def cmd_expand(args: argparse.Namespace) -> int:
             f"{len(ex.tasks())} tasks",
             file=sys.stderr,
         )
-    with cluster_client(
-        scheduler=args.scheduler,
-        scheduler_file=args.scheduler_file,
-        workers=args.workers,
-        threads=args.threads,
-        memory_limit=args.memory_limit,
-        local=args.local,
-    ) as sched:
+    with client_from_args(args) as sched:
         store = (
             ex.to_zarr(
                 args.out,
@@ -434,30 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue an interrupted run into the same --out (identical result)",
     )
     g.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    g = p.add_argument_group("where to run")
-    g.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="address of a running Dask scheduler, e.g. tcp://host:8786",
-    )
-    g.add_argument(
-        "--scheduler-file",
-        metavar="PATH",
-        help="scheduler file of a running cluster (dask-scheduler --scheduler-file)",
-    )
-    g.add_argument("--workers", type=int, help="local cluster: worker processes (default: cores)")
-    g.add_argument("--threads", type=int, help="local cluster: threads per worker (default: 1)")
-    g.add_argument(
-        "--memory-limit",
-        default="auto",
-        help="local cluster: memory limit per worker, e.g. 2GB (default: auto)",
-    )
-    g.add_argument(
-        "--local",
-        default="cluster",
-        choices=["cluster", "threads", "processes", "sync"],
-        help="without --scheduler: a LocalCluster (default) or a plain local scheduler",
-    )
+    add_cluster_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_expand)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._runner import add_cluster_options
 from .errors import ParameterError, StoreError
 from .kernels import alias as A
 from .kernels.rng import as_seed
@@ -1407,20 +1408,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "(default: 65536)",
     )
     g.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    g = p.add_argument_group("where to run")
-    g.add_argument("--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler")
-    g.add_argument("--scheduler-file", metavar="PATH", help="scheduler file of a running cluster")
-    g.add_argument("--workers", type=int, help="local cluster: worker processes (default: cores)")
-    g.add_argument("--threads", type=int, help="local cluster: threads per worker (default: 1)")
-    g.add_argument(
-        "--memory-limit", default="auto", help="local cluster: memory limit per worker (auto)"
-    )
-    g.add_argument(
-        "--local",
-        default="threads",
-        choices=["cluster", "threads", "processes", "sync"],
-        help="without --scheduler: a plain local scheduler (default: threads) or a LocalCluster",
-    )
+    add_cluster_options(p, local_default="threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_negatives)
@@ -1428,7 +1416,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_negatives(args: argparse.Namespace) -> int:
     """Handler of ``daskfractal negatives``; returns the exit code (0)."""
-    from ._runner import cluster_client
+    from ._runner import client_from_args
     from .store import open_store
 
     epochs = _as_int(args.epochs, "--epochs", minimum=0)
@@ -1448,14 +1436,7 @@ def cmd_negatives(args: argparse.Namespace) -> int:
             f"({sampler.n_users:,} users, {sampler.n_items:,} items)",
             file=sys.stderr,
         )
-    with cluster_client(
-        scheduler=args.scheduler,
-        scheduler_file=args.scheduler_file,
-        workers=args.workers,
-        threads=args.threads,
-        memory_limit=args.memory_limit,
-        local=args.local,
-    ) as sched:
+    with client_from_args(args) as sched:
         write = sampler.to_zarr if args.format_out == "zarr" else sampler.to_parquet
         out = write(
             args.out,
