@@ -106,9 +106,7 @@ def write_ratings_csv(path: Path, **kwargs) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = surrogate_interactions(**kwargs)
     tmp = path.with_suffix(".tmp")
-    pacsv.write_csv(
-        pa.table(data), tmp, write_options=pacsv.WriteOptions(quoting_style="none")
-    )
+    pacsv.write_csv(pa.table(data), tmp, write_options=pacsv.WriteOptions(quoting_style="none"))
     tmp.replace(path)
     return path
 

@@ -25,6 +25,7 @@ from .preprocess import SignedMatrix, SplitData, preprocess
 from .reduction import Reduced, expected_interactions, reduce, solve_factors
 from .store import ExpansionStore, store_status
 from .store import open_store as open  # daskfractal.open(path), like zarr.open
+from .validation import ValidationReport, validate
 from .write import write_store
 
 __version__ = "0.1.0"
@@ -45,6 +46,7 @@ __all__ = [
     "SignedMatrix",
     "SplitData",
     "StoreError",
+    "ValidationReport",
     "__version__",
     "download",
     "embedded_datasets",
@@ -58,5 +60,6 @@ __all__ = [
     "reduce",
     "solve_factors",
     "store_status",
+    "validate",
     "write_store",
 ]

@@ -1,0 +1,461 @@
+"""Validation report: statistics against independent computations, Proposition 1 / Theorem 1 on
+the plain Kronecker product, randomized SVD against ARPACK, block structure, split sanity,
+report files and the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shutil
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as sla
+import scipy.stats
+from hypothesis import given
+from hypothesis import strategies as st
+
+import daskfractal as dfr
+from daskfractal import validation as V
+from daskfractal.errors import InputDataError, ParameterError, StoreError
+
+from .conftest import shared_file
+
+# --------------------------------------------------------------------------------------
+# small statistics vs independent computations
+# --------------------------------------------------------------------------------------
+
+degrees_st = st.lists(st.integers(0, 60), min_size=2, max_size=80)
+
+
+@given(degrees_st, degrees_st)
+def test_ks_distance_is_scipys_two_sample_statistic(a, b):
+    a, b = np.array(a, float), np.array(b, float)
+    assert V.ks_distance(a, b) == pytest.approx(
+        scipy.stats.ks_2samp(a, b, method="asymp").statistic, abs=1e-12
+    )
+
+
+def test_normalized_log_degrees_removes_scale_and_power():
+    d = np.array([1, 2, 2, 5, 9, 40, 0])
+    x = V.normalized_log_degrees(d)
+    assert x.size == 6 and x.mean() == pytest.approx(0, abs=1e-12)
+    assert x.std() == pytest.approx(1)
+    # standardized: invariant to d -> c·d^a; centered: only to d -> c·d
+    np.testing.assert_allclose(V.normalized_log_degrees(7.0 * d[d > 0] ** 2.5), x, atol=1e-12)
+    centered = V.normalized_log_degrees(d, "center")
+    np.testing.assert_allclose(V.normalized_log_degrees(3 * d, "center"), centered, atol=1e-12)
+    assert V.ks_distance(centered, V.normalized_log_degrees(d**2, "center")) > 0.1
+
+
+@given(st.lists(st.integers(0, 1000), min_size=1, max_size=60))
+def test_gini_matches_mean_absolute_difference(x):
+    x = np.array(x, float)
+    if x.sum() == 0:
+        assert np.isnan(V.gini(x))
+        return
+    expected = np.abs(x[:, None] - x[None, :]).sum() / (2 * x.size**2 * x.mean())
+    assert V.gini(x) == pytest.approx(expected, abs=1e-12)
+
+
+def test_gini_extremes():
+    assert V.gini(np.ones(10)) == pytest.approx(0)
+    assert V.gini(np.r_[np.zeros(99), 5.0]) == pytest.approx(0.99)
+
+
+def test_loglog_slopes_match_polyfit():
+    rng = np.random.default_rng(3)
+    v = np.round(1000 * rng.pareto(1.3, 500)) + 1
+    head, tail = V.loglog_slopes(np.r_[v, 0, 0])
+    r = np.sort(v)[::-1]
+    logr, logv = np.log(np.arange(1, r.size + 1)), np.log(r)
+    h = int(np.ceil(0.1 * r.size))
+    assert head == pytest.approx(np.polyfit(logr[:h], logv[:h], 1)[0], rel=1e-9)
+    assert tail == pytest.approx(np.polyfit(logr[h:], logv[h:], 1)[0], rel=1e-9)
+    # an exact power law v_r = r^-0.7 has slope -0.7 everywhere
+    head, tail = V.loglog_slopes(np.arange(1, 201) ** -0.7)
+    assert head == pytest.approx(-0.7) and tail == pytest.approx(-0.7)
+    assert all(np.isnan(V.loglog_slopes(np.array([3.0]))))
+
+
+def test_theorem1_prediction_is_the_kronecker_spectrum():
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 4))
+    b = (rng.random((30, 20)) < 0.3).astype(float)
+    sa = np.linalg.svd(a, compute_uv=False)
+    sb = np.linalg.svd(b, compute_uv=False)
+    exact = np.linalg.svd(np.kron(a, b), compute_uv=False)
+    pred, valid = V.theorem1_prediction(sa, sb, 40, complete=True)
+    assert valid == 40
+    np.testing.assert_allclose(pred, exact[:40], rtol=1e-10)
+    # with only the top 5 of b, the guaranteed prefix is still exact and at least 5 long
+    pred, valid = V.theorem1_prediction(sa, sb[:5], 40)
+    assert 5 <= valid <= 15
+    np.testing.assert_allclose(pred[:valid], exact[:valid], rtol=1e-10)
+
+
+def _blocks(x: np.ndarray, mp: int, npr: int) -> np.ndarray:
+    """The Van Loan–Pitsianis rearrangement: one row per block (i, j), the block vectorized."""
+    m, n = x.shape[0] // mp, x.shape[1] // npr
+    rows = [
+        x[i * m : (i + 1) * m, j * n : (j + 1) * n].ravel() for i in range(mp) for j in range(npr)
+    ]
+    return np.array(rows)
+
+
+def test_rank1_energy_share_matches_the_rearrangement_svd():
+    rng = np.random.default_rng(1)
+    r = (rng.random((12, 9)) < 0.4).astype(float)
+    kron = np.kron(np.ones((2, 3)), r)
+    blocks = _blocks(kron, 2, 3)
+    assert V.rank1_energy_share(blocks @ blocks.T) == pytest.approx(1.0)
+    noisy = (rng.random(kron.shape) < 0.3) * kron
+    blocks = _blocks(noisy, 2, 3)
+    s = np.linalg.svd(blocks, compute_uv=False)  # independent route: σ1² / Σσ²
+    assert V.rank1_energy_share(blocks @ blocks.T) == pytest.approx(s[0] ** 2 / (s**2).sum())
+
+
+def test_split_counts_kernel():
+    # train rows: [1 3 5], [2 2 7] (a duplicate), [9 4] (unsorted); test rows: [3 4], [], [4 8]
+    ip_a = np.array([0, 3, 6, 8])
+    ix_a = np.array([1, 3, 5, 2, 2, 7, 9, 4])
+    ip_b = np.array([0, 2, 2, 4])
+    ix_b = np.array([3, 4, 4, 8])
+    assert V._split_counts(ip_a, ix_a, ip_b, ix_b) == (2, 1, 1)
+
+
+def test_row_plan_covers_every_user_once():
+    indptr = np.r_[0, np.cumsum(np.random.default_rng(0).integers(0, 50, 1000))]
+    plan = V._row_plan(indptr, 1000, int(indptr[-1]), 7, read_nnz=900)
+    reads = [r for task in plan for r in task]
+    assert reads[0][0] == 0 and reads[-1][1] == 1000
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(reads))
+    assert len(plan) == 7
+
+
+# --------------------------------------------------------------------------------------
+# stores
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_split():
+    """A 60 x 45 interaction matrix with fat-tailed degrees (in memory: no source file)."""
+    rng = np.random.default_rng(7)
+    p = np.outer(rng.pareto(1.5, 60) + 0.2, rng.pareto(1.2, 45) + 0.2)
+    dense = (rng.random((60, 45)) < np.clip(0.15 * p / p.mean(), 0, 1)).astype(float)
+    for _ in range(2):  # every user has at least two interactions
+        dense[np.arange(60), rng.integers(0, 45, 60)] = 1.0
+    return dfr.preprocess(dfr.load(sp.csr_matrix(dense)), seed=0)
+
+
+@pytest.fixture(scope="module")
+def small_kron(small_split, tmp_path_factory):
+    path = tmp_path_factory.mktemp("v") / "kron.zarr"
+    ex = dfr.expand(small_split, keep=np.ones((2, 3)), shuffle="none", seed=0)
+    return ex.to_zarr(path, progress=False, scheduler="sync")
+
+
+def test_plain_kronecker_small_is_exactly_proposition1_and_theorem1(small_split, small_kron):
+    m, n = small_split.shape
+    k = min(m, n)  # every singular value: the sketch spans the whole row space
+    rep = V.validate(small_kron, small_split, k=k, oversample=10, progress=False)
+    deg = rep.numbers["degrees"]
+    assert deg["users"]["prediction_exact"] and deg["items"]["prediction_exact"]
+    # Proposition 1 computed here independently: sums of the dense Kronecker product
+    kron = np.kron(np.ones((2, 3)), small_split.train.toarray())
+    np.testing.assert_array_equal(np.sort(rep.degrees["users"]["expansion"]), np.sort(kron.sum(1)))
+    np.testing.assert_array_equal(np.sort(rep.degrees["items"]["expansion"]), np.sort(kron.sum(0)))
+    # Theorem 1
+    spec = rep.numbers["spectrum"]
+    exact = np.linalg.svd(kron, compute_uv=False)[:k]
+    # (numerically zero values come out as sqrt(eps)·σ1: the Ritz values are square roots)
+    np.testing.assert_allclose(spec["expansion"], exact, rtol=1e-9, atol=1e-6 * exact[0])
+    rank = int((exact > 1e-9 * exact[0]).sum())
+    assert spec["compared"] == rank and spec["max_relative_deviation"] < 1e-9
+    # no shuffle, keep 1: every block is R, the rearrangement has rank 1
+    assert rep.numbers["blocks"]["rank1_energy_share"] == pytest.approx(1.0, abs=1e-12)
+    assert rep.numbers["blocks"]["exact"]
+    assert rep.numbers["original"]["sha256_matches"] is True
+
+
+def test_report_statistics_match_independent_computations(small_split, tmp_path):
+    ex = dfr.expand(small_split, factors=(2, 2), seed=3)
+    store = ex.to_zarr(tmp_path / "s.zarr", progress=False, scheduler="sync")
+    rep = V.validate(store, small_split, k=20, progress=False)
+    x = store.to_scipy(values="ones").astype(np.float64)
+    r = small_split.train
+    users_x, items_x = np.diff(x.indptr), np.bincount(x.indices, minlength=x.shape[1])
+    users_r, items_r = np.diff(r.indptr), np.bincount(r.indices, minlength=r.shape[1])
+    d = rep.numbers["degrees"]
+
+    def zlog(v):
+        v = np.log(v[v > 0].astype(float))
+        return (v - v.mean()) / v.std()
+
+    for axis, vr, vx in (("users", users_r, users_x), ("items", items_r, items_x)):
+        ks = scipy.stats.ks_2samp(zlog(vr), zlog(vx), method="asymp").statistic
+        assert d[axis]["ks"]["standardized"] == pytest.approx(ks, abs=1e-12)
+        g = np.abs(vx[:, None] - vx[None, :]).sum() / (2 * vx.size**2 * vx.mean())
+        assert d[axis]["expansion"]["gini"] == pytest.approx(g, rel=1e-9)
+        srt = np.sort(vx[vx > 0])[::-1].astype(float)
+        h = int(np.ceil(0.1 * srt.size))
+        lr = np.log(np.arange(1, srt.size + 1))
+        assert d[axis]["expansion"]["head_slope"] == pytest.approx(
+            np.polyfit(lr[:h], np.log(srt[:h]), 1)[0], rel=1e-9
+        )
+        assert d[axis]["expansion"]["empty_share"] == pytest.approx((vx == 0).mean())
+    dens_r = r.nnz / (r.shape[0] * r.shape[1])
+    dens_x = x.nnz / (x.shape[0] * x.shape[1])
+    assert rep.numbers["density"]["ratio"] == pytest.approx(dens_x / dens_r)
+    # spectrum: the few top values against a dense SVD
+    s = np.linalg.svd(x.toarray(), compute_uv=False)[:5]
+    np.testing.assert_allclose(rep.numbers["spectrum"]["expansion"][:5], s, rtol=1e-4)
+    # split sanity against the stored test split
+    t = store.to_scipy("test", values="ones")
+    sp2 = rep.numbers["split"]
+    assert sp2["overlap"] == x.multiply(t).nnz == 0 and sp2["disjoint"]
+    assert sp2["users_without_test"] == int((np.diff(t.indptr) == 0).sum())
+    assert sp2["test_per_user"]["mean"] == pytest.approx(np.diff(t.indptr).mean())
+    assert all(v in (True, None) for v in rep.numbers["checks"].values())
+
+
+def test_without_the_original_the_numbers_still_come_out(small_split, tmp_path):
+    store = dfr.expand(small_split, factors=(2, 2), seed=1).to_zarr(
+        tmp_path / "r.zarr", progress=False, scheduler="sync"
+    )
+    rep = V.validate(store, k=3, progress=False)  # in-memory input: nothing to reload
+    assert rep.numbers["original"]["available"] is False
+    assert "R" not in rep.numbers["degrees"]["users"]
+    assert rep.numbers["degrees"]["users"]["expansion"]["count"] == store.n_users
+    spec = rep.numbers["spectrum"]
+    # R's top min(m', n') singular values come with R̂: a guaranteed prefix of Theorem 1
+    assert spec["R_method"].startswith("attrs") and spec["prediction_valid"] >= 1
+    assert any("not available" in n for n in rep.notes)
+
+
+def test_wrong_original_is_refused(small_kron):
+    other = dfr.preprocess(dfr.load(sp.random(30, 20, density=0.3, format="csr", random_state=1)))
+    with pytest.raises(InputDataError, match="not the store's input"):
+        V.validate(small_kron, other, k=2, progress=False)
+
+
+def test_bad_arguments(small_kron, tmp_path):
+    with pytest.raises(ParameterError):
+        V.validate(small_kron, k=-1, progress=False)
+    with pytest.raises(ParameterError):
+        V.validate(small_kron, k=2, n_iter=-1, progress=False)
+    with pytest.raises(StoreError):
+        V.validate(tmp_path / "missing.zarr", progress=False)
+
+
+def test_randomized_svd_is_deterministic_across_schedulers(small_kron):
+    a = V.randomized_svd(small_kron, 6, seed=5, scheduler="sync")
+    b = V.randomized_svd(small_kron, 6, seed=5, scheduler="threads")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_degrees_without_stats_come_from_a_pass(small_kron, tmp_path):
+    copy = tmp_path / "nostats.zarr"
+    shutil.copytree(small_kron.path, copy)
+    shutil.rmtree(copy / "stats")
+    rep = V.validate(copy, k=0, progress=False, block_sample=0)
+    assert rep.numbers["degrees"]["source"] == "pass"
+    np.testing.assert_array_equal(
+        rep.degrees["items"]["expansion"], small_kron.stats()["item_train_degree"]
+    )
+    np.testing.assert_array_equal(
+        rep.degrees["users"]["expansion"], small_kron.stats()["user_train_degree"]
+    )
+
+
+def test_parquet_store_gives_the_same_numbers(small_split, small_kron, tmp_path):
+    ex = dfr.expand(small_split, keep=np.ones((2, 3)), shuffle="none", seed=0)
+    pq = ex.to_parquet(tmp_path / "kron.pq", progress=False, scheduler="sync")
+    a = V.validate(small_kron, small_split, k=4, progress=False).numbers
+    b = V.validate(pq, small_split, k=4, progress=False).numbers
+    np.testing.assert_allclose(a["spectrum"]["expansion"], b["spectrum"]["expansion"], rtol=1e-12)
+    assert a["degrees"]["items"]["expansion"] == b["degrees"]["items"]["expansion"]
+    assert a["blocks"]["rank1_energy_share"] == pytest.approx(b["blocks"]["rank1_energy_share"])
+    assert a["split"] == b["split"]
+
+
+# --------------------------------------------------------------------------------------
+# real data
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ml100k():
+    split = dfr.preprocess(dfr.load(shared_file("ml-100k", "u.data")))
+    return split, dfr.reduce(split, (4, 4))
+
+
+@pytest.fixture(scope="module")
+def ml100k_stores(ml100k, tmp_path_factory):
+    split, red = ml100k
+    root = tmp_path_factory.mktemp("ml100k")
+    out = {}
+    for mode in ("none", "block"):
+        ex = dfr.expand(split, reduced=red, shuffle=mode, seed=0)
+        out[mode] = ex.to_zarr(root / f"{mode}.zarr", progress=False)
+    ex = dfr.expand(split, keep=np.ones((2, 3)), shuffle="none", seed=0)
+    out["kron"] = ex.to_zarr(root / "kron.zarr", progress=False)
+    return out
+
+
+def test_ml100k_plain_kronecker_equals_proposition1_and_theorem1(ml100k_stores):
+    store = ml100k_stores["kron"]
+    # the original is reloaded from the source recorded in the store
+    rep = V.validate(store, k=10, oversample=40, n_iter=8, progress=False, block_sample=0)
+    assert rep.numbers["original"]["how"] == "source"
+    d = rep.numbers["degrees"]
+    assert d["users"]["prediction_exact"] and d["items"]["prediction_exact"]
+    assert d["users"]["prediction_max_abs_diff"] == 0.0
+    assert d["items"]["ks"]["prediction"] == 0.0
+    spec = rep.numbers["spectrum"]
+    assert spec["compared"] == 10
+    assert spec["max_relative_deviation"] < 1e-6
+    # with the default settings the leading values already agree to 1e-6
+    rep = V.validate(store, k=64, progress=False, block_sample=0)
+    assert np.abs(rep.numbers["spectrum"]["relative_deviation"][:5]).max() < 1e-6
+    # the reported residuals bound the errors (Bauer–Fike, relative to σ²)
+    rel = np.abs(rep.numbers["spectrum"]["relative_deviation"])
+    assert np.all(rel <= np.array(rep.numbers["spectrum"]["residual"]) + 1e-12)
+
+
+def test_block_structure_none_vs_block(ml100k_stores):
+    share = {}
+    for mode in ("none", "block"):
+        rep = V.validate(ml100k_stores[mode], k=0, progress=False)
+        b = rep.numbers["blocks"]
+        share[mode] = b
+    assert share["none"]["rank1_energy_share"] == pytest.approx(
+        share["none"]["expected_share_none"], rel=0.02
+    )
+    assert share["block"]["rank1_energy_share"] == pytest.approx(
+        share["block"]["expected_share_shuffled"], rel=0.05
+    )
+    assert share["none"]["structure_left"] > 0.95
+    assert abs(share["block"]["structure_left"]) < 0.05
+    assert share["block"]["rank1_energy_share"] < 0.5 * share["none"]["rank1_energy_share"]
+
+
+def test_sampled_block_gram_estimates_the_exact_share(ml100k_stores):
+    store = ml100k_stores["none"]
+    g_exact, info = V.block_gram(store)
+    g_sample, info_s = V.block_gram(store, sample=100_000, seed=1)
+    assert info["exact"] and not info_s["exact"] and info_s["rows"] < info["rows"]
+    assert V.rank1_energy_share(g_sample) == pytest.approx(V.rank1_energy_share(g_exact), rel=0.1)
+
+
+def test_randomized_svd_matches_arpack_on_ml100k(ml100k_stores):
+    store = ml100k_stores["block"]
+    sv = V.randomized_svd(store, 64)
+    a = store.to_scipy(values="ones").astype(np.float64)
+    ref = np.sort(sla.svds(a, k=10, tol=0, return_singular_vectors=False))[::-1]
+    np.testing.assert_allclose(sv[:10], ref, rtol=1e-3)
+
+
+def test_randomized_svd_matches_arpack_on_gowalla_4x4(tmp_path):
+    split = dfr.preprocess(dfr.load(shared_file("gowalla")))
+    store = dfr.expand(split, factors=(4, 4), seed=0).to_zarr(tmp_path / "g.zarr", progress=False)
+    sv = V.randomized_svd(store)  # k = 64, as the CLI
+    a = store.to_scipy(values="ones").astype(np.float64)
+    v0 = np.random.default_rng(0).standard_normal(min(a.shape))
+    ref = np.sort(sla.svds(a, k=10, tol=1e-10, v0=v0, return_singular_vectors=False))[::-1]
+    np.testing.assert_allclose(sv[:10], ref, rtol=1e-3)
+
+
+# --------------------------------------------------------------------------------------
+# report files and CLI
+# --------------------------------------------------------------------------------------
+
+
+def test_report_files_and_figures(ml100k_stores, tmp_path):
+    mpl_image = pytest.importorskip("matplotlib.image")
+    rep = V.validate(ml100k_stores["block"], k=16, report_dir=tmp_path / "rep", progress=False)
+    for name in ("report.json", "report.md", "fidelity.png", "overlay.png", "blocks.png"):
+        assert (tmp_path / "rep" / name).is_file(), name
+    doc = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert doc["figures"] == ["fidelity.png", "overlay.png", "blocks.png"]
+    assert doc["degrees"]["items"]["ks"]["standardized"] == pytest.approx(
+        rep.numbers["degrees"]["items"]["ks"]["standardized"]
+    )
+    assert len(doc["spectrum"]["expansion"]) == 16 and doc["curves"]["items"]["expansion"]["n"] > 0
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "![fidelity](fidelity.png)" in md and "KS distance" in md
+    img = mpl_image.imread(tmp_path / "rep" / "fidelity.png")
+    assert img.ndim == 3 and img.shape[0] > 800 and img.shape[1] > 1000
+    assert img[..., :3].std() > 0.05  # not blank
+
+
+def test_report_without_matplotlib(small_kron, small_split, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    rep = V.validate(small_kron, small_split, k=3, report_dir=tmp_path, progress=False)
+    assert set(rep.files) == {"json", "markdown"}
+    assert "matplotlib is not installed" in (tmp_path / "report.md").read_text()
+    assert json.loads((tmp_path / "report.json").read_text())["figures"] == []
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="daskfractal")
+    V.register_cli(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def test_cli_validate(small_kron, capsys, tmp_path):
+    args = _parser().parse_args(
+        ["validate", str(small_kron.path), "--k", "4", "--report", str(tmp_path), "--quiet"]
+    )
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "users:" in out and "items:" in out and "spectrum: top σ" in out
+    assert "train ∩ test 0" in out and (tmp_path / "report.json").is_file()
+    args = _parser().parse_args(["validate", str(small_kron.path), "--k", "2", "--quiet", "--json"])
+    assert args.func(args) == 0
+    assert json.loads(capsys.readouterr().out)["spectrum"]["k"] == 2
+
+
+def test_cli_errors(small_kron, tmp_path):
+    args = _parser().parse_args(["validate", str(tmp_path / "nope"), "--quiet"])
+    with pytest.raises(StoreError):
+        args.func(args)
+    args = _parser().parse_args(["validate", str(small_kron.path), "--k", "-3", "--quiet"])
+    with pytest.raises(ParameterError):
+        args.func(args)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("userId,movieId,rating,timestamp\n1,1,5,1\n1,2,5,2\n2,1,4,3\n2,3,3,4\n")
+    args = _parser().parse_args(
+        ["validate", str(small_kron.path), "--original", str(bad), "--k", "1", "--quiet"]
+    )
+    with pytest.raises((InputDataError, ParameterError)):
+        args.func(args)
+
+
+@pytest.mark.distributed
+def test_distributed_client_gives_the_same_numbers(small_kron, small_split):
+    distributed = pytest.importorskip("distributed")
+    ref = V.validate(small_kron, small_split, k=4, progress=False, scheduler="sync").numbers
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        got = V.validate(small_kron, small_split, k=4, progress=False, scheduler=client).numbers
+    np.testing.assert_array_equal(got["spectrum"]["expansion"], ref["spectrum"]["expansion"])
+    assert got["blocks"] == ref["blocks"] and got["split"] == ref["split"]
+
+
+def test_validate_is_a_daskfractal_command(small_kron, capsys, tmp_path):
+    from daskfractal.cli import EXIT_STORE, main
+
+    assert main(["validate", str(small_kron.path), "--k", "2", "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["spectrum"]["k"] == 2
+    assert main(["validate", str(tmp_path / "missing.zarr"), "--quiet"]) == EXIT_STORE
+    assert "missing.zarr" in capsys.readouterr().err
