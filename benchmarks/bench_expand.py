@@ -59,7 +59,7 @@ CASES = {
 QUICK = ("s1m-16x32",)
 BASELINE_CASES = ("s1m-16x32",)
 MLPERF = {"wall": 146.0, "rss_mb": 1970.0, "interactions": 88.6e6}  # issue #3, this machine
-PASS_NAMES = ("expand: generate (pass 1)", "expand: assemble (pass 2)")
+PASS_NAMES = ("expand: count (pass 1)", "expand: write (pass 2)")
 SEED = 0
 
 
@@ -75,7 +75,6 @@ def child_ours(spec: dict) -> None:
     from daskfractal import _runner
 
     out = Path(spec["out"])
-    work = out.with_name(out.name + ".work")
     st.start("load")
     data = dfr.load(spec["path"])
     st.start("preprocess")
@@ -89,7 +88,7 @@ def child_ours(spec: dict) -> None:
     ex = dfr.expand(split, reduced=red, seed=SEED, carry=carry, **kw)
     n_tasks = len(ex.tasks())
     expected = ex.expected()
-    emit("note", name=f"plan: {n_tasks} generate tasks", tasks=n_tasks, expected=expected)
+    emit("note", name=f"plan: {n_tasks} count tasks", tasks=n_tasks, expected=expected)
     del split
 
     info: dict = {}
@@ -102,9 +101,7 @@ def child_ours(spec: dict) -> None:
         st.start(PASS_NAMES[k] if k < len(PASS_NAMES) else f"expand: run {k}")
         res = orig_run(tasks, **kwargs)
         if k == 0:
-            st.start("(bench: measuring parts)")
-            info["parts_bytes"] = dir_bytes(work / "parts")
-            st.start("expand: index + small arrays")
+            st.start("expand: index + store creation")
         else:
             st.start("expand: finalize")
         return res
@@ -244,18 +241,16 @@ def remove_output(out: Path) -> None:
 
 
 def partial_progress(out: Path) -> dict | None:
-    """What a stopped run had done: finished generate parts and their interactions."""
+    """What a stopped run had done: count tasks finished, train shards written."""
     work = out.with_name(out.name + ".work")
     plan = work / "plan.json"
     if not plan.exists():
         return None
     n_tasks = len(json.loads(plan.read_text())["tasks"])
-    done = [p for p in (work / "parts").iterdir() if (p / "meta.json").exists()]
-    kept = 0
-    for p in done:
-        meta = json.loads((p / "meta.json").read_text())
-        kept += meta["train"] + meta["test"]
-    return {"tasks": n_tasks, "done": len(done), "interactions": kept}
+    done = list((work / "counts").glob("0*.npz"))
+    marks = out / "_progress" / "train" / "indices"
+    shards = len(list(marks.iterdir())) if marks.exists() else 0
+    return {"tasks": n_tasks, "done": len(done), "shards": shards}
 
 
 def run_case(name: str, a: argparse.Namespace, baseline: bool) -> dict:
@@ -315,7 +310,10 @@ def summary_rows(results: list[dict]) -> list[list[str]]:
         if r is None:
             p = res.get("partial") or {}
             what = "stopped" if res["timed_out"] else "failed"
-            note = f"{what}: {p.get('done', '?')}/{p.get('tasks', '?')} parts"
+            note = (
+                f"{what}: {p.get('done', '?')}/{p.get('tasks', '?')} count tasks, "
+                f"{p.get('shards', 0)} train shards written"
+            )
             rows.append([res["label"], "—", f">{res['wall']:.0f}", peak, "—", "—", note, load])
             continue
         c = r["counts"]
@@ -456,11 +454,7 @@ def main() -> None:
         r = res["result"]
         if r and not res["baseline"]:
             rate = expand_rate(res)
-            extra = f", parts (uncompressed, deleted) {fmt_bytes(r['parts_bytes'])}"
-            print(
-                f"expand + write passes only: {fmt_rate(rate)}; {r['tasks']} generate tasks"
-                + (extra if "parts_bytes" in r else "")
-            )
+            print(f"expand + write passes only: {fmt_rate(rate)}; {r['tasks']} count tasks")
     if a.json:
         a.json.write_text(json.dumps(results, indent=1, default=str))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import os
 import threading
@@ -133,6 +134,9 @@ def _block_row_tables(plan: _Plan, i: int) -> tuple[np.ndarray, np.ndarray, np.n
                 for j in range(npr)
             ]
         )
+    # int32 item permutations when they fit: half the cache footprint of the hot lookup
+    if plan.n < 2**31:
+        cols = cols.astype(np.int32)
     out = (permute.invert_permutation(rows), cols, exact)
     with _PERM_LOCK:
         while len(_PERM_CACHE) >= 2:
@@ -171,17 +175,137 @@ def _survivors(plan: _Plan, train_counts: np.ndarray, test_counts: np.ndarray) -
     return alive
 
 
+def count_slots(
+    plan: _Plan, i: int, t0: int, t1: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-slot counts of output slots ``[t0, t1)`` of block row ``i`` (the cheap pass).
+
+    Returns
+    -------
+    train_counts, test_counts : ndarray of int64, shape (t1 - t0,)
+        Entries each output row gets (test after the test policy), before the survivor rule.
+    block_train, block_test : ndarray of int64, shape (n',)
+        Kept entries per block (test before the ``one`` policy).
+    """
+    from .kernels.emit import count_rows_kernel
+    from .kernels.expand import MODE_BERNOULLI, MODE_EXACT, TEST_ALL, TEST_ONE
+    from .kernels.rng import as_seed
+
+    row_src, _, exact = _block_row_tables(plan, i)
+    return count_rows_kernel(
+        plan.src.indptr,
+        plan.src.sign,
+        row_src,
+        np.ascontiguousarray(plan.keep[i], dtype=np.float64),
+        as_seed(plan.seed),
+        int(i),
+        int(t0),
+        int(t1),
+        MODE_EXACT if plan.dropout == "exact" else MODE_BERNOULLI,
+        exact if exact is not None else _EMPTY2,
+        TEST_ONE if plan.test_policy == "one" else TEST_ALL,
+    )
+
+
+_EMPTY2 = np.zeros((0, 0), np.int64)
+
+
 def _count_task(plan: _Plan, i: int, t0: int, t1: int) -> dict:
     """Counts only (cheaper than generating): users, train and test entries of a slot range."""
-    from .kernels.expand import count_rows
-
-    train_c, test_c, _, _ = count_rows(*_kernel_args(plan, i, t0, t1))
+    train_c, test_c, _, _ = count_slots(plan, i, t0, t1)
     alive = _survivors(plan, train_c, test_c)
     return {
         "users": int(alive.sum()),
         "train": int(train_c[alive].sum()),
         "test": int(test_c[alive].sum()),
     }
+
+
+def emit_users(
+    plan: _Plan,
+    slots: np.ndarray,
+    train_off: np.ndarray,
+    test_off: np.ndarray,
+    train_count: np.ndarray,
+    test_count: np.ndarray,
+    train_window: tuple[int, int],
+    test_window: tuple[int, int],
+    index_dtype: Any = np.int64,
+) -> dict[str, np.ndarray]:
+    """Generate the rows of the given output slots straight into two windows of the CSR.
+
+    Parameters
+    ----------
+    slots : ndarray of int64
+        Global slots ``i·m + t`` (ascending) of the users to generate.
+    train_off, test_off : ndarray of int64
+        Global CSR offset of each user's first train / test entry.
+    train_count, test_count : ndarray
+        Entries of each user (from :func:`count_slots`; a mismatch raises ``ValueError``).
+    train_window, test_window : (int, int)
+        The global entry ranges ``[lo, hi)`` to fill; entries outside are dropped.
+    index_dtype : dtype
+        Dtype of the item ids returned.
+
+    Returns
+    -------
+    dict of ndarray
+        ``train_items`` / ``test_items`` (``hi - lo`` each) and carried ``train_ratings``
+        ... aligned with them.
+    """
+    from .kernels.emit import emit_rows_kernel
+    from .kernels.expand import MODE_BERNOULLI, MODE_EXACT, TEST_ALL, TEST_ONE
+    from .kernels.rng import as_seed
+
+    with_src = bool(plan.carry)
+    windows = {"train": train_window, "test": test_window}
+    out: dict[str, np.ndarray] = {}
+    src_pos: dict[str, np.ndarray] = {}
+    for split, (lo, hi) in windows.items():
+        out[f"{split}_items"] = np.empty(hi - lo, dtype=index_dtype)
+        src_pos[split] = np.empty(hi - lo if with_src else 0, dtype=np.int64)
+    slots = np.asarray(slots, dtype=np.int64)
+    block = slots // plan.m
+    cuts = [0, *(np.flatnonzero(np.diff(block)) + 1).tolist(), len(slots)]
+    mode = MODE_EXACT if plan.dropout == "exact" else MODE_BERNOULLI
+    policy = TEST_ONE if plan.test_policy == "one" else TEST_ALL
+    for a, b in itertools.pairwise(cuts):
+        if a == b:
+            continue
+        i = int(block[a])
+        row_src, col_perm, exact = _block_row_tables(plan, i)
+        emit_rows_kernel(
+            plan.src.indptr,
+            plan.src.indices,
+            plan.src.sign,
+            row_src,
+            col_perm,
+            np.ascontiguousarray(plan.keep[i], dtype=np.float64),
+            as_seed(plan.seed),
+            i,
+            mode,
+            exact if exact is not None else _EMPTY2,
+            policy,
+            plan.n,
+            slots[a:b] - i * plan.m,
+            np.ascontiguousarray(train_off[a:b], dtype=np.int64),
+            np.ascontiguousarray(test_off[a:b], dtype=np.int64),
+            np.ascontiguousarray(train_count[a:b], dtype=np.int64),
+            np.ascontiguousarray(test_count[a:b], dtype=np.int64),
+            int(train_window[0]),
+            int(train_window[1]),
+            int(test_window[0]),
+            int(test_window[1]),
+            out["train_items"],
+            src_pos["train"],
+            out["test_items"],
+            src_pos["test"],
+            with_src,
+        )
+    for split in windows:
+        for name in plan.carry:
+            out[f"{split}_{name}"] = getattr(plan.src, name)[src_pos[split]]
+    return out
 
 
 def generate(plan: _Plan, i: int, t0: int, t1: int) -> dict[str, np.ndarray]:

@@ -250,12 +250,22 @@ def preprocess(
     # later step independent of the input's row order, and puts the survivor of each duplicate
     # group last. One stable sort of a (user, item) key is linear on the usual, already
     # user-sorted files; only the (rare) duplicate groups are ordered by (test, time).
-    idx = np.flatnonzero(keep) if not keep.all() else np.arange(len(users))
-    pair = users[idx] * np.int64(data.n_items) + items[idx]
-    by_pair = np.argsort(pair, kind="stable")
-    order = idx[by_pair]
-    sp_pair = pair[by_pair]
-    del pair, by_pair
+    # (the many 20M-long temporaries below are deleted as soon as they are used: the peak
+    # memory of a whole run is set here)
+    if keep.all():
+        pair = users.astype(np.int64) * np.int64(data.n_items)
+        pair += items
+        order = np.argsort(pair, kind="stable")
+        sp_pair = pair[order]
+    else:
+        idx = np.flatnonzero(keep)
+        pair = users[idx].astype(np.int64) * np.int64(data.n_items)
+        pair += items[idx]
+        by_pair = np.argsort(pair, kind="stable")
+        order = idx[by_pair]
+        sp_pair = pair[by_pair]
+        del idx, by_pair
+    del keep, pair
     dup = np.zeros(len(order), dtype=bool)
     dup[1:] = sp_pair[1:] == sp_pair[:-1]
     if dup.any():
@@ -270,10 +280,9 @@ def preprocess(
     stats["duplicates"] = int((~last_of_pair).sum())
     order = order[last_of_pair]
 
-    def take(a: np.ndarray | None) -> np.ndarray | None:
-        return None if a is None else a[order]
-
-    u, it, r, t = users[order], items[order], take(ratings), take(ts)
+    u, it = users[order], items[order]
+    r, t, given = (None if a is None else a[order] for a in (ratings, ts, is_test))
+    del order
     n_users_in = data.n_users
 
     # user filter
@@ -301,11 +310,13 @@ def preprocess(
         stats["users_single_interaction"] = int(((cnt > 0) & ~ok_user).sum())
     else:
         ok_user = np.ones(n_users_in, dtype=bool)
-    sel = ok_user[u]
-    u, it = u[sel], it[sel]
-    r = None if r is None else r[sel]
-    t = None if t is None else t[sel]
-    given = None if is_test is None else is_test[order][sel]
+    if not ok_user[u].all():
+        sel = ok_user[u]
+        u, it = u[sel], it[sel]
+        r = None if r is None else r[sel]
+        t = None if t is None else t[sel]
+        given = None if given is None else given[sel]
+        del sel
     if len(u) == 0:
         raise InputDataError(
             f"{data.source}: no user is left after filtering "
@@ -315,7 +326,7 @@ def preprocess(
     # split: entries are sorted by (user, item), so per-user groups are contiguous
     n = len(u)
     starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
-    group = np.cumsum(np.r_[False, u[1:] != u[:-1]])  # group index of each entry
+    group = np.cumsum(np.r_[False, u[1:] != u[:-1]], dtype=np.int32 if n < 2**31 else np.int64)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED_5917]))
     if split == "given":
         test_mask = given.copy()
@@ -335,6 +346,7 @@ def preprocess(
             key[~candidate] = np.inf
             best = np.minimum.reduceat(key, starts)
             test_mask = candidate & (key == best[group])
+            del key, best
             # two equal float keys in one user are practically impossible, but never emit two
             first = np.zeros(n, dtype=bool)
             pos = np.flatnonzero(test_mask)
@@ -342,6 +354,7 @@ def preprocess(
             first[pos[keep_first]] = True
             test_mask = first
 
+    del group, given
     # users without any train interaction cannot be expanded: drop them
     has_train = np.bincount(u[~test_mask], minlength=n_users_in) > 0
     present = np.bincount(u, minlength=n_users_in) > 0
@@ -349,13 +362,16 @@ def preprocess(
     sel = has_train[u]
     if not sel.any():
         raise InputDataError(f"{data.source}: no user has a train interaction after the split")
-    u, it, test_mask = u[sel], it[sel], test_mask[sel]
-    r = None if r is None else r[sel]
-    t = None if t is None else t[sel]
+    if not sel.all():
+        u, it, test_mask = u[sel], it[sel], test_mask[sel]
+        r = None if r is None else r[sel]
+        t = None if t is None else t[sel]
+    del sel
 
     # contiguous re-index (keeps the (user, item) order, so CSR rows come out sorted)
     user_keep, new_u = _reindex(u)
     item_keep, new_i = _reindex(it)
+    del u, it
     m, n_items = len(user_keep), len(item_keep)
     stats["items_unused"] = int(data.n_items - n_items)
 
@@ -365,7 +381,7 @@ def preprocess(
         indptr = np.zeros(m + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
         mat = sp.csr_matrix(
-            (values, cols.astype(np.int32 if n_items < 2**31 else np.int64), indptr),
+            (values, cols.astype(np.int32 if n_items < 2**31 else np.int64, copy=False), indptr),
             shape=(m, n_items),
         )
         mat.has_sorted_indices = True

@@ -83,9 +83,9 @@ def kill_once(flag: Path, name: str, before: Any = None) -> Any:
     return task
 
 
-def half_written_shard(writer: Any, index: Any, parts: str, split: str, k: int) -> None:
-    """What a worker killed while writing shard k leaves: garbage, no completion marker."""
-    shard = Path(writer.path) / split / "indices" / "c" / str(k)
+def half_written_shard(plan: Any, writer: Any, index: Any, k: int, *rest: Any) -> None:
+    """What a worker killed while writing train shard k leaves: garbage, no completion marker."""
+    shard = Path(writer.path) / "train" / "indices" / "c" / str(k)
     shard.parent.mkdir(parents=True, exist_ok=True)
     shard.write_bytes(b"\x00half a shard" * 100)
 
@@ -113,12 +113,12 @@ def test_killed_workers_are_retried(
     reference_zarr: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A worker dies in the generate pass, another one in the middle of a shard write."""
-    monkeypatch.setattr(write_mod, "_generate_part", kill_once(tmp_path / "k1", "_generate_part"))
+    """A worker dies in the count pass, another one in the middle of a shard write."""
+    monkeypatch.setattr(write_mod, "_count_part", kill_once(tmp_path / "k1", "_count_part"))
     monkeypatch.setattr(
         write_mod,
-        "_assemble_zarr_shard",
-        kill_once(tmp_path / "k2", "_assemble_zarr_shard", before=half_written_shard),
+        "_write_zarr_shard",
+        kill_once(tmp_path / "k2", "_write_zarr_shard", before=half_written_shard),
     )
     out = tmp_path / "out.zarr"
     ml_expansion(ml100k, chunk_size=3_000).to_zarr(out, scheduler=client, **QUIET, **SMALL_SHARDS)
@@ -141,7 +141,7 @@ def test_killed_worker_then_resume(
     allowed = scheduler.allowed_failures
     out = tmp_path / "out.zarr"
     ex = ml_expansion(ml100k, chunk_size=3_000)
-    monkeypatch.setattr(write_mod, "_generate_part", kill_once(tmp_path / "k", "_generate_part"))
+    monkeypatch.setattr(write_mod, "_count_part", kill_once(tmp_path / "k", "_count_part"))
     scheduler.allowed_failures = 0
     try:
         with pytest.raises(KilledWorker):

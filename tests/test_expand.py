@@ -572,23 +572,22 @@ def flaky(real: Any, fail_at: int) -> Any:
     return wrapper
 
 
-def test_resume_after_interrupted_generate(
+def test_resume_after_interrupted_count(
     tmp_path: Path, ml100k: dfr.SplitData, reference_zarr: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "out.zarr"
     ex = ml_expansion(ml100k, chunk_size=3_000)
-    monkeypatch.setattr(write_mod, "_generate_part", flaky(write_mod._generate_part, 12))
+    monkeypatch.setattr(write_mod, "_count_part", flaky(write_mod._count_part, 12))
     with pytest.raises(Interrupted):
         ex.to_zarr(out, scheduler="sync", **QUIET, **SMALL_SHARDS)
     monkeypatch.undo()
-    parts = write_mod.work_dir(out) / "parts"
+    parts = write_mod.work_dir(out) / write_mod.COUNTS_DIR
     done = sorted(parts.iterdir())
     assert len(done) == 12
-    # a killed run leaves some parts missing and temporary folders behind
+    # a killed run leaves some parts missing and temporary files behind
     for p in done[3:6]:
-        shutil.rmtree(p)
-    (parts / ".tmp-000000-000000000000-000000000001-dead").mkdir()
-    (parts / ".tmp-000000-000000000000-000000000001-dead" / "slots.npy").write_bytes(b"junk")
+        p.unlink()
+    (parts / ".tmp-000000-000000000000-000000000001.npz-dead.npz").write_bytes(b"junk")
     with pytest.raises(StoreError):
         dfr.open(out)
     with pytest.raises(StoreError, match="unfinished"):
@@ -601,14 +600,12 @@ def test_resume_after_interrupted_generate(
     assert not write_mod.work_dir(out).exists()
 
 
-def test_resume_after_interrupted_assemble(
+def test_resume_after_interrupted_write(
     tmp_path: Path, ml100k: dfr.SplitData, reference_zarr: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "out.zarr"
     ex = ml_expansion(ml100k, chunk_size=40_000)
-    monkeypatch.setattr(
-        write_mod, "_assemble_zarr_shard", flaky(write_mod._assemble_zarr_shard, 20)
-    )
+    monkeypatch.setattr(write_mod, "_write_zarr_shard", flaky(write_mod._write_zarr_shard, 20))
     with pytest.raises(Interrupted):
         ex.to_zarr(out, scheduler="sync", **QUIET, **SMALL_SHARDS)
     monkeypatch.undo()
@@ -649,15 +646,15 @@ def test_resume_after_interrupted_store_creation(
     assert_same_bytes(reference_zarr, out)
 
 
-def test_resume_parquet_after_interrupted_assemble(
+def test_resume_parquet_after_interrupted_write(
     tmp_path: Path, ml100k: dfr.SplitData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ex = ml_expansion(ml100k, chunk_size=40_000)
     opts = {"users_per_file": 300, **QUIET}
     ex.to_parquet(tmp_path / "ref", scheduler="sync", **opts)
     out = tmp_path / "out"
-    real = write_mod._assemble_parquet_file
-    monkeypatch.setattr(write_mod, "_assemble_parquet_file", flaky(real, 4))
+    real = write_mod._write_parquet_file
+    monkeypatch.setattr(write_mod, "_write_parquet_file", flaky(real, 4))
     with pytest.raises(Interrupted):
         ex.to_parquet(out, scheduler="sync", **opts)
     monkeypatch.undo()
@@ -680,7 +677,7 @@ KILL_SCRIPT = textwrap.dedent(
     data, out, stage, after, keep, seed = sys.argv[1:7]
     split = dfr.preprocess(dfr.load(data))
     ex = dfr.expand(split, keep=np.array(json.loads(keep)), seed=int(seed), chunk_size=3000)
-    name = "_generate_part" if stage == "generate" else "_assemble_zarr_shard"
+    name = "_count_part" if stage == "count" else "_write_zarr_shard"
     real = getattr(w, name)
     calls = [0]
 
@@ -696,7 +693,7 @@ KILL_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize(("stage", "after"), [("generate", 30), ("assemble", 25)])
+@pytest.mark.parametrize(("stage", "after"), [("count", 30), ("write", 25)])
 def test_resume_after_sigkill(
     tmp_path: Path,
     ml_path: str,
@@ -714,9 +711,13 @@ def test_resume_after_sigkill(
         [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    parts = list((write_mod.work_dir(out) / "parts").iterdir())
-    assert len(parts) >= (after // 2 if stage == "generate" else 79)
-    if stage == "assemble":
+    work = write_mod.work_dir(out)
+    counted = list((work / write_mod.COUNTS_DIR).glob("0*.npz"))
+    n_tasks = len(ml_expansion(ml100k, chunk_size=3000).tasks())
+    assert after // 2 <= len(counted) <= (after if stage == "count" else n_tasks)
+    if stage == "write":
+        assert len(counted) == n_tasks
+        assert 0 < len(list((work / write_mod.TEST_PARTS_DIR).glob("0*.npz"))) <= after
         with pytest.raises(StoreError, match="incomplete"):
             dfr.open(out)
     else:

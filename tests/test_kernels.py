@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from daskfractal.kernels import emit as M
 from daskfractal.kernels import expand as E
 from daskfractal.kernels import permute as P
 from daskfractal.kernels import reference as R
@@ -321,6 +322,87 @@ def test_chunking_independent(case, cuts):
         np.testing.assert_array_equal(np.concatenate([p[k + 2] for p in parts]), whole[k + 2])
     np.testing.assert_array_equal(sum(p.block_train for p in parts), whole.block_train)
     np.testing.assert_array_equal(sum(p.block_test for p in parts), whole.block_test)
+
+
+# --------------------------------------------------------------------------------------
+# the write path's kernels: count pass and emit (survivors only, clipped windows)
+
+
+def _emit(case, slots, windows, with_src, out_dtype, col_dtype):
+    """Run the emit kernel over ``slots`` of ``case`` with CSR offsets from the reference."""
+    indptr, indices, sign, row_src, col_perm, keep, seed, i, t0, t1, mode, ec, policy = case
+    ref = R.expand_block_rows(*case)
+    local = slots - t0
+    tr_c, te_c = np.diff(ref.train_indptr)[local], np.diff(ref.test_indptr)[local]
+    tr_off = np.concatenate([[0], np.cumsum(tr_c)[:-1]]).astype(np.int64)
+    te_off = np.concatenate([[0], np.cumsum(te_c)[:-1]]).astype(np.int64)
+    (a, b), (c, d) = windows(int(tr_c.sum())), windows(int(te_c.sum()))
+    out = [np.full(b - a, -1, out_dtype), np.empty(b - a if with_src else 0, np.int64),
+           np.full(d - c, -1, out_dtype), np.empty(d - c if with_src else 0, np.int64)]  # fmt: skip
+    n_tr, n_te = M.emit_rows_kernel(
+        indptr, indices, sign, row_src, np.ascontiguousarray(col_perm, dtype=col_dtype),
+        keep, K.as_seed(seed), i, mode, ec if ec is not None else np.zeros((0, 0), np.int64),
+        policy, col_perm.shape[1], slots.astype(np.int64), tr_off, te_off,
+        tr_c.astype(np.int64), te_c.astype(np.int64), a, b, c, d, *out, with_src,
+    )  # fmt: skip
+    assert (n_tr, n_te) == (tr_c.sum(), te_c.sum())
+    # the reference's entries of the same rows, in the same order, sliced to the windows
+    rows_tr = np.repeat(np.isin(np.arange(t1 - t0), local), np.diff(ref.train_indptr))
+    rows_te = np.repeat(np.isin(np.arange(t1 - t0), local), np.diff(ref.test_indptr))
+    np.testing.assert_array_equal(out[0], ref.train_items[rows_tr][a:b])
+    np.testing.assert_array_equal(out[2], ref.test_items[rows_te][c:d])
+    if with_src:
+        np.testing.assert_array_equal(out[1], ref.train_src[rows_tr][a:b])
+        np.testing.assert_array_equal(out[3], ref.test_src[rows_te][c:d])
+
+
+@settings(HSET, max_examples=150)
+@given(cases(max_m=12), st.data())
+def test_count_and_emit_kernels_match_reference(case, data):
+    indptr, _, sign, row_src, _, keep, seed, i, t0, t1, mode, ec, policy = case
+    counts = M.count_rows_kernel(
+        indptr, sign, row_src, keep, K.as_seed(seed), i, t0, t1, mode,
+        ec if ec is not None else np.zeros((0, 0), np.int64), policy,
+    )  # fmt: skip
+    for x, y in zip(counts, R.count_rows(*case), strict=True):
+        np.testing.assert_array_equal(x, y)
+    # any ascending subset of the slots (the survivors), any window of the concatenation
+    chosen = data.draw(st.lists(st.booleans(), min_size=t1 - t0, max_size=t1 - t0))
+    slots = np.arange(t0, t1)[np.array(chosen, dtype=bool)] if chosen else np.arange(0)
+
+    def window(total):
+        lo = data.draw(st.integers(0, total))
+        return lo, data.draw(st.integers(lo, total))
+
+    _emit(
+        case,
+        slots,
+        window,
+        data.draw(st.booleans()),
+        data.draw(st.sampled_from([np.int32, np.int64])),
+        data.draw(st.sampled_from([np.int32, np.int64])),
+    )
+
+
+def test_emit_refuses_counts_that_do_not_match(medium):
+    indptr, indices, sign = medium
+    row_src, col_perm = make_perms("block", 60, 30, 2, 5, 0, np.diff(indptr))
+    keep = np.array([0.5, 0.9])
+    ref = R.expand_block_rows(indptr, indices, sign, row_src, col_perm, keep, 5, 0, 0, 60)
+    tr_c = np.diff(ref.train_indptr)
+    te_c = np.diff(ref.test_indptr)
+    tr_c[7] += 1  # a count pass that disagrees (e.g. other parameters): never write garbage
+    off = np.concatenate([[0], np.cumsum(tr_c)[:-1]])
+    toff = np.concatenate([[0], np.cumsum(te_c)[:-1]])
+    out = np.empty(int(tr_c.sum()), np.int32)
+    tout = np.empty(int(te_c.sum()), np.int32)
+    e = np.empty(0, np.int64)
+    with pytest.raises(ValueError, match="count pass"):
+        M.emit_rows_kernel(
+            indptr, indices, sign, row_src, col_perm, keep, K.as_seed(5), 0, E.MODE_BERNOULLI,
+            np.zeros((0, 0), np.int64), E.TEST_ALL, 30, np.arange(60), off, toff, tr_c, te_c,
+            0, len(out), 0, len(tout), out, e, tout, e, False,
+        )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------
