@@ -218,3 +218,35 @@ def test_scheduler_and_worker_subprocesses(
         for f in logs.values():
             f.close()
     assert all(p.poll() is not None for p in procs)
+
+
+# ------------------------------------------------------------ the CLI's default cluster
+@pytest.mark.parametrize("workers", [None, 2])
+def test_default_local_cluster(workers: int | None) -> None:
+    """No options: one in-process worker with a thread per core; --workers: processes."""
+    with cluster_client(workers=workers, threads=None, memory_limit="2GB") as client:
+        info = client.scheduler_info()
+        ws = list(info["workers"].values())
+        if workers is None:
+            assert len(ws) == 1 and ws[0]["nthreads"] == (os.cpu_count() or 1)
+            # in-process: the worker runs in this very process
+            assert list(client.run(os.getpid).values()) == [os.getpid()]
+        else:
+            assert len(ws) == workers and all(w["nthreads"] == 1 for w in ws)
+            assert os.getpid() not in client.run(os.getpid).values()
+        assert all(w["memory_limit"] == 2 * 10**9 for w in ws)
+
+
+def test_cli_expand_on_the_default_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from daskfractal.cli import main
+
+    ml_path = str(shared_file("ml-100k", "u.data"))
+    out = tmp_path / "cli.zarr"
+    argv = ["expand", ml_path, "--factors", "2", "3", "--out", str(out), "--seed", "3"]
+    assert main(argv) == 0
+    assert "100%" in capsys.readouterr().out  # distributed's progress bar showed
+    ref = tmp_path / "ref.zarr"
+    assert main([*argv[:-4], "--out", str(ref), "--seed", "3", "--local", "sync", "--quiet"]) == 0
+    assert_same_bytes(ref, out)
