@@ -28,56 +28,101 @@ _INSERTION_MAX = 32
 
 
 @ngjit
-def _sort_seg(items, src, lo, hi, with_src):
-    """Ascending sort of ``items[lo:hi]`` (stable, carrying ``src`` when ``with_src``)."""
+def _sort_seg(items, src, lo, hi, with_src, base, passes, tmp, tmp_src):
+    """Stable ascending sort of ``items[lo:hi]`` (carrying ``src`` when ``with_src``).
+
+    Every value is in ``[base, base + 256**passes)``. Short segments: insertion sort; long
+    ones: LSD radix sort on 8-bit digits of ``value - base`` (linear, where a comparison sort
+    of the few-hundred-entry segments of heavy users dominated the whole kernel).
+    ``tmp``/``tmp_src`` are scratch of at least ``hi - lo`` entries.
+    """
     n = hi - lo
     if n <= 1:
-        return
-    if not with_src:
-        if n <= _INSERTION_MAX:
-            for x in range(lo + 1, hi):
-                key = items[x]
-                y = x - 1
-                while y >= lo and items[y] > key:
-                    items[y + 1] = items[y]
-                    y -= 1
-                items[y + 1] = key
-        else:
-            items[lo:hi].sort()
         return
     if n <= _INSERTION_MAX:
         for x in range(lo + 1, hi):
             key = items[x]
-            val = src[x]
+            val = src[x] if with_src else 0
             y = x - 1
             while y >= lo and items[y] > key:
                 items[y + 1] = items[y]
-                src[y + 1] = src[y]
+                if with_src:
+                    src[y + 1] = src[y]
                 y -= 1
             items[y + 1] = key
-            src[y + 1] = val
-    else:
-        idx = np.argsort(items[lo:hi], kind="mergesort")
-        it = items[lo:hi][idx]
-        sr = src[lo:hi][idx]
-        items[lo:hi] = it
-        src[lo:hi] = sr
+            if with_src:
+                src[y + 1] = val
+        return
+    count = np.empty(257, np.int64)
+    seg = items[lo:hi]
+    seg_src = src[lo:hi] if with_src else src
+    in_tmp = False
+    for k in range(passes):
+        if in_tmp:
+            moved = _radix_pass(tmp, tmp_src, seg, seg_src, n, base, 8 * k, with_src, count)
+        else:
+            moved = _radix_pass(seg, seg_src, tmp, tmp_src, n, base, 8 * k, with_src, count)
+        if moved:
+            in_tmp = not in_tmp
+    if in_tmp:
+        seg[:] = tmp[:n]
+        if with_src:
+            seg_src[:] = tmp_src[:n]
 
 
 @ngjit
-def _copy_clipped(row, row_src, n, off, lo, hi, out, out_src, with_src):
-    """``out[off + x - lo] = row[x]`` for the x with ``lo <= off + x < hi``."""
-    a = lo - off
-    if a < 0:
-        a = 0
-    b = hi - off
-    if b > n:
-        b = n
-    for x in range(a, b):
-        out[off + x - lo] = row[x]
-    if with_src:
-        for x in range(a, b):
-            out_src[off + x - lo] = row_src[x]
+def _radix_pass(a, a_src, b, b_src, n, base, shift, with_src, count):
+    """One stable counting-sort pass of ``a[:n]`` into ``b`` on the digit at ``shift``.
+
+    Returns False (and moves nothing) when every value has the same digit.
+    """
+    count[:] = 0
+    for x in range(n):
+        count[(((a[x] - base) >> shift) & 255) + 1] += 1
+    if count[(((a[0] - base) >> shift) & 255) + 1] == n:
+        return False
+    for d in range(256):
+        count[d + 1] += count[d]
+    for x in range(n):
+        dg = ((a[x] - base) >> shift) & 255
+        b[count[dg]] = a[x]
+        if with_src:
+            b_src[count[dg]] = a_src[x]
+        count[dg] += 1
+    return True
+
+
+@ngjit
+def _grown(a, need):
+    """``a`` with room for ``need`` elements (a copy when it must grow)."""
+    if need <= a.shape[0]:
+        return a
+    out = np.empty(max(need, a.shape[0] + a.shape[0] // 2 + 64), a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@ngjit
+def _place(stage, stage_src, seg, j0, ns, u, off, lo, hi, out, out_src, with_src):
+    """Copy the segments ``(j, u)``, ``j >= j0``, of row ``u`` into the window of ``out``.
+
+    Segment ``(j, u)`` is ``stage[seg[j*ns + u] : seg[j*ns + u + 1]]``; the row's entries are
+    the concatenation over j, placed from global offset ``off``. Returns the row length.
+    """
+    nb = (seg.shape[0] - 1) // ns
+    p = off
+    for j in range(j0, nb):
+        a = seg[j * ns + u]
+        b = seg[j * ns + u + 1]
+        x0 = a + max(lo - p, 0)
+        x1 = b - max(p + (b - a) - hi, 0)
+        for x in range(x0, x1):
+            out[p + (x - a) - lo] = stage[x]
+        if with_src:
+            for x in range(x0, x1):
+                out_src[p + (x - a) - lo] = stage_src[x]
+        p += b - a
+    return p - off
 
 
 @ngjit
@@ -115,9 +160,14 @@ def emit_rows_kernel(
     pass; checked) starting at global offsets ``train_off[u]`` / ``test_off[u]``; entries
     whose offset falls in ``[train_lo, train_hi)`` go to ``out_train[offset - train_lo]``
     (test likewise). ``out_*_src`` receive the source CSR position when ``with_src``.
-    Returns the number of train and test entries written.
+    Returns the number of train and test entries generated.
+
+    Two phases, for cache locality: blocks ``j`` outer and rows inner, so block j's column
+    permutation stays in cache while every row's segment ``(j, u)`` is generated, sorted and
+    staged; then each row is assembled from its n' staged segments into the output window.
     """
     nb = row_src.shape[0]
+    ns = slots.shape[0]
     exact = mode == MODE_EXACT
     one = test_policy == TEST_ONE
     stream = STREAM_EXACT if exact else STREAM_DROP
@@ -133,123 +183,157 @@ def emit_rows_kernel(
             thr_b[j] = np.uint64(2**53)
         else:
             thr_b[j] = np.uint64(np.ceil(p * _TWO_P53))
-
-    max_cand = 0
     max_deg = 0
-    for u in range(slots.shape[0]):
-        t = slots[u]
-        tot = 0
-        for j in range(nb):
-            r = row_src[j, t]
+    for j in range(nb):
+        for u in range(ns):
+            r = row_src[j, slots[u]]
             d = indptr[r + 1] - indptr[r]
-            tot += d
             if d > max_deg:
                 max_deg = d
-        if tot > max_cand:
-            max_cand = tot
-    # +1: the branch-free loops store one candidate past the last kept entry
-    sc_tr = np.empty(max_cand + 1, out_train.dtype)
-    sc_te = np.empty(max_cand + 1, out_train.dtype)
-    sc_tr_src = np.empty(max_cand + 1 if with_src else 0, np.int64)
-    sc_te_src = np.empty(max_cand + 1 if with_src else 0, np.int64)
     keys = np.empty(max_deg if exact else 0, np.uint64)
     sorted_keys = np.empty(max_deg if exact else 0, np.uint64)
     pos = np.empty(max_deg + 1, np.int64)
+    tmp = np.empty(max_deg + 1, out_train.dtype)
+    tmp_src = np.empty(max_deg + 1 if with_src else 0, np.int64)
+    passes = 1
+    while passes < 8 and (n_items_block - 1) >> (8 * passes) > 0:
+        passes += 1
 
-    n_train_out = 0
-    n_test_out = 0
-    for u in range(slots.shape[0]):
-        t = slots[u]
-        n_tr = 0
-        n_te = 0
-        for j in range(nb):
-            r = row_src[j, t]
+    # staging: train holds exactly the rows' train entries (+1 for the branch-free store);
+    # test grows when needed (under TEST_ONE a row keeps more test entries than it emits)
+    cap_tr = 0
+    cap_te = 0
+    for u in range(ns):
+        cap_tr += train_count[u]
+        cap_te += test_count[u]
+    st_tr = np.empty(cap_tr + 1, out_train.dtype)
+    st_tr_src = np.empty(cap_tr + 1 if with_src else 0, np.int64)
+    st_te = np.empty(cap_te + 1, out_test.dtype)
+    st_te_src = np.empty(cap_te + 1 if with_src else 0, np.int64)
+    seg_tr = np.empty(nb * ns + 1, np.int64)
+    seg_te = np.empty(nb * ns + 1, np.int64)
+    c_tr = 0
+    c_te = 0
+    for j in range(nb):
+        hp = prefix[j]
+        thr = thr_b[j]
+        base = np.int64(j) * n_items_block
+        for u in range(ns):
+            seg_tr[j * ns + u] = c_tr
+            seg_te[j * ns + u] = c_te
+            r = row_src[j, slots[u]]
             a = indptr[r]
             b = indptr[r + 1]
             d = b - a
             if d == 0:
                 continue
-            hp = prefix[j]
-            base = j * n_items_block
-            s_tr = n_tr
-            s_te = n_te
+            nk = 0
             if not exact:
-                thr = thr_b[j]
                 if thr == 0:
                     continue
-                # 1) which candidates survive the dropout (hash only, branch-free);
-                # 2) look up and place the kept ones (a fraction `p` of the candidates)
-                nk = 0
                 for q in range(a, b):
                     pos[nk] = q
                     nk += np.int64((absorb(hp, q) >> _S11) < thr)
-                for x in range(nk):
-                    q = pos[x]
-                    s = sign[q]
-                    item = base + col_perm[j, indices[q]]
-                    sc_tr[n_tr] = item
-                    sc_te[n_te] = item
-                    if with_src:
-                        sc_tr_src[n_tr] = q
-                        sc_te_src[n_te] = q
-                    n_tr += np.int64(s > 0)
-                    n_te += np.int64(s < 0)
             else:
                 k = exact_counts[j, r]
                 if k <= 0:
                     continue
-                keep_all = k >= d
-                thr = np.uint64(0)
-                ties_left = 0
-                if not keep_all:
+                if k >= d:
+                    for q in range(a, b):
+                        pos[nk] = q
+                        nk += 1
+                else:
                     for x in range(d):
                         key = absorb(hp, a + x) >> _S11
                         keys[x] = key
                         sorted_keys[x] = key
                     _sort_small(sorted_keys, d)
-                    thr = sorted_keys[k - 1]
+                    kthr = sorted_keys[k - 1]
                     n_less = k - 1
-                    while n_less > 0 and sorted_keys[n_less - 1] == thr:
+                    while n_less > 0 and sorted_keys[n_less - 1] == kthr:
                         n_less -= 1
                     ties_left = k - n_less
-                for q in range(a, b):
-                    if keep_all:
-                        kept = True
-                    else:
-                        key = keys[q - a]
-                        kept = key < thr
-                        if key == thr and ties_left > 0:
+                    for x in range(d):
+                        key = keys[x]
+                        kept = key < kthr
+                        if key == kthr and ties_left > 0:
                             kept = True
                             ties_left -= 1
+                        if kept:
+                            pos[nk] = a + x
+                            nk += 1
+            s_tr = c_tr
+            s_te = c_te
+            if c_tr + nk > cap_tr or c_te + nk > cap_te:
+                # near the end of the staging: checked stores (train never grows: more
+                # train entries than counted means the count pass was for other data)
+                for x in range(nk):
+                    q = pos[x]
                     s = sign[q]
-                    if kept and s != 0:
-                        item = base + col_perm[j, indices[q]]
-                        if s > 0:
-                            sc_tr[n_tr] = item
+                    if s > 0:
+                        if c_tr >= cap_tr:
+                            raise ValueError("emit: more train entries than the count pass")
+                        st_tr[c_tr] = base + col_perm[j, indices[q]]
+                        if with_src:
+                            st_tr_src[c_tr] = q
+                        c_tr += 1
+                    elif s < 0:
+                        if c_te >= cap_te:
+                            cap_te = c_te + nk + cap_te // 2 + 64
+                            st_te = _grown(st_te, cap_te + 1)
                             if with_src:
-                                sc_tr_src[n_tr] = q
-                            n_tr += 1
-                        else:
-                            sc_te[n_te] = item
-                            if with_src:
-                                sc_te_src[n_te] = q
-                            n_te += 1
-            _sort_seg(sc_tr, sc_tr_src, s_tr, n_tr, with_src)
-            _sort_seg(sc_te, sc_te_src, s_te, n_te, with_src)
-        if one and n_te > 0:
+                                st_te_src = _grown(st_te_src, cap_te + 1)
+                        st_te[c_te] = base + col_perm[j, indices[q]]
+                        if with_src:
+                            st_te_src[c_te] = q
+                        c_te += 1
+            else:
+                for x in range(nk):
+                    q = pos[x]
+                    s = sign[q]
+                    item = base + col_perm[j, indices[q]]
+                    st_tr[c_tr] = item
+                    st_te[c_te] = item
+                    if with_src:
+                        st_tr_src[c_tr] = q
+                        st_te_src[c_te] = q
+                    c_tr += np.int64(s > 0)
+                    c_te += np.int64(s < 0)
+            _sort_seg(st_tr, st_tr_src, s_tr, c_tr, with_src, base, passes, tmp, tmp_src)
+            _sort_seg(st_te, st_te_src, s_te, c_te, with_src, base, passes, tmp, tmp_src)
+    seg_tr[nb * ns] = c_tr
+    seg_te[nb * ns] = c_te
+
+    n_train_out = 0
+    n_test_out = 0
+    for u in range(ns):
+        t = slots[u]
+        n_te = 0
+        for j in range(nb):
+            n_te += seg_te[j * ns + u + 1] - seg_te[j * ns + u]
+        n_tr = _place(st_tr, st_tr_src, seg_tr, 0, ns, u, train_off[u], train_lo, train_hi,
+                      out_train, out_train_src, with_src)  # fmt: skip
+        if not one:
+            _place(st_te, st_te_src, seg_te, 0, ns, u, test_off[u], test_lo, test_hi,
+                   out_test, out_test_src, with_src)  # fmt: skip
+        elif n_te > 0:
             pick = np.int64(_uniform(seed, STREAM_ONE, i, t, 0) * n_te)
             if pick >= n_te:
                 pick = n_te - 1
-            sc_te[0] = sc_te[pick]
-            if with_src:
-                sc_te_src[0] = sc_te_src[pick]
+            for j in range(nb):
+                a = seg_te[j * ns + u]
+                b = seg_te[j * ns + u + 1]
+                if pick < b - a:
+                    o = test_off[u]
+                    if test_lo <= o < test_hi:
+                        out_test[o - test_lo] = st_te[a + pick]
+                        if with_src:
+                            out_test_src[o - test_lo] = st_te_src[a + pick]
+                    break
+                pick -= b - a
             n_te = 1
         if n_tr != train_count[u] or n_te != test_count[u]:
             raise ValueError("emit: a row's entries differ from the count pass")
-        _copy_clipped(sc_tr, sc_tr_src, n_tr, train_off[u], train_lo, train_hi,
-                      out_train, out_train_src, with_src)  # fmt: skip
-        _copy_clipped(sc_te, sc_te_src, n_te, test_off[u], test_lo, test_hi,
-                      out_test, out_test_src, with_src)  # fmt: skip
         n_train_out += n_tr
         n_test_out += n_te
     return n_train_out, n_test_out
