@@ -32,8 +32,11 @@ if TYPE_CHECKING:
 #: options of R̂ that every level of a chain shares (the target search ones are outer-only)
 R_HAT_OPTIONS = ("resize", "rescale", "clip", "scale")
 
+#: freed bytes after which :func:`materialize` returns memory to the OS
+_TRIM_BYTES = 2**23
+
 #: entries merged at a time by :func:`lean_signed` (bounds its temporary memory)
-_MERGE_CHUNK = 2**22
+_MERGE_CHUNK = 2**20
 
 
 def level_seed(seed: int, level: int) -> int:
@@ -143,14 +146,23 @@ def materialize(
         # is the final arrays plus what is still in the parts
         items = np.empty(nnz, idx_dtype)
         values = {name: np.empty(nnz, getattr(plan.src, name).dtype) for name in plan.carry}
-        pos = 0
+        pos = freed = 0
         for p in parts:
             chunk = p.pop(f"{split}_items")
             items[pos : pos + len(chunk)] = chunk
+            freed += chunk.nbytes
             for name in plan.carry:
-                values[name][pos : pos + len(chunk)] = p.pop(f"{split}_{name}")
+                value = p.pop(f"{split}_{name}")
+                values[name][pos : pos + len(chunk)] = value
+                freed += value.nbytes
+                del value
             pos += len(chunk)
             del chunk
+            if freed > _TRIM_BYTES:
+                # hand the freed parts back to the OS now, not after the loop: glibc keeps
+                # freed mid-size arrays in its arenas, and the peak would be parts + result
+                _trim()
+                freed = 0
         data = values["ratings"].astype(np.float32) if as_ratings else np.ones(nnz, np.float32)
         mat = sp.csr_matrix((data, items, indptr), shape=(n_users, n_items))
         mat.has_sorted_indices = True  # generate sorts the items of every user
@@ -180,6 +192,16 @@ def materialize(
         stats={},
         source=expansion.meta.get("source", "<memory>"),
     )
+
+
+def _trim() -> None:
+    """Return freed heap memory to the OS (glibc keeps freed mid-size arrays in its arenas)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def lean_signed(split: SplitData) -> SignedMatrix:
