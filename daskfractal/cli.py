@@ -313,7 +313,6 @@ def cmd_expand(args: argparse.Namespace) -> int:
             resize=args.resize,
             rescale=args.rescale,
             clip=tuple(args.clip) if args.clip else None,
-            scale=args.scale,
         )
         del split
         ex = _plan_expansion(args, inter, level_seed(args.seed, 1))
@@ -490,8 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("M", "N"),
         help="an inner level, expanded first and held in memory; repeat for more levels, "
         "innermost last (--factors 16 32 --inner-factors 2 2: users x 32, items x 64). Each "
-        "level's R̂ is reduced from its own input with the same options; level l uses a "
-        "seed derived from (--seed, l)",
+        "level's R̂ is reduced from its own input with the same --resize, --rescale and "
+        "--clip (--scale and --target-interactions size the outermost level); level l uses "
+        "a seed derived from (--seed, l)",
     )
     add_cluster_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")

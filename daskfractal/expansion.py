@@ -568,11 +568,12 @@ def expand(
         Multi-level expansion: the factors of the inner levels, innermost **last**
         (``factors=(16, 32), inner_factors=[(2, 2), (3, 3)]`` is
         R̂₁ ⊗rand (R̂₂ ⊗rand (R̂₃ ⊗rand R)) with R̂₁ 16 × 32, R̂₂ 2 × 2, R̂₃ 3 × 3). Each inner
-        level's R̂ is reduced from its own input with the R̂ options (``resize``, ``rescale``,
-        ``clip``, ``scale``) and expanded with the same ``shuffle``, ``window``, ``dropout``,
+        level's R̂ is reduced from its own input with the same ``resize``, ``rescale`` and
+        ``clip`` and expanded with the same ``shuffle``, ``window``, ``dropout``,
         ``test_policy``, ``carry`` and ``chunk_size``; ``factors`` / ``keep`` /
-        ``target_interactions`` apply to the outermost level (``reduced`` cannot: its input
-        does not exist yet). Level ℓ (1 = outermost) uses the seed
+        ``target_interactions`` and the size controls ``scale`` / ``aspect`` /
+        ``max_factor`` apply to the outermost level only (``reduced`` cannot: its input does
+        not exist yet). Level ℓ (1 = outermost) uses the seed
         :func:`daskfractal.multilevel.level_seed` ``(seed, ℓ)``; the pre-processing of a
         path uses ``seed`` itself. The inner levels are computed now, in memory.
     scheduler : None, str or distributed.Client

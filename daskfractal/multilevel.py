@@ -29,8 +29,10 @@ from .preprocess import SignedMatrix, SplitData
 if TYPE_CHECKING:
     from .expansion import Expansion, _Plan
 
-#: options of R̂ that every level of a chain shares (the target search ones are outer-only)
-R_HAT_OPTIONS = ("resize", "rescale", "clip", "scale")
+#: options of R̂ that every level of a chain shares; the size controls (``scale`` and the
+#: target search's ``aspect`` / ``max_factor``) apply to the outermost level only, so that
+#: they scale the whole output once and not once per level
+R_HAT_OPTIONS = ("resize", "rescale", "clip")
 
 #: freed bytes after which :func:`materialize` returns memory to the OS
 _TRIM_BYTES = 2**23

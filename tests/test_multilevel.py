@@ -398,3 +398,15 @@ def test_reduced_cannot_go_with_inner_factors(small: SplitData) -> None:
     red = dfr.reduce(small, (2, 2))
     with pytest.raises(ParameterError, match="reduced= cannot go with inner_factors"):
         dfr.expand(small, reduced=red, inner_factors=[(2, 2)])
+
+
+def test_size_controls_apply_to_the_outermost_level_only(small: SplitData) -> None:
+    """scale sizes the whole output once; the R̂ shape options reach every level."""
+    ex = dfr.expand(
+        small, factors=(2, 2), inner_factors=[(2, 2)], scale=0.5, resize="legacy", seed=3
+    )
+    outer, inner = (lv["reduced"]["params"] for lv in ex.meta["levels"])
+    assert (outer["scale"], inner["scale"]) == (0.5, 1.0)
+    assert outer["resize"] == inner["resize"] == "legacy"
+    full = dfr.expand(small, factors=(2, 2), inner_factors=[(2, 2)], resize="legacy", seed=3)
+    np.testing.assert_allclose(ex.keep, 0.5 * full.keep)
