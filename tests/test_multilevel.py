@@ -410,3 +410,20 @@ def test_size_controls_apply_to_the_outermost_level_only(small: SplitData) -> No
     assert outer["resize"] == inner["resize"] == "legacy"
     full = dfr.expand(small, factors=(2, 2), inner_factors=[(2, 2)], resize="legacy", seed=3)
     np.testing.assert_allclose(ex.keep, 0.5 * full.keep)
+
+
+@pytest.mark.distributed
+def test_chain_on_a_local_cluster_equals_sync(tmp_path: Path) -> None:
+    """Inner levels computed on worker processes, outer level written there: same bytes."""
+    from daskfractal._runner import cluster_client
+
+    opts = {"factors": (2, 3), "inner_factors": [(2, 2)], "seed": 6}
+    dfr.expand("default", scheduler="sync", **opts).to_zarr(
+        tmp_path / "sync", scheduler="sync", **QUIET
+    )
+    with cluster_client(workers=2, threads=1) as client:
+        ex = dfr.expand("default", scheduler=client, chunk_size=40_000, **opts)
+        ex.to_zarr(tmp_path / "cluster", scheduler=client, **QUIET)
+    a, b = tree_bytes(tmp_path / "sync"), tree_bytes(tmp_path / "cluster")
+    assert sorted(a) == sorted(b)
+    assert [k for k in a if a[k] != b[k]] == []
