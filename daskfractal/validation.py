@@ -1217,7 +1217,13 @@ def _load_original(
                 raise InputDataError(msg)
             notes.append(msg + "; the original is ignored")
             return None, {"available": False, "how": None, "source": info["source"]}
-        split = rebuild_input(split, levels, scheduler=scheduler)
+        try:
+            split = rebuild_input(split, levels, scheduler=scheduler)
+        except InputDataError as e:
+            if explicit:
+                raise
+            notes.append(f"the intermediate could not be rebuilt ({e}); pass --original")
+            return None, {"available": False, "how": None, "source": info["source"]}
         got = _checksum(split.signed())
         info["rebuilt_levels"] = len(levels) - 1
         notes.append(
