@@ -154,9 +154,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _reduce_from_args(args: argparse.Namespace, split):
+def _reduce_from_args(args: argparse.Namespace, split, seed: int | None = None):
     from .reduction import reduce, solve_factors
 
+    seed = args.seed if seed is None else seed
     clip = tuple(args.clip) if args.clip else None
     if args.target_interactions is not None:
         if args.factors:
@@ -168,7 +169,7 @@ def _reduce_from_args(args: argparse.Namespace, split):
             resize=args.resize,
             rescale=args.rescale,
             clip=clip,
-            seed=args.seed,
+            seed=seed,
             test_nnz=split.test.nnz,
         )
     if not args.factors:
@@ -180,7 +181,7 @@ def _reduce_from_args(args: argparse.Namespace, split):
         rescale=args.rescale,
         clip=clip,
         scale=args.scale,
-        seed=args.seed,
+        seed=seed,
     )
 
 
@@ -269,18 +270,65 @@ def _carry(value: str) -> str | tuple[str, ...]:
 
 def cmd_expand(args: argparse.Namespace) -> int:
     from ._runner import client_from_args
-    from .expansion import expand
 
     if args.resume and args.overwrite:
         raise ParameterError("--resume and --overwrite exclude each other")
+    if args.inner_factors:
+        from .multilevel import check_inner_factors
+
+        # refuse bad values before loading anything or starting a cluster
+        check_inner_factors(args.inner_factors, name="--inner-factors")
     _, split = _load_split(args)
     if args.factors and args.target_interactions is not None:
         raise ParameterError("give either --factors or --target-interactions, not both")
-    red = _reduce_from_args(args, split)
+    if not args.inner_factors:
+        ex = _plan_expansion(args, split, args.seed)
+        with client_from_args(args) as sched:
+            return _write_expansion(args, ex, sched)
+    from .multilevel import build_intermediate, level_seed
+
+    if not args.factors and args.target_interactions is None:
+        raise ParameterError("give --factors M N or --target-interactions N")
+    with client_from_args(args) as sched:
+        # the inner levels are computed in memory first (on the cluster), as
+        # expand(..., inner_factors=...) does
+        if not args.quiet:
+            levels = " ⊗ ".join(f"{a}x{b}" for a, b in args.inner_factors)
+            print(
+                f"computing the inner level(s) {levels} of {split.n_users:,} x "
+                f"{split.n_items:,} in memory",
+                file=sys.stderr,
+            )
+        inter = build_intermediate(
+            split,
+            [tuple(p) for p in args.inner_factors],
+            seed=args.seed,
+            scheduler=sched,
+            shuffle=args.shuffle,
+            window=args.window,
+            dropout=args.dropout,
+            test_policy=args.test_policy,
+            carry=_carry(args.carry),
+            chunk_size=args.chunk_size,
+            resize=args.resize,
+            rescale=args.rescale,
+            clip=tuple(args.clip) if args.clip else None,
+        )
+        del split
+        ex = _plan_expansion(args, inter, level_seed(args.seed, 1))
+        ex.meta["chain_seed"] = int(args.seed)
+        return _write_expansion(args, ex, sched)
+
+
+def _plan_expansion(args: argparse.Namespace, split, seed: int):
+    """The (outermost) level: R̂ from the options, then the lazy expansion of ``split``."""
+    from .expansion import expand
+
+    red = _reduce_from_args(args, split, seed=seed)
     ex = expand(
         split,
         reduced=red,
-        seed=args.seed,
+        seed=seed,
         shuffle=args.shuffle,
         window=args.window,
         dropout=args.dropout,
@@ -290,32 +338,36 @@ def cmd_expand(args: argparse.Namespace) -> int:
     )
     exp = ex.expected()
     if not args.quiet:
+        m, n = ex.meta["input_shape"]
         print(
-            f"expanding {split.n_users:,} x {split.n_items:,} by {ex.factors[0]} x "
+            f"expanding {m:,} x {n:,} by {ex.factors[0]} x "
             f"{ex.factors[1]}: up to {exp['users_max']:,} users, {exp['items']:,} items, "
             f"~{exp['train']:,.0f} train and ~{exp['test']:,.0f} test interactions, "
             f"{len(ex.tasks())} tasks",
             file=sys.stderr,
         )
-    with client_from_args(args) as sched:
-        store = (
-            ex.to_zarr(
-                args.out,
-                resume=args.resume,
-                overwrite=args.overwrite,
-                scheduler=sched,
-                progress=not args.quiet,
-                shard_size=args.shard_size,
-            )
-            if args.format_out == "zarr"
-            else ex.to_parquet(
-                args.out,
-                resume=args.resume,
-                overwrite=args.overwrite,
-                scheduler=sched,
-                progress=not args.quiet,
-            )
+    return ex
+
+
+def _write_expansion(args: argparse.Namespace, ex, sched) -> int:
+    store = (
+        ex.to_zarr(
+            args.out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            scheduler=sched,
+            progress=not args.quiet,
+            shard_size=args.shard_size,
         )
+        if args.format_out == "zarr"
+        else ex.to_parquet(
+            args.out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            scheduler=sched,
+            progress=not args.quiet,
+        )
+    )
     c = store.counts()
     if args.json:
         _print_json({"store": str(store.path), "format": store.format, **c})
@@ -428,6 +480,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue an interrupted run into the same --out (identical result)",
     )
     g.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    g = p.add_argument_group("multi-level expansion R̂₁ ⊗rand (R̂₂ ⊗rand R)")
+    g.add_argument(
+        "--inner-factors",
+        nargs=2,
+        type=int,
+        action="append",
+        metavar=("M", "N"),
+        help="an inner level, expanded first and held in memory; repeat for more levels, "
+        "innermost last (--factors 16 32 --inner-factors 2 2: users x 32, items x 64). Each "
+        "level's R̂ is reduced from its own input with the same --resize, --rescale and "
+        "--clip (--scale and --target-interactions size the outermost level); level l uses "
+        "a seed derived from (--seed, l)",
+    )
     add_cluster_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

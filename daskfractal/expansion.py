@@ -509,6 +509,44 @@ class Expansion:
                 out[f"{split}_{name}"] = cat(f"{split}_{name}", None)
         return ExpandedData(**out)
 
+    def to_split(self, *, scheduler: Any = None, progress: bool = False) -> SplitData:
+        """Compute the expansion in memory as a data set that can be expanded again.
+
+        The input of an outer level of a multi-level expansion R̂₁ ⊗rand (R̂₂ ⊗rand R)
+        (``expand(expansion, ...)`` calls this). Lean: item ids are narrowed inside the tasks
+        and moved into preallocated arrays, so the peak is close to the result's size.
+
+        Parameters
+        ----------
+        scheduler : None, str or distributed.Client
+            Where the tasks run (the default Client if any, else threads).
+        progress : bool, default False
+            Show a progress bar.
+
+        Returns
+        -------
+        SplitData
+            ``train`` / ``test``: canonical CSR float32 (1 per interaction; the carried
+            rating when the original was pre-processed with ``binarize=False``), the same
+            users and items as :meth:`compute`; carried ratings / timestamps aligned;
+            ``user_ids``: the slot ``i·m + t`` of each user; ``item_ids``: ``arange(n_items)``;
+            ``source`` and ``params``: the original's, plus ``params["levels"]``, the
+            parameters of this expansion (and of its own inner levels), outermost first.
+        """
+        from .multilevel import materialize
+
+        return materialize(self, scheduler=scheduler, progress=progress)
+
+    def level_record(self) -> dict:
+        """This expansion as one level of a chain: its options, R̂ and input checksum."""
+        p = self.params
+        rec = {"level": 1}
+        for key in ("factors", "seed", "shuffle", "window", "dropout", "test_policy", "carry"):
+            rec[key] = p[key]
+        for key in ("reduced", "input_sha256", "input_shape", "input_train", "input_test"):
+            rec[key] = self.meta.get(key)
+        return rec
+
     def to_zarr(self, path: str | os.PathLike, **kwargs: Any):
         """Write the expansion as a Zarr v3 store; see :func:`daskfractal.write.write_store`.
 
@@ -552,9 +590,12 @@ def _concat_key(parts: Sequence[dict], key: str, dtype: Any) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
-def _as_split(data: Any, seed: int) -> SplitData:
+def _as_split(data: Any, seed: int, scheduler: Any = None) -> SplitData:
     if isinstance(data, SplitData):
         return data
+    if isinstance(data, Expansion):
+        # an inner level: computed now, in memory (the outer R̂ is reduced from it)
+        return data.to_split(scheduler=scheduler)
     if isinstance(data, Interactions):
         return preprocess(data, seed=seed)
     from .datasets import load
@@ -597,6 +638,8 @@ def expand(
     test_policy: TestPolicy = "all",
     carry: Sequence[str] | str = "auto",
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    inner_factors: Sequence[tuple[int, int]] | None = None,
+    scheduler: Any = None,
     **reduce_options: Any,
 ) -> Expansion:
     """Plan the randomized Kronecker expansion R̂ ⊗rand R of a data set (lazy).
@@ -610,8 +653,11 @@ def expand(
 
     Parameters
     ----------
-    data : SplitData, Interactions, path or "default"
-        The input; raw interactions and paths are loaded and pre-processed with the defaults.
+    data : SplitData, Interactions, Expansion, path or "default"
+        The input; raw interactions and paths are loaded and pre-processed with the defaults
+        (and ``seed``). An :class:`Expansion` is an inner level: it is computed now, in memory
+        (:meth:`Expansion.to_split`), and expanded again (multi-level expansion
+        R̂₁ ⊗rand (R̂₂ ⊗rand R)); R̂ is then reduced from that intermediate.
     factors : (int, int), optional
         (m', n'): R̂ is computed with :func:`daskfractal.reduce` and these options.
     keep : ndarray of float, shape (m', n'), optional
@@ -642,13 +688,32 @@ def expand(
         Original values carried to each kept interaction; ``auto`` carries what the input has.
     chunk_size : int, default 2**22
         Expected kept interactions per task: bounds the memory of a task.
+    inner_factors : list of (int, int), optional
+        Multi-level expansion: the factors of the inner levels, innermost **last**
+        (``factors=(16, 32), inner_factors=[(2, 2), (3, 3)]`` is
+        R̂₁ ⊗rand (R̂₂ ⊗rand (R̂₃ ⊗rand R)) with R̂₁ 16 × 32, R̂₂ 2 × 2, R̂₃ 3 × 3). Each inner
+        level's R̂ is reduced from its own input with the same ``resize``, ``rescale`` and
+        ``clip`` and expanded with the same ``shuffle``, ``window``, ``dropout``,
+        ``test_policy``, ``carry`` and ``chunk_size``; ``factors`` / ``keep`` /
+        ``target_interactions`` and the size controls ``scale`` / ``aspect`` /
+        ``max_factor`` apply to the outermost level only (``reduced`` cannot: its input does
+        not exist yet). Level ℓ (1 = outermost) uses the seed
+        :func:`daskfractal.multilevel.level_seed` ``(seed, ℓ)``; the pre-processing of a
+        path uses ``seed`` itself. The inner levels are computed now, in memory.
+    scheduler : None, str or distributed.Client
+        Where inner levels are computed (multi-level only; the default Client if any, else
+        threads). The outer level runs where ``to_zarr`` / ``to_parquet`` say.
     **reduce_options
         Passed to :func:`daskfractal.reduce` (``resize``, ``rescale``, ``clip``, ``scale``).
 
     Returns
     -------
     Expansion
-        Lazy: call ``to_zarr``, ``to_parquet``, ``compute`` or ``count``.
+        Lazy: call ``to_zarr``, ``to_parquet``, ``compute`` or ``count`` (only the inner
+        levels of a multi-level expansion are computed by ``expand`` itself). A multi-level
+        expansion records every level, outermost first, in ``meta["levels"]`` (store
+        attributes ``params.levels``); ``source`` and ``preprocess`` are the original's and
+        ``input_sha256`` the checksum of the intermediate the outermost level expands.
 
     Examples
     --------
@@ -656,6 +721,9 @@ def expand(
     >>> ex = dfr.expand("default", factors=(2, 4), seed=1)
     >>> ex.factors
     (2, 4)
+    >>> two = dfr.expand("default", factors=(2, 4), inner_factors=[(2, 2)], seed=1)
+    >>> two.n_items  # 4 · 2 · 9724
+    77792
     """
     if shuffle not in SHUFFLES:
         raise ParameterError(f"shuffle={shuffle!r} is not one of {', '.join(SHUFFLES)}")
@@ -679,8 +747,30 @@ def expand(
             factors = tuple(factors)
         except TypeError:
             raise ParameterError(f"factors={factors!r} must be a pair (m', n')") from None
-    split = _as_split(data, int(seed))
-    meta: dict[str, Any] = {"source": split.source, "preprocess": split.params}
+    if inner_factors is not None:
+        return _expand_chain(
+            data,
+            inner_factors,
+            factors=factors,
+            keep=keep,
+            reduced=reduced,
+            target_interactions=target_interactions,
+            seed=seed,
+            scheduler=scheduler,
+            options={
+                "shuffle": shuffle,
+                "window": window,
+                "dropout": dropout,
+                "test_policy": test_policy,
+                "carry": carry,
+                "chunk_size": chunk_size,
+            },
+            reduce_options=reduce_options,
+        )
+    split = _as_split(data, int(seed), scheduler)
+    pre = dict(split.params)
+    inner_levels = pre.pop("levels", None)  # the input is itself an expansion
+    meta: dict[str, Any] = {"source": split.source, "preprocess": pre}
     if keep is not None:
         if reduce_options:
             raise ParameterError(
@@ -745,7 +835,55 @@ def expand(
         row_degree=np.diff(src.indptr).astype(np.int64),
         col_degree=np.bincount(src.indices, minlength=n).astype(np.int64),
     )
-    return Expansion(plan, chunk_size=int(chunk_size), meta=meta)
+    ex = Expansion(plan, chunk_size=int(chunk_size), meta=meta)
+    if inner_levels:
+        # the whole chain, outermost first, so that the store describes (and can rebuild) it
+        meta["levels"] = [
+            ex.level_record(),
+            *({**rec, "level": int(rec["level"]) + 1} for rec in inner_levels),
+        ]
+    return ex
+
+
+def _expand_chain(
+    data: Any,
+    inner_factors: Any,
+    *,
+    factors: tuple[int, int] | None,
+    keep: np.ndarray | None,
+    reduced: Any,
+    target_interactions: float | None,
+    seed: int,
+    scheduler: Any,
+    options: dict[str, Any],
+    reduce_options: dict[str, Any],
+) -> Expansion:
+    """``expand(..., inner_factors=...)``: the inner levels now, the outermost one lazily."""
+    from .multilevel import R_HAT_OPTIONS, build_intermediate, check_inner_factors, level_seed
+
+    if reduced is not None:
+        raise ParameterError(
+            "reduced= cannot go with inner_factors: R̂₁ is reduced from the intermediate, "
+            "which does not exist yet (give factors=, keep= or target_interactions=)"
+        )
+    pairs = check_inner_factors(inner_factors)
+    split = _as_split(data, int(seed), scheduler)
+    inner_opts = {k: v for k, v in reduce_options.items() if k in R_HAT_OPTIONS}
+    inter = build_intermediate(
+        split, pairs, seed=seed, scheduler=scheduler, **options, **inner_opts
+    )
+    del split
+    ex = expand(
+        inter,
+        factors,
+        keep=keep,
+        target_interactions=target_interactions,
+        seed=level_seed(seed, 1),
+        **options,
+        **({} if keep is not None else reduce_options),
+    )
+    ex.meta["chain_seed"] = int(seed)
+    return ex
 
 
 __all__ = ["ExpandedData", "Expansion", "expand", "generate"]

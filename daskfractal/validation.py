@@ -1147,9 +1147,13 @@ def _keep_of(params: dict) -> np.ndarray | None:
 
 
 def _load_original(
-    original: Any, params: dict, notes: list[str]
+    original: Any, params: dict, notes: list[str], scheduler: Any = None
 ) -> tuple[SplitData | None, dict[str, Any]]:
-    """R_train / R_test of the expansion's input, checked against the store's checksum."""
+    """R_train / R_test of the expansion's input, checked against the store's checksum.
+
+    For a multi-level store the input is the intermediate R̂₂ ⊗rand R: it is rebuilt from the
+    original and the recorded inner levels (unless ``original`` is that intermediate).
+    """
     from .datasets import load
     from .expansion import _checksum
     from .interactions import Interactions
@@ -1196,6 +1200,37 @@ def _load_original(
         return None, {"available": False, "how": None, "source": str(original)}
     want = params.get("input_sha256")
     got = _checksum(split.signed())
+    levels = params.get("levels") or []
+    if want is not None and got != want and len(levels) > 1:
+        from .multilevel import rebuild_input
+
+        if got != levels[-1].get("input_sha256"):
+            msg = (
+                f"the original {info['source'] or '(given data)'} is neither the input of this "
+                f"{len(levels)}-level store's innermost level (SHA-256 "
+                f"{str(levels[-1].get('input_sha256'))[:12]}…) nor its intermediate "
+                f"({want[:12]}…): its pre-processed matrices have {got[:12]}…; pass "
+                "original= the data set pre-processed as params.preprocess records, or the "
+                "intermediate SplitData (the inner Expansion's to_split())"
+            )
+            if explicit:
+                raise InputDataError(msg)
+            notes.append(msg + "; the original is ignored")
+            return None, {"available": False, "how": None, "source": info["source"]}
+        try:
+            split = rebuild_input(split, levels, scheduler=scheduler)
+        except InputDataError as e:
+            if explicit:
+                raise
+            notes.append(f"the intermediate could not be rebuilt ({e}); pass --original")
+            return None, {"available": False, "how": None, "source": info["source"]}
+        got = _checksum(split.signed())
+        info["rebuilt_levels"] = len(levels) - 1
+        notes.append(
+            f"multi-level store ({len(levels)} levels): R is the input of the outermost "
+            f"level, rebuilt from the original and the {len(levels) - 1} recorded inner "
+            "level(s) (params.levels)"
+        )
     info["sha256_matches"] = None if want is None else bool(got == want)
     if want is not None and got != want:
         msg = (
@@ -1659,7 +1694,7 @@ def _validate(
     )
     lap("open")
 
-    split, orig_info = _load_original(original, params, notes)
+    split, orig_info = _load_original(original, params, notes, scheduler)
     numbers["original"] = orig_info
     # what the report needs from R, then R itself is released (it can be GBs)
     r_users = r_items = sv_r = None
