@@ -384,6 +384,23 @@ def test_count_and_emit_kernels_match_reference(case, data):
     )
 
 
+@pytest.mark.parametrize("n", [3_000, 70_000])  # 2 and 3 radix passes
+@pytest.mark.parametrize("mode", [E.MODE_BERNOULLI, E.MODE_EXACT])
+@pytest.mark.parametrize("policy", [E.TEST_ALL, E.TEST_ONE])
+def test_emit_long_rows_radix_sorted(n, mode, policy):
+    """Long segments go through the radix sort: same bytes as the reference, any window."""
+    g = np.random.default_rng(n + mode + 2 * policy)
+    indptr, indices, sign = make_csr(g, 12, n, 600 / n, 0.2)
+    nb, seed, i = 3, 77, 1
+    keep = np.array([0.9, 0.4, 1.0])
+    row_src, col_perm = make_perms("block", 12, n, nb, seed, i, np.diff(indptr))
+    ec = exact_counts_for(indptr, keep, seed, i) if mode == E.MODE_EXACT else None
+    case = (indptr, indices, sign, row_src, col_perm, keep, seed, i, 2, 12, mode, ec, policy)
+    for with_src, window in ((True, lambda tot: (0, tot)), (False, lambda tot: (tot // 3, tot))):
+        _emit(case, np.arange(2, 12), window, with_src, np.int32, np.int32)
+        _emit(case, np.array([3, 5, 11]), window, with_src, np.int64, np.int64)
+
+
 def test_emit_refuses_counts_that_do_not_match(medium):
     indptr, indices, sign = medium
     row_src, col_perm = make_perms("block", 60, 30, 2, 5, 0, np.diff(indptr))

@@ -28,13 +28,13 @@ _INSERTION_MAX = 32
 
 
 @ngjit
-def _sort_seg(items, src, lo, hi, with_src, base, passes, tmp, tmp_src):
+def _sort_seg(items, src, lo, hi, with_src, base, passes, tmp, tmp_src, count):
     """Stable ascending sort of ``items[lo:hi]`` (carrying ``src`` when ``with_src``).
 
     Every value is in ``[base, base + 256**passes)``. Short segments: insertion sort; long
     ones: LSD radix sort on 8-bit digits of ``value - base`` (linear, where a comparison sort
     of the few-hundred-entry segments of heavy users dominated the whole kernel).
-    ``tmp``/``tmp_src`` are scratch of at least ``hi - lo`` entries.
+    ``tmp``/``tmp_src`` are scratch of at least ``hi - lo`` entries, ``count`` of 257.
     """
     n = hi - lo
     if n <= 1:
@@ -53,7 +53,6 @@ def _sort_seg(items, src, lo, hi, with_src, base, passes, tmp, tmp_src):
             if with_src:
                 src[y + 1] = val
         return
-    count = np.empty(257, np.int64)
     seg = items[lo:hi]
     seg_src = src[lo:hi] if with_src else src
     in_tmp = False
@@ -195,6 +194,7 @@ def emit_rows_kernel(
     pos = np.empty(max_deg + 1, np.int64)
     tmp = np.empty(max_deg + 1, out_train.dtype)
     tmp_src = np.empty(max_deg + 1 if with_src else 0, np.int64)
+    count = np.empty(257, np.int64)
     passes = 1
     while passes < 8 and (n_items_block - 1) >> (8 * passes) > 0:
         passes += 1
@@ -299,8 +299,8 @@ def emit_rows_kernel(
                         st_te_src[c_te] = q
                     c_tr += np.int64(s > 0)
                     c_te += np.int64(s < 0)
-            _sort_seg(st_tr, st_tr_src, s_tr, c_tr, with_src, base, passes, tmp, tmp_src)
-            _sort_seg(st_te, st_te_src, s_te, c_te, with_src, base, passes, tmp, tmp_src)
+            _sort_seg(st_tr, st_tr_src, s_tr, c_tr, with_src, base, passes, tmp, tmp_src, count)
+            _sort_seg(st_te, st_te_src, s_te, c_te, with_src, base, passes, tmp, tmp_src, count)
     seg_tr[nb * ns] = c_tr
     seg_te[nb * ns] = c_te
 
