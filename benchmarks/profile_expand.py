@@ -1,15 +1,15 @@
-"""Where the time of an expansion goes: one generate task timed step by step, then cProfile.
+"""Where the time of an expansion goes: one task timed step by step, then cProfile.
 
 ::
 
     python benchmarks/profile_expand.py                      # s1m input, 16 x 32
     python benchmarks/profile_expand.py --input ml20m --factors 16 32 --task 0
 
-Part 1 replays one generate task of the engine in this process, timing its steps with the
+Part 1 replays one count task of the engine in this process, timing its steps with the
 package's own internals (read-only use; nothing is patched): the permutation tables of the
-block row, the kernel's count pass, its fill pass, the survivor compaction done in NumPy
-by ``expansion.generate``, and saving the part (``np.save``). It then times one assemble
-shard: gathering the parts, writing one Zarr shard (Blosc-zstd) and the item degrees.
+block row, the count pass, then the write-pass work for the same users: the emit kernel
+(generation straight into a shard-sized window), the old two-pass kernel for comparison,
+one Zarr shard write (Blosc-zstd) and the item degrees.
 
 Part 2 (``--cprofile``) runs the whole write with the synchronous scheduler under cProfile
 and prints the functions with the largest own time (the Numba kernels show as one entry).
@@ -43,6 +43,10 @@ class Clock:
 
 
 def one_task(ex, task_no: int, tmp: Path) -> None:
+    """Replay count task ``task_no`` and the write of the shard its users start in."""
+    import zarr
+    from zarr.codecs import BloscCodec
+
     from daskfractal import expansion as E
     from daskfractal.kernels import expand as K
     from daskfractal.write import DEFAULT_CHUNK, DEFAULT_SHARD
@@ -52,68 +56,43 @@ def one_task(ex, task_no: int, tmp: Path) -> None:
     i, t0, t1 = tasks[task_no]
     src = plan.src
     slots = t1 - t0
-    row_src_all, _, _ = E._block_row_tables(plan, i)
     E._PERM_CACHE.clear()
     c = Clock()
-    c(
+    row_src_all, _, _ = c(
         "permutation tables (block row, cold)",
         lambda: E._block_row_tables(plan, i),
         f"{plan.factors[1]} x ({plan.m:,} + {plan.n:,})",
     )
-    args = E._kernel_args(plan, i, t0, t1)
-    c(
-        "kernel: compile/warm (tiny task)",
-        lambda: K.expand_block_rows(*E._kernel_args(plan, i, t0, t0 + 1)),
-    )
+    c("kernels: compile/warm (tiny task)", lambda: E.count_slots(plan, i, t0, t0 + 1))
     visited = int(
         sum(np.diff(src.indptr)[row_src_all[j, t0:t1]].sum() for j in range(plan.factors[1]))
     )
-    counts = c("kernel: count pass", lambda: K.count_rows(*args), f"{visited:,} source entries")
-    kept = int(counts[0].sum() + counts[1].sum())
-    res = c(
-        "kernel: count + fill (expand_block_rows)",
-        lambda: K.expand_block_rows(*args),
-        f"{kept:,} kept",
+    tr, te, _, _ = c(
+        "count pass (count_slots)",
+        lambda: E.count_slots(plan, i, t0, t1),
+        f"{visited:,} candidates",
     )
-    ident = list(args)
-    ident[4] = np.broadcast_to(np.arange(plan.n, dtype=np.int64), args[4].shape).copy()
+    alive = tr > 0
+    kept = int(tr[alive].sum() + te[alive].sum())
+    # the write of one shard: the users of this task, in a window of at most one shard
+    users = (np.int64(i) * plan.m + t0 + np.flatnonzero(alive)).astype(np.int64)
+    off_tr = np.concatenate([[0], np.cumsum(tr[alive])[:-1]]).astype(np.int64)
+    off_te = np.concatenate([[0], np.cumsum(te[alive])[:-1]]).astype(np.int64)
+    n = int(min(tr[alive].sum(), DEFAULT_SHARD))
+    args = (plan, users, off_tr, off_te, tr[alive], te[alive], (0, n), (0, int(te[alive].sum())))
+    E.emit_users(*args[:1], users[:1], off_tr[:1], off_te[:1], tr[alive][:1], te[alive][:1],
+                 (0, 0), (0, 0), np.int32)  # fmt: skip
+    out = c(
+        "emit pass (emit_users, int32 items)",
+        lambda: E.emit_users(*args, np.int32),
+        f"{kept:,} kept, window {n:,}",
+    )
     c(
-        "kernel: count + fill, identity column perm",
-        lambda: K.expand_block_rows(*ident),
-        "rows already sorted: no sort work",
+        "  old path: count + fill (expand_block_rows)",
+        lambda: K.expand_block_rows(*E._kernel_args(plan, i, t0, t1)),
+        "for comparison",
     )
-    c("_prepare (validation, dtype copies)", lambda: K._prepare(*args, True))
-    c("_prepare (no validation)", lambda: K._prepare(*args, False))
-    out = c("generate() total (kernel + NumPy compaction)", lambda: E.generate(plan, i, t0, t1))
-    alive = np.diff(res.train_indptr) > 0
-    mask = np.repeat(alive, np.diff(res.train_indptr))
-    c("  compaction: items[mask] -> int64 (train)", lambda: res.train_items[mask].astype(np.int64))
-    part = tmp / "part"
-    part.mkdir()
-
-    def save() -> None:
-        for k, v in out.items():
-            if k.endswith("_items"):
-                v = v.astype("int32")
-            np.save(part / f"{k}.npy", v, allow_pickle=False)
-
-    c(
-        "np.save part (items as int32)",
-        save,
-        f"{sum(v.nbytes for v in out.values()) / 1e6:.0f} MB in memory",
-    )
-    items = out["train_items"].astype(np.int32)
-    n = min(len(items), DEFAULT_SHARD)
-    n = max(n - n % DEFAULT_CHUNK, min(n, DEFAULT_CHUNK))  # whole inner chunks
-    mm = np.load(part / "train_items.npy", mmap_mode="r")
-    c(
-        "assemble: gather (mmap slice + concatenate)",
-        lambda: np.concatenate([np.asarray(mm[:n])]),
-        f"{n:,} entries",
-    )
-    import zarr
-    from zarr.codecs import BloscCodec
-
+    items = out["train_items"][:n]
     z = zarr.create_array(
         store=str(tmp / "z.zarr"),
         shape=(n,),
@@ -124,17 +103,17 @@ def one_task(ex, task_no: int, tmp: Path) -> None:
     )
 
     def write() -> None:
-        z[:] = items[:n]
+        z[:] = items
 
-    c("assemble: zarr shard write (blosc zstd 3)", write, f"{n * 4 / 1e6:.0f} MB raw")
-    c("assemble: item degrees (bincount)", lambda: np.bincount(items[:n], minlength=ex.n_items))
+    c("zarr shard write (blosc zstd 3)", write, f"{n * 4 / 1e6:.0f} MB raw")
+    c("item degrees (bincount)", lambda: np.bincount(items, minlength=ex.n_items))
     print(
-        f"\none generate task {task_no} of {len(tasks)}: block row {i}, slots [{t0:,}, {t1:,}) "
+        f"\ncount task {task_no} of {len(tasks)}: block row {i}, slots [{t0:,}, {t1:,}) "
         f"({slots:,} slots x {plan.factors[1]} blocks), {kept:,} kept interactions"
     )
     rows = []
     for name, dt, note in c.rows:
-        rate = fmt_rate(kept / dt) if "kernel:" in name or "generate" in name else ""
+        rate = fmt_rate(kept / dt) if "pass" in name or "path" in name else ""
         rows.append([name, f"{dt:.3f}", rate, note])
     print(table(["step", "s", "kept/s", "note"], rows))
 
@@ -143,7 +122,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--input", choices=list(INPUTS), default="s1m")
     ap.add_argument("--factors", type=int, nargs=2, default=(16, 32))
-    ap.add_argument("--task", type=int, default=0, help="which generate task to replay")
+    ap.add_argument("--task", type=int, default=0, help="which count task to replay")
     ap.add_argument("--chunk-size", type=int, default=None)
     ap.add_argument("--cprofile", action="store_true", help="also profile a whole sync write")
     a = ap.parse_args()

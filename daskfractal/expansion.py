@@ -3,18 +3,18 @@
 This module only plans and orchestrates; the per-row work is done by the Numba kernels in
 :mod:`daskfractal.kernels` and the bytes are written by :mod:`daskfractal.store`.
 
-Pipeline of a write (``to_zarr`` / ``to_parquet``):
+Pipeline of a write (``to_zarr`` / ``to_parquet``, orchestrated by :mod:`daskfractal.write`):
 
-1. *generate*: one task per range of output slots ``[t0, t1)`` of a block row ``i`` runs the
-   kernel and saves the kept entries of the surviving users as a *part* (plain ``.npy`` files,
-   renamed into place when complete) under ``<store>/_work/parts``. Every random number is a
-   pure function of (seed, i, j, source position), so parts do not depend on the chunking.
-2. *offsets*: the part sizes (tiny) give every part its first user id and first entry.
-3. *assemble*: one task per output shard (Zarr) or per user-range file (Parquet) copies the
-   overlapping slices of the parts into place, so no two tasks ever write the same shard, and
-   returns the item degrees of what it wrote (statistics come with the write, no extra pass).
-4. *finalize*: indptr, statistics and attributes are written and the store is marked complete
-   last; ``_work`` is removed. A run stopped anywhere resumes from the parts and shards done.
+1. *count* (:func:`count_slots`): one task per range of output slots ``[t0, t1)`` of a block
+   row ``i`` counts, per slot, the train and test entries it gets (one hash per candidate,
+   nothing stored). The driver derives the surviving users and every entry's place.
+2. *write* (:func:`emit_users`): one task per Zarr shard (or Parquet file) generates exactly
+   the users overlapping it, straight into the shard. Every random number is a pure function
+   of (seed, i, j, source position) or (seed, i, slot), so nothing depends on the chunking.
+
+:func:`generate` (whole slot ranges with per-row CSR, used by :meth:`Expansion.compute` and
+multi-level expansion) runs the same semantics through the two-pass kernel of
+:mod:`daskfractal.kernels.expand`; tests check both paths give the same bytes.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ DROPOUTS = ("bernoulli", "exact")
 TEST_POLICIES = ("all", "one")
 CARRY_NAMES = ("ratings", "timestamps")
 
-DEFAULT_CHUNK_SIZE = 2**22  # expected kept interactions per generate task
+DEFAULT_CHUNK_SIZE = 2**22  # expected kept interactions per count (and compute) task
 
 
 @dataclass(frozen=True, eq=False)
@@ -439,7 +439,7 @@ class Expansion:
         }
 
     def tasks(self) -> list[tuple[int, int, int]]:
-        """The generate tasks ``(i, t0, t1)``: slot ranges sized by ``chunk_size``."""
+        """The count (and compute) tasks ``(i, t0, t1)``: slot ranges sized by ``chunk_size``."""
         p = self._plan
         mean_deg = max(p.src.nnz / max(p.m, 1), 1e-12)
         out = []
@@ -687,7 +687,9 @@ def expand(
     carry : "auto", sequence of {"ratings", "timestamps"}
         Original values carried to each kept interaction; ``auto`` carries what the input has.
     chunk_size : int, default 2**22
-        Expected kept interactions per task: bounds the memory of a task.
+        Expected kept interactions per count task (and per task of :meth:`Expansion.compute`);
+        the write tasks are sized by the store's shard size (``shard_size`` of
+        :func:`daskfractal.write.write_store`), which bounds their memory.
     inner_factors : list of (int, int), optional
         Multi-level expansion: the factors of the inner levels, innermost **last**
         (``factors=(16, 32), inner_factors=[(2, 2), (3, 3)]`` is
