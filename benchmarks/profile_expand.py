@@ -92,6 +92,7 @@ def one_task(ex, task_no: int, tmp: Path) -> None:
         lambda: K.expand_block_rows(*E._kernel_args(plan, i, t0, t1)),
         "for comparison",
     )
+    n = max(n - n % DEFAULT_CHUNK, min(n, DEFAULT_CHUNK))  # whole inner chunks
     items = out["train_items"][:n]
     z = zarr.create_array(
         store=str(tmp / "z.zarr"),
@@ -99,7 +100,7 @@ def one_task(ex, task_no: int, tmp: Path) -> None:
         chunks=(min(n, DEFAULT_CHUNK),),
         shards=(n,),
         dtype="int32",
-        compressors=[BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")],
+        compressors=[BloscCodec(cname="zstd", clevel=3, shuffle="shuffle", typesize=4)],
     )
 
     def write() -> None:
