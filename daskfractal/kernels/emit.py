@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import ngjit
-from .expand import MODE_EXACT, TEST_ONE, _sort_small
+from .expand import MODE_EXACT, TEST_ONE, exact_threshold
 from .rng import STREAM_DROP, STREAM_EXACT, STREAM_ONE, absorb, hash_prefix
 from .rng import uniform as _uniform
 
@@ -89,6 +89,28 @@ def _radix_pass(a, a_src, b, b_src, n, base, shift, with_src, count):
             b_src[count[dg]] = a_src[x]
         count[dg] += 1
     return True
+
+
+@ngjit
+def _block_streams(seed, stream, i, keep_row, exact):
+    """Per block j: the hash state after (seed, stream, i, j), and the Bernoulli threshold.
+
+    Bernoulli: ``uniform < p  <=>  (h >> 11) < ceil(p * 2**53)``; threshold 0 keeps nothing
+    (and is used for EXACT, whose rule is per row), ``2**53`` everything.
+    """
+    nb = keep_row.shape[0]
+    prefix = np.empty(nb, np.uint64)
+    thr_b = np.empty(nb, np.uint64)
+    for j in range(nb):
+        prefix[j] = hash_prefix(seed, stream, i, j)
+        p = keep_row[j]
+        if exact or not p > 0.0:
+            thr_b[j] = np.uint64(0)
+        elif p >= 1.0:
+            thr_b[j] = np.uint64(2**53)
+        else:
+            thr_b[j] = np.uint64(np.ceil(p * _TWO_P53))
+    return prefix, thr_b
 
 
 @ngjit
@@ -170,18 +192,7 @@ def emit_rows_kernel(
     exact = mode == MODE_EXACT
     one = test_policy == TEST_ONE
     stream = STREAM_EXACT if exact else STREAM_DROP
-    prefix = np.empty(nb, np.uint64)
-    thr_b = np.empty(nb, np.uint64)
-    for j in range(nb):
-        prefix[j] = hash_prefix(seed, stream, i, j)
-        p = keep_row[j]
-        # Bernoulli: uniform < p  <=>  (h >> 11) < ceil(p * 2**53); p >= 1 keeps everything
-        if exact or not p > 0.0:
-            thr_b[j] = np.uint64(0)
-        elif p >= 1.0:
-            thr_b[j] = np.uint64(2**53)
-        else:
-            thr_b[j] = np.uint64(np.ceil(p * _TWO_P53))
+    prefix, thr_b = _block_streams(seed, stream, i, keep_row, exact)
     max_deg = 0
     for j in range(nb):
         for u in range(ns):
@@ -243,16 +254,7 @@ def emit_rows_kernel(
                         pos[nk] = q
                         nk += 1
                 else:
-                    for x in range(d):
-                        key = absorb(hp, a + x) >> _S11
-                        keys[x] = key
-                        sorted_keys[x] = key
-                    _sort_small(sorted_keys, d)
-                    kthr = sorted_keys[k - 1]
-                    n_less = k - 1
-                    while n_less > 0 and sorted_keys[n_less - 1] == kthr:
-                        n_less -= 1
-                    ties_left = k - n_less
+                    kthr, ties_left = exact_threshold(hp, a, d, k, keys, sorted_keys)
                     for x in range(d):
                         key = keys[x]
                         kept = key < kthr
@@ -357,17 +359,7 @@ def count_rows_kernel(indptr, sign, row_src, keep_row, seed, i, t0, t1, mode, ex
     test_counts = np.zeros(nrows, np.int64)
     block_train = np.zeros(nb, np.int64)
     block_test = np.zeros(nb, np.int64)
-    prefix = np.empty(nb, np.uint64)
-    thr_b = np.empty(nb, np.uint64)
-    for j in range(nb):
-        prefix[j] = hash_prefix(seed, stream, i, j)
-        p = keep_row[j]
-        if exact or not p > 0.0:
-            thr_b[j] = np.uint64(0)
-        elif p >= 1.0:
-            thr_b[j] = np.uint64(2**53)
-        else:
-            thr_b[j] = np.uint64(np.ceil(p * _TWO_P53))
+    prefix, thr_b = _block_streams(seed, stream, i, keep_row, exact)
     max_deg = 0
     if exact:
         for r in range(indptr.shape[0] - 1):
@@ -375,6 +367,7 @@ def count_rows_kernel(indptr, sign, row_src, keep_row, seed, i, t0, t1, mode, ex
             if d > max_deg:
                 max_deg = d
     keys = np.empty(max_deg, np.uint64)
+    sorted_keys = np.empty(max_deg, np.uint64)
     for t in range(t0, t1):
         n_tr = 0
         n_te = 0
@@ -405,15 +398,7 @@ def count_rows_kernel(indptr, sign, row_src, keep_row, seed, i, t0, t1, mode, ex
                         c_tr += np.int64(sign[q] > 0)
                         c_te += np.int64(sign[q] < 0)
                 else:
-                    for x in range(d):
-                        keys[x] = absorb(prefix[j], a + x) >> _S11
-                    sk = keys[:d].copy()
-                    _sort_small(sk, d)
-                    thr = sk[k - 1]
-                    n_less = k - 1
-                    while n_less > 0 and sk[n_less - 1] == thr:
-                        n_less -= 1
-                    ties_left = k - n_less
+                    thr, ties_left = exact_threshold(prefix[j], a, d, k, keys, sorted_keys)
                     for x in range(d):
                         key = keys[x]
                         kept = key < thr

@@ -99,6 +99,26 @@ def _sort_pairs(items, src, lo, hi):
 
 
 @ngjit
+def exact_threshold(hp, a, d, k, keys, sorted_keys):
+    """EXACT dropout of one source row: keys and the keep rule for its ``k`` of ``d``.
+
+    Fills ``keys[:d]`` with the integer keys ``absorb(hp, a + x) >> 11`` and returns
+    ``(thr, ties_left)``: keep ``x`` iff ``keys[x] < thr``, plus the first ``ties_left`` (by
+    position) with ``keys[x] == thr``. ``0 < k < d``.
+    """
+    for x in range(d):
+        key = absorb(hp, a + x) >> _S11
+        keys[x] = key
+        sorted_keys[x] = key
+    _sort_small(sorted_keys, d)
+    thr = sorted_keys[k - 1]
+    n_less = k - 1
+    while n_less > 0 and sorted_keys[n_less - 1] == thr:
+        n_less -= 1
+    return thr, k - n_less
+
+
+@ngjit
 def expand_rows_kernel(
     indptr,
     indices,
@@ -192,16 +212,7 @@ def expand_rows_kernel(
                 if k >= d:
                     keep_all = True
                 else:
-                    for x in range(d):
-                        key = absorb(hp, a + x) >> _S11
-                        keys[x] = key
-                        sorted_keys[x] = key
-                    _sort_small(sorted_keys, d)
-                    thr = sorted_keys[k - 1]
-                    n_less = k - 1
-                    while n_less > 0 and sorted_keys[n_less - 1] == thr:
-                        n_less -= 1
-                    ties_left = k - n_less
+                    thr, ties_left = exact_threshold(hp, a, d, k, keys, sorted_keys)
             else:
                 p = keep_row[j]
                 if not p > 0.0:
