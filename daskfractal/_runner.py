@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -10,6 +12,22 @@ from typing import Any
 from .errors import ParameterError
 
 LOCAL_SCHEDULERS = ("sync", "synchronous", "single-threaded", "threads", "processes")
+
+
+class _ShutdownNoise(logging.Filter):
+    """Drop the scheduler's "ERROR ... CancelledError" of a progress feed cut by shutdown.
+
+    ``distributed.progress`` polls the scheduler every 100 ms; when a local cluster closes
+    right after the bar finished, the scheduler cancels that sleeping feed and logs the
+    cancellation as an error (with a traceback) although nothing failed.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
+
+
+_SHUTDOWN_NOISE = _ShutdownNoise()
 
 
 def _default_client() -> Any | None:
@@ -146,6 +164,7 @@ def cluster_client(
         opts = {"n_workers": 1, "threads_per_worker": threads or cores, "processes": False}
     else:
         opts = {"n_workers": workers, "threads_per_worker": threads or 1, "processes": True}
+    logging.getLogger("distributed.scheduler").addFilter(_SHUTDOWN_NOISE)
     with (
         LocalCluster(**opts, memory_limit=memory_limit, dashboard_address=None) as cluster,
         Client(cluster) as client,

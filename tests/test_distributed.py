@@ -246,7 +246,28 @@ def test_cli_expand_on_the_default_cluster(
     out = tmp_path / "cli.zarr"
     argv = ["expand", ml_path, "--factors", "2", "3", "--out", str(out), "--seed", "3"]
     assert main(argv) == 0
-    assert "100%" in capsys.readouterr().out  # distributed's progress bar showed
+    shown, err = capsys.readouterr()
+    assert "100%" in shown  # distributed's progress bar showed
+    assert "ERROR" not in err and "Traceback" not in err
     ref = tmp_path / "ref.zarr"
     assert main([*argv[:-4], "--out", str(ref), "--seed", "3", "--local", "sync", "--quiet"]) == 0
     assert_same_bytes(ref, out)
+
+
+def test_shutdown_noise_filter_drops_only_cancellations() -> None:
+    import asyncio
+    import logging
+
+    from daskfractal._runner import _SHUTDOWN_NOISE
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        try:
+            raise exc
+        except BaseException:
+            return logging.LogRecord("distributed.scheduler", logging.ERROR, __file__, 1, "",
+                                     None, sys.exc_info())  # fmt: skip
+
+    assert not _SHUTDOWN_NOISE.filter(record(asyncio.CancelledError()))
+    assert _SHUTDOWN_NOISE.filter(record(RuntimeError("a real failure")))
+    plain = logging.LogRecord("distributed.scheduler", logging.ERROR, __file__, 1, "x", None, None)
+    assert _SHUTDOWN_NOISE.filter(plain)
