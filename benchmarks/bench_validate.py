@@ -9,10 +9,9 @@ One command::
 Cases:
 
 * ``ml20m-4x8``: the ML-20M-shaped surrogate (``surrogate.py``: 138,493 x 26,744, 20,000,263
-  interactions) expanded by 4 x 8 (138M train interactions), validated with k = 32 —
-  the largest store this 2-core machine writes in a few minutes;
+  interactions) expanded by 4 x 8 (138M train interactions), validated with k = 32;
 * ``ml20m-16x32``: the same by 16 x 32 (1.57B train interactions with the default R̂; the
-  issue's target is 1.2B in ≤ 10 min and ≤ 4 GB; the store takes ~3 GB and ~10 min to write);
+  issue's target is 1.2B in ≤ 10 min and ≤ 4 GB; the store takes 3 GB and ~2 min to write);
 * ``ml100k-4x4``, ``gowalla-4x4``: the real data sets of ``../shared/data`` (skipped when absent).
 
 Stores are written once by ``daskfractal expand --carry none`` (not timed) under

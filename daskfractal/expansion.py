@@ -253,7 +253,7 @@ def emit_users(
         ``train_items`` / ``test_items`` (``hi - lo`` each) and carried ``train_ratings``
         ... aligned with them.
     """
-    from .kernels.emit import emit_rows_kernel
+    from .kernels.emit import emit_rows_kernel, take
     from .kernels.expand import MODE_BERNOULLI, MODE_EXACT, TEST_ALL, TEST_ONE
     from .kernels.rng import as_seed
 
@@ -304,7 +304,7 @@ def emit_users(
         )
     for split in windows:
         for name in plan.carry:
-            out[f"{split}_{name}"] = getattr(plan.src, name)[src_pos[split]]
+            out[f"{split}_{name}"] = take(getattr(plan.src, name), src_pos[split])
     return out
 
 

@@ -417,4 +417,14 @@ def count_rows_kernel(indptr, sign, row_src, keep_row, seed, i, t0, t1, mode, ex
     return train_counts, test_counts, block_train, block_test
 
 
-__all__ = ["count_rows_kernel", "emit_rows_kernel"]
+@ngjit
+def take(values, idx):
+    """``values[idx]`` without holding the GIL (NumPy's fancy indexing holds it, which
+    serializes the threads of a worker on the carried ratings and timestamps)."""
+    out = np.empty(idx.shape[0], values.dtype)
+    for x in range(idx.shape[0]):
+        out[x] = values[idx[x]]
+    return out
+
+
+__all__ = ["count_rows_kernel", "emit_rows_kernel", "take"]
