@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -62,7 +63,11 @@ def run(tasks: Sequence[Any], *, scheduler: Any = None, progress: bool = True) -
     if scheduler is None:
         client = _default_client()
     if client is not None:
-        futures = client.compute(list(tasks))
+        with warnings.catch_warnings():
+            # the plan (the input matrix) is one key of the graph, sent once per worker on
+            # purpose; distributed warns about any graph over 10 MB
+            warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+            futures = client.compute(list(tasks))
         try:
             if progress:
                 from distributed import progress as dprogress

@@ -838,6 +838,13 @@ def test_carry_option(ml100k: dfr.SplitData, gowalla: dfr.SplitData) -> None:
     assert dfr.expand(gowalla, keep=np.full((1, 1), 0.1)).params["carry"] == []
     with pytest.raises(ParameterError, match="no ratings"):
         dfr.expand(gowalla, keep=np.ones((1, 1)), carry="ratings")
+    # values not carried stay out of the plan every worker receives; the input checksum is
+    # still that of the whole input
+    only_ts = ml_expansion(ml100k, carry=["timestamps"])
+    assert only_ts._plan.src.ratings is None and only_ts._plan.src.timestamps is not None
+    bare = ml_expansion(ml100k, carry=())
+    assert bare._plan.src.ratings is None and bare._plan.src.timestamps is None
+    assert bare.meta["input_sha256"] == ml_expansion(ml100k).meta["input_sha256"]
 
 
 # ===================================================================== 9. determinism, laziness
