@@ -46,6 +46,7 @@ TEST_POLICIES = ("all", "one")
 CARRY_NAMES = ("ratings", "timestamps")
 
 DEFAULT_CHUNK_SIZE = 2**22  # expected kept interactions per count (and compute) task
+_EMPTY2 = np.zeros((0, 0), np.int64)  # "no exact counts" for the kernels
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,7 +148,7 @@ def _block_row_tables(plan: _Plan, i: int) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _kernel_args(plan: _Plan, i: int, t0: int, t1: int) -> tuple:
-    from .kernels.expand import MODE_BERNOULLI, MODE_EXACT, TEST_ALL, TEST_ONE
+    from .kernels.expand import as_mode, as_test_policy
 
     row_src, col_perm, exact = _block_row_tables(plan, i)
     return (
@@ -161,9 +162,9 @@ def _kernel_args(plan: _Plan, i: int, t0: int, t1: int) -> tuple:
         i,
         t0,
         t1,
-        MODE_EXACT if plan.dropout == "exact" else MODE_BERNOULLI,
+        as_mode(plan.dropout),
         exact,
-        TEST_ONE if plan.test_policy == "one" else TEST_ALL,
+        as_test_policy(plan.test_policy),
         plan.n,
     )
 
@@ -189,7 +190,7 @@ def count_slots(
         Kept entries per block (test before the ``one`` policy).
     """
     from .kernels.emit import count_rows_kernel
-    from .kernels.expand import MODE_BERNOULLI, MODE_EXACT, TEST_ALL, TEST_ONE
+    from .kernels.expand import as_mode, as_test_policy
     from .kernels.rng import as_seed
 
     row_src, _, exact = _block_row_tables(plan, i)
@@ -202,13 +203,10 @@ def count_slots(
         int(i),
         int(t0),
         int(t1),
-        MODE_EXACT if plan.dropout == "exact" else MODE_BERNOULLI,
+        as_mode(plan.dropout),
         exact if exact is not None else _EMPTY2,
-        TEST_ONE if plan.test_policy == "one" else TEST_ALL,
+        as_test_policy(plan.test_policy),
     )
-
-
-_EMPTY2 = np.zeros((0, 0), np.int64)
 
 
 def _count_task(plan: _Plan, i: int, t0: int, t1: int) -> dict:
@@ -255,7 +253,7 @@ def emit_users(
         ... aligned with them.
     """
     from .kernels.emit import emit_rows_kernel, take
-    from .kernels.expand import MODE_BERNOULLI, MODE_EXACT, TEST_ALL, TEST_ONE
+    from .kernels.expand import as_mode, as_test_policy
     from .kernels.rng import as_seed
 
     with_src = bool(plan.carry)
@@ -268,8 +266,8 @@ def emit_users(
     slots = np.asarray(slots, dtype=np.int64)
     block = slots // plan.m
     cuts = [0, *(np.flatnonzero(np.diff(block)) + 1).tolist(), len(slots)]
-    mode = MODE_EXACT if plan.dropout == "exact" else MODE_BERNOULLI
-    policy = TEST_ONE if plan.test_policy == "one" else TEST_ALL
+    mode = as_mode(plan.dropout)
+    policy = as_test_policy(plan.test_policy)
     for a, b in itertools.pairwise(cuts):
         if a == b:
             continue

@@ -16,15 +16,15 @@ intermediate can be rebuilt from the original data (:func:`rebuild_input`, used 
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from ._runner import release_memory
 from .errors import InputDataError, ParameterError
-from .preprocess import SignedMatrix, SplitData
+from .preprocess import SplitData
 
 if TYPE_CHECKING:
     from .expansion import Expansion, _Plan
@@ -36,9 +36,6 @@ R_HAT_OPTIONS = ("resize", "rescale", "clip")
 
 #: freed bytes after which :func:`materialize` returns memory to the OS
 _TRIM_BYTES = 2**23
-
-#: entries merged at a time by :func:`lean_signed` (bounds its temporary memory)
-_MERGE_CHUNK = 2**20
 
 
 def level_seed(seed: int, level: int) -> int:
@@ -163,7 +160,7 @@ def materialize(
             if freed > _TRIM_BYTES:
                 # hand the freed parts back to the OS now, not after the loop: glibc keeps
                 # freed mid-size arrays in its arenas, and the peak would be parts + result
-                _trim()
+                release_memory()
                 freed = 0
         data = values["ratings"].astype(np.float32) if as_ratings else np.ones(nnz, np.float32)
         mat = sp.csr_matrix((data, items, indptr), shape=(n_users, n_items))
@@ -184,7 +181,7 @@ def materialize(
             "test": int(mats["test"].nnz),
         },
     )
-    return IntermediateSplit(
+    return SplitData(
         train=mats["train"],
         test=mats["test"],
         user_ids=slots.astype(np.int64, copy=False),
@@ -194,79 +191,6 @@ def materialize(
         stats={},
         source=expansion.meta.get("source", "<memory>"),
     )
-
-
-def _trim() -> None:
-    """Return freed heap memory to the OS (glibc keeps freed mid-size arrays in its arenas)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-def lean_signed(split: SplitData) -> SignedMatrix:
-    """:meth:`SplitData.signed` (the same arrays), merging rows a chunk at a time.
-
-    ``SplitData.signed`` sorts one int64 key per entry at once (~40 bytes per entry at the
-    peak); here the temporaries are bounded by ``_MERGE_CHUNK`` entries, so the peak is the
-    output (5 bytes per entry plus the carried values).
-    """
-    m, n = split.shape
-    tr, te = split.train, split.test
-    ptr_tr = tr.indptr.astype(np.int64)
-    ptr_te = te.indptr.astype(np.int64)
-    indptr = ptr_tr + ptr_te
-    nnz = int(indptr[-1])
-    indices = np.empty(nnz, np.int32 if n < 2**31 else np.int64)
-    sign = np.empty(nnz, np.int8)
-    aux = {}
-    for name in ("ratings", "timestamps"):
-        a, b = getattr(split, f"train_{name}"), getattr(split, f"test_{name}")
-        if a is not None and b is not None:
-            aux[name] = (a, b, np.empty(nnz, np.result_type(a, b)))
-    # row ranges of about _MERGE_CHUNK entries
-    cuts = np.searchsorted(indptr, np.arange(_MERGE_CHUNK, nnz, _MERGE_CHUNK), side="right")
-    bounds = np.unique(np.r_[0, cuts, m])
-    for a, b in itertools.pairwise(bounds):
-        s0, s1, e0, e1 = ptr_tr[a], ptr_tr[b], ptr_te[a], ptr_te[b]
-        local = np.arange(b - a, dtype=np.int64)
-        rows = np.concatenate(
-            [
-                np.repeat(local, np.diff(ptr_tr[a : b + 1])),
-                np.repeat(local, np.diff(ptr_te[a : b + 1])),
-            ]
-        )
-        cols = np.concatenate([tr.indices[s0:s1], te.indices[e0:e1]]).astype(np.int64)
-        # train then test, both sorted within rows: a stable sort merges them
-        order = np.argsort(rows * np.int64(n) + cols, kind="stable")
-        out = slice(indptr[a], indptr[b])
-        indices[out] = cols[order]
-        sgn = np.concatenate([np.ones(s1 - s0, np.int8), np.full(e1 - e0, -1, np.int8)])
-        sign[out] = sgn[order]
-        for x, y, dest in aux.values():
-            dest[out] = np.concatenate([x[s0:s1], y[e0:e1]])[order]
-    return SignedMatrix(
-        indptr=indptr,
-        indices=indices,
-        sign=sign,
-        shape=(m, n),
-        ratings=aux["ratings"][2] if "ratings" in aux else None,
-        timestamps=aux["timestamps"][2] if "timestamps" in aux else None,
-    )
-
-
-class IntermediateSplit(SplitData):
-    """A :class:`SplitData` made by :meth:`Expansion.to_split`: the input of an outer level.
-
-    ``user_ids`` are the inner output's slots ``i·m + t``, ``item_ids`` its item ids and
-    ``params["levels"]`` the inner levels; :meth:`signed` is memory-lean.
-    """
-
-    def signed(self) -> SignedMatrix:
-        """S = R_train − R_test, as :meth:`SplitData.signed`, with bounded temporaries."""
-        return lean_signed(self)
 
 
 # ---------------------------------------------------------------------------------------
@@ -380,10 +304,8 @@ def rebuild_input(
 
 
 __all__ = [
-    "IntermediateSplit",
     "build_intermediate",
     "check_inner_factors",
-    "lean_signed",
     "level_seed",
     "materialize",
     "rebuild_input",

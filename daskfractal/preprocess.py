@@ -7,6 +7,7 @@ stored entry, aligned with the CSR order so that later stages can carry them alo
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,6 +22,8 @@ TiePolicy = Literal["one", "all"]
 
 SPLITS = ("auto", "leave-last-out", "random", "given", "none")
 TIE_POLICIES = ("one", "all")
+#: entries merged at a time by :meth:`SplitData.signed` (bounds its temporary memory)
+SIGNED_MERGE_CHUNK = 2**20
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,32 +87,48 @@ class SplitData:
         """
         m, n = self.shape
         tr, te = self.train, self.test
-        rows = np.concatenate(
-            [
-                np.repeat(np.arange(m), np.diff(tr.indptr)),
-                np.repeat(np.arange(m), np.diff(te.indptr)),
-            ]
+        ptr_tr = tr.indptr.astype(np.int64)
+        ptr_te = te.indptr.astype(np.int64)
+        indptr = ptr_tr + ptr_te
+        nnz = int(indptr[-1])
+        indices = np.empty(nnz, np.int32 if n < 2**31 else np.int64)
+        sign = np.empty(nnz, np.int8)
+        aux = {}
+        for name in ("ratings", "timestamps"):
+            x, y = getattr(self, f"train_{name}"), getattr(self, f"test_{name}")
+            if x is not None and y is not None:
+                aux[name] = (x, y, np.empty(nnz, np.result_type(x, y)))
+        # rows merged SIGNED_MERGE_CHUNK entries at a time: the int64 sort keys and orders
+        # (~40 bytes per entry) exist for one chunk only, so the peak is the output itself
+        cuts = np.searchsorted(
+            indptr, np.arange(SIGNED_MERGE_CHUNK, nnz, SIGNED_MERGE_CHUNK), side="right"
         )
-        cols = np.concatenate([tr.indices, te.indices]).astype(np.int64)
-        # two sorted runs (train, then test): a stable sort of the (row, col) key merges them
-        # in linear time, where a lexsort would sort twice
-        order = np.argsort(rows * np.int64(n) + cols, kind="stable")
-        sign = np.concatenate([np.ones(tr.nnz, dtype=np.int8), np.full(te.nnz, -1, dtype=np.int8)])[
-            order
-        ]
-
-        def _aux(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None or b is None else np.concatenate([a, b])[order]
-
-        indptr = np.zeros(m + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
+        for a, b in itertools.pairwise(np.unique(np.r_[0, cuts, m])):
+            s0, s1, e0, e1 = ptr_tr[a], ptr_tr[b], ptr_te[a], ptr_te[b]
+            local = np.arange(b - a, dtype=np.int64)
+            rows = np.concatenate(
+                [
+                    np.repeat(local, np.diff(ptr_tr[a : b + 1])),
+                    np.repeat(local, np.diff(ptr_te[a : b + 1])),
+                ]
+            )
+            cols = np.concatenate([tr.indices[s0:s1], te.indices[e0:e1]]).astype(np.int64)
+            # two sorted runs (train, then test): a stable sort of the (row, col) key merges
+            # them in linear time, where a lexsort would sort twice
+            order = np.argsort(rows * np.int64(n) + cols, kind="stable")
+            out = slice(indptr[a], indptr[b])
+            indices[out] = cols[order]
+            sgn = np.concatenate([np.ones(s1 - s0, np.int8), np.full(e1 - e0, -1, np.int8)])
+            sign[out] = sgn[order]
+            for x, y, dest in aux.values():
+                dest[out] = np.concatenate([x[s0:s1], y[e0:e1]])[order]
         return SignedMatrix(
             indptr=indptr,
-            indices=cols[order].astype(np.int32 if n < 2**31 else np.int64),
+            indices=indices,
             sign=sign,
             shape=(m, n),
-            ratings=_aux(self.train_ratings, self.test_ratings),
-            timestamps=_aux(self.train_timestamps, self.test_timestamps),
+            ratings=aux["ratings"][2] if "ratings" in aux else None,
+            timestamps=aux["timestamps"][2] if "timestamps" in aux else None,
         )
 
     def summary(self) -> dict:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._runner import release_memory, tree_reduce
 from .errors import InputDataError, ParameterError, StoreError
 from .kernels._jit import ngjit
 
@@ -608,19 +609,6 @@ def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a + b
 
 
-def _tree(nodes: list, combine: Callable) -> Any:
-    """Pairwise tree reduction of Dask delayed nodes (fixed shape: deterministic sums)."""
-    import dask
-
-    f = dask.delayed(combine, pure=True)
-    while len(nodes) > 1:
-        nodes = [
-            f(nodes[i], nodes[i + 1]) if i + 1 < len(nodes) else nodes[i]
-            for i in range(0, len(nodes), 2)
-        ]
-    return nodes[0]
-
-
 _BLAS_SETTERS = (
     "openblas_set_num_threads",
     "openblas_set_num_threads64_",
@@ -777,7 +765,7 @@ def _lanes(task: Any, plan: list, args: tuple) -> Any:
         for reads in plan[lane::lanes]:
             node = task(path, reads, *rest, node)
         heads.append(node)
-    return _tree(heads, _pass_combine)
+    return tree_reduce(heads, _pass_combine)
 
 
 def _pass_combine(x: dict[str, Any], y: dict[str, Any]) -> dict[str, Any]:
@@ -1113,7 +1101,7 @@ def _block_gram(
         )
     g = passes.run(
         "block Gram matrix" + (" (all rows)" if exact else f" ({n_rows} sampled rows of R)"),
-        _tree(tasks, _add),
+        tree_reduce(tasks, _add),
     )
     info = {
         "exact": bool(exact),
@@ -1251,26 +1239,6 @@ def _load_original(
         nnz_test=int(split.test.nnz),
     )
     return split, info
-
-
-def _release_memory() -> None:
-    """Give freed memory back to the OS: loading the original leaves ~1 GB per 20M rows in
-    pyarrow's allocator pool and in malloc's free lists, which would add to the passes' peak."""
-    import gc
-
-    gc.collect()
-    try:
-        import pyarrow as pa
-
-        pa.default_memory_pool().release_unused()
-    except Exception:
-        pass
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _top_singular_values(mat: Any, k: int, seed: int) -> tuple[np.ndarray, bool, str]:
@@ -1495,7 +1463,7 @@ def _item_degree_pass(st: ExpansionStore, passes: _Passes) -> np.ndarray:
     parts = [task(str(st.path), reads, st.n_items) for reads in plan]
     if not parts:
         return np.zeros(st.n_items, np.int64)
-    return passes.run("item degrees (no stats/ in the store)", _tree(parts, _add))
+    return passes.run("item degrees (no stats/ in the store)", tree_reduce(parts, _add))
 
 
 def _store_degrees(
@@ -1709,7 +1677,7 @@ def _validate(
             if complete:  # only the numerically non-zero ones make predictions
                 sv_r = _nonzero_sv(sv_r)
         del tr, split
-        _release_memory()
+        release_memory()
     lap("original")
 
     # ---- degrees --------------------------------------------------------------------

@@ -94,7 +94,6 @@ def _count_part(plan: _Plan, task: tuple[int, int, int], counts_dir: str) -> dic
 class _Index:
     """Where every surviving user and entry goes (from the count pass; shipped to tasks once)."""
 
-    m: int
     slot: np.ndarray  # (n_users,) int64 global slot i·m + t of each user
     indptr: dict  # split -> (n_users + 1,) int64
 
@@ -245,19 +244,6 @@ def _add_degrees(a: Any, b: Any) -> Any:
     return a + b
 
 
-def _sum_tree(values: list) -> Any:
-    """Pairwise sum of delayed arrays or dicts of arrays (no single task holds them all)."""
-    import dask
-
-    add = dask.delayed(_add_degrees, pure=True)
-    while len(values) > 1:
-        values = [
-            add(values[a], values[a + 1]) if a + 1 < len(values) else values[a]
-            for a in range(0, len(values), 2)
-        ]
-    return values[0]
-
-
 # ---------------------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------------------
@@ -335,7 +321,7 @@ def write_store(
     """
     import dask
 
-    from ._runner import run
+    from ._runner import run, tree_reduce
     from .store import ParquetWriter, StoreLayout, ZarrWriter, open_store, store_status
 
     if format not in ("zarr", "parquet"):
@@ -440,7 +426,7 @@ def write_store(
         np.cumsum(user_counts[split], out=ptr[1:])
         indptr[split] = ptr
     del train_c, test_c, alive
-    index = _Index(m=plan.m, slot=slot, indptr=indptr)
+    index = _Index(slot=slot, indptr=indptr)
     n_users = len(slot)
     nnz = {s: int(indptr[s][-1]) for s in SPLITS}
     layout = StoreLayout(
@@ -487,17 +473,14 @@ def write_store(
         # test part k holds the test entries of the users shard k owns
         owned = [index.owned(*layout.shard_bounds("train", k))[0] for k in range(n_train)]
         bounds = np.array([*indptr["test"][owned], nnz["test"]], dtype=np.int64)
-        train_total = (
-            _sum_tree(train_deg) if train_deg else dask.delayed(np.zeros)(layout.n_items, np.int64)
-        )
+        no_items = np.zeros(layout.n_items, np.int64)
+        train_total = tree_reduce(train_deg, _add_degrees, no_items)
         # the test shards read every test part: they wait for the train shards (train_total)
         g = dask.delayed(_assemble_test_shard, pure=False)
         test_deg = [
             g(dwriter, bounds, test_dir, k, train_total) for k in range(layout.n_shards("test"))
         ]
-        test_total = (
-            _sum_tree(test_deg) if test_deg else dask.delayed(np.zeros)(layout.n_items, np.int64)
-        )
+        test_total = tree_reduce(test_deg, _add_degrees, no_items)
         item_train, item_test = run(
             [train_total, test_total], scheduler=scheduler, progress=progress
         )
@@ -508,7 +491,7 @@ def write_store(
             f(dplan, dwriter, dindex, k, (u0, min(u0 + upf, n_users)), index_dtype)
             for k, u0 in enumerate(range(0, max(n_users, 1), upf))
         ]
-        total = run([_sum_tree(pieces)], scheduler=scheduler, progress=progress)[0]
+        total = run([tree_reduce(pieces, _add_degrees)], scheduler=scheduler, progress=progress)[0]
         item_train, item_test = total["train"], total["test"]
 
     # finally: item statistics, then mark complete

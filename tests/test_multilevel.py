@@ -7,6 +7,7 @@ entries are traced back through both levels to the entry of R they came from.
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,14 @@ import pytest
 import scipy.sparse as sp
 
 import daskfractal as dfr
-from daskfractal import multilevel
 from daskfractal.cli import main
 from daskfractal.errors import InputDataError, ParameterError
 from daskfractal.multilevel import level_seed
 from daskfractal.preprocess import SplitData
 
 from .conftest import shared_file
+
+preprocess_mod = importlib.import_module("daskfractal.preprocess")  # the function shadows it
 
 QUIET = {"progress": False}
 
@@ -154,7 +156,7 @@ def test_kronecker_limit_real_data(ml100k: SplitData) -> None:
 
 
 # ================================================================ 2. the lean materialization
-def test_to_split_equals_compute_and_lean_signed(
+def test_to_split_equals_compute_and_chunked_signed(
     small: SplitData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ex = dfr.expand(small, factors=(2, 3), seed=9, chunk_size=30_000)
@@ -181,14 +183,29 @@ def test_to_split_equals_compute_and_lean_signed(
         "train": y.train.nnz,
         "test": y.test.nnz,
     }
-    # the lean signed matrix is SplitData.signed's, whatever the merge chunk
-    want = SplitData.signed(y)
+    # the signed matrix, merged a chunk of rows at a time, is the whole-matrix merge whatever
+    # the chunk: S = train - test, train / test values aligned with it
+    s = (y.train - y.test).tocsr()
+    s.sort_indices()
+    key = np.concatenate(
+        [
+            np.repeat(np.arange(y.n_users), np.diff(y.train.indptr)) * np.int64(y.n_items)
+            + y.train.indices,
+            np.repeat(np.arange(y.n_users), np.diff(y.test.indptr)) * np.int64(y.n_items)
+            + y.test.indices,
+        ]
+    )
+    order = np.argsort(key, kind="stable")
     for chunk in (2**22, 997):
-        monkeypatch.setattr(multilevel, "_MERGE_CHUNK", chunk)
+        monkeypatch.setattr(preprocess_mod, "SIGNED_MERGE_CHUNK", chunk)
         got = y.signed()
-        for f in ("indptr", "indices", "sign", "ratings", "timestamps"):
-            a, b = getattr(got, f), getattr(want, f)
-            assert a.dtype == b.dtype and np.array_equal(a, b), f
+        np.testing.assert_array_equal(got.indptr, s.indptr)
+        np.testing.assert_array_equal(got.indices, s.indices)
+        np.testing.assert_array_equal(got.sign, s.data.astype(np.int8))
+        assert got.indices.dtype == np.int32 and got.sign.dtype == np.int8
+        for name in ("ratings", "timestamps"):
+            both = np.concatenate([getattr(y, f"train_{name}"), getattr(y, f"test_{name}")])
+            np.testing.assert_array_equal(getattr(got, name), both[order])
 
 
 def test_composable_form_equals_convenience(small: SplitData) -> None:

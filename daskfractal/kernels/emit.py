@@ -126,15 +126,15 @@ def _grown(a, need):
 
 
 @ngjit
-def _place(stage, stage_src, seg, j0, ns, u, off, lo, hi, out, out_src, with_src):
-    """Copy the segments ``(j, u)``, ``j >= j0``, of row ``u`` into the window of ``out``.
+def _place(stage, stage_src, seg, ns, u, off, lo, hi, out, out_src, with_src):
+    """Copy the segments ``(j, u)`` of row ``u``, all j in order, into the window of ``out``.
 
     Segment ``(j, u)`` is ``stage[seg[j*ns + u] : seg[j*ns + u + 1]]``; the row's entries are
     the concatenation over j, placed from global offset ``off``. Returns the row length.
     """
     nb = (seg.shape[0] - 1) // ns
     p = off
-    for j in range(j0, nb):
+    for j in range(nb):
         a = seg[j * ns + u]
         b = seg[j * ns + u + 1]
         x0 = a + max(lo - p, 0)
@@ -315,10 +315,10 @@ def emit_rows_kernel(
         n_te = 0
         for j in range(nb):
             n_te += seg_te[j * ns + u + 1] - seg_te[j * ns + u]
-        n_tr = _place(st_tr, st_tr_src, seg_tr, 0, ns, u, train_off[u], train_lo, train_hi,
+        n_tr = _place(st_tr, st_tr_src, seg_tr, ns, u, train_off[u], train_lo, train_hi,
                       out_train, out_train_src, with_src)  # fmt: skip
         if not one:
-            _place(st_te, st_te_src, seg_te, 0, ns, u, test_off[u], test_lo, test_hi,
+            _place(st_te, st_te_src, seg_te, ns, u, test_off[u], test_lo, test_hi,
                    out_test, out_test_src, with_src)  # fmt: skip
         elif n_te > 0:
             pick = np.int64(_uniform(seed, STREAM_ONE, i, t, 0) * n_te)
