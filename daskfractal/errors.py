@@ -25,3 +25,14 @@ class DownloadError(DaskFractalError, OSError):
 
 class StoreError(DaskFractalError, OSError):
     """An output store is missing, incomplete or inconsistent."""
+
+
+class OutputError(DaskFractalError, OSError):
+    """The output cannot be written: disk full, read-only file system, no permission, a path
+    that is a file where a folder is needed (the input data is fine)."""
+
+
+class ResourceError(DaskFractalError):
+    """A job would not fit: its estimated output exceeds the free disk, or a task's estimated
+    memory exceeds the memory limit. Raised before any work starts; ``force=True`` (``--force``)
+    skips the check."""
