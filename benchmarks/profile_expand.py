@@ -8,7 +8,8 @@
 Part 1 replays one count task of the engine in this process, timing its steps with the
 package's own internals (read-only use; nothing is patched): the permutation tables of the
 block row, the count pass, then the write-pass work for the same users: the emit kernel
-(generation straight into a shard-sized window), the old two-pass kernel for comparison,
+(generation straight into a shard-sized window), the same kernels over every slot of the task
+(unclipped, as `compute()` runs them) for comparison,
 one Zarr shard write (Blosc-zstd) and the item degrees.
 
 Part 2 (``--cprofile``) runs the whole write with the synchronous scheduler under cProfile
@@ -48,7 +49,7 @@ def one_task(ex, task_no: int, tmp: Path) -> None:
     from zarr.codecs import BloscCodec
 
     from daskfractal import expansion as E
-    from daskfractal.kernels import expand as K
+    from daskfractal.kernels import emit as K
     from daskfractal.write import DEFAULT_CHUNK, DEFAULT_SHARD
 
     plan = ex._plan
@@ -88,7 +89,7 @@ def one_task(ex, task_no: int, tmp: Path) -> None:
         f"{kept:,} kept, window {n:,}",
     )
     c(
-        "  old path: count + fill (expand_block_rows)",
+        "  every slot, unclipped (kernels.emit.expand_block_rows)",
         lambda: K.expand_block_rows(*E._kernel_args(plan, i, t0, t1)),
         "for comparison",
     )

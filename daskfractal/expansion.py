@@ -12,9 +12,9 @@ Pipeline of a write (``to_zarr`` / ``to_parquet``, orchestrated by :mod:`daskfra
    the users overlapping it, straight into the shard. Every random number is a pure function
    of (seed, i, j, source position) or (seed, i, slot), so nothing depends on the chunking.
 
-:func:`generate` (whole slot ranges with per-row CSR, used by :meth:`Expansion.compute` and
-multi-level expansion) runs the same semantics through the two-pass kernel of
-:mod:`daskfractal.kernels.expand`; tests check both paths give the same bytes.
+:func:`generate` (the surviving users of whole slot ranges, used by :meth:`Expansion.compute`
+and multi-level expansion) runs the same two kernels (count, then emit) over one slot range, so
+there is one expansion kernel whatever the output.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ import numpy as np
 
 from .errors import ParameterError
 from .interactions import Interactions
+from .kernels import permute, rng
+from .kernels.dropout import as_mode, as_test_policy, exact_row_counts
+from .kernels.emit import count_rows_kernel, emit_rows_kernel, take
+from .kernels.rng import as_seed
 from .preprocess import SignedMatrix, SplitData, preprocess
 
 Shuffle = Literal["block", "stratified", "none"]
@@ -92,8 +96,6 @@ def _block_row_tables(plan: _Plan, i: int) -> tuple[np.ndarray, np.ndarray, np.n
     Pure function of (plan, i); cached per process for the last block rows because every
     task of block row i needs all n' of them.
     """
-    from .kernels import permute, rng
-    from .kernels.expand import exact_row_counts
 
     key = (plan.token, i)
     with _PERM_LOCK:
@@ -148,7 +150,6 @@ def _block_row_tables(plan: _Plan, i: int) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _kernel_args(plan: _Plan, i: int, t0: int, t1: int) -> tuple:
-    from .kernels.expand import as_mode, as_test_policy
 
     row_src, col_perm, exact = _block_row_tables(plan, i)
     return (
@@ -189,9 +190,6 @@ def count_slots(
     block_train, block_test : ndarray of int64, shape (n',)
         Kept entries per block (test before the ``one`` policy).
     """
-    from .kernels.emit import count_rows_kernel
-    from .kernels.expand import as_mode, as_test_policy
-    from .kernels.rng import as_seed
 
     row_src, _, exact = _block_row_tables(plan, i)
     return count_rows_kernel(
@@ -252,9 +250,6 @@ def emit_users(
         ``train_items`` / ``test_items`` (``hi - lo`` each) and carried ``train_ratings``
         ... aligned with them.
     """
-    from .kernels.emit import emit_rows_kernel, take
-    from .kernels.expand import as_mode, as_test_policy
-    from .kernels.rng import as_seed
 
     with_src = bool(plan.carry)
     windows = {"train": train_window, "test": test_window}
@@ -319,29 +314,35 @@ def generate(plan: _Plan, i: int, t0: int, t1: int) -> dict[str, np.ndarray]:
         ``block_train`` / ``block_test`` (int64, n': kept entries per block before the
         survivor rule).
     """
-    from .kernels.expand import expand_block_rows
-
-    res = expand_block_rows(*_kernel_args(plan, i, t0, t1))
-    train_c = np.diff(res.train_indptr)
-    test_c = np.diff(res.test_indptr)
+    train_c, test_c, block_train, block_test = count_slots(plan, i, t0, t1)
     alive = _survivors(plan, train_c, test_c)
+    slots = (np.int64(i) * plan.m + t0 + np.flatnonzero(alive)).astype(np.int64)
+    counts = {"train": train_c[alive].astype(np.int64), "test": test_c[alive].astype(np.int64)}
+    offsets = {}
+    for split, c in counts.items():
+        offsets[split] = np.zeros(len(c), np.int64)
+        np.cumsum(c[:-1], out=offsets[split][1:])
+    n_train, n_test = int(counts["train"].sum()), int(counts["test"].sum())
     out: dict[str, np.ndarray] = {
-        "slots": (np.int64(i) * plan.m + t0 + np.flatnonzero(alive)).astype(np.int64),
-        "train_counts": train_c[alive].astype(np.int64),
-        "test_counts": test_c[alive].astype(np.int64),
-        "block_train": np.asarray(res.block_train, dtype=np.int64),
-        "block_test": np.asarray(res.block_test, dtype=np.int64),
+        "slots": slots,
+        "train_counts": counts["train"],
+        "test_counts": counts["test"],
+        "block_train": np.asarray(block_train, dtype=np.int64),
+        "block_test": np.asarray(block_test, dtype=np.int64),
     }
-    for split, indptr, items, srcpos in (
-        ("train", res.train_indptr, res.train_items, res.train_src),
-        ("test", res.test_indptr, res.test_items, res.test_src),
-    ):
-        # entries of surviving rows only
-        row_of = np.repeat(alive, np.diff(indptr))
-        out[f"{split}_items"] = np.asarray(items[row_of], dtype=np.int64)
-        pos = srcpos[row_of]
-        for name in plan.carry:
-            out[f"{split}_{name}"] = getattr(plan.src, name)[pos]
+    out.update(
+        emit_users(
+            plan,
+            slots,
+            offsets["train"],
+            offsets["test"],
+            counts["train"],
+            counts["test"],
+            (0, n_train),
+            (0, n_test),
+            np.int64,
+        )
+    )
     return out
 
 

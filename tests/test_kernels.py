@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from daskfractal.kernels import dropout as D
 from daskfractal.kernels import emit as M
-from daskfractal.kernels import expand as E
 from daskfractal.kernels import permute as P
 from daskfractal.kernels import reference as R
 from daskfractal.kernels import rng as K
@@ -221,10 +221,10 @@ def make_perms(kind, m, n, nb, seed, i, degree, window=3):
 
 def exact_counts_for(indptr, keep_row, seed, i):
     deg = np.diff(indptr)
-    return np.array([E.exact_row_counts(deg, k, seed, i, j) for j, k in enumerate(keep_row)])
+    return np.array([D.exact_row_counts(deg, k, seed, i, j) for j, k in enumerate(keep_row)])
 
 
-def assert_same(a: E.ExpandedRows, b: E.ExpandedRows):
+def assert_same(a: M.ExpandedRows, b: M.ExpandedRows):
     for f, x, y in zip(a._fields, a, b, strict=True):
         assert x.dtype == np.int64 and y.dtype == np.int64, f
         np.testing.assert_array_equal(x, y, err_msg=f)
@@ -247,7 +247,7 @@ def check_invariants(out, case):
         np.testing.assert_array_equal(col_perm[j, indices[src]], items % n)
         same_row = rows[1:] == rows[:-1]
         assert np.all(items[1:][same_row] > items[:-1][same_row])  # ascending, distinct
-    if policy == E.TEST_ONE:
+    if policy == D.TEST_ONE:
         assert np.all(np.diff(out.test_indptr) <= 1)
     else:
         assert out.block_test.sum() == out.test_items.shape[0]
@@ -275,9 +275,9 @@ def cases(draw, max_m=9, max_n=9):
     )
     t0 = draw(st.integers(0, m))
     t1 = draw(st.integers(t0, m))
-    mode = draw(st.sampled_from([E.MODE_BERNOULLI, E.MODE_EXACT]))
-    ec = exact_counts_for(indptr, keep_row, seed, i) if mode == E.MODE_EXACT else None
-    policy = draw(st.sampled_from([E.TEST_ALL, E.TEST_ONE]))
+    mode = draw(st.sampled_from([D.MODE_BERNOULLI, D.MODE_EXACT]))
+    ec = exact_counts_for(indptr, keep_row, seed, i) if mode == D.MODE_EXACT else None
+    policy = draw(st.sampled_from([D.TEST_ALL, D.TEST_ONE]))
     return indptr, indices, sign, row_src, col_perm, keep_row, seed, i, t0, t1, mode, ec, policy
 
 
@@ -288,14 +288,14 @@ def cases(draw, max_m=9, max_n=9):
 @settings(HSET, max_examples=150)
 @given(cases())
 def test_expand_matches_reference(case):
-    out = E.expand_block_rows(*case)
+    out = M.expand_block_rows(*case)
     assert_same(out, R.expand_block_rows(*case))
     check_invariants(out, case)
     # the two passes agree with the convenience function and the reference count pass
-    counts = E.count_rows(*case)
+    counts = M.count_rows(*case)
     for x, y in zip(counts, R.count_rows(*case), strict=True):
         np.testing.assert_array_equal(x, y)
-    filled = E.fill_rows(
+    filled = M.fill_rows(
         *case, n_items_block=None, train_indptr=out.train_indptr, test_indptr=out.test_indptr
     )
     for x, y in zip(
@@ -308,10 +308,10 @@ def test_expand_matches_reference(case):
 @given(cases(max_m=14), st.lists(st.integers(0, 14), max_size=4))
 def test_chunking_independent(case, cuts):
     *head, t0, t1, mode, ec, policy = case
-    whole = E.expand_block_rows(*head, t0, t1, mode, ec, policy)
+    whole = M.expand_block_rows(*head, t0, t1, mode, ec, policy)
     bounds = sorted({t0, t1, *(min(max(c, t0), t1) for c in cuts)})
     parts = [
-        E.expand_block_rows(*head, a, b, mode, ec, policy) for a, b in itertools.pairwise(bounds)
+        M.expand_block_rows(*head, a, b, mode, ec, policy) for a, b in itertools.pairwise(bounds)
     ]
     if not parts:
         return
@@ -385,8 +385,8 @@ def test_count_and_emit_kernels_match_reference(case, data):
 
 
 @pytest.mark.parametrize("n", [3_000, 70_000])  # 2 and 3 radix passes
-@pytest.mark.parametrize("mode", [E.MODE_BERNOULLI, E.MODE_EXACT])
-@pytest.mark.parametrize("policy", [E.TEST_ALL, E.TEST_ONE])
+@pytest.mark.parametrize("mode", [D.MODE_BERNOULLI, D.MODE_EXACT])
+@pytest.mark.parametrize("policy", [D.TEST_ALL, D.TEST_ONE])
 def test_emit_long_rows_radix_sorted(n, mode, policy):
     """Long segments go through the radix sort: same bytes as the reference, any window."""
     g = np.random.default_rng(n + mode + 2 * policy)
@@ -394,7 +394,7 @@ def test_emit_long_rows_radix_sorted(n, mode, policy):
     nb, seed, i = 3, 77, 1
     keep = np.array([0.9, 0.4, 1.0])
     row_src, col_perm = make_perms("block", 12, n, nb, seed, i, np.diff(indptr))
-    ec = exact_counts_for(indptr, keep, seed, i) if mode == E.MODE_EXACT else None
+    ec = exact_counts_for(indptr, keep, seed, i) if mode == D.MODE_EXACT else None
     case = (indptr, indices, sign, row_src, col_perm, keep, seed, i, 2, 12, mode, ec, policy)
     for with_src, window in ((True, lambda tot: (0, tot)), (False, lambda tot: (tot // 3, tot))):
         _emit(case, np.arange(2, 12), window, with_src, np.int32, np.int32)
@@ -416,8 +416,8 @@ def test_emit_refuses_counts_that_do_not_match(medium):
     e = np.empty(0, np.int64)
     with pytest.raises(ValueError, match="count pass"):
         M.emit_rows_kernel(
-            indptr, indices, sign, row_src, col_perm, keep, K.as_seed(5), 0, E.MODE_BERNOULLI,
-            np.zeros((0, 0), np.int64), E.TEST_ALL, 30, np.arange(60), off, toff, tr_c, te_c,
+            indptr, indices, sign, row_src, col_perm, keep, K.as_seed(5), 0, D.MODE_BERNOULLI,
+            np.zeros((0, 0), np.int64), D.TEST_ALL, 30, np.arange(60), off, toff, tr_c, te_c,
             0, len(out), 0, len(tout), out, e, tout, e, False,
         )  # fmt: skip
 
@@ -432,15 +432,15 @@ def medium():
     return make_csr(g, 60, 30, 0.3, 0.25)
 
 
-@pytest.mark.parametrize("mode", [E.MODE_BERNOULLI, E.MODE_EXACT])
+@pytest.mark.parametrize("mode", [D.MODE_BERNOULLI, D.MODE_EXACT])
 @pytest.mark.parametrize("idx_dtype", [np.int32, np.int64])
 def test_keep_one_identity_reproduces_s(medium, mode, idx_dtype):
     indptr, indices, sign = medium
     indices = indices.astype(idx_dtype)
     m, n, nb = indptr.shape[0] - 1, 30, 2
     rs, cp = make_perms("none", m, n, nb, 0, 0, None)
-    ec = np.tile(np.diff(indptr), (nb, 1)) if mode == E.MODE_EXACT else None
-    out = E.expand_block_rows(indptr, indices, sign, rs, cp, np.ones(nb), 1, 0, 0, m, mode, ec)
+    ec = np.tile(np.diff(indptr), (nb, 1)) if mode == D.MODE_EXACT else None
+    out = M.expand_block_rows(indptr, indices, sign, rs, cp, np.ones(nb), 1, 0, 0, m, mode, ec)
     for ptr, items, src, s in (
         (out.train_indptr, out.train_items, out.train_src, 1),
         (out.test_indptr, out.test_items, out.test_src, -1),
@@ -457,17 +457,17 @@ def test_keep_one_identity_reproduces_s(medium, mode, idx_dtype):
     assert np.array_equal(out.block_test, [np.sum(sign < 0)] * nb)
 
 
-@pytest.mark.parametrize("mode", [E.MODE_BERNOULLI, E.MODE_EXACT])
-@pytest.mark.parametrize("policy", [E.TEST_ALL, E.TEST_ONE])
+@pytest.mark.parametrize("mode", [D.MODE_BERNOULLI, D.MODE_EXACT])
+@pytest.mark.parametrize("policy", [D.TEST_ALL, D.TEST_ONE])
 def test_long_rows_match_reference(mode, policy):
     """Rows longer than the insertion-sort cutoff take the argsort paths."""
     g = np.random.default_rng(5)
     indptr, indices, sign = make_csr(g, 12, 400, 0.5, 0.3, np.int64)
     keep = np.array([0.2, 0.9, 1.0])
     rs, cp = make_perms("block", 12, 400, 3, 8, 1, None)
-    ec = exact_counts_for(indptr, keep, 8, 1) if mode == E.MODE_EXACT else None
+    ec = exact_counts_for(indptr, keep, 8, 1) if mode == D.MODE_EXACT else None
     args = (indptr, indices, sign, rs, cp, keep, 8, 1, 2, 11, mode, ec, policy)
-    out = E.expand_block_rows(*args)
+    out = M.expand_block_rows(*args)
     assert np.diff(out.train_indptr).max() > 3 * 32
     assert_same(out, R.expand_block_rows(*args))
     check_invariants(out, args)
@@ -477,9 +477,9 @@ def test_keep_zero_gives_nothing(medium):
     indptr, indices, sign = medium
     m = indptr.shape[0] - 1
     rs, cp = make_perms("block", m, 30, 3, 5, 1, None)
-    for mode, ec in ((E.MODE_BERNOULLI, None), (E.MODE_EXACT, np.zeros((3, m), np.int64))):
-        for policy in (E.TEST_ALL, E.TEST_ONE):
-            out = E.expand_block_rows(
+    for mode, ec in ((D.MODE_BERNOULLI, None), (D.MODE_EXACT, np.zeros((3, m), np.int64))):
+        for policy in (D.TEST_ALL, D.TEST_ONE):
+            out = M.expand_block_rows(
                 indptr, indices, sign, rs, cp, np.zeros(3), 5, 1, 0, m, mode, ec, policy
             )
             assert all(a.sum() == 0 for a in out)
@@ -495,7 +495,7 @@ def test_bernoulli_threshold_is_exact(medium):
     u0 = float(R.uniform(3, K.STREAM_DROP, 2, 0, q0))
     for keep in (u0, np.nextafter(u0, 1.0), np.nextafter(u0, 0.0)):
         args = (indptr, indices, sign, rs, cp, np.array([keep]), 3, 2, t, t + 1)
-        out = E.expand_block_rows(*args)
+        out = M.expand_block_rows(*args)
         assert_same(out, R.expand_block_rows(*args))
         assert (q0 in out.train_src or q0 in out.test_src) == (keep > u0)
 
@@ -512,9 +512,9 @@ def test_exact_keeps_exact_total():
     assert not np.array_equal(ec, exact_counts_for(indptr, keep, seed + 1, i))
     rs, cp = make_perms("block", m, 50, nb, seed, i, None)
     args = (indptr, indices, sign, rs, cp, keep, seed, i)
-    out = E.expand_block_rows(*args, 0, m, E.MODE_EXACT, ec)
+    out = M.expand_block_rows(*args, 0, m, D.MODE_EXACT, ec)
     nnz = int(indptr[-1])
-    want = [E.exact_total(k, nnz) for k in keep]
+    want = [D.exact_total(k, nnz) for k in keep]
     np.testing.assert_array_equal(out.block_train + out.block_test, want)
     # per source row too: row r keeps exactly ec[j, r] in block j
     src_row = np.searchsorted(indptr, np.concatenate([out.train_src, out.test_src]), "right") - 1
@@ -522,9 +522,9 @@ def test_exact_keeps_exact_total():
     got = np.zeros((nb, m), np.int64)
     np.add.at(got, (items // 50, src_row), 1)
     np.testing.assert_array_equal(got, ec)
-    assert_same(out, R.expand_block_rows(*args, 0, m, E.MODE_EXACT, ec))
-    assert E.exact_total(0.5, 5) == 3 and E.exact_total(1.0, 7) == 7
-    assert E.exact_row_counts(np.zeros(0, np.int64), 0.5, 1, 0, 0).shape == (0,)
+    assert_same(out, R.expand_block_rows(*args, 0, m, D.MODE_EXACT, ec))
+    assert D.exact_total(0.5, 5) == 3 and D.exact_total(1.0, 7) == 7
+    assert D.exact_row_counts(np.zeros(0, np.int64), 0.5, 1, 0, 0).shape == (0,)
 
 
 def test_bernoulli_kept_fraction():
@@ -535,7 +535,7 @@ def test_bernoulli_kept_fraction():
     sign = np.where(g.random(m * d) < 0.1, -1, 1).astype(np.int8)
     keep = np.array([0.01, 0.3, 0.5, 0.97])
     rs, cp = make_perms("block", m, n, nb, 9, 4, None)
-    out = E.expand_block_rows(indptr, indices, sign, rs, cp, keep, 9, 4, 0, m)
+    out = M.expand_block_rows(indptr, indices, sign, rs, cp, keep, 9, 4, 0, m)
     nnz = m * d
     kept = out.block_train + out.block_test
     assert np.all(np.abs(kept - keep * nnz) < 5 * np.sqrt(nnz * keep * (1 - keep)))
@@ -552,11 +552,11 @@ def test_one_policy_uniform(nb):
     sign = np.tile(np.r_[np.full(per, -1), np.ones(n - per)], m).astype(np.int8)
     rs, cp = make_perms("block", m, n, nb, 13, 0, None)
     args = (indptr, indices, sign, rs, cp, np.ones(nb), 13, 0, 0, m, "bernoulli", None)
-    out = E.expand_block_rows(*args, "one")
+    out = M.expand_block_rows(*args, "one")
     assert_same(out, R.expand_block_rows(*args, "one"))
     assert np.array_equal(np.diff(out.test_indptr), np.ones(m))
     assert np.array_equal(out.block_test, [m * per] * nb)  # counted before the ONE choice
-    all_tests = E.expand_block_rows(*args, "all")
+    all_tests = M.expand_block_rows(*args, "all")
     rank = np.array(
         [
             np.searchsorted(all_tests.test_items[t * nb * per : (t + 1) * nb * per], it)
@@ -575,21 +575,21 @@ def test_structural_zeros_and_errors(medium):
     zero = sign.copy()
     zero[::3] = 0
     args = (indptr, indices, zero, rs, cp, np.ones(2), 1, 0, 0, m)
-    out = E.expand_block_rows(*args)
+    out = M.expand_block_rows(*args)
     assert_same(out, R.expand_block_rows(*args))
     assert out.block_train.sum() + out.block_test.sum() == 2 * np.count_nonzero(zero)
     bad = out.train_indptr.copy()
     bad[1:] += 1
     with pytest.raises(ValueError, match="indptr"):
-        E.fill_rows(*args, train_indptr=bad, test_indptr=out.test_indptr)
+        M.fill_rows(*args, train_indptr=bad, test_indptr=out.test_indptr)
     with pytest.raises(ValueError):
-        E.expand_block_rows(*args[:-1], m + 1)
+        M.expand_block_rows(*args[:-1], m + 1)
     with pytest.raises(ValueError):
-        E.expand_block_rows(*args, "bogus")
+        M.expand_block_rows(*args, "bogus")
     with pytest.raises(ValueError, match="exact_counts"):
-        E.expand_block_rows(*args, "exact")
+        M.expand_block_rows(*args, "exact")
     with pytest.raises(ValueError, match="keep_row"):
-        E.expand_block_rows(indptr, indices, sign, rs, cp, np.array([0.5, 1.5]), 1, 0, 0, m)
+        M.expand_block_rows(indptr, indices, sign, rs, cp, np.array([0.5, 1.5]), 1, 0, 0, m)
 
 
 # --------------------------------------------------------------------------------------
@@ -608,19 +608,19 @@ def benchmark_expand(m=100_000, d=20, n=20_000, nb=8, mode="bernoulli", policy="
     keep = np.linspace(0.2, 0.9, nb)
     ec = exact_counts_for(indptr, keep, 1, 0) if mode == "exact" else None
     args = (indptr, indices, sign, rs, cp, keep, 1, 0, 0, m, mode, ec, policy)
-    out = E.expand_block_rows(*args)  # compile / load cache
+    out = M.expand_block_rows(*args)  # compile / load cache
     best = {"count": np.inf, "fill": np.inf, "total": np.inf}
     for _ in range(repeat):
         t = time.perf_counter()
-        E.count_rows(*args, validate=False)
+        M.count_rows(*args, validate=False)
         best["count"] = min(best["count"], time.perf_counter() - t)
         t = time.perf_counter()
-        E.fill_rows(
+        M.fill_rows(
             *args, train_indptr=out.train_indptr, test_indptr=out.test_indptr, validate=False
         )
         best["fill"] = min(best["fill"], time.perf_counter() - t)
         t = time.perf_counter()
-        E.expand_block_rows(*args, validate=False)
+        M.expand_block_rows(*args, validate=False)
         best["total"] = min(best["total"], time.perf_counter() - t)
     cand = m * d * nb
     kept = out.train_items.shape[0] + out.test_items.shape[0]

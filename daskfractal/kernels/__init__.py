@@ -1,23 +1,27 @@
 """Pure compute kernels (Numba) of the randomized Kronecker expansion.
 
 Modules: :mod:`.rng` (counter-based hash), :mod:`.permute` (block permutations),
-:mod:`.expand` (dropout + shuffle of one block-row), :mod:`.reference` (pure-NumPy
-specification of each kernel, for tests).
+:mod:`.dropout` (dropout modes, test policies, EXACT dropout), :mod:`.emit` (the expansion
+kernels: count and emit passes over one block-row), :mod:`.alias` (negative sampling),
+:mod:`.reference` and :mod:`.reference_alias` (pure-NumPy specifications, for tests).
 """
 
 from __future__ import annotations
 
-from .expand import (
+from .dropout import (
     MODE_BERNOULLI,
     MODE_EXACT,
     TEST_ALL,
     TEST_ONE,
-    ExpandedRows,
-    count_rows,
     exact_row_counts,
     exact_total,
+)
+from .emit import (
+    ExpandedRows,
+    count_rows,
+    count_rows_kernel,
+    emit_rows_kernel,
     expand_block_rows,
-    expand_rows_kernel,
     fill_rows,
 )
 from .permute import (
@@ -53,10 +57,11 @@ __all__ = [
     "ExpandedRows",
     "block_permutation",
     "count_rows",
+    "count_rows_kernel",
+    "emit_rows_kernel",
     "exact_row_counts",
     "exact_total",
     "expand_block_rows",
-    "expand_rows_kernel",
     "fill_rows",
     "hash64",
     "invert_permutation",

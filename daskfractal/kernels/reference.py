@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expand import MODE_BERNOULLI, MODE_EXACT, TEST_ONE, ExpandedRows, as_mode, as_test_policy
+from .dropout import MODE_BERNOULLI, MODE_EXACT, TEST_ONE, as_mode, as_test_policy
+from .emit import ExpandedRows
 from .rng import GAMMA, INIT, M1, M2, STREAM_DROP, STREAM_EXACT, STREAM_ONE, TWO_M53
 
 # --------------------------------------------------------------------------------------
@@ -145,7 +146,7 @@ def expand_block_rows(
     test_policy=0,
     n_items_block=None,
 ) -> ExpandedRows:
-    """Reference of :func:`daskfractal.kernels.expand.expand_block_rows` (COO + lexsort)."""
+    """Reference of :func:`daskfractal.kernels.emit.expand_block_rows` (COO + lexsort)."""
     indptr = np.asarray(indptr, dtype=np.int64)
     indices = np.asarray(indices).astype(np.int64)
     sign = np.asarray(sign, dtype=np.int8)
