@@ -10,6 +10,7 @@ The data flows load → pre-process → reduce → expand → store::
     store.to_dask_dataframe("train")
 """
 
+from ._version import __version__
 from .datasets import DATASETS, download, embedded_datasets, list_datasets, load
 from .errors import (
     DaskFractalError,
@@ -27,8 +28,6 @@ from .store import ExpansionStore, store_status
 from .store import open_store as open  # daskfractal.open(path), like zarr.open
 from .validation import ValidationReport, validate
 from .write import write_store
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DATASETS",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
 from ._runner import add_cluster_options
+from ._version import __version__
 from .errors import DaskFractalError, DownloadError, InputDataError, ParameterError, StoreError
 
 # Exit codes: documented in docs/cli.md.

@@ -256,7 +256,7 @@ def _versions() -> dict:
     import skimage
     import zarr
 
-    from . import __version__
+    from ._version import __version__
 
     return {
         "daskfractal": __version__,
