@@ -20,7 +20,7 @@ from .interactions import Interactions, _reindex
 SplitName = Literal["auto", "leave-last-out", "random", "given", "none"]
 TiePolicy = Literal["one", "all"]
 
-SPLITS = ("auto", "leave-last-out", "random", "given", "none")
+SPLIT_MODES = ("auto", "leave-last-out", "random", "given", "none")
 TIE_POLICIES = ("one", "all")
 #: entries merged at a time by :meth:`SplitData.signed` (bounds its temporary memory)
 SIGNED_MERGE_CHUNK = 2**20
@@ -224,8 +224,8 @@ def preprocess(
     >>> split.shape
     (610, 9724)
     """
-    if split not in SPLITS:
-        raise ParameterError(f"split={split!r} is not one of {', '.join(SPLITS)}")
+    if split not in SPLIT_MODES:
+        raise ParameterError(f"split={split!r} is not one of {', '.join(SPLIT_MODES)}")
     if tie_policy not in TIE_POLICIES:
         raise ParameterError(f"tie_policy={tie_policy!r} is not one of {', '.join(TIE_POLICIES)}")
     if int(min_distinct_timestamps) != min_distinct_timestamps or min_distinct_timestamps < 1:
