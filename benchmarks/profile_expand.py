@@ -48,11 +48,11 @@ def one_task(ex, task_no: int, tmp: Path) -> None:
     import zarr
     from zarr.codecs import BloscCodec
 
-    from daskfractal import expansion as E
+    from daskfractal.expansion import _plan as E
+    from daskfractal.expansion._write import DEFAULT_CHUNK, DEFAULT_SHARD
     from daskfractal.kernels import emit as K
-    from daskfractal.write import DEFAULT_CHUNK, DEFAULT_SHARD
 
-    plan = ex._plan
+    plan = ex.plan
     tasks = ex.tasks()
     i, t0, t1 = tasks[task_no]
     src = plan.src
@@ -61,7 +61,7 @@ def one_task(ex, task_no: int, tmp: Path) -> None:
     c = Clock()
     row_src_all, _, _ = c(
         "permutation tables (block row, cold)",
-        lambda: E._block_row_tables(plan, i),
+        lambda: E.block_row_tables(plan, i),
         f"{plan.factors[1]} x ({plan.m:,} + {plan.n:,})",
     )
     c("kernels: compile/warm (tiny task)", lambda: E.count_slots(plan, i, t0, t0 + 1))
@@ -90,7 +90,7 @@ def one_task(ex, task_no: int, tmp: Path) -> None:
     )
     c(
         "  every slot, unclipped (kernels.emit.expand_block_rows)",
-        lambda: K.expand_block_rows(*E._kernel_args(plan, i, t0, t1)),
+        lambda: K.expand_block_rows(*E.kernel_args(plan, i, t0, t1)),
         "for comparison",
     )
     n = max(n - n % DEFAULT_CHUNK, min(n, DEFAULT_CHUNK))  # whole inner chunks

@@ -19,7 +19,7 @@ from .errors import (
     ParameterError,
     StoreError,
 )
-from .expansion import ExpandedData, Expansion, expand
+from .expansion import ExpandedData, Expansion, expand, write_store
 from .interactions import Interactions
 from .negatives import NegativeSampler, NegativesStore, open_negatives
 from .preprocess import SignedMatrix, SplitData, preprocess
@@ -27,7 +27,6 @@ from .reduction import Reduced, expected_interactions, reduce, solve_factors
 from .store import ExpansionStore, store_status
 from .store import open_store as open  # daskfractal.open(path), like zarr.open
 from .validation import ValidationReport, validate
-from .write import write_store
 
 __all__ = [
     "DATASETS",

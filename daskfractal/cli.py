@@ -154,35 +154,36 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _reduce_from_args(args: argparse.Namespace, split, seed: int | None = None):
+def _reduce_options(args: argparse.Namespace) -> dict:
+    """The R̂ options of the command line, as keyword arguments of reduce / solve_factors."""
+    opts = {
+        "resize": args.resize,
+        "rescale": args.rescale,
+        "clip": tuple(args.clip) if args.clip else None,
+    }
+    if args.target_interactions is not None:
+        opts["aspect"] = args.aspect
+    else:
+        opts["scale"] = args.scale
+    return opts
+
+
+def _reduce_from_args(args: argparse.Namespace, split):
     from .reduction import reduce, solve_factors
 
-    seed = args.seed if seed is None else seed
-    clip = tuple(args.clip) if args.clip else None
     if args.target_interactions is not None:
         if args.factors:
             raise ParameterError("give either --factors or --target-interactions, not both")
         return solve_factors(
             split.train,
             args.target_interactions,
-            aspect=args.aspect,
-            resize=args.resize,
-            rescale=args.rescale,
-            clip=clip,
-            seed=seed,
+            seed=args.seed,
             test_nnz=split.test.nnz,
+            **_reduce_options(args),
         )
     if not args.factors:
         raise ParameterError("give --factors M N or --target-interactions N")
-    return reduce(
-        split.train,
-        tuple(args.factors),
-        resize=args.resize,
-        rescale=args.rescale,
-        clip=clip,
-        scale=args.scale,
-        seed=seed,
-    )
+    return reduce(split.train, tuple(args.factors), seed=args.seed, **_reduce_options(args))
 
 
 def _add_reduce_options(p: argparse.ArgumentParser) -> None:
@@ -270,28 +271,40 @@ def _carry(value: str) -> str | tuple[str, ...]:
 
 def cmd_expand(args: argparse.Namespace) -> int:
     from ._runner import client_from_args
+    from .expansion import check_inner_factors
 
     if args.resume and args.overwrite:
         raise ParameterError("--resume and --overwrite exclude each other")
     if args.inner_factors:
-        from .multilevel import check_inner_factors
-
         # refuse bad values before loading anything or starting a cluster
         check_inner_factors(args.inner_factors, name="--inner-factors")
     _, split = _load_split(args)
     if args.factors and args.target_interactions is not None:
         raise ParameterError("give either --factors or --target-interactions, not both")
-    if not args.inner_factors:
-        ex = _plan_expansion(args, split, args.seed)
-        with client_from_args(args) as sched:
-            return _write_expansion(args, ex, sched)
-    from .multilevel import build_intermediate, level_seed
-
-    if not args.factors and args.target_interactions is None:
-        raise ParameterError("give --factors M N or --target-interactions N")
     with client_from_args(args) as sched:
-        # the inner levels are computed in memory first (on the cluster), as
-        # expand(..., inner_factors=...) does
+        ex = _plan_expansion(args, split, sched)
+        del split
+        return _write_expansion(args, ex, sched)
+
+
+def _plan_expansion(args: argparse.Namespace, split, sched):
+    """The lazy expansion of ``split`` (inner levels, if any, computed now on ``sched``)."""
+    from .expansion import expand
+
+    options = {
+        "seed": args.seed,
+        "shuffle": args.shuffle,
+        "window": args.window,
+        "dropout": args.dropout,
+        "test_policy": args.test_policy,
+        "carry": _carry(args.carry),
+        "chunk_size": args.chunk_size,
+    }
+    if not args.inner_factors:
+        ex = expand(split, reduced=_reduce_from_args(args, split), **options)
+    else:
+        if not args.factors and args.target_interactions is None:
+            raise ParameterError("give --factors M N or --target-interactions N")
         if not args.quiet:
             levels = " ⊗ ".join(f"{a}x{b}" for a, b in args.inner_factors)
             print(
@@ -299,43 +312,15 @@ def cmd_expand(args: argparse.Namespace) -> int:
                 f"{split.n_items:,} in memory",
                 file=sys.stderr,
             )
-        inter = build_intermediate(
+        ex = expand(
             split,
-            [tuple(p) for p in args.inner_factors],
-            seed=args.seed,
+            tuple(args.factors) if args.factors else None,
+            target_interactions=args.target_interactions,
+            inner_factors=[tuple(p) for p in args.inner_factors],
             scheduler=sched,
-            shuffle=args.shuffle,
-            window=args.window,
-            dropout=args.dropout,
-            test_policy=args.test_policy,
-            carry=_carry(args.carry),
-            chunk_size=args.chunk_size,
-            resize=args.resize,
-            rescale=args.rescale,
-            clip=tuple(args.clip) if args.clip else None,
+            **options,
+            **_reduce_options(args),
         )
-        del split
-        ex = _plan_expansion(args, inter, level_seed(args.seed, 1))
-        ex.meta["chain_seed"] = int(args.seed)
-        return _write_expansion(args, ex, sched)
-
-
-def _plan_expansion(args: argparse.Namespace, split, seed: int):
-    """The (outermost) level: R̂ from the options, then the lazy expansion of ``split``."""
-    from .expansion import expand
-
-    red = _reduce_from_args(args, split, seed=seed)
-    ex = expand(
-        split,
-        reduced=red,
-        seed=seed,
-        shuffle=args.shuffle,
-        window=args.window,
-        dropout=args.dropout,
-        test_policy=args.test_policy,
-        carry=_carry(args.carry),
-        chunk_size=args.chunk_size,
-    )
     exp = ex.expected()
     if not args.quiet:
         m, n = ex.meta["input_shape"]

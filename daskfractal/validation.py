@@ -1143,7 +1143,7 @@ def _load_original(
     original and the recorded inner levels (unless ``original`` is that intermediate).
     """
     from .datasets import load
-    from .expansion import _checksum
+    from .expansion import input_checksum
     from .interactions import Interactions
     from .preprocess import SplitData, preprocess
 
@@ -1187,10 +1187,10 @@ def _load_original(
         notes.append(f"the store's source {original} could not be reloaded ({e}); pass --original")
         return None, {"available": False, "how": None, "source": str(original)}
     want = params.get("input_sha256")
-    got = _checksum(split.signed())
+    got = input_checksum(split.signed())
     levels = params.get("levels") or []
     if want is not None and got != want and len(levels) > 1:
-        from .multilevel import rebuild_input
+        from .expansion import rebuild_input
 
         if got != levels[-1].get("input_sha256"):
             msg = (
@@ -1212,7 +1212,7 @@ def _load_original(
                 raise
             notes.append(f"the intermediate could not be rebuilt ({e}); pass --original")
             return None, {"available": False, "how": None, "source": info["source"]}
-        got = _checksum(split.signed())
+        got = input_checksum(split.signed())
         info["rebuilt_levels"] = len(levels) - 1
         notes.append(
             f"multi-level store ({len(levels)} levels): R is the input of the outermost "

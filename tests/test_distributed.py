@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 import daskfractal as dfr
-from daskfractal import write as write_mod
 from daskfractal._runner import cluster_client
 from daskfractal.errors import StoreError
+from daskfractal.expansion import _write as write_mod
 
 from .conftest import shared_file
 from .test_expand import QUIET, SMALL_SHARDS, assert_same_bytes, ml_expansion
@@ -56,7 +56,7 @@ def client() -> Iterator[Any]:
 
 
 def kill_once(flag: Path, name: str, before: Any = None) -> Any:
-    """A stand-in for ``daskfractal.write.<name>`` whose first call, on whichever worker
+    """A stand-in for ``daskfractal.expansion._write.<name>`` whose first call, on whichever worker
     claims ``flag``, runs ``before(*args)`` and then SIGKILLs its own worker process.
 
     It is a closure, so cloudpickle ships it by value; on the workers the real function is
@@ -68,7 +68,7 @@ def kill_once(flag: Path, name: str, before: Any = None) -> Any:
         import os
         import signal
 
-        from daskfractal import write
+        from daskfractal.expansion import _write as write
 
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import daskfractal as dfr
-from daskfractal import write as write_mod
 from daskfractal.errors import ParameterError, StoreError
+from daskfractal.expansion import _write as write_mod
 from daskfractal.kernels import (
     STREAM_COL_PERM,
     STREAM_ROW_PERM,
@@ -672,7 +672,7 @@ KILL_SCRIPT = textwrap.dedent(
     import json, os, signal, sys
     import numpy as np
     import daskfractal as dfr
-    from daskfractal import write as w
+    from daskfractal.expansion import _write as w
 
     data, out, stage, after, keep, seed = sys.argv[1:7]
     split = dfr.preprocess(dfr.load(data))
@@ -872,13 +872,14 @@ class _RaiseOnCompute:
 
 
 def test_expand_is_lazy(ml100k: dfr.SplitData, monkeypatch: pytest.MonkeyPatch) -> None:
-    from daskfractal import expansion
+    from daskfractal.expansion import _expansion, _plan
 
     def no_kernel(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a kernel ran while building a lazy expansion")
 
-    monkeypatch.setattr(expansion, "generate", no_kernel)
-    monkeypatch.setattr(expansion, "_block_row_tables", no_kernel)
+    monkeypatch.setattr(_expansion, "generate", no_kernel)
+    for name in ("block_row_tables", "count_rows_kernel", "emit_rows_kernel"):
+        monkeypatch.setattr(_plan, name, no_kernel)
     sched = _RaiseOnCompute()
     with dask.config.set(scheduler=sched):
         ex = ml_expansion(ml100k, chunk_size=5_000)

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import daskfractal as dfr
 from daskfractal.cli import main
 from daskfractal.errors import InputDataError, ParameterError
-from daskfractal.multilevel import level_seed
+from daskfractal.expansion import level_seed
 from daskfractal.preprocess import SplitData
 
 from .conftest import shared_file
@@ -370,7 +370,7 @@ def test_cli_inner_factors_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (["--inner-factors", "0", "2"], "--inner-factors 0 2: m'=0 must be an integer ≥ 1"),
+        (["--inner-factors", "0", "2"], "--inner-factors 0 2: m' must be an integer >= 1, got 0"),
         (["--inner-factors", "5000", "2"], "inner level 2 (factors (5000, 2), input 610 x 9724)"),
         (["--inner-factors", "2", "2", "--reduced", "x"], None),
         (["--inner-factors", "2"], None),

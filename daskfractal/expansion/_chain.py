@@ -20,22 +20,21 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from ._runner import release_memory
-from .errors import InputDataError, ParameterError
-from .preprocess import SplitData
+from .._checks import as_int
+from ..errors import InputDataError, ParameterError
+from ..preprocess import SplitData
+from ._level import LevelOptions, as_split, expand_level
+from ._plan import input_checksum
 
 if TYPE_CHECKING:
-    from .expansion import Expansion, _Plan
+    from ..reduction import Reduced
+    from ._expansion import Expansion
 
 #: options of R̂ that every level of a chain shares; the size controls (``scale`` and the
 #: target search's ``aspect`` / ``max_factor``) apply to the outermost level only, so that
 #: they scale the whole output once and not once per level
 R_HAT_OPTIONS = ("resize", "rescale", "clip")
-
-#: freed bytes after which :func:`materialize` returns memory to the OS
-_TRIM_BYTES = 2**23
 
 
 def level_seed(seed: int, level: int) -> int:
@@ -62,8 +61,6 @@ def level_seed(seed: int, level: int) -> int:
 
 def check_inner_factors(value: Any, name: str = "inner_factors") -> list[tuple[int, int]]:
     """``inner_factors`` as a list of (m', n') pairs, else :class:`ParameterError`."""
-    from .expansion import _int_param
-
     hint = "a non-empty list of (m', n') pairs, innermost last, e.g. [(2, 2)]"
     if isinstance(value, str | bytes):
         raise ParameterError(f"{name}={value!r} must be {hint}")
@@ -76,121 +73,8 @@ def check_inner_factors(value: Any, name: str = "inner_factors") -> list[tuple[i
     out = []
     for a, b in pairs:
         what = f"{name} {a} {b}"
-        out.append(
-            (
-                _int_param(f"{what}: m'", a, 1, "an integer ≥ 1"),
-                _int_param(f"{what}: n'", b, 1, "an integer ≥ 1"),
-            )
-        )
+        out.append((as_int(a, f"{what}: m'", low=1), as_int(b, f"{what}: n'", low=1)))
     return out
-
-
-# ---------------------------------------------------------------------------------------
-# materializing a level
-# ---------------------------------------------------------------------------------------
-
-
-def _split_part(plan: _Plan, i: int, t0: int, t1: int, idx_dtype: Any) -> dict[str, np.ndarray]:
-    """One generate task, compacted: item ids in ``idx_dtype``, no per-block tallies.
-
-    Runs inside the task so that only the narrow arrays travel back and are held until they
-    are copied into place (generate's item ids are int64).
-    """
-    from .expansion import generate
-
-    part = generate(plan, i, t0, t1)
-    out = {"slots": part["slots"]}
-    for split in ("train", "test"):
-        out[f"{split}_counts"] = part.pop(f"{split}_counts").astype(np.int64, copy=False)
-        out[f"{split}_items"] = part.pop(f"{split}_items").astype(idx_dtype)
-        for name in plan.carry:
-            out[f"{split}_{name}"] = part.pop(f"{split}_{name}")
-    return out
-
-
-def materialize(
-    expansion: Expansion, *, scheduler: Any = None, progress: bool = False
-) -> SplitData:
-    """Compute an expansion in memory as the :class:`SplitData` input of another level.
-
-    See :meth:`daskfractal.Expansion.to_split`.
-    """
-    import dask
-
-    from ._runner import run
-
-    plan = expansion._plan
-    n_items = expansion.n_items
-    idx_dtype = np.int32 if n_items < 2**31 else np.int64
-    dplan = dask.delayed(plan, pure=True)
-    task = dask.delayed(_split_part, pure=True)
-    parts = run(
-        [task(dplan, *t, idx_dtype) for t in expansion.tasks()],
-        scheduler=scheduler,
-        progress=progress,
-    )
-    slots = np.concatenate([p.pop("slots") for p in parts]) if parts else np.zeros(0, np.int64)
-    n_users = len(slots)
-    # ratings as values when the original was not binarized and they are carried
-    binarized = expansion.meta.get("preprocess", {}).get("binarize", True) is not False
-    as_ratings = not binarized and "ratings" in plan.carry
-    mats: dict[str, sp.csr_matrix] = {}
-    carried: dict[str, np.ndarray | None] = {}
-    for split in ("train", "test"):
-        indptr = np.zeros(n_users + 1, np.int64)
-        if parts:
-            np.cumsum(np.concatenate([p.pop(f"{split}_counts") for p in parts]), out=indptr[1:])
-        nnz = int(indptr[-1])
-        # preallocate the final arrays and move every part in, freeing it at once: the peak
-        # is the final arrays plus what is still in the parts
-        items = np.empty(nnz, idx_dtype)
-        values = {name: np.empty(nnz, getattr(plan.src, name).dtype) for name in plan.carry}
-        pos = freed = 0
-        for p in parts:
-            chunk = p.pop(f"{split}_items")
-            items[pos : pos + len(chunk)] = chunk
-            freed += chunk.nbytes
-            for name in plan.carry:
-                value = p.pop(f"{split}_{name}")
-                values[name][pos : pos + len(chunk)] = value
-                freed += value.nbytes
-                del value
-            pos += len(chunk)
-            del chunk
-            if freed > _TRIM_BYTES:
-                # hand the freed parts back to the OS now, not after the loop: glibc keeps
-                # freed mid-size arrays in its arenas, and the peak would be parts + result
-                release_memory()
-                freed = 0
-        data = values["ratings"].astype(np.float32) if as_ratings else np.ones(nnz, np.float32)
-        mat = sp.csr_matrix((data, items, indptr), shape=(n_users, n_items))
-        mat.has_sorted_indices = True  # generate sorts the items of every user
-        mats[split] = mat
-        for name in ("ratings", "timestamps"):
-            carried[f"{split}_{name}"] = values.get(name)
-        del items, data, values
-    pre = dict(expansion.meta.get("preprocess", {}))
-    pre.pop("levels", None)
-    levels = list(expansion.meta.get("levels") or [expansion.level_record()])
-    levels[0] = dict(
-        levels[0],
-        output={
-            "users": n_users,
-            "items": n_items,
-            "train": int(mats["train"].nnz),
-            "test": int(mats["test"].nnz),
-        },
-    )
-    return SplitData(
-        train=mats["train"],
-        test=mats["test"],
-        user_ids=slots.astype(np.int64, copy=False),
-        item_ids=np.arange(n_items, dtype=np.int64),
-        **carried,
-        params={**pre, "levels": levels},
-        stats={},
-        source=expansion.meta.get("source", "<memory>"),
-    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -203,8 +87,9 @@ def build_intermediate(
     inner_factors: Sequence[tuple[int, int]],
     *,
     seed: int,
+    options: LevelOptions,
+    reduce_options: dict[str, Any] | None = None,
     scheduler: Any = None,
-    **options: Any,
 ) -> SplitData:
     """Expand ``split`` by the inner levels of a chain and materialize the result.
 
@@ -216,30 +101,31 @@ def build_intermediate(
         Levels 2..L, innermost last (level ℓ is ``inner_factors[ℓ - 2]``).
     seed : int
         The chain's seed; level ℓ uses :func:`level_seed` ``(seed, ℓ)``.
+    options : LevelOptions
+        The shuffle, window, dropout, test policy, carried values and chunk size of every level.
+    reduce_options : dict, optional
+        R̂ options shared by the levels (only those of :data:`R_HAT_OPTIONS` are used).
     scheduler : None, str or distributed.Client
         Where the levels are computed.
-    **options
-        :func:`daskfractal.expand` options (shuffle, window, dropout, test_policy, carry,
-        chunk_size and the R̂ options of :data:`R_HAT_OPTIONS`).
 
     Returns
     -------
     SplitData
         The input of level 1, with ``params["levels"]`` recording levels 2..L.
     """
-    from .expansion import expand
-
     pairs = check_inner_factors(inner_factors)
+    shared = {k: v for k, v in (reduce_options or {}).items() if k in R_HAT_OPTIONS}
     current = split
     n_levels = len(pairs) + 1
     for level in range(n_levels, 1, -1):
         try:
-            ex = expand(
+            ex = expand_level(
                 current,
                 factors=pairs[level - 2],
                 seed=level_seed(seed, level),
+                options=options,
+                reduce_options=shared,
                 scheduler=scheduler,
-                **options,
             )
         except ParameterError as e:
             # say which level: a bad inner factor is reported by reduce() without context
@@ -251,6 +137,51 @@ def build_intermediate(
         current = ex.to_split(scheduler=scheduler)
         del ex
     return current
+
+
+def expand_chain(
+    data: Any,
+    inner_factors: Any,
+    *,
+    seed: int,
+    options: LevelOptions,
+    factors: tuple[int, int] | None = None,
+    keep: Any = None,
+    reduced: Reduced | None = None,
+    target_interactions: float | None = None,
+    reduce_options: dict[str, Any] | None = None,
+    scheduler: Any = None,
+) -> Expansion:
+    """``expand(..., inner_factors=...)``: the inner levels now, the outermost one lazily.
+
+    Level ℓ uses :func:`level_seed` ``(seed, ℓ)``; the pre-processing of a path uses ``seed``.
+    """
+    if reduced is not None:
+        raise ParameterError(
+            "reduced= cannot go with inner_factors: R̂₁ is reduced from the intermediate, "
+            "which does not exist yet (give factors=, keep= or target_interactions=)"
+        )
+    pairs = check_inner_factors(inner_factors)
+    split = as_split(data, seed, scheduler)
+    inter = build_intermediate(
+        split,
+        pairs,
+        seed=seed,
+        options=options,
+        reduce_options=reduce_options,
+        scheduler=scheduler,
+    )
+    del split
+    return expand_level(
+        inter,
+        factors=factors,
+        keep=keep,
+        target_interactions=target_interactions,
+        seed=level_seed(seed, 1),
+        options=options,
+        reduce_options=None if keep is not None else reduce_options,
+        chain_seed=seed,
+    )
 
 
 def rebuild_input(
@@ -279,34 +210,37 @@ def rebuild_input(
     InputDataError
         ``original`` (or a rebuilt level) does not have the recorded checksum.
     """
-    from .expansion import _checksum, expand
-
     current = original
     for rec in reversed(list(levels)[1:]):
-        got = _checksum(current.signed())
+        got = input_checksum(current.signed())
         if got != rec.get("input_sha256"):
             raise InputDataError(
                 f"cannot rebuild level {rec.get('level')}: its input has SHA-256 {got[:12]}…, "
                 f"the store recorded {str(rec.get('input_sha256'))[:12]}…"
             )
-        ex = expand(
-            current,
-            keep=np.asarray(rec["reduced"]["keep"], dtype=np.float64),
-            seed=int(rec["seed"]),
+        options = LevelOptions.checked(
             shuffle=rec["shuffle"],
-            window=int(rec["window"]),
+            window=rec["window"],
             dropout=rec["dropout"],
             test_policy=rec["test_policy"],
             carry=tuple(rec["carry"]),
+            chunk_size=LevelOptions.chunk_size,
+        )
+        ex = expand_level(
+            current,
+            keep=np.asarray(rec["reduced"]["keep"], dtype=np.float64),
+            seed=int(rec["seed"]),
+            options=options,
         )
         current = ex.to_split(scheduler=scheduler)
     return current
 
 
 __all__ = [
+    "R_HAT_OPTIONS",
     "build_intermediate",
     "check_inner_factors",
+    "expand_chain",
     "level_seed",
-    "materialize",
     "rebuild_input",
 ]

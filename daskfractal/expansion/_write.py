@@ -33,12 +33,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .errors import ParameterError, StoreError
-from .expansion import Expansion, _Plan, _survivors, count_slots, emit_users
+from .._runner import run, tree_reduce
+from .._version import __version__
+from ..errors import ParameterError, StoreError
+from ..store import ParquetWriter, StoreLayout, ZarrWriter, open_store, store_status
+from ._plan import Plan, count_slots, emit_users, survivors
+
+if TYPE_CHECKING:
+    from ._expansion import Expansion
 
 WORK_SUFFIX = ".work"
 PLAN_FILE = "plan.json"
@@ -73,7 +79,7 @@ def _part_name(task: Sequence[int]) -> str:
     return f"{i:06d}-{t0:012d}-{t1:012d}"
 
 
-def _count_part(plan: _Plan, task: tuple[int, int, int], counts_dir: str) -> dict:
+def _count_part(plan: Plan, task: tuple[int, int, int], counts_dir: str) -> dict:
     """Per-slot train/test counts of one slot range (saved, so a resumed run skips it)."""
     final = Path(counts_dir) / f"{_part_name(task)}.npz"
     if final.exists():  # done by an earlier (interrupted) run
@@ -117,7 +123,7 @@ class _Index:
         )
 
     def emit(
-        self, plan: _Plan, u0: int, u1: int, windows: dict, index_dtype: Any
+        self, plan: Plan, u0: int, u1: int, windows: dict, index_dtype: Any
     ) -> dict[str, np.ndarray]:
         """Entries of users ``[u0, u1)`` clipped to ``windows[split] = (lo, hi)``."""
         tr, te = self.indptr["train"], self.indptr["test"]
@@ -152,7 +158,7 @@ def _shard_done(writer: Any, split: str, k: int) -> bool:
 
 
 def _write_zarr_shard(
-    plan: _Plan, writer: Any, index: _Index, k: int, test_dir: str, index_dtype: str
+    plan: Plan, writer: Any, index: _Index, k: int, test_dir: str, index_dtype: str
 ) -> np.ndarray:
     """Generate and write train shard ``k`` whole, save the owned users' test entries.
 
@@ -211,7 +217,7 @@ def _assemble_test_shard(
 
 
 def _write_parquet_file(
-    plan: _Plan, writer: Any, index: _Index, k: int, users: tuple[int, int], index_dtype: str
+    plan: Plan, writer: Any, index: _Index, k: int, users: tuple[int, int], index_dtype: str
 ) -> dict[str, np.ndarray]:
     """Generate users ``[u0, u1)`` and write train and test file ``k`` of that user range.
 
@@ -255,8 +261,6 @@ def _versions() -> dict:
     import scipy
     import skimage
     import zarr
-
-    from ._version import __version__
 
     return {
         "daskfractal": __version__,
@@ -321,9 +325,6 @@ def write_store(
     """
     import dask
 
-    from ._runner import run, tree_reduce
-    from .store import ParquetWriter, StoreLayout, ZarrWriter, open_store, store_status
-
     if format not in ("zarr", "parquet"):
         raise ParameterError(f"format={format!r} is not one of zarr, parquet")
     if resume and overwrite:
@@ -333,7 +334,7 @@ def write_store(
         n_users=0,
         n_items=expansion.n_items,
         nnz=dict.fromkeys(SPLITS, 0),
-        carry=expansion._plan.carry,
+        carry=expansion.plan.carry,
         shard_elems=shard_size,
         chunk_elems=min(chunk_elems, shard_size),
         blocks=expansion.factors,
@@ -346,7 +347,7 @@ def write_store(
         raise ParameterError(f"users_per_file={users_per_file!r} must be an integer ≥ 1")
     path = Path(path)
     work = work_dir(path)
-    plan = expansion._plan
+    plan = expansion.plan
     params = expansion.params
     # everything that decides the bytes of the store: a resumed run must use the same
     fingerprint = {
@@ -416,7 +417,7 @@ def write_store(
     del counted
     if len(train_c) != expansion.n_slots:  # the tasks tile the slots in order
         raise StoreError(f"{work}: the count parts do not cover the {expansion.n_slots} slots")
-    alive = _survivors(plan, train_c, test_c)
+    alive = survivors(plan, train_c, test_c)
     slot = np.flatnonzero(alive).astype(np.int64)
     indptr = {}
     user_counts = {}

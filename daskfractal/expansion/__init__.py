@@ -1,0 +1,192 @@
+"""Expansion: the randomized Kronecker product R̂ ⊗rand R, planned lazily and written out.
+
+Modules, in the order the data flows:
+
+* :mod:`._plan` — the :class:`~._plan.Plan` of one level and the work of its tasks (count
+  and emit, on the kernels of :mod:`daskfractal.kernels`);
+* :mod:`._level` — input → R̂ → plan → lazy :class:`Expansion` for one level;
+* :mod:`._chain` — multi-level chains (calls :mod:`._level`, never the reverse);
+* :mod:`._expansion` — the lazy :class:`Expansion` and its in-memory result;
+* :mod:`._materialize` — an expansion as the in-memory input of the next level;
+* :mod:`._write` — the two-pass write into a store (:mod:`daskfractal.store`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._checks import as_seed
+from ._chain import check_inner_factors, expand_chain, level_seed, rebuild_input
+from ._expansion import ExpandedData, Expansion
+from ._level import LevelOptions, check_sizes, expand_level
+from ._plan import (
+    CARRY_NAMES,
+    DEFAULT_CHUNK_SIZE,
+    DROPOUTS,
+    SHUFFLES,
+    TEST_POLICIES,
+    Dropout,
+    Shuffle,
+    TestPolicy,
+    input_checksum,
+)
+from ._write import write_store
+
+
+def expand(
+    data: Any,
+    factors: tuple[int, int] | None = None,
+    *,
+    keep: np.ndarray | None = None,
+    reduced: Any = None,
+    target_interactions: float | None = None,
+    seed: int = 0,
+    shuffle: Shuffle = "block",
+    window: int = 64,
+    dropout: Dropout = "bernoulli",
+    test_policy: TestPolicy = "all",
+    carry: Sequence[str] | str = "auto",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    inner_factors: Sequence[tuple[int, int]] | None = None,
+    scheduler: Any = None,
+    **reduce_options: Any,
+) -> Expansion:
+    """Plan the randomized Kronecker expansion R̂ ⊗rand R of a data set (lazy).
+
+    Block (i, j) of the output is S = R_train − R_test with each non-zero kept with
+    probability ``keep[i, j]``, its rows and columns permuted by permutations drawn for that
+    block alone, placed at users ``i·m + π_ij(r)`` and items ``j·n + σ_ij(c)``. Kept +1 entries
+    are train, kept −1 entries test: both go through the same randomness and the test set never
+    leaks into training. Users left with no train interaction (and, under
+    ``test_policy="one"``, none of test) are dropped and the others renumbered contiguously.
+
+    Parameters
+    ----------
+    data : SplitData, Interactions, Expansion, path or "default"
+        The input; raw interactions and paths are loaded and pre-processed with the defaults
+        (and ``seed``). An :class:`Expansion` is an inner level: it is computed now, in memory
+        (:meth:`Expansion.to_split`), and expanded again (multi-level expansion
+        R̂₁ ⊗rand (R̂₂ ⊗rand R)); R̂ is then reduced from that intermediate.
+    factors : (int, int), optional
+        (m', n'): R̂ is computed with :func:`daskfractal.reduce` and these options.
+    keep : ndarray of float, shape (m', n'), optional
+        Explicit keep probabilities instead of R̂ (e.g. all ones for the plain Kronecker
+        product).
+    reduced : Reduced, optional
+        A precomputed :class:`daskfractal.Reduced`.
+    target_interactions : float, optional
+        Choose factors and a keep-probability scale so that the expected number of train
+        interactions is this (:func:`daskfractal.solve_factors`).
+    seed : int in [0, 2**64), default 0
+        Every random stream is derived from (seed, block, row, element): the same seed gives
+        the same output whatever the chunking, workers or scheduler.
+    shuffle : {"block", "stratified", "none"}, default "block"
+        ``block``: independent uniform row and column permutations per block (the papers).
+        ``stratified``: per-block permutations that only exchange users (items) of similar
+        degree, inside windows of ``window`` after sorting by degree: keeps the degree
+        distributions' shape. ``none``: no permutation (plain stochastic Kronecker product).
+    window : int, default 64
+        Window of the ``stratified`` shuffle.
+    dropout : {"bernoulli", "exact"}, default "bernoulli"
+        ``bernoulli``: every entry kept independently; ``exact``: exactly round(p·nnz(S))
+        entries per block, chosen uniformly (as the MLPerf reference).
+    test_policy : {"all", "one"}, default "all"
+        ``all``: every kept test entry; ``one``: exactly one test item per user, chosen
+        uniformly among its kept test entries (users with none are dropped).
+    carry : "auto", sequence of {"ratings", "timestamps"}
+        Original values carried to each kept interaction; ``auto`` carries what the input has.
+    chunk_size : int, default 2**22
+        Expected kept interactions per count task (and per task of :meth:`Expansion.compute`);
+        the write tasks are sized by the store's shard size (``shard_size`` of
+        :func:`daskfractal.write_store`), which bounds their memory.
+    inner_factors : list of (int, int), optional
+        Multi-level expansion: the factors of the inner levels, innermost **last**
+        (``factors=(16, 32), inner_factors=[(2, 2), (3, 3)]`` is
+        R̂₁ ⊗rand (R̂₂ ⊗rand (R̂₃ ⊗rand R)) with R̂₁ 16 × 32, R̂₂ 2 × 2, R̂₃ 3 × 3). Each inner
+        level's R̂ is reduced from its own input with the same ``resize``, ``rescale`` and
+        ``clip`` and expanded with the same ``shuffle``, ``window``, ``dropout``,
+        ``test_policy``, ``carry`` and ``chunk_size``; ``factors`` / ``keep`` /
+        ``target_interactions`` and the size controls ``scale`` / ``aspect`` /
+        ``max_factor`` apply to the outermost level only (``reduced`` cannot: its input does
+        not exist yet). Level ℓ (1 = outermost) uses the seed
+        :func:`daskfractal.expansion.level_seed` ``(seed, ℓ)``; the pre-processing of a
+        path uses ``seed`` itself. The inner levels are computed now, in memory.
+    scheduler : None, str or distributed.Client
+        Where inner levels are computed (multi-level only; the default Client if any, else
+        threads). The outer level runs where ``to_zarr`` / ``to_parquet`` say.
+    **reduce_options
+        Passed to :func:`daskfractal.reduce` (``resize``, ``rescale``, ``clip``, ``scale``).
+
+    Returns
+    -------
+    Expansion
+        Lazy: call ``to_zarr``, ``to_parquet``, ``compute`` or ``count`` (only the inner
+        levels of a multi-level expansion are computed by ``expand`` itself). A multi-level
+        expansion records every level, outermost first, in ``meta["levels"]`` (store
+        attributes ``params.levels``); ``source`` and ``preprocess`` are the original's and
+        ``input_sha256`` the checksum of the intermediate the outermost level expands.
+
+    Examples
+    --------
+    >>> import daskfractal as dfr
+    >>> ex = dfr.expand("default", factors=(2, 4), seed=1)
+    >>> ex.factors
+    (2, 4)
+    >>> two = dfr.expand("default", factors=(2, 4), inner_factors=[(2, 2)], seed=1)
+    >>> two.n_items  # 4 · 2 · 9724
+    77792
+    """
+    options = LevelOptions.checked(
+        shuffle=shuffle,
+        window=window,
+        dropout=dropout,
+        test_policy=test_policy,
+        carry=carry,
+        chunk_size=chunk_size,
+    )
+    seed = as_seed(seed)
+    factors = check_sizes(factors, keep, reduced, target_interactions)
+    sizes: dict[str, Any] = {
+        "factors": factors,
+        "keep": keep,
+        "reduced": reduced,
+        "target_interactions": target_interactions,
+    }
+    if inner_factors is not None:
+        return expand_chain(
+            data,
+            inner_factors,
+            seed=seed,
+            options=options,
+            reduce_options=reduce_options,
+            scheduler=scheduler,
+            **sizes,
+        )
+    return expand_level(
+        data,
+        seed=seed,
+        options=options,
+        reduce_options=reduce_options,
+        scheduler=scheduler,
+        **sizes,
+    )
+
+
+__all__ = [
+    "CARRY_NAMES",
+    "DEFAULT_CHUNK_SIZE",
+    "DROPOUTS",
+    "SHUFFLES",
+    "TEST_POLICIES",
+    "ExpandedData",
+    "Expansion",
+    "check_inner_factors",
+    "expand",
+    "input_checksum",
+    "level_seed",
+    "rebuild_input",
+    "write_store",
+]

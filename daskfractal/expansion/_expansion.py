@@ -1,0 +1,249 @@
+"""The lazy expansion object: :class:`Expansion` (what :func:`daskfractal.expand` returns)
+and :class:`ExpandedData` (an expansion computed in memory)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import numpy as np
+import scipy.sparse as sp
+
+from .._runner import run
+from ..preprocess import SplitData
+from ._materialize import materialize
+from ._plan import Plan, count_task, generate
+from ._write import write_store
+
+
+@dataclass(frozen=True, eq=False)
+class ExpandedData:
+    """An expansion computed in memory (small inputs, tests): see :meth:`Expansion.compute`.
+
+    Attributes
+    ----------
+    train, test : scipy.sparse.csr_matrix of float32, shape (n_users, n_items)
+    user_slot : ndarray of int64, shape (n_users,)
+        Slot ``i·m + t`` of each output user before users without train data were dropped.
+    train_ratings, train_timestamps, test_ratings, test_timestamps : ndarray or None
+        Carried values aligned with the CSR indices.
+    block_train, block_test : ndarray of int64, shape (m', n')
+        Kept entries per block.
+    """
+
+    train: Any
+    test: Any
+    user_slot: np.ndarray
+    block_train: np.ndarray
+    block_test: np.ndarray
+    train_ratings: np.ndarray | None = None
+    train_timestamps: np.ndarray | None = None
+    test_ratings: np.ndarray | None = None
+    test_timestamps: np.ndarray | None = None
+
+
+class Expansion:
+    """A planned (lazy) randomized Kronecker expansion R̂ ⊗rand R.
+
+    Build it with :func:`expand`; nothing heavy runs until :meth:`to_zarr`,
+    :meth:`to_parquet`, :meth:`compute` or :meth:`count`.
+    """
+
+    def __init__(self, plan: Plan, *, chunk_size: int, meta: dict) -> None:
+        self._plan = plan
+        self.chunk_size = int(chunk_size)
+        self.meta = meta
+
+    @property
+    def plan(self) -> Plan:
+        """What every task receives (input, R̂, options): the writer's view of the expansion."""
+        return self._plan
+
+    # -- description ----------------------------------------------------------------------
+    @property
+    def factors(self) -> tuple[int, int]:
+        """(m', n'): users are multiplied by m', items by n'."""
+        return self._plan.factors
+
+    @property
+    def keep(self) -> np.ndarray:
+        """Keep probabilities R̂ (m' × n', float64 in [0, 1])."""
+        return self._plan.keep
+
+    @property
+    def n_slots(self) -> int:
+        """Users before dropping those without train interactions: m'·m."""
+        return self.factors[0] * self._plan.m
+
+    @property
+    def n_items(self) -> int:
+        """Items of the output: n'·n (some may end up with no interaction)."""
+        return self.factors[1] * self._plan.n
+
+    @property
+    def params(self) -> dict:
+        """Every option of the expansion, JSON-serializable."""
+        p = self._plan
+        return {
+            "factors": list(self.factors),
+            "seed": p.seed,
+            "shuffle": p.shuffle,
+            "window": p.window,
+            "dropout": p.dropout,
+            "test_policy": p.test_policy,
+            "carry": list(p.carry),
+            **self.meta,
+        }
+
+    def expected(self) -> dict:
+        """Expected output sizes: Σ keep × nnz for train and for test (before survivor rules)."""
+        src = self._plan.src
+        n_train = int((src.sign > 0).sum())
+        n_test = src.nnz - n_train
+        s = float(self.keep.sum())
+        return {
+            "users_max": self.n_slots,
+            "items": self.n_items,
+            "train": s * n_train,
+            "test": s * n_test,
+        }
+
+    def tasks(self) -> list[tuple[int, int, int]]:
+        """The count (and compute) tasks ``(i, t0, t1)``: slot ranges sized by ``chunk_size``."""
+        p = self._plan
+        mean_deg = max(p.src.nnz / max(p.m, 1), 1e-12)
+        out = []
+        for i in range(p.factors[0]):
+            per_row = mean_deg * float(p.keep[i].sum())  # expected kept entries per slot
+            rows = p.m if per_row <= 0 else int(max(1, min(p.m, self.chunk_size // per_row)))
+            out.extend((i, t0, min(t0 + rows, p.m)) for t0 in range(0, p.m, rows))
+        return out
+
+    # -- execution ------------------------------------------------------------------------
+    def to_delayed_counts(self) -> list:
+        """Dask delayed counts per task (users, train, test): a cheap first look at sizes."""
+        plan = dask.delayed(self._plan, pure=True)
+        f = dask.delayed(count_task, pure=True)
+        return [f(plan, *t) for t in self.tasks()]
+
+    def count(self, *, scheduler: Any = None, progress: bool = False) -> dict:
+        """Exact output counts (users, train, test) without writing anything.
+
+        Runs the dropout and test-policy logic but stores nothing, so it is cheaper than a
+        write; the numbers are those a write with the same seed produces.
+        """
+
+        parts = run(self.to_delayed_counts(), scheduler=scheduler, progress=progress)
+        return {k: int(sum(c[k] for c in parts)) for k in ("users", "train", "test")}
+
+    def compute(self, *, scheduler: Any = "sync") -> ExpandedData:
+        """Compute the whole expansion in memory (for small inputs and tests).
+
+        Returns
+        -------
+        ExpandedData
+        """
+
+        plan = dask.delayed(self._plan, pure=True)
+        g = dask.delayed(generate, pure=True)
+        parts = run([g(plan, *t) for t in self.tasks()], scheduler=scheduler, progress=False)
+        mp, npr = self.factors
+        cat = functools.partial(_concat_key, parts)
+        n_users = int(sum(len(p["slots"]) for p in parts))
+        out: dict[str, Any] = {
+            "user_slot": cat("slots", np.int64),
+            "block_train": np.zeros((mp, npr), np.int64),
+            "block_test": np.zeros((mp, npr), np.int64),
+        }
+        for (i, _, _), part in zip(self.tasks(), parts, strict=True):
+            out["block_train"][i] += part["block_train"]
+            out["block_test"][i] += part["block_test"]
+        idx_dtype = np.int32 if self.n_items < 2**31 else np.int64
+        for split in ("train", "test"):
+            counts = cat(f"{split}_counts", np.int64)
+            indptr = np.zeros(n_users + 1, np.int64)
+            np.cumsum(counts, out=indptr[1:])
+            items = cat(f"{split}_items", np.int64).astype(idx_dtype)
+            mat = sp.csr_matrix(
+                (np.ones(len(items), np.float32), items, indptr), shape=(n_users, self.n_items)
+            )
+            out[split] = mat
+            for name in self._plan.carry:
+                out[f"{split}_{name}"] = cat(f"{split}_{name}", None)
+        return ExpandedData(**out)
+
+    def to_split(self, *, scheduler: Any = None, progress: bool = False) -> SplitData:
+        """Compute the expansion in memory as a data set that can be expanded again.
+
+        The input of an outer level of a multi-level expansion R̂₁ ⊗rand (R̂₂ ⊗rand R)
+        (``expand(expansion, ...)`` calls this). Lean: item ids are narrowed inside the tasks
+        and moved into preallocated arrays, so the peak is close to the result's size.
+
+        Parameters
+        ----------
+        scheduler : None, str or distributed.Client
+            Where the tasks run (the default Client if any, else threads).
+        progress : bool, default False
+            Show a progress bar.
+
+        Returns
+        -------
+        SplitData
+            ``train`` / ``test``: canonical CSR float32 (1 per interaction; the carried
+            rating when the original was pre-processed with ``binarize=False``), the same
+            users and items as :meth:`compute`; carried ratings / timestamps aligned;
+            ``user_ids``: the slot ``i·m + t`` of each user; ``item_ids``: ``arange(n_items)``;
+            ``source`` and ``params``: the original's, plus ``params["levels"]``, the
+            parameters of this expansion (and of its own inner levels), outermost first.
+        """
+        return materialize(self, scheduler=scheduler, progress=progress)
+
+    def level_record(self) -> dict:
+        """This expansion as one level of a chain: its options, R̂ and input checksum."""
+        p = self.params
+        rec = {"level": 1}
+        for key in ("factors", "seed", "shuffle", "window", "dropout", "test_policy", "carry"):
+            rec[key] = p[key]
+        for key in ("reduced", "input_sha256", "input_shape", "input_train", "input_test"):
+            rec[key] = self.meta.get(key)
+        return rec
+
+    def to_zarr(self, path: str | os.PathLike, **kwargs: Any):
+        """Write the expansion as a Zarr v3 store; see :func:`daskfractal.write_store`.
+
+        Returns
+        -------
+        ExpansionStore
+            The finished store, opened for reading.
+        """
+        return write_store(self, path, format="zarr", **kwargs)
+
+    def to_parquet(self, path: str | os.PathLike, **kwargs: Any):
+        """Write the expansion as Parquet data sets ``train/`` and ``test/``.
+
+        See :func:`daskfractal.write_store` for the options.
+        """
+        return write_store(self, path, format="parquet", **kwargs)
+
+    def __repr__(self) -> str:
+        e = self.expected()
+        return (
+            f"<Expansion {self.factors[0]}x{self.factors[1]} of {self._plan.m}x{self._plan.n}, "
+            f"shuffle={self._plan.shuffle}, ~{e['train']:,.0f} train interactions, "
+            f"{len(self.tasks())} tasks>"
+        )
+
+
+def _concat_key(parts: Sequence[dict], key: str, dtype: Any) -> np.ndarray:
+    arrs = [p[key] for p in parts]
+    if not arrs:
+        return np.zeros(0, dtype=dtype or np.int64)
+    out = np.concatenate(arrs)
+    return out if dtype is None else out.astype(dtype, copy=False)
+
+
+__all__ = ["ExpandedData", "Expansion"]
