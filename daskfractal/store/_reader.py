@@ -47,7 +47,7 @@ def open_store(path: str | os.PathLike[str]) -> ExpansionStore:
     path = Path(path)
     status, fmt, meta = inspect_store(path)
     if status == "missing":
-        # a run stopped in its first pass has only its work folder (see daskfractal.expansion._write)
+        # a run stopped in its first pass has only its work folder (see expansion._write)
         if path.with_name(path.name + ".work").is_dir():
             raise StoreError(f"{path} is incomplete: {INCOMPLETE_HINT}")
         raise StoreError(f"{path} does not exist")
