@@ -111,7 +111,9 @@ def prepare_new_store(path: Path, fmt: StoreFormat, overwrite: bool) -> None:
     """
     refuse_symlinks(path)
     if path.exists() and not path.is_dir():
-        raise StoreError(f"{path} exists and is a file, not a folder; choose another output")
+        raise StoreError(
+            f"{path} exists and is a file, not a folder; choose another output path (--out)"
+        )
     status, _, _ = inspect_store(path)
     doc = read_marker(path) if path.is_dir() else None
     if doc is None:
@@ -122,11 +124,10 @@ def prepare_new_store(path: Path, fmt: StoreFormat, overwrite: bool) -> None:
             raise StoreError(
                 f"{path} is not a daskfractal store and was not created by daskfractal (it is "
                 f"not empty and has no {MARKER} marker): it is never written into or deleted; "
-                "choose another output"
+                "choose another output path (--out)"
             )
-        if overwrite:
-            raise StoreError(unmarked_message(path))
-        raise StoreError(existing_message(path, status, None, api=True))
+        # with or without overwrite: pointing at an option that would refuse helps no one
+        raise StoreError(unmarked_message(path))
     store_id = check_owned(path, "store")
     if only_marker(path):
         return
@@ -163,8 +164,9 @@ def unmarked_message(path: Path) -> str:
     """The refusal to delete a store that has no ownership marker."""
     return (
         f"{path} holds a store without the {MARKER} marker (written by an earlier daskfractal "
-        "version, or copied by hand): daskfractal cannot prove it created the folder and does "
-        f"not delete it; remove it by hand (rm -r {path}) or choose another output"
+        "version, or copied by hand): it stays readable, but daskfractal cannot prove it "
+        "created the folder, so it neither resumes nor deletes it nor writes into it; "
+        f"remove it by hand (rm -r {path}) or choose another output path (--out)"
     )
 
 
@@ -205,23 +207,25 @@ def prepare_run(path: Path, work: Path, overwrite: bool) -> str:
     """
     refuse_symlinks(path, work)
     if work.exists() and not work.is_dir():
-        raise StoreError(f"{work} exists and is a file: it is not deleted; choose another output")
+        raise StoreError(
+            f"{work} exists and is a file: it is not deleted; choose another output path (--out)"
+        )
     if work.is_dir():
         check_owned(work, "work")
     if path.exists() and not path.is_dir():
-        raise StoreError(f"{path} exists and is a file, not a folder; choose another output")
+        raise StoreError(
+            f"{path} exists and is a file, not a folder; choose another output path (--out)"
+        )
     status, _, _ = inspect_store(path)
     doc = read_marker(path) if path.is_dir() else None
     if doc is None:
         if work.is_dir():
             raise StoreError(
                 f"{work} is the work folder of a store that is no longer at {path}: it is not "
-                f"deleted; remove it by hand (rm -r {work}) or choose another output"
+                f"deleted; remove it by hand (rm -r {work}) or choose another output path (--out)"
             )
         if status in ("complete", "incomplete"):
-            if overwrite:
-                raise StoreError(unmarked_message(path))
-            raise StoreError(existing_message(path, status, None))
+            raise StoreError(unmarked_message(path))
         prepare_new_store(path, "zarr", overwrite=False)  # claims it, or refuses a user folder
         return check_owned(path, "store")
     store_id = check_owned(path, "store")

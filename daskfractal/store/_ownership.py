@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import StoreError
+from ..errors import DaskFractalError, OutputError, StoreError
 
 try:  # POSIX; elsewhere the lock falls back to the pid check alone
     import fcntl
@@ -135,18 +135,25 @@ def claim_folder(folder: Path, role: Role, store_id: str) -> None:
     ------
     StoreError
         If ``folder`` is a symlink, or exists and holds anything but the marker.
+    OutputError
+        If the folder or its marker cannot be written (permissions, full disk...).
     """
     refuse_symlinks(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
     try:
-        folder.mkdir()
-    except FileExistsError:
-        if not folder.is_dir() or not only_marker(folder):
-            raise StoreError(
-                f"{folder} exists and is not empty: daskfractal writes only into a new or "
-                "empty folder; choose another output"
-            ) from None
-    write_marker(folder, role, store_id)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            if not folder.is_dir() or not only_marker(folder):
+                raise StoreError(
+                    f"{folder} exists and is not empty: daskfractal writes only into a new or "
+                    "empty folder; choose another output path (--out)"
+                ) from None
+        write_marker(folder, role, store_id)
+    except DaskFractalError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot create {folder}: {exc}") from exc
 
 
 def tree_size(folder: Path) -> tuple[int, int]:
@@ -196,7 +203,7 @@ def check_owned(folder: Path, role: Role, store_id: str | None = None) -> str:
     if doc is None:
         raise StoreError(
             f"{folder} was not created by daskfractal (it has no {MARKER} marker): it is never "
-            "deleted or written into; move it away or choose another output"
+            "deleted or written into; move it away or choose another output path (--out)"
         )
     if doc.get("role") != role or (store_id is not None and doc["store_id"] != store_id):
         raise StoreError(
@@ -339,7 +346,7 @@ def _try_flock(fd: int) -> bool | None:
     return True
 
 
-def lock_output(out: Path, *, what: str = "output") -> OutputLock:
+def lock_output(out: Path, *, what: str = "output path (--out)") -> OutputLock:
     """Take the exclusive lock of output ``out`` (the file ``<out>.lock``).
 
     Parameters
@@ -347,7 +354,7 @@ def lock_output(out: Path, *, what: str = "output") -> OutputLock:
     out : Path
         The output folder (it need not exist yet).
     what : str
-        How messages name the output (``"--out"``-neutral wording by default).
+        How messages name the output.
 
     Returns
     -------
@@ -362,6 +369,15 @@ def lock_output(out: Path, *, what: str = "output") -> OutputLock:
     """
     path = lock_path(out)
     refuse_symlinks(path)
+    try:
+        return _lock(out, path, what)
+    except DaskFractalError:
+        raise
+    except OSError as exc:  # read-only or full file system, no permission...
+        raise OutputError(f"cannot create the lock file {path} for {out}: {exc}") from exc
+
+
+def _lock(out: Path, path: Path, what: str) -> OutputLock:
     path.parent.mkdir(parents=True, exist_ok=True)
     host = socket.gethostname()
     for _ in range(20):  # retried only when the file is replaced under us
@@ -424,7 +440,7 @@ def _check_stale(out: Path, path: Path, doc: dict[str, Any], host: str, got: boo
     if got is None and alive:  # no OS lock to ask: trust the pid
         raise StoreError(
             f"{out} is being written by another daskfractal run ({_holder(doc)}; lock "
-            f"{path}): wait for it to finish or choose another output"
+            f"{path}): wait for it to finish or choose another output path (--out)"
         )
     logger.warning(
         "daskfractal: taking over the lock %s left by %s, which is no longer running",
