@@ -40,7 +40,13 @@ import numpy as np
 from .errors import ParameterError, StoreError
 from .expansion import Expansion, _Plan, _survivors, count_slots, emit_users
 from .store._common import check_resume, prepare_run
-from .store._ownership import claim_folder, lock_output, output_path, remove_owned
+from .store._ownership import (
+    check_lock,
+    claim_folder,
+    lock_output,
+    output_path,
+    remove_owned,
+)
 
 logger = logging.getLogger("daskfractal")
 
@@ -271,6 +277,27 @@ def _versions() -> dict:
         "zarr": zarr.__version__,
         "scikit-image": skimage.__version__,
     }
+
+
+def check_output(path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False) -> None:
+    """Refuse at once an output that :func:`write_store` would refuse, changing nothing.
+
+    Called by the CLI before the input is read, so that a folder that is not daskfractal's,
+    a store that exists, or an output in use by another run is reported in a second, not
+    after the input is loaded. :func:`write_store` checks again under the lock.
+
+    Raises
+    ------
+    StoreError
+        The refusal :func:`write_store` would raise.
+    """
+    path = output_path(path)
+    work = work_dir(path)
+    check_lock(path)
+    if not resume:
+        prepare_run(path, work, overwrite, dry_run=True)
+    elif (work / PLAN_FILE).exists():
+        check_resume(path, work)
 
 
 def write_store(

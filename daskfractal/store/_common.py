@@ -191,12 +191,13 @@ def existing_message(path: Path, status: str, work: Path | None, *, api: bool = 
     )
 
 
-def prepare_run(path: Path, work: Path, overwrite: bool) -> str:
+def prepare_run(path: Path, work: Path, overwrite: bool, *, dry_run: bool = False) -> str:
     """Make ``path`` and its work folder ready for a new run; return the store id.
 
     The store folder is claimed (marker first) or, with ``overwrite``, emptied after its
     marker is checked; the old work folder is removed only when its marker carries the same
-    store id. The caller holds the output lock and creates the new work folder.
+    store id. The caller holds the output lock and creates the new work folder. With
+    ``dry_run`` nothing is created or deleted: only the refusals are raised ("" returned).
 
     Raises
     ------
@@ -226,6 +227,8 @@ def prepare_run(path: Path, work: Path, overwrite: bool) -> str:
             )
         if status in ("complete", "incomplete"):
             raise StoreError(unmarked_message(path))
+        if dry_run and status in ("missing", "empty"):
+            return ""
         prepare_new_store(path, "zarr", overwrite=False)  # claims it, or refuses a user folder
         return check_owned(path, "store")
     store_id = check_owned(path, "store")
@@ -236,6 +239,8 @@ def prepare_run(path: Path, work: Path, overwrite: bool) -> str:
     refuse_unexpected(path)
     if not overwrite:
         raise StoreError(existing_message(path, status, work))
+    if dry_run:
+        return ""
     gone = describe(path) + (f" and {describe(work)}" if work.is_dir() else "")
     logger.warning("daskfractal: --overwrite: deleting %s", gone)
     if work.is_dir():

@@ -428,6 +428,44 @@ def _lock(out: Path, path: Path, what: str) -> OutputLock:
     raise StoreError(f"could not take the lock {path}: it keeps changing; try again")
 
 
+def check_lock(out: Path, *, what: str = "output path (--out)") -> None:
+    """Refuse now what :func:`lock_output` would refuse later, without taking the lock.
+
+    Lets a command fail before reading its input when the output is in use. A stale lock
+    (same host, holder gone) passes: the run takes it over.
+
+    Raises
+    ------
+    StoreError
+        As :func:`lock_output`.
+    """
+    path = lock_path(out)
+    refuse_symlinks(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return
+    except OSError:  # unreadable: lock_output reports it with the reason
+        return
+    try:
+        got = _try_flock(fd)
+        doc = _read_lock(fd)
+        if doc == "foreign":
+            raise StoreError(
+                f"{path} exists and was not written by daskfractal: it is not used or "
+                f"deleted; move it away or choose another {what}"
+            )
+        if got is False:
+            raise StoreError(
+                f"{out} is being written by another daskfractal run ({_holder(doc)}; lock "
+                f"{path}): wait for it to finish or choose another {what}"
+            )
+        if doc is not None and doc.get("host") != socket.gethostname():
+            _check_stale(out, path, doc, socket.gethostname(), got)
+    finally:
+        os.close(fd)  # also drops the flock taken to look
+
+
 def _check_stale(out: Path, path: Path, doc: dict[str, Any], host: str, got: bool | None) -> None:
     """Take over a lock left by a dead process, or refuse one that may still be held."""
     if doc.get("host") != host:
