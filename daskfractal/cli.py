@@ -278,6 +278,10 @@ def cmd_expand(args: argparse.Namespace) -> int:
     if args.inner_factors:
         # refuse bad values before loading anything or starting a cluster
         check_inner_factors(args.inner_factors, name="--inner-factors")
+    from .expansion import check_output
+
+    # a folder that is not ours, an existing store or a busy output: say so before loading
+    check_output(args.out, resume=args.resume, overwrite=args.overwrite)
     _, split = _load_split(args)
     if args.factors and args.target_interactions is not None:
         raise ParameterError("give either --factors or --target-interactions, not both")
@@ -464,7 +468,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue an interrupted run into the same --out (identical result)",
     )
-    g.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the store at --out (and its .work folder) and write a new one; only "
+        "folders daskfractal created are deleted, never a folder of yours",
+    )
     g = p.add_argument_group("multi-level expansion R̂₁ ⊗rand (R̂₂ ⊗rand R)")
     g.add_argument(
         "--inner-factors",
@@ -487,7 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", metavar="NAME", help="e.g. ml-20m, ml-25m, ml-100k")
     p.add_argument("--dest", default=".", help="folder to download into (default: .)")
     p.add_argument("--base-url", help="mirror replacing the GroupLens URL prefix")
-    p.add_argument("--force", action="store_true", help="download again even when present")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="download and unpack again even when present (files you added are never deleted)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list the known data sets")
     p.set_defaults(func=cmd_download)

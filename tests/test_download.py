@@ -26,7 +26,7 @@ from daskfractal.datasets.download import (
     download,
     list_datasets,
 )
-from daskfractal.errors import DownloadError, ParameterError
+from daskfractal.errors import DownloadError, ParameterError, StoreError
 
 pytestmark = pytest.mark.network
 
@@ -237,22 +237,46 @@ def test_second_call_uses_no_network(tmp_path: Path, server: Server, registry) -
 
 def test_force_downloads_again(tmp_path: Path, server: Server, registry) -> None:
     out = download("ml-100k", tmp_path, base_url=server.url, progress=False, registry=registry)
-    (out / "stale.txt").write_text("old")
+    (out / "u.data").write_text("edited")  # a file of the release: restored by --force
     out2 = download(
         "ml-100k", tmp_path, base_url=server.url, progress=False, force=True, registry=registry
     )
     assert out2 == out
     assert len(server.requests) == 2
-    assert not (out / "stale.txt").exists()
+    assert (out / "u.data").read_bytes() == U_DATA
+    assert (out / MARKER).is_file()
+    assert leftovers(tmp_path) == ["ml-100k", "ml-100k.zip"]
+    # a file the user added is never deleted by --force: refused, folder left as it was
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(StoreError, match=r"notes\.txt.*--force does not delete"):
+        download(
+            "ml-100k", tmp_path, base_url=server.url, progress=False, force=True, registry=registry
+        )
+    assert (out / "notes.txt").read_text() == "mine"
     assert (out / MARKER).is_file()
     assert leftovers(tmp_path) == ["ml-100k", "ml-100k.zip"]
 
 
-def test_incomplete_folder_is_replaced(tmp_path: Path, server: Server, registry) -> None:
+def test_unmarked_folder_is_never_replaced(tmp_path: Path, server: Server, registry) -> None:
+    # extraction is atomic, so a dest/NAME without the marker was not made by download
     (tmp_path / "ml-100k").mkdir()
-    (tmp_path / "ml-100k" / "u.data").write_bytes(b"half")
+    (tmp_path / "ml-100k" / "u.data").write_bytes(b"mine")
     stale = tmp_path / ".ml-100k.extract-killed"
     stale.mkdir()
+    for force in (False, True):
+        with pytest.raises(StoreError, match="not created by daskfractal download"):
+            download(
+                "ml-100k",
+                tmp_path,
+                base_url=server.url,
+                progress=False,
+                force=force,
+                registry=registry,
+            )
+    assert (tmp_path / "ml-100k" / "u.data").read_bytes() == b"mine"
+    assert server.requests == []  # refused before any network access
+    # an empty folder is not the user's data: it is filled (and killed extractions swept)
+    (tmp_path / "ml-100k" / "u.data").unlink()
     out = download("ml-100k", tmp_path, base_url=server.url, progress=False, registry=registry)
     assert (out / "u.data").read_bytes() == U_DATA
     assert leftovers(tmp_path) == ["ml-100k", "ml-100k.zip"]

@@ -41,6 +41,7 @@ from daskfractal.kernels import (
     permutation_table,
 )
 from daskfractal.kernels import reference as ref
+from daskfractal.store._ownership import MARKER as OWNER_MARKER
 
 from .conftest import shared_file
 
@@ -88,7 +89,9 @@ def reference_zarr(tmp_path_factory: pytest.TempPathFactory, ml100k: dfr.SplitDa
 def tree_bytes(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` (relative path -> content)."""
     return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != OWNER_MARKER  # the marker holds a per-store random id
     }
 
 

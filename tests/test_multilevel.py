@@ -21,6 +21,7 @@ from daskfractal.cli import main
 from daskfractal.errors import InputDataError, ParameterError
 from daskfractal.expansion import level_seed
 from daskfractal.preprocess import SplitData
+from daskfractal.store._ownership import MARKER as OWNER_MARKER
 
 from .conftest import shared_file
 
@@ -93,7 +94,9 @@ def same_csr(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
     return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != OWNER_MARKER  # the marker holds a per-store random id
     }
 
 

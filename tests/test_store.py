@@ -44,6 +44,7 @@ from daskfractal.store import (
     store_status,
 )
 from daskfractal.store import open as open_any
+from daskfractal.store._ownership import MARKER as OWNER_MARKER
 
 ATTRS = {
     "params": {"m": 3, "n": 2, "k": 0.5},
@@ -237,7 +238,9 @@ def check_store(store: ExpansionStore, layout: StoreLayout, data: dict[str, Any]
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
     return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != OWNER_MARKER  # the marker holds a per-store random id
     }
 
 

@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from daskfractal.errors import DownloadError, ParameterError
+from daskfractal.errors import DownloadError, ParameterError, StoreError
 
 __all__ = [
     "DATASETS",
@@ -267,6 +267,9 @@ def download(
     ------
     ParameterError
         If ``name`` is not in the registry.
+    StoreError
+        If ``dest/name`` exists and was not created by this function, or holds files the
+        user added (it is never deleted).
     DownloadError
         If ``dest`` is not writable, the host cannot be reached, the server answers with an
         HTTP error, the checksum does not match (the partial file is deleted), or the archive
@@ -279,7 +282,9 @@ def download(
     unpacked without network access. A left-over ``dest/<archive>.part`` is resumed with an
     HTTP ``Range`` request. Data sets without any known checksum are unpacked but reported
     as unverified (a logged warning). Concurrent calls for the same data set and ``dest`` are
-    not supported.
+    not supported. An existing ``dest/name`` is replaced only when it is empty or a finished
+    download holding no file the user added; anything else (a user's folder, a file, a
+    symlink) is refused with :class:`~daskfractal.errors.StoreError` and left alone.
     """
     reg = DATASETS if registry is None else registry
     try:
@@ -295,6 +300,7 @@ def download(
         logger.info("%s: already complete at %s", info.name, target)
         return target
 
+    _check_replaceable(target, info)
     _ensure_writable(dest, info)
     url = _resolve_url(info, base_url)
     zip_path = dest / info.archive
@@ -327,6 +333,61 @@ def download(
             target,
         )
     return target
+
+
+def _check_replaceable(target: Path, info: DatasetInfo) -> None:
+    """Refuse, before any network access, to replace a ``dest/name`` daskfractal did not make.
+
+    Only a missing folder, an empty one, or a finished download (holding :data:`MARKER`) may
+    be replaced; a symlink never is (nothing is deleted through or of a symlink).
+
+    Raises
+    ------
+    StoreError
+        Saying the folder was not created by ``daskfractal download`` and is left alone.
+    """
+    if target.is_symlink():
+        raise StoreError(
+            f"{target} is a symbolic link (to {os.readlink(target)}): daskfractal does not "
+            f"replace or delete it; remove the link or choose another --dest for {info.name}"
+        )
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise StoreError(
+            f"{target} exists and is a file, not a download of {info.name}: it is not "
+            "replaced; move it away or choose another --dest"
+        )
+    if not (target / MARKER).is_file() and any(target.iterdir()):
+        raise StoreError(
+            f"{target} exists and was not created by daskfractal download (no {MARKER} "
+            f"marker): it is not replaced or deleted; move it away or choose another --dest"
+        )
+
+
+def _files_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+def _check_no_user_files(target: Path, fresh: Path, info: DatasetInfo) -> None:
+    """Refuse to replace ``target`` when it holds files the fresh copy ``fresh`` does not.
+
+    Raises
+    ------
+    StoreError
+        Naming up to five files the user added to the finished download.
+    """
+    _check_replaceable(target, info)
+    if not target.exists():
+        return
+    added = sorted(_files_under(target) - _files_under(fresh) - {MARKER})
+    if added:
+        shown = ", ".join(added[:5]) + (" ..." if len(added) > 5 else "")
+        raise StoreError(
+            f"{target} holds {len(added)} file(s) that are not part of {info.name} ({shown}): "
+            "--force does not delete them; move them out (or delete the folder by hand) and "
+            "run again"
+        )
 
 
 def _resolve_url(info: DatasetInfo, base_url: str | None) -> str:
@@ -590,13 +651,15 @@ def _extract(
             + "\n",
             encoding="utf-8",
         )
-        if target.exists() or target.is_symlink():
+        # checked again now: the folder may have changed during the download
+        _check_no_user_files(target, folder, info)
+        if target.exists():
             trash = tmp / ".previous"
             os.replace(target, trash)
         os.replace(folder, target)
         return ratings_checked
     except OSError as exc:
-        if isinstance(exc, DownloadError):
+        if isinstance(exc, DownloadError | StoreError):
             raise
         raise DownloadError(
             f"could not unpack {zip_path} ({info.name}) into {dest}: {exc}; check free space "

@@ -33,7 +33,7 @@ from ._plan import (
     TestPolicy,
     input_checksum,
 )
-from ._write import write_store
+from ._write import check_output, write_store
 
 
 def expand(
@@ -184,6 +184,7 @@ __all__ = [
     "ExpandedData",
     "Expansion",
     "check_inner_factors",
+    "check_output",
     "expand",
     "input_checksum",
     "level_seed",

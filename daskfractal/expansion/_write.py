@@ -27,8 +27,8 @@ identical store.
 from __future__ import annotations
 
 import json
+import logging
 import os
-import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,11 +40,26 @@ import numpy as np
 from .._runner import run, tree_reduce
 from .._version import __version__
 from ..errors import ParameterError, StoreError
-from ..store import ParquetWriter, StoreLayout, ZarrWriter, open_store, store_status
+from ..store import (
+    ParquetWriter,
+    StoreLayout,
+    ZarrWriter,
+    check_lock,
+    check_resume,
+    claim_folder,
+    lock_output,
+    open_store,
+    output_path,
+    prepare_run,
+    remove_owned,
+    store_status,
+)
 from ._plan import Plan, count_slots, emit_users, survivors
 
 if TYPE_CHECKING:
     from ._expansion import Expansion
+
+logger = logging.getLogger("daskfractal")
 
 WORK_SUFFIX = ".work"
 PLAN_FILE = "plan.json"
@@ -273,6 +288,27 @@ def _versions() -> dict:
     }
 
 
+def check_output(path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False) -> None:
+    """Refuse at once an output that :func:`write_store` would refuse, changing nothing.
+
+    Called by the CLI before the input is read, so that a folder that is not daskfractal's,
+    a store that exists, or an output in use by another run is reported in a second, not
+    after the input is loaded. :func:`write_store` checks again under the lock.
+
+    Raises
+    ------
+    StoreError
+        The refusal :func:`write_store` would raise.
+    """
+    path = output_path(path)
+    work = work_dir(path)
+    check_lock(path)
+    if not resume:
+        prepare_run(path, work, overwrite, dry_run=True)
+    elif (work / PLAN_FILE).exists():
+        check_resume(path, work)
+
+
 def write_store(
     expansion: Expansion,
     path: str | os.PathLike,
@@ -320,9 +356,46 @@ def write_store(
     Raises
     ------
     StoreError
-        A store exists and neither ``overwrite`` nor ``resume`` says what to do, or the store
-        to resume was written with other parameters.
+        A store exists and neither ``overwrite`` nor ``resume`` says what to do, the store
+        to resume was written with other parameters, a folder in the way was not created by
+        daskfractal (it is never deleted), or another run holds the output's lock.
+
+    Notes
+    -----
+    The whole run holds the lock ``<path>.lock`` (see :mod:`daskfractal.store._ownership`):
+    a second writer of the same path is refused at once with the holder's host, pid and
+    start time. Only folders carrying daskfractal's ownership marker are ever deleted.
     """
+    path = output_path(path)
+    with lock_output(path):
+        return _write_locked(
+            expansion,
+            path,
+            format=format,
+            resume=resume,
+            overwrite=overwrite,
+            scheduler=scheduler,
+            progress=progress,
+            shard_size=shard_size,
+            chunk_elems=chunk_elems,
+            users_per_file=users_per_file,
+        )
+
+
+def _write_locked(
+    expansion: Expansion,
+    path: Path,
+    *,
+    format: Literal["zarr", "parquet"],
+    resume: bool,
+    overwrite: bool,
+    scheduler: Any,
+    progress: bool,
+    shard_size: int,
+    chunk_elems: int,
+    users_per_file: int | None,
+):
+    """The body of :func:`write_store`, run while the output lock is held."""
     import dask
 
     if format not in ("zarr", "parquet"):
@@ -363,13 +436,12 @@ def write_store(
         },
     }
     status = store_status(path)
-    if status == "foreign":
-        raise StoreError(f"{path} exists and is not a daskfractal store; refusing to touch it")
     if resume:
         if not (work / PLAN_FILE).exists():
             if status == "complete":
                 raise StoreError(f"{path} is already complete: nothing to resume")
             raise StoreError(f"{path}: no unfinished run to resume (no {work / PLAN_FILE})")
+        store_id = check_resume(path, work)
         saved = json.loads((work / PLAN_FILE).read_text())
         if saved["fingerprint"] != json.loads(json.dumps(fingerprint)):
             raise StoreError(
@@ -378,19 +450,12 @@ def write_store(
             )
         tasks = [tuple(t) for t in saved["tasks"]]
     else:
-        if status in ("complete", "incomplete") or work.exists():
-            if not overwrite:
-                what = "a complete store" if status == "complete" else "an unfinished run"
-                raise StoreError(
-                    f"{path} holds {what}: pass overwrite=True (--overwrite) to replace it"
-                    + ("" if status == "complete" else ", or resume=True (--resume)")
-                )
-            if status in ("complete", "incomplete"):
-                shutil.rmtree(path)
-            if work.exists():
-                shutil.rmtree(work)
+        # the store folder is claimed (or emptied) first, then the work folder gets a marker
+        # with the same id before anything else is written into it
+        store_id = prepare_run(path, work, overwrite)
+        claim_folder(work, "work", store_id)
         tasks = expansion.tasks()
-        (work / COUNTS_DIR).mkdir(parents=True)
+        (work / COUNTS_DIR).mkdir()
         (work / TEST_PARTS_DIR).mkdir()
         doc = {"fingerprint": fingerprint, "tasks": [list(t) for t in tasks]}
         tmp = work / f".{PLAN_FILE}.{uuid.uuid4().hex}"
@@ -515,7 +580,10 @@ def write_store(
             }
         }
     )
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        remove_owned(work, "work", store_id)
+    except OSError as exc:  # the store is complete: a leftover work folder is only untidy
+        logger.warning("daskfractal: could not remove the work folder %s: %s", work, exc)
     return open_store(path)
 
 

@@ -9,10 +9,21 @@ whole shard (Zarr) or part (Parquet)::
     writer.write_small("train/indptr", indptr)  # ... stats/*, users/slot
     writer.finalize()
     store = open("out.zarr")                    # refuses incomplete stores
+
+Ownership and locking (:mod:`._ownership`: the ``.daskfractal-owner`` marker, the output
+lock) and run preparation (:func:`prepare_run`, :func:`check_resume`) are the internal API of
+the expansion writer (:mod:`daskfractal.expansion._write`).
 """
 
-from ._common import store_status
+from ._common import check_resume, prepare_run, store_status
 from ._layout import FORMAT_VERSION, SMALL_KEYS, SPLITS, STATS_NAMES, StoreLayout
+from ._ownership import (
+    check_lock,
+    claim_folder,
+    lock_output,
+    output_path,
+    remove_owned,
+)
 from ._parquet import ParquetWriter
 from ._reader import ExpansionStore, open_store
 from ._zarr import ZarrWriter
@@ -29,7 +40,14 @@ __all__ = [
     "ParquetWriter",
     "StoreLayout",
     "ZarrWriter",
+    "check_lock",
+    "check_resume",
+    "claim_folder",
+    "lock_output",
     "open",
     "open_store",
+    "output_path",
+    "prepare_run",
+    "remove_owned",
     "store_status",
 ]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -13,6 +13,21 @@ import numpy as np
 
 from ..errors import StoreError
 from ._layout import FORMAT_VERSION, SUCCESS_FILE, StoreLayout
+from ._ownership import (
+    MARKER,
+    check_owned,
+    claim_folder,
+    clear_owned,
+    describe,
+    new_store_id,
+    only_marker,
+    read_marker,
+    refuse_symlinks,
+    remove_owned,
+    unexpected_entries,
+)
+
+logger = logging.getLogger("daskfractal")
 
 StoreFormat = Literal["zarr", "parquet"]
 Status = Literal["missing", "empty", "foreign", "incomplete", "complete"]
@@ -56,7 +71,9 @@ def inspect_store(path: str | os.PathLike[str]) -> tuple[Status, StoreFormat | N
     except (OSError, ValueError, UnicodeDecodeError):
         return "foreign", None, {}
     if fmt is None:
-        return ("foreign" if any(p.iterdir()) else "empty"), None, {}
+        # a folder holding only our marker is a claimed, still empty output
+        foreign = any(e.name != MARKER for e in p.iterdir())
+        return ("foreign" if foreign else "empty"), None, {}
     if not isinstance(meta, dict) or meta.get("format") != fmt or "format_version" not in meta:
         return "foreign", None, {}
     done = meta.get("complete") is True and (p / SUCCESS_FILE).is_file()
@@ -79,29 +96,184 @@ def store_status(path: str | os.PathLike[str]) -> Status:
 
 
 def prepare_new_store(path: Path, fmt: StoreFormat, overwrite: bool) -> None:
-    """Make ``path`` an empty directory for a new store, refusing to clobber what it must not.
+    """Make ``path`` an empty, marked folder for a new store, refusing what it must not touch.
 
-    A complete or incomplete daskfractal store is replaced only when ``overwrite``; a path
-    holding anything else is never deleted.
+    A missing or empty folder is claimed (the ownership marker is written first). An existing
+    store is emptied only when ``overwrite`` and only when its marker proves daskfractal
+    created it and it holds no file a store never writes; its marker is kept (same store id).
+    Anything else (a user folder, a store of an earlier version without marker, a symlink) is
+    never written into or deleted.
+
+    Raises
+    ------
+    StoreError
+        Saying why nothing was deleted, or what ``overwrite`` would delete.
     """
+    refuse_symlinks(path)
+    if path.exists() and not path.is_dir():
+        raise StoreError(
+            f"{path} exists and is a file, not a folder; choose another output path (--out)"
+        )
     status, _, _ = inspect_store(path)
-    if status == "foreign":
-        raise StoreError(
-            f"{path} exists and is not a daskfractal store; refusing to write into or delete it"
-        )
-    if status in ("complete", "incomplete") and not overwrite:
-        if status == "complete":
+    doc = read_marker(path) if path.is_dir() else None
+    if doc is None:
+        if status in ("missing", "empty"):
+            claim_folder(path, "store", new_store_id())
+            return
+        if status == "foreign":
             raise StoreError(
-                f"{path} already holds a complete store; pass overwrite=True (--overwrite) to "
-                "replace it"
+                f"{path} is not a daskfractal store and was not created by daskfractal (it is "
+                f"not empty and has no {MARKER} marker): it is never written into or deleted; "
+                "choose another output path (--out)"
             )
+        # with or without overwrite: pointing at an option that would refuse helps no one
+        raise StoreError(unmarked_message(path))
+    store_id = check_owned(path, "store")
+    if only_marker(path):
+        return
+    refuse_unexpected(path)
+    if not overwrite:
+        raise StoreError(existing_message(path, status, None, api=True))
+    clear_owned(path, "store", store_id, first=COMPLETION_FILES)
+
+
+#: Top-level names a store writes (names starting with ``.`` or ``_`` are ours as well).
+STORE_ENTRIES = (ZARR_META, PARQUET_META, "train", "test", "stats", "users", "indptr")
+#: Removed first when a store is deleted, so a half-deleted store never looks complete.
+COMPLETION_FILES = (SUCCESS_FILE, ZARR_META, PARQUET_META)
+
+
+def refuse_unexpected(path: Path) -> None:
+    """Refuse to delete a store that holds files a store never writes (the user's).
+
+    Raises
+    ------
+    StoreError
+        Naming up to five of those files.
+    """
+    extra = unexpected_entries(path, STORE_ENTRIES)
+    if extra:
+        shown = ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
         raise StoreError(
-            f"{path} holds an incomplete store: {INCOMPLETE_HINT}; reopen it to resume, or pass "
-            "overwrite=True to start over"
+            f"{path} holds files daskfractal did not write ({shown}): it is not deleted; move "
+            "them out (or remove the store by hand) and run again"
         )
-    if status in ("complete", "incomplete"):
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
+
+
+def unmarked_message(path: Path) -> str:
+    """The refusal to delete a store that has no ownership marker."""
+    return (
+        f"{path} holds a store without the {MARKER} marker (written by an earlier daskfractal "
+        "version, or copied by hand): it stays readable, but daskfractal cannot prove it "
+        "created the folder, so it neither resumes nor deletes it nor writes into it; "
+        f"remove it by hand (rm -r {path}) or choose another output path (--out)"
+    )
+
+
+def existing_message(path: Path, status: str, work: Path | None, *, api: bool = False) -> str:
+    """What is at ``path``, the safe way on first, then exactly what overwriting deletes."""
+    gone = describe(path) if path.is_dir() else str(path)
+    if work is not None and work.is_dir():
+        gone += f" and {describe(work)}"
+    if status == "complete":
+        return (
+            f"{path} already holds a complete store: choose another output, or pass "
+            f"overwrite=True (--overwrite) to delete {gone} and write a new one"
+        )
+    if api:  # the writer classes: resuming is reopen(), not a flag
+        return (
+            f"{path} holds an incomplete store (its run did not finish): reopen it to resume, "
+            f"or pass overwrite=True to delete {gone} and start over"
+        )
+    return (
+        f"{path} holds an unfinished run: pass resume=True (--resume) to continue it, or "
+        f"overwrite=True (--overwrite) to delete {gone} and start over"
+    )
+
+
+def prepare_run(path: Path, work: Path, overwrite: bool, *, dry_run: bool = False) -> str:
+    """Make ``path`` and its work folder ready for a new run; return the store id.
+
+    The store folder is claimed (marker first) or, with ``overwrite``, emptied after its
+    marker is checked; the old work folder is removed only when its marker carries the same
+    store id. The caller holds the output lock and creates the new work folder. With
+    ``dry_run`` nothing is created or deleted: only the refusals are raised ("" returned).
+
+    Raises
+    ------
+    StoreError
+        If either folder is not provably daskfractal's, or a store or unfinished run is there
+        and ``overwrite`` is false (the message says the safe way first and what ``overwrite``
+        deletes: paths, file counts, sizes).
+    """
+    refuse_symlinks(path, work)
+    if work.exists() and not work.is_dir():
+        raise StoreError(
+            f"{work} exists and is a file: it is not deleted; choose another output path (--out)"
+        )
+    if work.is_dir():
+        check_owned(work, "work")
+    if path.exists() and not path.is_dir():
+        raise StoreError(
+            f"{path} exists and is a file, not a folder; choose another output path (--out)"
+        )
+    status, _, _ = inspect_store(path)
+    doc = read_marker(path) if path.is_dir() else None
+    if doc is None:
+        if work.is_dir():
+            raise StoreError(
+                f"{work} is the work folder of a store that is no longer at {path}: it is not "
+                f"deleted; remove it by hand (rm -r {work}) or choose another output path (--out)"
+            )
+        if status in ("complete", "incomplete"):
+            raise StoreError(unmarked_message(path))
+        if dry_run and status in ("missing", "empty"):
+            return ""
+        prepare_new_store(path, "zarr", overwrite=False)  # claims it, or refuses a user folder
+        return check_owned(path, "store")
+    store_id = check_owned(path, "store")
+    if work.is_dir():
+        check_owned(work, "work", store_id)
+    if only_marker(path) and not work.is_dir():
+        return store_id
+    refuse_unexpected(path)
+    if not overwrite:
+        raise StoreError(existing_message(path, status, work))
+    if dry_run:
+        return ""
+    gone = describe(path) + (f" and {describe(work)}" if work.is_dir() else "")
+    logger.warning("daskfractal: --overwrite: deleting %s", gone)
+    if work.is_dir():
+        remove_owned(work, "work", store_id)
+    clear_owned(path, "store", store_id, first=COMPLETION_FILES)
+    return store_id
+
+
+def check_resume(path: Path, work: Path) -> str:
+    """Check that the unfinished run at ``path`` and ``work`` is daskfractal's; its store id.
+
+    Raises
+    ------
+    StoreError
+        If a marker is missing (an earlier version's run: resumed by no one, deleted by the
+        user) or the two folders belong to different stores.
+    """
+    refuse_symlinks(path, work)
+    if read_marker(work) is None:
+        raise StoreError(
+            f"cannot resume {path}: its work folder {work} has no {MARKER} marker (started by "
+            "an earlier daskfractal version, or not by daskfractal), so it is neither used nor "
+            f"deleted; remove {path} and {work} by hand and run again"
+        )
+    store_id = check_owned(work, "work")
+    if not path.is_dir():
+        raise StoreError(
+            f"cannot resume {path}: the store folder is gone; remove {work} by hand (rm -r "
+            f"{work}) and run again"
+        )
+    check_owned(path, "store", store_id)
+    refuse_unexpected(path)
+    return store_id
 
 
 def check_reopen(path: Path, fmt: StoreFormat, layout: StoreLayout, attrs: dict | None) -> dict:

@@ -180,7 +180,8 @@ class ZarrWriter:
         attrs = canonical_attrs(attrs)
         path = Path(path)
         prepare_new_store(path, "zarr", overwrite)
-        root = zarr.open_group(str(path), mode="w-", zarr_format=3)
+        # not mode "w-": the folder already holds the ownership marker (written first)
+        root = zarr.create_group(store=str(path), zarr_format=3, overwrite=False)
         root.attrs.put(root_meta("zarr", layout, attrs, complete=False))
         for group in (*SPLITS, "stats", "users"):
             root.create_group(group)
