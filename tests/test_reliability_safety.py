@@ -22,8 +22,8 @@ import pytest
 import daskfractal as dfr
 from daskfractal.cli import EXIT_OK, EXIT_STORE, main
 from daskfractal.errors import StoreError
+from daskfractal.expansion._write import work_dir
 from daskfractal.store._ownership import MARKER, lock_output, lock_path
-from daskfractal.write import work_dir
 from tests import test_download
 from tests.test_download import DEAD_URL, ML100K_ZIP, entry
 
@@ -262,7 +262,7 @@ def test_overwrite_deletes_only_our_store_and_says_what(
 def test_unfinished_run_message_names_resume_first(
     capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import daskfractal.write as write_mod
+    import daskfractal.expansion._write as write_mod
 
     out = tmp_path / "results"
 
