@@ -25,7 +25,7 @@ from .preprocess import SignedMatrix, SplitData, preprocess
 from .reduction import Reduced, expected_interactions, reduce, solve_factors
 from .store import ExpansionStore, store_status
 from .store import open_store as open  # daskfractal.open(path), like zarr.open
-from .validation import ValidationReport, validate
+from .validate import ValidationReport, validate
 from .write import write_store
 
 __version__ = "0.1.0"

@@ -611,6 +611,11 @@ def _checksum(src: SignedMatrix) -> str:
     return h.hexdigest()
 
 
+#: Public name of :func:`_checksum`: the SHA-256 of a signed matrix that a store records as
+#: ``params.input_sha256`` (used by :mod:`daskfractal.validate` to recognize the input).
+checksum = _checksum
+
+
 def _int_param(name: str, value: Any, low: int, what: str, high: int | None = None) -> int:
     """``value`` as an int in ``[low, high)``, else :class:`ParameterError` (bools refused)."""
     try:
