@@ -472,3 +472,120 @@ def test_validate_is_a_daskfractal_command(small_kron, capsys, tmp_path):
     assert json.loads(capsys.readouterr().out)["spectrum"]["k"] == 2
     assert main(["validate", str(tmp_path / "missing.zarr"), "--quiet"]) == EXIT_STORE
     assert "missing.zarr" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------
+# parameter rules (issue 9): impossible values refused, one seed rule, report path checks
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"block_sample": -5}, "block_sample must be an integer >= 0, got -5"),
+        ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*64\), got -1"),
+        ({"seed": 2**64}, r"seed must be an integer in \[0, 2\*\*64\)"),
+        ({"seed": 1.5}, "seed must be"),
+        ({"k": -1}, "k must be an integer >= 0"),
+        ({"k": True}, "k must be"),
+        ({"n_power_iter": -1}, "n_power_iter must be an integer >= 0"),
+        ({"n_oversamples": 2.5}, "n_oversamples must be"),
+    ],
+)
+def test_impossible_parameters_are_refused(small_kron, kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        validate(small_kron, False, progress=False, **kwargs)
+
+
+def test_largest_seed_is_accepted(small_kron):
+    rep = validate(small_kron, False, k=2, seed=2**64 - 1, block_sample=0, progress=False)
+    assert rep.numbers["settings"]["seed"] == 2**64 - 1
+    assert randomized_svd(small_kron, 2, seed=2**64 - 1).shape == (2,)
+
+
+def test_randomized_svd_and_block_gram_check_their_parameters(small_kron):
+    with pytest.raises(ParameterError, match="seed"):
+        randomized_svd(small_kron, 2, seed=-1)
+    with pytest.raises(ParameterError, match="n_oversamples"):
+        randomized_svd(small_kron, 2, n_oversamples=-1)
+    with pytest.raises(ParameterError, match="sample must be an integer >= 1"):
+        block_gram(small_kron, sample=0)
+    with pytest.raises(ParameterError, match="seed"):
+        block_gram(small_kron, seed=-3)
+
+
+def test_former_svd_keyword_names_still_work_with_a_deprecation_warning(small_kron, small_split):
+    new = randomized_svd(small_kron, 4, n_power_iter=2, n_oversamples=5, seed=1)
+    with pytest.warns(DeprecationWarning, match=r"randomized_svd\(n_iter=...\) is deprecated"):
+        old = randomized_svd(small_kron, 4, n_iter=2, n_oversamples=5, seed=1)
+    np.testing.assert_array_equal(old, new)
+    ref = validate(small_kron, small_split, k=3, n_power_iter=2, n_oversamples=5, progress=False)
+    with pytest.warns(DeprecationWarning, match=r"validate\(oversample=...\) is deprecated"):
+        got = validate(small_kron, small_split, k=3, n_power_iter=2, oversample=5, progress=False)
+    np.testing.assert_array_equal(got["spectrum"]["expansion"], ref["spectrum"]["expansion"])
+    assert got["settings"]["oversample"] == 5  # report.json keys are unchanged
+    with pytest.raises(ParameterError, match="give n_power_iter= only"):
+        randomized_svd(small_kron, 4, n_iter=2, n_power_iter=2)
+
+
+def test_report_path_that_is_a_file_is_refused_before_the_passes(small_kron, tmp_path):
+    from daskfractal.errors import OutputError
+
+    file = tmp_path / "report.txt"
+    file.write_text("mine\n")
+    with pytest.raises(OutputError, match="is a file"):
+        validate(small_kron, False, k=2, report_dir=file, progress=False)
+    with pytest.raises(OutputError, match="is below the file"):
+        validate(small_kron, False, k=2, report_dir=file / "sub", progress=False)
+    assert file.read_text() == "mine\n"
+    rep = validate(small_kron, False, k=0, block_sample=0, progress=False)
+    with pytest.raises(OutputError, match="is a file"):
+        rep.write(file)
+    assert file.read_text() == "mine\n"
+
+
+def test_report_write_errors_are_output_errors(small_kron, tmp_path, monkeypatch):
+    from daskfractal.errors import OutputError
+    from daskfractal.validate import report as report_module
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    rep = validate(small_kron, False, k=0, block_sample=0, progress=False)
+    monkeypatch.setattr(report_module, "write_report", disk_full)
+    with pytest.raises(OutputError, match="No space left on device"):
+        rep.write(tmp_path / "rep")
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--block-sample", "-5"], "--block-sample must be an integer >= 0, got -5"),
+        (["--seed", "-1"], r"--seed must be an integer in [0, 2**64), got -1"),
+        (["--seed", str(2**64)], "--seed must be an integer in [0, 2**64)"),
+        (["--k", "-3"], "--k must be an integer >= 0, got -3"),
+        (["--power-iterations", "-1"], "--power-iterations must be an integer >= 0"),
+        (["--oversample", "-2"], "--oversample must be an integer >= 0"),
+    ],
+)
+def test_cli_refuses_impossible_values_in_one_line(small_kron, capsys, argv, flag):
+    from daskfractal.cli import EXIT_USAGE, main
+
+    assert main(["validate", str(small_kron.path), "--quiet", *argv]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert flag in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_report_path_that_is_a_file(small_kron, capsys, tmp_path):
+    from daskfractal import cli
+
+    file = tmp_path / "taken"
+    file.write_text("mine\n")
+    code = cli.main(["validate", str(small_kron.path), "--quiet", "--report", str(file)])
+    # OutputError: exit 6 once the CLI maps it (EXIT_OUTPUT), a DaskFractalError (1) before
+    assert code == getattr(cli, "EXIT_OUTPUT", cli.EXIT_FAILURE)
+    err = capsys.readouterr().err
+    assert "is a file" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert file.read_text() == "mine\n"
