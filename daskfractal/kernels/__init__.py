@@ -1,8 +1,9 @@
 """Pure compute kernels (Numba) of the randomized Kronecker expansion.
 
 Modules: :mod:`.rng` (counter-based hash), :mod:`.permute` (block permutations),
-:mod:`.expand` (dropout + shuffle of one block-row), :mod:`.reference` (pure-NumPy
-specification of each kernel, for tests).
+:mod:`.expand` (dropout + shuffle of one block-row), :mod:`.spmm` (the sparse × dense products
+and split counts of the validation passes), :mod:`.reference` / :mod:`.reference_spmm`
+(pure-NumPy specification of each kernel, for tests).
 """
 
 from __future__ import annotations
