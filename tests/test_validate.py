@@ -589,3 +589,49 @@ def test_cli_report_path_that_is_a_file(small_kron, capsys, tmp_path):
     assert "is a file" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert file.read_text() == "mine\n"
+
+
+def test_validate_package_dependencies_point_one_way():
+    """validate/ sits downstream: nothing else imports it (but the package's public API and the
+    CLI), the kernels it uses import nothing of daskfractal but the jit decorator, and it
+    imports no private name from outside validate/."""
+    import ast
+    from pathlib import Path
+
+    import daskfractal
+
+    root = Path(daskfractal.__file__).parent
+
+    def imports(path):
+        """(absolute module, imported names) of every import in ``path``, functions included."""
+        package = ".".join(("daskfractal", *path.relative_to(root).parent.parts))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")
+                if node.level:
+                    base = base[: len(base) - node.level + 1]
+                    module = ".".join([*base, *([node.module] if node.module else [])])
+                else:
+                    module = node.module or ""
+                yield module, [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    yield a.name, []
+
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).as_posix()
+        for module, names in imports(path):
+            target = [f"{module}.{n}" for n in names] + [module]
+            if rel.startswith("validate/"):
+                if module.startswith("daskfractal") and not module.startswith(
+                    "daskfractal.validate"
+                ):
+                    private = [n for n in names if n.startswith("_") and n != "__version__"]
+                    assert not private, f"{rel} imports private {private} from {module}"
+            elif rel not in ("__init__.py", "cli.py"):
+                assert not any(t.startswith("daskfractal.validate") for t in target), (
+                    f"{rel} imports {module}: validate/ must stay downstream"
+                )
+            if rel in ("kernels/spmm.py", "kernels/reference_spmm.py"):
+                pure = not module.startswith("daskfractal") or module == "daskfractal.kernels._jit"
+                assert pure, f"{rel} imports {module}"
