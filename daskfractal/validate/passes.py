@@ -24,7 +24,21 @@ from ..errors import ParameterError, StoreError
 from ..kernels.spmm import apply_sketch, split_counts
 from ..store import ExpansionStore, open_store
 
-__all__ = ["LANES", "MAX_TASKS", "READ_NNZ", "TASK_NNZ"]
+__all__ = [
+    "LANES",
+    "MAX_TASKS",
+    "READ_NNZ",
+    "TASK_NNZ",
+    "Passes",
+    "SingleThreadedBlas",
+    "as_store",
+    "csr_rows",
+    "lanes_graph",
+    "pass_task",
+    "row_plan",
+    "store_degrees",
+    "tasks_per_pass",
+]
 
 #: Interactions read at once by a task (bounds a task's memory besides its k-column blocks).
 READ_NNZ = 2**22
@@ -250,6 +264,7 @@ class Passes:
 
 
 def as_store(store: Any) -> ExpansionStore:
+    """``store`` opened (a path) or as is (an :class:`ExpansionStore`), else ParameterError."""
     if isinstance(store, ExpansionStore):
         return store
     if isinstance(store, str | os.PathLike):
