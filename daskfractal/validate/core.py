@@ -19,7 +19,7 @@ from .._runner import release_memory
 from ..errors import StoreError
 from ..store import ExpansionStore
 from .blocks import BLOCK_SAMPLE, block_gram_of, input_shape
-from .linalg import renamed_svd_keywords, svd_and_split, top_singular_values
+from .linalg import Spectrum, renamed_svd_keywords, svd_and_split, top_singular_values
 from .original import keep_of, load_original
 from .passes import Passes, SingleThreadedBlas, as_store, store_degrees
 from .report import ValidationReport, _jsonable, check_report_dir
@@ -244,28 +244,7 @@ def _validate(
         "users": {"R": r_users, "R_hat": hat_users, "expansion": x_users, "prediction": pred_users},
         "items": {"R": r_items, "R_hat": hat_items, "expansion": x_items, "prediction": pred_items},
     }
-    numbers["degrees"] = {"source": deg_from}
-    for axis, mats in degrees.items():
-        out: dict[str, Any] = {}
-        for name, v in mats.items():
-            if v is not None:
-                out[name] = _summary(v, integer=name in ("R", "expansion"))
-        ks: dict[str, Any] = {"standardized": None, "centered": None, "prediction": None}
-        if mats["R"] is not None:
-            for how, label in (("standard", "standardized"), ("center", "centered")):
-                ks[label] = ks_distance(
-                    normalized_log_degrees(mats["R"], how),
-                    normalized_log_degrees(mats["expansion"], how),
-                )
-        if mats["prediction"] is not None:
-            xp, pp = _ranked(mats["expansion"]), _ranked(mats["prediction"])
-            ks["prediction"] = ks_distance(np.log(xp), np.log(pp))
-            out["prediction_exact"] = bool(xp.size == pp.size and np.array_equal(xp, pp))
-            out["prediction_max_abs_diff"] = (
-                float(np.abs(xp - pp).max()) if xp.size == pp.size and xp.size else None
-            )
-        out["ks"] = ks
-        numbers["degrees"][axis] = out
+    numbers["degrees"] = {"source": deg_from, **_degree_numbers(degrees)}
 
     # density
     n_in = (shape_in[0] * shape_in[1]) if shape_in else None
@@ -295,15 +274,93 @@ def _validate(
         check_split=True,
         empty_items=empty_items,
     )
-    sv = None if spectrum is None else spectrum.values
     lap("spectrum_and_split")
     test_deg = deg["user_test"]
+    numbers["split"] = _split_numbers(test_deg, counts)
+
+    numbers["spectrum"] = _spectrum_numbers(
+        spectrum,
+        k=k,
+        n_power_iter=n_power_iter,
+        n_oversamples=n_oversamples,
+        keep=keep,
+        params=params,
+        sv_r=sv_r,
+        complete=complete,
+        r_method=r_method,
+    )
+
+    # ---- block structure --------------------------------------------------------------
+    gram, blocks = _block_numbers(
+        st,
+        block_sample=block_sample,
+        seed=seed,
+        passes=passes,
+        keep=keep,
+        dens_in=nnz_in / n_in if n_in and nnz_in else 0.0,
+        notes=notes,
+    )
+    numbers["blocks"] = blocks
+    lap("blocks")
+
+    # ---- checks ----------------------------------------------------------------------
+    checks: dict[str, Any] = {
+        "train_test_disjoint": numbers["split"]["disjoint"],
+        "train_rows_sorted_unique": numbers["split"]["train_duplicates"] == 0
+        and numbers["split"]["unsorted_train_rows"] == 0,
+        "user_degrees_sum_to_nnz": int(deg["user_train"].sum()) == st.nnz["train"],
+        "item_degrees_sum_to_nnz": int(deg["item_train"].sum()) == st.nnz["train"],
+        "input_sha256_matches": orig_info.get("sha256_matches"),
+    }
+    if deg["block_train"] is not None:
+        checks["block_counts_sum_to_nnz"] = int(deg["block_train"].sum()) >= st.nnz["train"]
+    numbers["checks"] = checks
+    timings["total"] = round(time.perf_counter() - t_start, 3)
+    numbers["timings"] = timings
+
+    rep = ValidationReport(
+        numbers=_jsonable(numbers), degrees=degrees, gram=gram, keep=keep, notes=notes
+    )
+    if report_dir is not None:
+        rep.write(report_dir, figures=figures)
+    return rep
+
+
+def _degree_numbers(degrees: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per axis: a summary of each matrix's degrees, the KS distances and the prediction check."""
+    result: dict[str, Any] = {}
+    for axis, mats in degrees.items():
+        out: dict[str, Any] = {}
+        for name, v in mats.items():
+            if v is not None:
+                out[name] = _summary(v, integer=name in ("R", "expansion"))
+        ks: dict[str, Any] = {"standardized": None, "centered": None, "prediction": None}
+        if mats["R"] is not None:
+            for how, label in (("standard", "standardized"), ("center", "centered")):
+                ks[label] = ks_distance(
+                    normalized_log_degrees(mats["R"], how),
+                    normalized_log_degrees(mats["expansion"], how),
+                )
+        if mats["prediction"] is not None:
+            xp, pp = _ranked(mats["expansion"]), _ranked(mats["prediction"])
+            ks["prediction"] = ks_distance(np.log(xp), np.log(pp))
+            out["prediction_exact"] = bool(xp.size == pp.size and np.array_equal(xp, pp))
+            out["prediction_max_abs_diff"] = (
+                float(np.abs(xp - pp).max()) if xp.size == pp.size and xp.size else None
+            )
+        out["ks"] = ks
+        result[axis] = out
+    return result
+
+
+def _split_numbers(test_deg: np.ndarray, counts: np.ndarray | None) -> dict[str, Any]:
+    """Train / test sanity: the pass's counts and the test items per user."""
     hist = np.bincount(test_deg) if test_deg.size else np.zeros(1, np.int64)
     hist_d = {str(i): int(c) for i, c in enumerate(hist[:10])}
     if hist.size > 10:
         hist_d["10+"] = int(hist[10:].sum())
     overlap = int(counts[0]) if counts is not None else 0
-    numbers["split"] = {
+    return {
         "overlap": overlap,
         "disjoint": overlap == 0,
         "train_duplicates": int(counts[1]) if counts is not None else 0,
@@ -319,6 +376,21 @@ def _validate(
         },
     }
 
+
+def _spectrum_numbers(
+    spectrum: Spectrum | None,
+    *,
+    k: int,
+    n_power_iter: int,
+    n_oversamples: int,
+    keep: np.ndarray | None,
+    params: dict[str, Any],
+    sv_r: np.ndarray | None,
+    complete: bool,
+    r_method: str | None,
+) -> dict[str, Any]:
+    """The expansion's top singular values against R's, R̂'s and the Theorem-1 prediction."""
+    sv = None if spectrum is None else spectrum.values
     spec: dict[str, Any] = {
         "k": k,
         "method": "randomized subspace iteration on AᵀA over the store (float32 passes, "
@@ -361,12 +433,23 @@ def _validate(
             spec["normalized_max_abs_diff_vs_R"] = float(
                 np.abs(sv[:n_sh] / sv[0] - sv_r[:n_sh] / sv_r[0]).max()
             )
-    numbers["spectrum"] = spec
+    return spec
 
-    # ---- block structure --------------------------------------------------------------
+
+def _block_numbers(
+    st: ExpansionStore,
+    *,
+    block_sample: int,
+    seed: int,
+    passes: Passes,
+    keep: np.ndarray | None,
+    dens_in: float,
+    notes: list[str],
+) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """The block Gram matrix and its rank-1 share against the shares expected for ``keep``."""
     gram = None
     blocks: dict[str, Any] = {}
-    if block_sample > 0 and shape_in is not None and st.nnz["train"] > 0:
+    if block_sample > 0 and input_shape(st) is not None and st.nnz["train"] > 0:
         try:
             gram, binfo = block_gram_of(st, sample=int(block_sample), seed=seed, passes=passes)
         except StoreError as e:
@@ -375,7 +458,6 @@ def _validate(
             share = rank1_energy_share(gram)
             blocks.update(rank1_energy_share=share, **binfo)
             if keep is not None:
-                dens_in = nnz_in / n_in if n_in and nnz_in else 0.0
                 e_none, e_shuf = _expected_shares(keep, dens_in)
                 blocks.update(expected_share_none=e_none, expected_share_shuffled=e_shuf)
                 if e_none - e_shuf > 1e-12:
@@ -384,27 +466,4 @@ def _validate(
             cos = gram / np.outer(d, d)
             off = cos[~np.eye(cos.shape[0], dtype=bool)]
             blocks["mean_offdiagonal_cosine"] = float(off.mean()) if off.size else None
-    numbers["blocks"] = blocks
-    lap("blocks")
-
-    # ---- checks ----------------------------------------------------------------------
-    checks: dict[str, Any] = {
-        "train_test_disjoint": numbers["split"]["disjoint"],
-        "train_rows_sorted_unique": numbers["split"]["train_duplicates"] == 0
-        and numbers["split"]["unsorted_train_rows"] == 0,
-        "user_degrees_sum_to_nnz": int(deg["user_train"].sum()) == st.nnz["train"],
-        "item_degrees_sum_to_nnz": int(deg["item_train"].sum()) == st.nnz["train"],
-        "input_sha256_matches": orig_info.get("sha256_matches"),
-    }
-    if deg["block_train"] is not None:
-        checks["block_counts_sum_to_nnz"] = int(deg["block_train"].sum()) >= st.nnz["train"]
-    numbers["checks"] = checks
-    timings["total"] = round(time.perf_counter() - t_start, 3)
-    numbers["timings"] = timings
-
-    rep = ValidationReport(
-        numbers=_jsonable(numbers), degrees=degrees, gram=gram, keep=keep, notes=notes
-    )
-    if report_dir is not None:
-        rep.write(report_dir, figures=figures)
-    return rep
+    return gram, blocks
