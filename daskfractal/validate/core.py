@@ -74,7 +74,8 @@ def validate(
         Write ``report.json``, ``report.md`` and the figures there (see
         :meth:`ValidationReport.write`).
     seed : int, default 0
-        Seeds the randomized SVD sketch and the block-structure row sample.
+        Seeds the randomized SVD sketch and the block-structure row sample; an integer in
+        ``[0, 2**64)``, the seed rule of every daskfractal entry point.
     scheduler : None, str or distributed.Client
         Where the passes run (the default Client if any, else threads).
     progress : bool, default True
@@ -99,7 +100,12 @@ def validate(
     InputDataError
         ``original`` is not the store's input (checksum mismatch).
     ParameterError
-        A bad option.
+        A bad option: ``k``, ``n_power_iter``, ``n_oversamples`` or ``block_sample`` not an
+        integer ≥ 0 (``block_sample=0`` skips the block structure), a seed outside
+        ``[0, 2**64)``.
+    OutputError
+        ``report_dir`` is an existing file (checked before any pass), or the report files cannot
+        be written.
 
     Notes
     -----
