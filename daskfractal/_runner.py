@@ -42,6 +42,10 @@ def _default_client() -> Any | None:
         return None
 
 
+#: Public name of :func:`_default_client` (the current distributed Client, else None).
+default_client = _default_client
+
+
 def run(tasks: Sequence[Any], *, scheduler: Any = None, progress: bool = True) -> list:
     """Compute Dask delayed objects and return their results in order.
 
@@ -142,6 +146,10 @@ def _is_client(obj: Any) -> bool:
     except ImportError:  # pragma: no cover
         return False
     return isinstance(obj, Client)
+
+
+#: Public name of :func:`_is_client` (is ``obj`` a distributed Client).
+is_client = _is_client
 
 
 @contextlib.contextmanager

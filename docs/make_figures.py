@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     """Expand, validate and draw; print the files written."""
     import daskfractal as dfr
     from daskfractal import validate
-    from daskfractal._report import shuffle_comparison_figure
+    from daskfractal.validation.render import shuffle_comparison_figure
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=IMAGES, help="folder of the PNGs")

@@ -18,8 +18,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import daskfractal as dfr
-from daskfractal import validation as V
 from daskfractal.errors import InputDataError, ParameterError, StoreError
+from daskfractal.kernels.spmm import split_counts
+from daskfractal.validation import (
+    block_gram,
+    gini,
+    ks_distance,
+    loglog_slopes,
+    normalized_log_degrees,
+    randomized_svd,
+    rank1_energy_share,
+    theorem1_prediction,
+    validate,
+)
+from daskfractal.validation.cli import register_cli
+from daskfractal.validation.passes import row_plan
 
 from .conftest import shared_file
 
@@ -33,51 +46,51 @@ degrees_st = st.lists(st.integers(0, 60), min_size=2, max_size=80)
 @given(degrees_st, degrees_st)
 def test_ks_distance_is_scipys_two_sample_statistic(a, b):
     a, b = np.array(a, float), np.array(b, float)
-    assert V.ks_distance(a, b) == pytest.approx(
+    assert ks_distance(a, b) == pytest.approx(
         scipy.stats.ks_2samp(a, b, method="asymp").statistic, abs=1e-12
     )
 
 
 def test_normalized_log_degrees_removes_scale_and_power():
     d = np.array([1, 2, 2, 5, 9, 40, 0])
-    x = V.normalized_log_degrees(d)
+    x = normalized_log_degrees(d)
     assert x.size == 6 and x.mean() == pytest.approx(0, abs=1e-12)
     assert x.std() == pytest.approx(1)
     # standardized: invariant to d -> c·d^a; centered: only to d -> c·d
-    np.testing.assert_allclose(V.normalized_log_degrees(7.0 * d[d > 0] ** 2.5), x, atol=1e-12)
-    centered = V.normalized_log_degrees(d, "center")
-    np.testing.assert_allclose(V.normalized_log_degrees(3 * d, "center"), centered, atol=1e-12)
-    assert V.ks_distance(centered, V.normalized_log_degrees(d**2, "center")) > 0.1
+    np.testing.assert_allclose(normalized_log_degrees(7.0 * d[d > 0] ** 2.5), x, atol=1e-12)
+    centered = normalized_log_degrees(d, "center")
+    np.testing.assert_allclose(normalized_log_degrees(3 * d, "center"), centered, atol=1e-12)
+    assert ks_distance(centered, normalized_log_degrees(d**2, "center")) > 0.1
 
 
 @given(st.lists(st.integers(0, 1000), min_size=1, max_size=60))
 def test_gini_matches_mean_absolute_difference(x):
     x = np.array(x, float)
     if x.sum() == 0:
-        assert np.isnan(V.gini(x))
+        assert np.isnan(gini(x))
         return
     expected = np.abs(x[:, None] - x[None, :]).sum() / (2 * x.size**2 * x.mean())
-    assert V.gini(x) == pytest.approx(expected, abs=1e-12)
+    assert gini(x) == pytest.approx(expected, abs=1e-12)
 
 
 def test_gini_extremes():
-    assert V.gini(np.ones(10)) == pytest.approx(0)
-    assert V.gini(np.r_[np.zeros(99), 5.0]) == pytest.approx(0.99)
+    assert gini(np.ones(10)) == pytest.approx(0)
+    assert gini(np.r_[np.zeros(99), 5.0]) == pytest.approx(0.99)
 
 
 def test_loglog_slopes_match_polyfit():
     rng = np.random.default_rng(3)
     v = np.round(1000 * rng.pareto(1.3, 500)) + 1
-    head, tail = V.loglog_slopes(np.r_[v, 0, 0])
+    head, tail = loglog_slopes(np.r_[v, 0, 0])
     r = np.sort(v)[::-1]
     logr, logv = np.log(np.arange(1, r.size + 1)), np.log(r)
     h = int(np.ceil(0.1 * r.size))
     assert head == pytest.approx(np.polyfit(logr[:h], logv[:h], 1)[0], rel=1e-9)
     assert tail == pytest.approx(np.polyfit(logr[h:], logv[h:], 1)[0], rel=1e-9)
     # an exact power law v_r = r^-0.7 has slope -0.7 everywhere
-    head, tail = V.loglog_slopes(np.arange(1, 201) ** -0.7)
+    head, tail = loglog_slopes(np.arange(1, 201) ** -0.7)
     assert head == pytest.approx(-0.7) and tail == pytest.approx(-0.7)
-    assert all(np.isnan(V.loglog_slopes(np.array([3.0]))))
+    assert all(np.isnan(loglog_slopes(np.array([3.0]))))
 
 
 def test_theorem1_prediction_is_the_kronecker_spectrum():
@@ -87,11 +100,11 @@ def test_theorem1_prediction_is_the_kronecker_spectrum():
     sa = np.linalg.svd(a, compute_uv=False)
     sb = np.linalg.svd(b, compute_uv=False)
     exact = np.linalg.svd(np.kron(a, b), compute_uv=False)
-    pred, valid = V.theorem1_prediction(sa, sb, 40, complete=True)
+    pred, valid = theorem1_prediction(sa, sb, 40, complete=True)
     assert valid == 40
     np.testing.assert_allclose(pred, exact[:40], rtol=1e-10)
     # with only the top 5 of b, the guaranteed prefix is still exact and at least 5 long
-    pred, valid = V.theorem1_prediction(sa, sb[:5], 40)
+    pred, valid = theorem1_prediction(sa, sb[:5], 40)
     assert 5 <= valid <= 15
     np.testing.assert_allclose(pred[:valid], exact[:valid], rtol=1e-10)
 
@@ -110,11 +123,11 @@ def test_rank1_energy_share_matches_the_rearrangement_svd():
     r = (rng.random((12, 9)) < 0.4).astype(float)
     kron = np.kron(np.ones((2, 3)), r)
     blocks = _blocks(kron, 2, 3)
-    assert V.rank1_energy_share(blocks @ blocks.T) == pytest.approx(1.0)
+    assert rank1_energy_share(blocks @ blocks.T) == pytest.approx(1.0)
     noisy = (rng.random(kron.shape) < 0.3) * kron
     blocks = _blocks(noisy, 2, 3)
     s = np.linalg.svd(blocks, compute_uv=False)  # independent route: σ1² / Σσ²
-    assert V.rank1_energy_share(blocks @ blocks.T) == pytest.approx(s[0] ** 2 / (s**2).sum())
+    assert rank1_energy_share(blocks @ blocks.T) == pytest.approx(s[0] ** 2 / (s**2).sum())
 
 
 def test_split_counts_kernel():
@@ -123,12 +136,12 @@ def test_split_counts_kernel():
     ix_a = np.array([1, 3, 5, 2, 2, 7, 9, 4])
     ip_b = np.array([0, 2, 2, 4])
     ix_b = np.array([3, 4, 4, 8])
-    assert V._split_counts(ip_a, ix_a, ip_b, ix_b) == (2, 1, 1)
+    assert split_counts(ip_a, ix_a, ip_b, ix_b) == (2, 1, 1)
 
 
 def test_row_plan_covers_every_user_once():
     indptr = np.r_[0, np.cumsum(np.random.default_rng(0).integers(0, 50, 1000))]
-    plan = V._row_plan(indptr, 1000, int(indptr[-1]), 7, read_nnz=900)
+    plan = row_plan(indptr, 1000, int(indptr[-1]), 7, read_nnz=900)
     reads = [r for task in plan for r in task]
     assert reads[0][0] == 0 and reads[-1][1] == 1000
     assert all(a[1] == b[0] for a, b in itertools.pairwise(reads))
@@ -161,7 +174,7 @@ def small_kron(small_split, tmp_path_factory):
 def test_plain_kronecker_small_is_exactly_proposition1_and_theorem1(small_split, small_kron):
     m, n = small_split.shape
     k = min(m, n)  # every singular value: the sketch spans the whole row space
-    rep = V.validate(small_kron, small_split, k=k, oversample=10, progress=False)
+    rep = validate(small_kron, small_split, k=k, n_oversamples=10, progress=False)
     deg = rep.numbers["degrees"]
     assert deg["users"]["prediction_exact"] and deg["items"]["prediction_exact"]
     # Proposition 1 computed here independently: sums of the dense Kronecker product
@@ -184,7 +197,7 @@ def test_plain_kronecker_small_is_exactly_proposition1_and_theorem1(small_split,
 def test_report_statistics_match_independent_computations(small_split, tmp_path):
     ex = dfr.expand(small_split, factors=(2, 2), seed=3)
     store = ex.to_zarr(tmp_path / "s.zarr", progress=False, scheduler="sync")
-    rep = V.validate(store, small_split, k=20, progress=False)
+    rep = validate(store, small_split, k=20, progress=False)
     x = store.to_scipy(values="ones").astype(np.float64)
     r = small_split.train
     users_x, items_x = np.diff(x.indptr), np.bincount(x.indices, minlength=x.shape[1])
@@ -226,7 +239,7 @@ def test_without_the_original_the_numbers_still_come_out(small_split, tmp_path):
     store = dfr.expand(small_split, factors=(2, 2), seed=1).to_zarr(
         tmp_path / "r.zarr", progress=False, scheduler="sync"
     )
-    rep = V.validate(store, k=3, progress=False)  # in-memory input: nothing to reload
+    rep = validate(store, k=3, progress=False)  # in-memory input: nothing to reload
     assert rep.numbers["original"]["available"] is False
     assert "R" not in rep.numbers["degrees"]["users"]
     assert rep.numbers["degrees"]["users"]["expansion"]["count"] == store.n_users
@@ -239,21 +252,21 @@ def test_without_the_original_the_numbers_still_come_out(small_split, tmp_path):
 def test_wrong_original_is_refused(small_kron):
     other = dfr.preprocess(dfr.load(sp.random(30, 20, density=0.3, format="csr", random_state=1)))
     with pytest.raises(InputDataError, match="not the store's input"):
-        V.validate(small_kron, other, k=2, progress=False)
+        validate(small_kron, other, k=2, progress=False)
 
 
 def test_bad_arguments(small_kron, tmp_path):
     with pytest.raises(ParameterError):
-        V.validate(small_kron, k=-1, progress=False)
+        validate(small_kron, k=-1, progress=False)
     with pytest.raises(ParameterError):
-        V.validate(small_kron, k=2, n_iter=-1, progress=False)
+        validate(small_kron, k=2, n_power_iter=-1, progress=False)
     with pytest.raises(StoreError):
-        V.validate(tmp_path / "missing.zarr", progress=False)
+        validate(tmp_path / "missing.zarr", progress=False)
 
 
 def test_randomized_svd_is_deterministic_across_schedulers(small_kron):
-    a = V.randomized_svd(small_kron, 6, seed=5, scheduler="sync")
-    b = V.randomized_svd(small_kron, 6, seed=5, scheduler="threads")
+    a = randomized_svd(small_kron, 6, seed=5, scheduler="sync")
+    b = randomized_svd(small_kron, 6, seed=5, scheduler="threads")
     np.testing.assert_array_equal(a, b)
 
 
@@ -261,7 +274,7 @@ def test_degrees_without_stats_come_from_a_pass(small_kron, tmp_path):
     copy = tmp_path / "nostats.zarr"
     shutil.copytree(small_kron.path, copy)
     shutil.rmtree(copy / "stats")
-    rep = V.validate(copy, k=0, progress=False, block_sample=0)
+    rep = validate(copy, k=0, progress=False, block_sample=0)
     assert rep.numbers["degrees"]["source"] == "pass"
     np.testing.assert_array_equal(
         rep.degrees["items"]["expansion"], small_kron.stats()["item_train_degree"]
@@ -274,8 +287,8 @@ def test_degrees_without_stats_come_from_a_pass(small_kron, tmp_path):
 def test_parquet_store_gives_the_same_numbers(small_split, small_kron, tmp_path):
     ex = dfr.expand(small_split, keep=np.ones((2, 3)), shuffle="none", seed=0)
     pq = ex.to_parquet(tmp_path / "kron.pq", progress=False, scheduler="sync")
-    a = V.validate(small_kron, small_split, k=4, progress=False).numbers
-    b = V.validate(pq, small_split, k=4, progress=False).numbers
+    a = validate(small_kron, small_split, k=4, progress=False).numbers
+    b = validate(pq, small_split, k=4, progress=False).numbers
     np.testing.assert_allclose(a["spectrum"]["expansion"], b["spectrum"]["expansion"], rtol=1e-12)
     assert a["degrees"]["items"]["expansion"] == b["degrees"]["items"]["expansion"]
     assert a["blocks"]["rank1_energy_share"] == pytest.approx(b["blocks"]["rank1_energy_share"])
@@ -309,7 +322,7 @@ def ml100k_stores(ml100k, tmp_path_factory):
 def test_ml100k_plain_kronecker_equals_proposition1_and_theorem1(ml100k_stores):
     store = ml100k_stores["kron"]
     # the original is reloaded from the source recorded in the store
-    rep = V.validate(store, k=10, oversample=40, n_iter=8, progress=False, block_sample=0)
+    rep = validate(store, k=10, n_oversamples=40, n_power_iter=8, progress=False, block_sample=0)
     assert rep.numbers["original"]["how"] == "source"
     d = rep.numbers["degrees"]
     assert d["users"]["prediction_exact"] and d["items"]["prediction_exact"]
@@ -319,7 +332,7 @@ def test_ml100k_plain_kronecker_equals_proposition1_and_theorem1(ml100k_stores):
     assert spec["compared"] == 10
     assert spec["max_relative_deviation"] < 1e-6
     # with the default settings the leading values already agree to 1e-6
-    rep = V.validate(store, k=64, progress=False, block_sample=0)
+    rep = validate(store, k=64, progress=False, block_sample=0)
     assert np.abs(rep.numbers["spectrum"]["relative_deviation"][:5]).max() < 1e-6
     # the reported residuals bound the errors (Bauer–Fike, relative to σ²)
     rel = np.abs(rep.numbers["spectrum"]["relative_deviation"])
@@ -329,7 +342,7 @@ def test_ml100k_plain_kronecker_equals_proposition1_and_theorem1(ml100k_stores):
 def test_block_structure_none_vs_block(ml100k_stores):
     share = {}
     for mode in ("none", "block"):
-        rep = V.validate(ml100k_stores[mode], k=0, progress=False)
+        rep = validate(ml100k_stores[mode], k=0, progress=False)
         b = rep.numbers["blocks"]
         share[mode] = b
     assert share["none"]["rank1_energy_share"] == pytest.approx(
@@ -345,15 +358,15 @@ def test_block_structure_none_vs_block(ml100k_stores):
 
 def test_sampled_block_gram_estimates_the_exact_share(ml100k_stores):
     store = ml100k_stores["none"]
-    g_exact, info = V.block_gram(store)
-    g_sample, info_s = V.block_gram(store, sample=100_000, seed=1)
+    g_exact, info = block_gram(store)
+    g_sample, info_s = block_gram(store, sample=100_000, seed=1)
     assert info["exact"] and not info_s["exact"] and info_s["rows"] < info["rows"]
-    assert V.rank1_energy_share(g_sample) == pytest.approx(V.rank1_energy_share(g_exact), rel=0.1)
+    assert rank1_energy_share(g_sample) == pytest.approx(rank1_energy_share(g_exact), rel=0.1)
 
 
 def test_randomized_svd_matches_arpack_on_ml100k(ml100k_stores):
     store = ml100k_stores["block"]
-    sv = V.randomized_svd(store, 64)
+    sv = randomized_svd(store, 64)
     a = store.to_scipy(values="ones").astype(np.float64)
     ref = np.sort(sla.svds(a, k=10, tol=0, return_singular_vectors=False))[::-1]
     np.testing.assert_allclose(sv[:10], ref, rtol=1e-3)
@@ -362,7 +375,7 @@ def test_randomized_svd_matches_arpack_on_ml100k(ml100k_stores):
 def test_randomized_svd_matches_arpack_on_gowalla_4x4(tmp_path):
     split = dfr.preprocess(dfr.load(shared_file("gowalla")))
     store = dfr.expand(split, factors=(4, 4), seed=0).to_zarr(tmp_path / "g.zarr", progress=False)
-    sv = V.randomized_svd(store)  # k = 64, as the CLI
+    sv = randomized_svd(store)  # k = 64, as the CLI
     a = store.to_scipy(values="ones").astype(np.float64)
     v0 = np.random.default_rng(0).standard_normal(min(a.shape))
     ref = np.sort(sla.svds(a, k=10, tol=1e-10, v0=v0, return_singular_vectors=False))[::-1]
@@ -376,7 +389,7 @@ def test_randomized_svd_matches_arpack_on_gowalla_4x4(tmp_path):
 
 def test_report_files_and_figures(ml100k_stores, tmp_path):
     mpl_image = pytest.importorskip("matplotlib.image")
-    rep = V.validate(ml100k_stores["block"], k=16, report_dir=tmp_path / "rep", progress=False)
+    rep = validate(ml100k_stores["block"], k=16, report_dir=tmp_path / "rep", progress=False)
     for name in ("report.json", "report.md", "fidelity.png", "overlay.png", "blocks.png"):
         assert (tmp_path / "rep" / name).is_file(), name
     doc = json.loads((tmp_path / "rep" / "report.json").read_text())
@@ -396,7 +409,7 @@ def test_report_without_matplotlib(small_kron, small_split, tmp_path, monkeypatc
     import sys
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    rep = V.validate(small_kron, small_split, k=3, report_dir=tmp_path, progress=False)
+    rep = validate(small_kron, small_split, k=3, report_dir=tmp_path, progress=False)
     assert set(rep.files) == {"json", "markdown"}
     assert "matplotlib is not installed" in (tmp_path / "report.md").read_text()
     assert json.loads((tmp_path / "report.json").read_text())["figures"] == []
@@ -404,7 +417,7 @@ def test_report_without_matplotlib(small_kron, small_split, tmp_path, monkeypatc
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="daskfractal")
-    V.register_cli(parser.add_subparsers(dest="command"))
+    register_cli(parser.add_subparsers(dest="command"))
     return parser
 
 
@@ -440,14 +453,14 @@ def test_cli_errors(small_kron, tmp_path):
 @pytest.mark.distributed
 def test_distributed_client_gives_the_same_numbers(small_kron, small_split):
     distributed = pytest.importorskip("distributed")
-    ref = V.validate(small_kron, small_split, k=4, progress=False, scheduler="sync").numbers
+    ref = validate(small_kron, small_split, k=4, progress=False, scheduler="sync").numbers
     with (
         distributed.LocalCluster(
             n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        got = V.validate(small_kron, small_split, k=4, progress=False, scheduler=client).numbers
+        got = validate(small_kron, small_split, k=4, progress=False, scheduler=client).numbers
     np.testing.assert_array_equal(got["spectrum"]["expansion"], ref["spectrum"]["expansion"])
     assert got["blocks"] == ref["blocks"] and got["split"] == ref["split"]
 
@@ -459,3 +472,166 @@ def test_validate_is_a_daskfractal_command(small_kron, capsys, tmp_path):
     assert json.loads(capsys.readouterr().out)["spectrum"]["k"] == 2
     assert main(["validate", str(tmp_path / "missing.zarr"), "--quiet"]) == EXIT_STORE
     assert "missing.zarr" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------
+# parameter rules (issue 9): impossible values refused, one seed rule, report path checks
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"block_sample": -5}, "block_sample must be an integer >= 0, got -5"),
+        ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*64\), got -1"),
+        ({"seed": 2**64}, r"seed must be an integer in \[0, 2\*\*64\)"),
+        ({"seed": 1.5}, "seed must be"),
+        ({"k": -1}, "k must be an integer >= 0"),
+        ({"k": True}, "k must be"),
+        ({"n_power_iter": -1}, "n_power_iter must be an integer >= 0"),
+        ({"n_oversamples": 2.5}, "n_oversamples must be"),
+    ],
+)
+def test_impossible_parameters_are_refused(small_kron, kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        validate(small_kron, False, progress=False, **kwargs)
+
+
+def test_largest_seed_is_accepted(small_kron):
+    rep = validate(small_kron, False, k=2, seed=2**64 - 1, block_sample=0, progress=False)
+    assert rep.numbers["settings"]["seed"] == 2**64 - 1
+    assert randomized_svd(small_kron, 2, seed=2**64 - 1).shape == (2,)
+
+
+def test_randomized_svd_and_block_gram_check_their_parameters(small_kron):
+    with pytest.raises(ParameterError, match="seed"):
+        randomized_svd(small_kron, 2, seed=-1)
+    with pytest.raises(ParameterError, match="n_oversamples"):
+        randomized_svd(small_kron, 2, n_oversamples=-1)
+    with pytest.raises(ParameterError, match="sample must be an integer >= 1"):
+        block_gram(small_kron, sample=0)
+    with pytest.raises(ParameterError, match="seed"):
+        block_gram(small_kron, seed=-3)
+
+
+def test_former_svd_keyword_names_still_work_with_a_deprecation_warning(small_kron, small_split):
+    new = randomized_svd(small_kron, 4, n_power_iter=2, n_oversamples=5, seed=1)
+    with pytest.warns(DeprecationWarning, match=r"randomized_svd\(n_iter=...\) is deprecated"):
+        old = randomized_svd(small_kron, 4, n_iter=2, n_oversamples=5, seed=1)
+    np.testing.assert_array_equal(old, new)
+    ref = validate(small_kron, small_split, k=3, n_power_iter=2, n_oversamples=5, progress=False)
+    with pytest.warns(DeprecationWarning, match=r"validate\(oversample=...\) is deprecated"):
+        got = validate(small_kron, small_split, k=3, n_power_iter=2, oversample=5, progress=False)
+    np.testing.assert_array_equal(got["spectrum"]["expansion"], ref["spectrum"]["expansion"])
+    assert got["settings"]["oversample"] == 5  # report.json keys are unchanged
+    with pytest.raises(ParameterError, match="give n_power_iter= only"):
+        randomized_svd(small_kron, 4, n_iter=2, n_power_iter=2)
+
+
+def test_report_path_that_is_a_file_is_refused_before_the_passes(small_kron, tmp_path):
+    from daskfractal.errors import OutputError
+
+    file = tmp_path / "report.txt"
+    file.write_text("mine\n")
+    with pytest.raises(OutputError, match="is a file"):
+        validate(small_kron, False, k=2, report_dir=file, progress=False)
+    with pytest.raises(OutputError, match="is below the file"):
+        validate(small_kron, False, k=2, report_dir=file / "sub", progress=False)
+    assert file.read_text() == "mine\n"
+    rep = validate(small_kron, False, k=0, block_sample=0, progress=False)
+    with pytest.raises(OutputError, match="is a file"):
+        rep.write(file)
+    assert file.read_text() == "mine\n"
+
+
+def test_report_write_errors_are_output_errors(small_kron, tmp_path, monkeypatch):
+    from daskfractal.errors import OutputError
+    from daskfractal.validation import report as report_module
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    rep = validate(small_kron, False, k=0, block_sample=0, progress=False)
+    monkeypatch.setattr(report_module, "write_report", disk_full)
+    with pytest.raises(OutputError, match="No space left on device"):
+        rep.write(tmp_path / "rep")
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--block-sample", "-5"], "--block-sample must be an integer >= 0, got -5"),
+        (["--seed", "-1"], r"--seed must be an integer in [0, 2**64), got -1"),
+        (["--seed", str(2**64)], "--seed must be an integer in [0, 2**64)"),
+        (["--k", "-3"], "--k must be an integer >= 0, got -3"),
+        (["--power-iterations", "-1"], "--power-iterations must be an integer >= 0"),
+        (["--oversample", "-2"], "--oversample must be an integer >= 0"),
+    ],
+)
+def test_cli_refuses_impossible_values_in_one_line(small_kron, capsys, argv, flag):
+    from daskfractal.cli import EXIT_USAGE, main
+
+    assert main(["validate", str(small_kron.path), "--quiet", *argv]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert flag in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_report_path_that_is_a_file(small_kron, capsys, tmp_path):
+    from daskfractal import cli
+
+    file = tmp_path / "taken"
+    file.write_text("mine\n")
+    code = cli.main(["validate", str(small_kron.path), "--quiet", "--report", str(file)])
+    # OutputError: exit 6 once the CLI maps it (EXIT_OUTPUT), a DaskFractalError (1) before
+    assert code == getattr(cli, "EXIT_OUTPUT", cli.EXIT_FAILURE)
+    err = capsys.readouterr().err
+    assert "is a file" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert file.read_text() == "mine\n"
+
+
+def test_validate_package_dependencies_point_one_way():
+    """validate/ sits downstream: nothing else imports it (but the package's public API and the
+    CLI), the kernels it uses import nothing of daskfractal but the jit decorator, and it
+    imports no private name from outside validate/."""
+    import ast
+    from pathlib import Path
+
+    import daskfractal
+
+    root = Path(daskfractal.__file__).parent
+
+    def imports(path):
+        """(absolute module, imported names) of every import in ``path``, functions included."""
+        package = ".".join(("daskfractal", *path.relative_to(root).parent.parts))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")
+                if node.level:
+                    base = base[: len(base) - node.level + 1]
+                    module = ".".join([*base, *([node.module] if node.module else [])])
+                else:
+                    module = node.module or ""
+                yield module, [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    yield a.name, []
+
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).as_posix()
+        for module, names in imports(path):
+            target = [f"{module}.{n}" for n in names] + [module]
+            if rel.startswith("validate/"):
+                if module.startswith("daskfractal") and not module.startswith(
+                    "daskfractal.validation"
+                ):
+                    private = [n for n in names if n.startswith("_") and n != "__version__"]
+                    assert not private, f"{rel} imports private {private} from {module}"
+            elif rel not in ("__init__.py", "cli.py"):
+                assert not any(t.startswith("daskfractal.validation") for t in target), (
+                    f"{rel} imports {module}: validate/ must stay downstream"
+                )
+            if rel in ("kernels/spmm.py", "kernels/reference_spmm.py"):
+                pure = not module.startswith("daskfractal") or module == "daskfractal.kernels._jit"
+                assert pure, f"{rel} imports {module}"

@@ -2,8 +2,10 @@
 
 Modules: :mod:`.rng` (counter-based hash), :mod:`.permute` (block permutations),
 :mod:`.dropout` (dropout modes, test policies, EXACT dropout), :mod:`.emit` (the expansion
-kernels: count and emit passes over one block-row), :mod:`.alias` (negative sampling),
-:mod:`.reference` and :mod:`.reference_alias` (pure-NumPy specifications, for tests).
+kernels: count and emit passes over one block-row), :mod:`.spmm` (the sparse × dense products
+and split counts of the validation passes), :mod:`.alias` (negative sampling),
+:mod:`.reference`, :mod:`.reference_spmm` and :mod:`.reference_alias` (pure-NumPy
+specifications, for tests).
 """
 
 from __future__ import annotations

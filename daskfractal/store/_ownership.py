@@ -99,7 +99,7 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
 
 def write_marker(folder: Path, role: Role, store_id: str) -> None:
     """Write the marker of ``folder`` atomically (whole or absent)."""
-    from .. import __version__
+    from .._version import __version__
 
     doc = {
         "kind": _KIND,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .validation import ValidationReport
+    from .report import ValidationReport
 
 FIGURES = ("fidelity.png", "overlay.png", "blocks.png")
 

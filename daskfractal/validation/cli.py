@@ -1,0 +1,105 @@
+"""The ``daskfractal validate`` sub-command (:func:`register_cli` adds it to the parser)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .._checks import as_int, as_seed
+from .._runner import add_cluster_options, client_from_args
+from ..errors import ParameterError
+from .blocks import BLOCK_SAMPLE
+from .core import validate
+from .report import check_report_dir
+
+__all__ = ["register_cli"]
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    # checked here with the flags' names (validate() checks them again with its own names)
+    as_int(args.k, "--k", low=0)
+    as_int(args.power_iterations, "--power-iterations", low=0)
+    as_int(args.oversample, "--oversample", low=0)
+    as_int(args.block_sample, "--block-sample", low=0)
+    as_seed(args.seed, "--seed")
+    check_report_dir(args.report)
+    if args.no_original and args.original:
+        raise ParameterError("give --original or --no-original, not both")
+    with client_from_args(args) as sched:
+        rep = validate(
+            args.store,
+            False if args.no_original else args.original,
+            k=args.k,
+            report_dir=args.report,
+            seed=args.seed,
+            scheduler=sched,
+            progress=not args.quiet,
+            n_power_iter=args.power_iterations,
+            n_oversamples=args.oversample,
+            block_sample=args.block_sample,
+            figures=not args.no_figures,
+        )
+    if args.json:
+        print(rep.to_json())
+    else:
+        print(rep.summary())
+        if rep.files:
+            print(f"report: {rep.files['markdown']}")
+    return 0 if rep.numbers["split"]["disjoint"] else 1
+
+
+def register_cli(subparsers: Any) -> None:
+    """Add the ``validate`` sub-command to the ``daskfractal`` argument parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        From ``parser.add_subparsers()``; the handler is set as ``func`` and returns the
+        exit code (1 when train and test intersect).
+    """
+    p = subparsers.add_parser(
+        "validate",
+        help="fidelity report of an expansion store: degrees, spectrum, blocks, split",
+        description="Compare an expansion store with its input (degree distributions, "
+        "Kolmogorov-Smirnov distances, Gini, log-log slopes, randomized-SVD spectrum vs "
+        "Theorem 1, block structure left, train/test sanity) and write report.json, "
+        "report.md and figures.",
+    )
+    p.add_argument("store", metavar="STORE", help="an expansion store (Zarr or Parquet)")
+    p.add_argument(
+        "--original",
+        metavar="INPUT",
+        help="the input the store was expanded from (default: the source recorded in the "
+        "store, when it still exists); pre-processed as the store records",
+    )
+    p.add_argument(
+        "--no-original",
+        action="store_true",
+        help="do not load the original (R's degrees missing; saves its memory and time)",
+    )
+    p.add_argument("--k", type=int, default=64, help="singular values to compute (64; 0: none)")
+    p.add_argument("--report", metavar="DIR", help="write report.json, report.md and PNGs here")
+    p.add_argument("--seed", type=int, default=0, help="seed of the SVD sketch and samples (0)")
+    p.add_argument(
+        "--power-iterations",
+        type=int,
+        default=4,
+        metavar="Q",
+        help="power iterations of the randomized SVD (4)",
+    )
+    p.add_argument(
+        "--oversample", type=int, default=10, metavar="P", help="extra sketch columns (10)"
+    )
+    p.add_argument(
+        "--block-sample",
+        type=int,
+        default=BLOCK_SAMPLE,
+        metavar="N",
+        help=f"interactions used for the block structure score ({BLOCK_SAMPLE}; 0: skip)",
+    )
+    p.add_argument("--no-figures", action="store_true", help="numbers only, no PNGs")
+    # threads by default: the sketch is shared between tasks instead of shipped to workers
+    add_cluster_options(p, local_default="threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print report.json to stdout")
+    p.set_defaults(func=_cmd_validate)

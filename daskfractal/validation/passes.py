@@ -1,0 +1,379 @@
+"""Out-of-core passes over a store: task plans, row reads, the fused SVD / split pass, degrees.
+
+A pass is a set of Dask tasks over user-row ranges that read the Zarr (or Parquet) store
+directly; the tasks of a pass form ``LANES`` chains (each task adds into its predecessor's
+partial result) whose results a tree reduction sums. The plan depends on the store's size only,
+so every floating-point sum has the same order on any scheduler.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._runner import default_client, is_client, run, tree_reduce
+from ..errors import ParameterError, StoreError
+from ..kernels.spmm import apply_sketch, split_counts
+from ..store import ExpansionStore, open_store
+
+__all__ = [
+    "LANES",
+    "MAX_TASKS",
+    "READ_NNZ",
+    "TASK_NNZ",
+    "Passes",
+    "SingleThreadedBlas",
+    "as_store",
+    "csr_rows",
+    "lanes_graph",
+    "pass_task",
+    "row_plan",
+    "store_degrees",
+    "tasks_per_pass",
+]
+
+#: Interactions read at once by a task (bounds a task's memory besides its k-column blocks).
+READ_NNZ = 2**22
+#: Interactions per task of a pass on big stores, and the most tasks a pass is cut into.
+TASK_NNZ = 2**23
+MAX_TASKS = 512
+#: Chains of tasks per pass (parallelism), each holding one partial sum (items × columns).
+LANES = 4
+
+
+_OPEN: dict[tuple[str, int], ExpansionStore] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def store_at(path: str) -> ExpansionStore:
+    """The store at ``path``, opened once per process (keyed by its metadata's mtime)."""
+    p = Path(path)
+    meta = p / "zarr.json" if (p / "zarr.json").exists() else p / "_daskfractal.json"
+    try:
+        key = (str(p.resolve()), meta.stat().st_mtime_ns)
+    except OSError:
+        key = (str(p.resolve()), 0)
+    with _OPEN_LOCK:
+        st = _OPEN.get(key)
+        if st is None:
+            st = open_store(p)
+            if len(_OPEN) > 8:
+                _OPEN.clear()
+            _OPEN[key] = st
+    return st
+
+
+_ZARRAYS: dict[tuple[str, str], Any] = {}
+
+
+def csr_rows(path: str, u0: int, u1: int, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``[u0, u1)`` of ``split``: local row pointer (int64) and item ids.
+
+    Zarr stores are read directly (``{split}/indptr`` then the element range of
+    ``{split}/indices``, the layout of docs/store-format.md): no values array, no CSR
+    validation. Parquet stores go through :meth:`ExpansionStore.user_block`.
+    """
+    st = store_at(path)
+    if st.format != "zarr":
+        a = st.user_block(u0, u1, split, values="ones")
+        return a.indptr.astype(np.int64), _as_int_index(a.indices)
+    import zarr
+
+    arrays = []
+    for name in ("indptr", "indices"):
+        key = (str(st.path), f"{split}/{name}")
+        with _OPEN_LOCK:
+            arr = _ZARRAYS.get(key)
+            if arr is None:
+                if len(_ZARRAYS) > 32:
+                    _ZARRAYS.clear()
+                zs = zarr.storage.LocalStore(str(st.path), read_only=True)
+                arr = _ZARRAYS[key] = zarr.open_array(store=zs, path=key[1], mode="r")
+        arrays.append(arr)
+    ptr = np.asarray(arrays[0][u0 : u1 + 1], dtype=np.int64)
+    a, b = int(ptr[0]), int(ptr[-1])
+    idx = np.asarray(arrays[1][a:b]) if b > a else np.zeros(0, np.int32)
+    return ptr - a, _as_int_index(idx)
+
+
+def _as_int_index(a: np.ndarray) -> np.ndarray:
+    return a if a.dtype in (np.int32, np.int64) else a.astype(np.int64)
+
+
+def indptr_of(st: ExpansionStore, split: str) -> np.ndarray | None:
+    """CSR row pointer of ``split``: stored, else from the user degree statistics."""
+    try:
+        return np.asarray(st.indptr(split), dtype=np.int64)
+    except Exception:
+        pass
+    try:
+        deg = np.asarray(st.stats()[f"user_{split}_degree"], dtype=np.int64)
+    except Exception:
+        return None
+    out = np.zeros(deg.size + 1, np.int64)
+    np.cumsum(deg, out=out[1:])
+    return out
+
+
+def row_plan(
+    indptr: np.ndarray | None, n_users: int, nnz: int, n_tasks: int, read_nnz: int = READ_NNZ
+) -> list[list[tuple[int, int]]]:
+    """User ranges: ``n_tasks`` tasks of about equal nnz, each a list of reads ≤ ``read_nnz``."""
+    if n_users == 0:
+        return []
+    if indptr is None:  # no row pointer: equal user ranges
+        step = max(1, math.ceil(n_users / max(1, math.ceil(nnz / read_nnz))))
+        cuts = np.arange(0, n_users, step, dtype=np.int64)
+    else:
+        targets = np.arange(0, max(nnz, 1), read_nnz, dtype=np.int64)
+        cuts = np.searchsorted(indptr, targets, side="left")
+    cuts = np.unique(np.concatenate([[0], np.clip(cuts, 0, n_users), [n_users]]))
+    reads = [(int(a), int(b)) for a, b in itertools.pairwise(cuts) if b > a]
+    n_tasks = max(1, min(n_tasks, len(reads)))
+    if indptr is not None:
+        weight = np.array([indptr[b] - indptr[a] for a, b in reads], dtype=np.float64)
+    else:
+        weight = np.ones(len(reads))
+    cum = np.cumsum(weight)
+    total = cum[-1] if cum.size else 0.0
+    owner = (
+        np.minimum((cum - weight / 2) * n_tasks / total, n_tasks - 1).astype(int)
+        if total > 0
+        else np.zeros(len(reads), int)
+    )
+    tasks: list[list[tuple[int, int]]] = [[] for _ in range(n_tasks)]
+    for r, o in zip(reads, owner, strict=True):
+        tasks[o].append(r)
+    return [t for t in tasks if t]
+
+
+def tasks_per_pass(nnz: int) -> int:
+    """Tasks per pass: a function of the store's size only, so that the reduction tree (and the
+    floating-point sums) do not depend on the cluster. At least 8 tasks from 8 Mi
+    interactions on (parallelism), about ``TASK_NNZ`` per task for big stores (fewer partial
+    sums to add), at most ``MAX_TASKS``."""
+    return int(min(MAX_TASKS, max(math.ceil(nnz / TASK_NNZ), min(8, math.ceil(nnz / 2**20)), 1)))
+
+
+def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a + b``, in place into ``a`` when it is writable (each partial has one consumer)."""
+    if a.flags.writeable:
+        a += b
+        return a
+    return a + b
+
+
+_BLAS_SETTERS = (
+    "openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+)
+
+
+def _openblas_libs() -> list[tuple[Any, Callable, Callable]]:
+    """(lib, set, get) of every OpenBLAS loaded in this process (Linux; empty elsewhere)."""
+    import ctypes
+
+    found = []
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
+    except OSError:
+        return []
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in _BLAS_SETTERS:
+            setter = getattr(lib, name, None)
+            getter = getattr(lib, name.replace("set_", "get_"), None)
+            if setter is not None and getter is not None:
+                found.append((lib, setter, getter))
+                break
+    return found
+
+
+class SingleThreadedBlas:
+    """Run BLAS single-threaded inside the block (restored after).
+
+    The passes run one task per Dask thread; a multi-threaded BLAS inside each task only
+    oversubscribes the cores (on a busy 2-core machine OpenBLAS' spinning threads made small
+    products 10-40x slower). Uses threadpoolctl when installed, else OpenBLAS' own setter.
+    """
+
+    def __init__(self) -> None:
+        self._ctl: Any = None
+        self._saved: list[tuple[Callable, int]] = []
+
+    def __enter__(self) -> SingleThreadedBlas:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            for _, setter, getter in _openblas_libs():
+                try:
+                    self._saved.append((setter, int(getter())))
+                    setter(1)
+                except Exception:
+                    continue
+        else:
+            self._ctl = threadpool_limits(limits=1, user_api="blas")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._ctl is not None:
+            self._ctl.restore_original_limits()
+        for setter, n in self._saved:
+            setter(n)
+
+
+class Passes:
+    """Announces the out-of-core passes (stderr) and runs each with a progress bar."""
+
+    def __init__(self, scheduler: Any, progress: bool) -> None:
+        self.scheduler = scheduler
+        self.progress = progress
+        self.count = 0
+        self.client = scheduler if is_client(scheduler) else None
+        if scheduler is None:
+            self.client = default_client()
+
+    def share(self, array: np.ndarray) -> Any:
+        """``array`` as an argument of many tasks: broadcast once to the workers of a
+        distributed Client (not embedded in the graph), a single graph node otherwise."""
+        import dask
+
+        if self.client is not None:
+            return self.client.scatter(array, broadcast=True, hash=False)
+        return dask.delayed(array, pure=True)
+
+    def run(self, what: str, node: Any) -> Any:
+        self.count += 1
+        if self.progress:
+            print(f"validate: pass {self.count}: {what}", file=sys.stderr, flush=True)
+        return run([node], scheduler=self.scheduler, progress=self.progress)[0]
+
+
+def as_store(store: Any) -> ExpansionStore:
+    """``store`` opened (a path) or as is (an :class:`ExpansionStore`), else ParameterError."""
+    if isinstance(store, ExpansionStore):
+        return store
+    if isinstance(store, str | os.PathLike):
+        return open_store(store)
+    raise ParameterError(f"store must be a path or an ExpansionStore, got {type(store).__name__}")
+
+
+def pass_task(
+    path: str,
+    reads: list[tuple[int, int]],
+    q: np.ndarray | None,
+    gram: bool,
+    empty_items: np.ndarray | None,
+    check_split: bool,
+    acc: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One task of a pass over user rows ``reads`` of the train split.
+
+    Returns ``z = Aᵀ(A q)`` (dtype of ``q``) when ``q`` is given, ``c = (A q)ᵀ(A q)`` (float64)
+    when ``gram``, and the split counts (overlap, duplicate train entries, unsorted train rows,
+    test entries on items without train) when ``check_split`` — added to ``acc``, the result
+    of the previous task of the same lane, when given (in place: it has no other consumer).
+    """
+    out: dict[str, Any] = {"z": None, "c": None, "counts": None}
+    if acc is not None:  # arrays received from another worker may be read-only
+        out = {k: v if v is None or v.flags.writeable else v.copy() for k, v in acc.items()}
+    if q is not None and out["z"] is None:
+        out["z"] = np.zeros(q.shape, dtype=q.dtype)
+    if q is not None and gram and out["c"] is None:
+        out["c"] = np.zeros((q.shape[1], q.shape[1]), np.float64)
+    if check_split and out["counts"] is None:
+        out["counts"] = np.zeros(4, np.int64)
+    has_test = check_split and store_at(path).nnz.get("test", 0) > 0
+    for u0, u1 in reads:
+        ip, ix = csr_rows(path, u0, u1)
+        if q is not None:
+            y = apply_sketch(ip, ix, q, out["z"], np.float64 if gram else q.dtype)
+            if gram:
+                out["c"] += y.T @ y
+        if check_split:
+            if has_test:
+                tip, tix = csr_rows(path, u0, u1, "test")
+            else:
+                tip, tix = np.zeros(u1 - u0 + 1, np.int64), np.zeros(0, np.int64)
+            ov, dup, uns = split_counts(ip, ix, tip, tix)
+            cold = int(empty_items[tix].sum()) if empty_items is not None and tix.size else 0
+            out["counts"] += np.array([ov, dup, uns, cold], np.int64)
+    return out
+
+
+def lanes_graph(task: Any, plan: list, args: tuple) -> Any:
+    """The tasks of a pass as ``LANES`` chains (each task adds into its predecessor's result),
+    the chains' results summed by a tree: at most ``LANES`` partial sums exist at once, and
+    the order of every floating-point sum is fixed by the store alone."""
+    path, *rest = args
+    lanes = min(LANES, len(plan))
+    heads: list = []
+    for lane in range(lanes):
+        node = None
+        for reads in plan[lane::lanes]:
+            node = task(path, reads, *rest, node)
+        heads.append(node)
+    return tree_reduce(heads, _pass_combine)
+
+
+def _pass_combine(x: dict[str, Any], y: dict[str, Any]) -> dict[str, Any]:
+    return {key: None if x[key] is None else add(x[key], y[key]) for key in x}
+
+
+def _item_degree_task(path: str, reads: list[tuple[int, int]], n_items: int) -> np.ndarray:
+    out = np.zeros(n_items, np.int64)
+    for u0, u1 in reads:
+        out += np.bincount(csr_rows(path, u0, u1)[1], minlength=n_items)
+    return out
+
+
+def _item_degree_pass(st: ExpansionStore, passes: Passes) -> np.ndarray:
+    import dask
+
+    nnz = st.nnz["train"]
+    plan = row_plan(indptr_of(st, "train"), st.n_users, nnz, tasks_per_pass(nnz))
+    task = dask.delayed(_item_degree_task, pure=True)
+    parts = [task(str(st.path), reads, st.n_items) for reads in plan]
+    if not parts:
+        return np.zeros(st.n_items, np.int64)
+    return passes.run("item degrees (no stats/ in the store)", tree_reduce(parts, add))
+
+
+def store_degrees(
+    st: ExpansionStore, passes: Passes, notes: list[str]
+) -> tuple[dict[str, np.ndarray], str]:
+    """Train/test user degrees and train item degrees of the expansion."""
+    try:
+        stats = st.stats()
+        return {
+            "user_train": stats["user_train_degree"].astype(np.int64),
+            "user_test": stats["user_test_degree"].astype(np.int64),
+            "item_train": stats["item_train_degree"].astype(np.int64),
+            "block_train": stats["block_train"].astype(np.int64),
+        }, "stats"
+    except Exception as e:
+        notes.append(f"stats/ unreadable ({type(e).__name__}): degrees recomputed by a Dask pass")
+    ip_tr = indptr_of(st, "train")
+    ip_te = indptr_of(st, "test")
+    if ip_tr is None or ip_te is None:
+        raise StoreError(f"{st.path}: neither stats/ nor indptr are readable")
+    return {
+        "user_train": np.diff(ip_tr),
+        "user_test": np.diff(ip_te),
+        "item_train": _item_degree_pass(st, passes),
+        "block_train": None,
+    }, "pass"

@@ -1,0 +1,201 @@
+"""The :class:`ValidationReport`: numbers, full degree arrays, JSON and a terminal summary."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DaskFractalError, OutputError
+from .render import write_report
+from .stats import _curve
+
+__all__ = ["ValidationReport", "check_report_dir"]
+
+
+@dataclass(eq=False)
+class ValidationReport:
+    """What :func:`validate` measured.
+
+    Attributes
+    ----------
+    numbers : dict
+        Every number as plain Python values (lists, floats; None where undefined):
+        ``store``, ``original``, ``R_hat``, ``degrees`` (``users`` / ``items``: per matrix
+        ``R``, ``R_hat``, ``expansion`` and ``prediction`` a summary — count, empty share,
+        min/median/mean/max, Gini, head and tail log-log slopes — and the KS distances),
+        ``density``, ``spectrum``, ``blocks``, ``split``, ``checks``, ``timings``.
+    degrees : dict
+        Full arrays: ``degrees["users"]["expansion"]`` etc. (float64; R̂'s are its row / column
+        sums; ``prediction`` the Proposition-1 Minkowski products).
+    gram : ndarray or None
+        The block Gram matrix (m'·n' × m'·n').
+    keep : ndarray or None
+        R̂, the keep probabilities (m' × n') recorded in the store.
+    notes : list of str
+        What could not be computed and why.
+    files : dict of str to pathlib.Path
+        Files written by :meth:`write`.
+    """
+
+    numbers: dict[str, Any]
+    degrees: dict[str, dict[str, np.ndarray]] = field(repr=False)
+    gram: np.ndarray | None = field(default=None, repr=False)
+    keep: np.ndarray | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.numbers[key]
+
+    def curves(self) -> dict[str, dict[str, dict[str, list]]]:
+        """Ranked degree curves on log-spaced ranks (what report.json stores)."""
+        return {
+            axis: {name: _curve(v) for name, v in mats.items() if v is not None}
+            for axis, mats in self.degrees.items()
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything in report.json: the numbers, the curves and the notes."""
+        return _jsonable({**self.numbers, "curves": self.curves(), "notes": list(self.notes)})
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as JSON text (strict: no NaN)."""
+        import json
+
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def write(self, report_dir: str | os.PathLike, *, figures: bool = True) -> dict[str, Path]:
+        """Write ``report.json``, the PNG figures (when matplotlib is installed) and ``report.md``.
+
+        Parameters
+        ----------
+        report_dir : path
+            Created if needed; existing report files are replaced.
+        figures : bool, default True
+            Draw the figures (skipped with a note in report.md without matplotlib).
+
+        Returns
+        -------
+        dict of str to pathlib.Path
+            ``json``, ``markdown`` and one entry per figure.
+
+        Raises
+        ------
+        OutputError
+            ``report_dir`` (or a folder above it) is a file, or a file cannot be written
+            (permissions, read-only file system, disk full).
+        """
+        out = check_report_dir(report_dir)
+        assert out is not None
+        try:
+            self.files = write_report(self, out, figures=figures)
+        except DaskFractalError:
+            raise
+        except OSError as e:
+            raise OutputError(f"cannot write the report into {out}: {e.strerror or e}") from e
+        return self.files
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        return _summary_text(self)
+
+
+def check_report_dir(report_dir: str | os.PathLike | None) -> Path | None:
+    """``report_dir`` as a Path, or :class:`OutputError` when it (or a folder above it) is an
+    existing file: checked before the passes so that a bad path does not cost a validation."""
+    if report_dir is None:
+        return None
+    out = Path(report_dir)
+    for p in (out, *out.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                what = "is a file" if p == out else f"is below the file {p}"
+                raise OutputError(f"report folder {out} {what}: give a folder (created if missing)")
+            break
+    return out
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _fmt(x: Any, spec: str = ".4g") -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if isinstance(x, bool):
+        return "yes" if x else "NO"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return format(x, spec)
+
+
+def _summary_text(rep: ValidationReport) -> str:
+    n = rep.numbers
+    s = n["store"]
+    lines = [
+        f"{s['path']}: {s['n_users']:,} users x {s['n_items']:,} items, "
+        f"{s['nnz_train']:,} train / {s['nnz_test']:,} test (factors {s['factors']}, "
+        f"shuffle {s['shuffle']})"
+    ]
+    for axis in ("items", "users"):
+        d = n["degrees"][axis]
+        e = d["expansion"]
+        lines.append(
+            f"{axis:5s}: KS(R, expansion) {_fmt(d['ks']['standardized'], '.3f')}, "
+            f"Gini {_fmt(d.get('R', {}).get('gini'), '.3f')} -> {_fmt(e['gini'], '.3f')}, "
+            f"head slope {_fmt(d.get('R', {}).get('head_slope'), '.3f')} -> "
+            f"{_fmt(e['head_slope'], '.3f')}, empty {_fmt(e['empty_share'], '.2%')}"
+        )
+    sp_ = n.get("spectrum") or {}
+    if sp_.get("expansion"):
+        top = sp_["expansion"][:3]
+        pred = (sp_.get("prediction") or [])[:3]
+        lines.append(
+            "spectrum: top σ "
+            + ", ".join(_fmt(v, ".5g") for v in top)
+            + (" vs Theorem 1 " + ", ".join(_fmt(v, ".5g") for v in pred) if pred else "")
+            + (
+                f" (max |σ/prediction − 1| over {sp_['compared']}: "
+                f"{_fmt(sp_['max_relative_deviation'], '.3g')})"
+                if sp_.get("compared")
+                else ""
+            )
+        )
+    b = n.get("blocks") or {}
+    if b.get("rank1_energy_share") is not None:
+        lines.append(
+            f"blocks: rank-1 energy share {_fmt(b['rank1_energy_share'], '.3f')} (no shuffle "
+            f"{_fmt(b.get('expected_share_none'), '.3f')}, full shuffle "
+            f"{_fmt(b.get('expected_share_shuffled'), '.3f')}; structure left "
+            f"{_fmt(b.get('structure_left'), '.2f')})"
+        )
+    sp2 = n.get("split") or {}
+    if sp2:
+        share = _fmt(sp2.get("users_without_test_share"), ".2%")
+        mean = _fmt(sp2.get("test_per_user", {}).get("mean"), ".3g")
+        lines.append(
+            f"split: train ∩ test {_fmt(sp2.get('overlap'))}, users without test "
+            f"{_fmt(sp2.get('users_without_test'))} ({share}), test items per user mean {mean}"
+        )
+    lines.extend(f"note: {x}" for x in rep.notes)
+    return "\n".join(lines)
