@@ -22,7 +22,9 @@ from daskfractal.errors import ParameterError, StoreError
 from daskfractal.kernels import alias as A
 from daskfractal.kernels import reference_alias as RA
 from daskfractal.kernels.rng import as_seed
-from daskfractal.negatives import NegativeSampler, _canonical_rows, open_negatives, register_cli
+from daskfractal.negatives import NegativeSampler, open_negatives
+from daskfractal.negatives.cli import register_cli
+from daskfractal.negatives.sources import canonical_rows as _canonical_rows
 
 P_MIN = 1e-3
 HSET = settings(

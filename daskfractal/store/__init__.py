@@ -11,7 +11,7 @@ whole shard (Zarr) or part (Parquet)::
     store = open("out.zarr")                    # refuses incomplete stores
 """
 
-from ._common import store_status
+from ._common import atomic_write_bytes, dump_json, store_status
 from ._layout import FORMAT_VERSION, SMALL_KEYS, SPLITS, STATS_NAMES, StoreLayout
 from ._parquet import ParquetWriter
 from ._reader import ExpansionStore, open_store
@@ -29,6 +29,8 @@ __all__ = [
     "ParquetWriter",
     "StoreLayout",
     "ZarrWriter",
+    "atomic_write_bytes",
+    "dump_json",
     "open",
     "open_store",
     "store_status",
