@@ -123,6 +123,8 @@ class WriteEstimate:
     driver_bytes : int
         Memory of the task graph on the client (window order and task arguments).
     n_tasks : int
+    n_windows : int
+        Shuffle windows of one epoch.
     """
 
     rows: int
@@ -131,6 +133,7 @@ class WriteEstimate:
     task_bytes: int
     driver_bytes: int
     n_tasks: int
+    n_windows: int
 
 
 def plan_sizes(
@@ -207,6 +210,7 @@ def estimate_write(
         task_bytes=state + max(epoch_task if rows else 0, test_task if test_values else 0),
         driver_bytes=driver,
         n_tasks=n_tasks,
+        n_windows=n_windows,
     )
 
 
@@ -268,7 +272,8 @@ def preflight(
     check_memory(
         est.driver_bytes,
         available_memory(),
-        what=f"the task graph of the negatives ({est.n_tasks:,} tasks)",
+        what=f"the task graph of the negatives ({est.n_windows:,} shuffle windows an epoch, "
+        f"{est.n_tasks:,} tasks)",
         force=force,
     )
 

@@ -374,20 +374,20 @@ class NegativeSampler:
         ParameterError
             Bad ``users``/``n``/``epoch``, or a user with no item left to sample.
         """
-        n = self.num_negatives if n is None else as_int(n, "n", low=0)
+        n = self.num_negatives if n is None else as_int(n, "n", low=0, high=MAX_USER_DRAWS)
         epoch = _as_epoch(epoch)
         users = self._check_users(users)
+        if users.size == 0 or n == 0:
+            return np.empty((users.shape[0], n), self.item_dtype)
+        order = np.argsort(users, kind="stable")
+        sorted_users = users[order]
+        uniq, counts = np.unique(sorted_users, return_counts=True)
+        self._check_draws(int(counts.max()) * n)
         _check_alloc(
             2 * users.shape[0] * n * self.item_dtype.itemsize,
             f"sample({users.shape[0]:,} users, n={n:,})",
         )
         out = np.empty((users.shape[0], n), self.item_dtype)
-        if users.size == 0 or n == 0:
-            return out
-        order = np.argsort(users, kind="stable")
-        sorted_users = users[order]
-        uniq, counts = np.unique(sorted_users, return_counts=True)
-        self._check_draws(int(counts.max()) * n)
         indptr = self._indptr()
         deg = indptr[uniq + 1] - indptr[uniq]
         need = np.maximum(deg * self.num_negatives, 1).astype(np.int64)
