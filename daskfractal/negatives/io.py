@@ -191,7 +191,7 @@ def estimate_write(
     # per-worker sampler state: row pointer, weights + alias table, bitmap of a row
     state = (sampler.n_users + 1) * 8 + sampler.n_items * (8 + 16 + 1)
     epoch_task = 3 * task_rows * row + 2 * win_rows * row + 2 * win_rows * item
-    users_per_task = test_users_per_task(test_k)
+    users_per_task = users_per_test_task(test_k)
     test_task = 4 * min(users_per_task, n_test_users) * max(k, 1) * (item + 8)
     n_windows = -(-n_rows // window) if n_rows else 0
     per_task = rows_per_task // window
@@ -214,7 +214,7 @@ def estimate_write(
     )
 
 
-def test_users_per_task(test_k: int | None) -> int:
+def users_per_test_task(test_k: int | None) -> int:
     """Test users per task / Zarr chunk / Parquet part (about 2**22 negatives a task)."""
     return max(1, DEFAULT_TASK_ITEMS // max(test_k or 1, 1))
 
@@ -223,8 +223,8 @@ def memory_budget(scheduler: Any) -> tuple[int, int]:
     """``(memory limit, tasks at once)`` of one worker of ``scheduler``.
 
     A ``distributed.Client``: its smallest worker's limit and thread count; the threaded
-    scheduler (``None``, ``"threads"``): this machine's available memory shared by one task
-    per core; ``"sync"`` and ``"processes"``: one task at a time per process.
+    scheduler (``None``, ``"threads"``) and ``"processes"``: this machine's available memory
+    shared by one task per core; ``"sync"``: one task at a time.
     """
     if scheduler is not None and hasattr(scheduler, "scheduler_info"):
         try:
@@ -239,7 +239,7 @@ def memory_budget(scheduler: Any) -> tuple[int, int]:
         if budgets:
             return min(budgets, key=lambda b: b[0] / b[1])
         return available_memory(), 1
-    if scheduler in ("sync", "synchronous", "single-threaded", "processes"):
+    if scheduler in ("sync", "synchronous", "single-threaded"):
         return available_memory(), 1
     return available_memory(), max(1, os.cpu_count() or 1)
 
@@ -321,7 +321,7 @@ def write_negatives(
     n_rows = sampler.n_examples
     test_users = sampler.test_users() if test_k is not None else None
     n_test_users = 0 if test_users is None else int(test_users.shape[0])
-    users_per_task = test_users_per_task(test_k)
+    users_per_task = users_per_test_task(test_k)
     est = estimate_write(sampler, fmt, len(epochs_), rows_per_task, n_test_users, test_k)
     preflight(est, out, scheduler=scheduler, force=force, already=_output_bytes(out))
     meta = {
