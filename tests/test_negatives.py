@@ -877,6 +877,15 @@ def test_overwrite_deletes_only_a_negatives_writers_files(toy, tmp_path):
             write(out, 1, overwrite=True, scheduler="sync", **QUIET)
         assert (out / "notes.txt").read_text() == "mine"
         assert open_negatives(out).epochs == [0]
+    # a deleted or damaged Parquet part is an error, never fewer rows
+    out = s.to_parquet(tmp_path / "parts", 0, test_negatives=1, rows_per_task=20, **QUIET)
+    assert len(list((out.path / "epoch-0").glob("part-*"))) > 2
+    (out.path / "epoch-0" / "part-000001.parquet").unlink()
+    with pytest.raises(StoreError, match="missing or damaged"):
+        open_negatives(out.path).epoch(0)
+    (out.path / "test" / "part-000000.parquet").write_bytes(b"PAR1 garbage")
+    with pytest.raises(StoreError, match="damaged"):
+        open_negatives(out.path).test_negatives()
     # damaged metadata is an unreadable output, not a traceback
     out = tmp_path / "to_parquet"
     (out / "notes.txt").unlink()

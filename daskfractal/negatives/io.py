@@ -652,7 +652,7 @@ class NegativesStore:
 
             g = zarr.open_group(str(self.path), mode="r")
             return tuple(np.asarray(g[f"epoch-{e}/{n}"][...]) for n in ("users", "items", "labels"))
-        table = _read_parts(self.path / f"epoch-{e}")
+        table = _read_parts(self.path / f"epoch-{e}", int(self.meta["n_examples"]))
         if table is None:
             dtype = np.dtype(self.meta["item_dtype"])
             return np.empty(0, np.int64), np.empty(0, dtype), np.empty(0, np.int8)
@@ -668,7 +668,7 @@ class NegativesStore:
 
             g = zarr.open_group(str(self.path), mode="r")
             return np.asarray(g["test/users"][...]), np.asarray(g["test/items"][...])
-        table = _read_parts(self.path / "test")
+        table = _read_parts(self.path / "test", int(self.meta["n_test_users"] or 0) * k)
         dtype = np.dtype(self.meta["item_dtype"])
         if table is None:
             return np.empty(0, np.int64), np.empty((0, k), dtype)
@@ -677,14 +677,24 @@ class NegativesStore:
         return users[::k] if k else np.empty(0, np.int64), items.reshape(-1, k)
 
 
-def _read_parts(folder: Path) -> Any:
+def _read_parts(folder: Path, expect: int) -> Any:
+    """The part files of ``folder`` concatenated in order (``None`` without parts); a missing
+    or damaged part is a :class:`StoreError`, never fewer rows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     parts = sorted(folder.glob("part-*.parquet"))
-    if not parts:
-        return None
-    return pa.concat_tables([pq.read_table(p) for p in parts])
+    try:
+        table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
+    except (OSError, pa.ArrowException) as e:
+        raise StoreError(f"{folder}: a part file is damaged ({e}); write the output again") from e
+    got = 0 if table is None else table.num_rows
+    if got != expect:
+        raise StoreError(
+            f"{folder}: {got:,} rows in {len(parts)} part file(s), expected {expect:,}: a part "
+            "file is missing or damaged; write the output again"
+        )
+    return table
 
 
 def open_negatives(path: str | os.PathLike[str]) -> NegativesStore:
