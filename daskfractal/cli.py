@@ -512,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Sub-commands defined next to the features they drive (negatives, validate)."""
-    from .negatives import register_cli as negatives_cli
+    from .negatives.cli import register_cli as negatives_cli
     from .validation.cli import register_cli as validate_cli
 
     return [negatives_cli, validate_cli]

@@ -18,11 +18,13 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import daskfractal as dfr
-from daskfractal.errors import ParameterError, StoreError
+from daskfractal.errors import OutputError, ParameterError, ResourceError, StoreError
 from daskfractal.kernels import alias as A
 from daskfractal.kernels import reference_alias as RA
 from daskfractal.kernels.rng import as_seed
-from daskfractal.negatives import NegativeSampler, _canonical_rows, open_negatives, register_cli
+from daskfractal.negatives import NegativeSampler, open_negatives
+from daskfractal.negatives.cli import register_cli
+from daskfractal.negatives.sources import canonical_rows as _canonical_rows
 
 P_MIN = 1e-3
 HSET = settings(
@@ -688,3 +690,265 @@ def test_distributed_cluster_gives_identical_outputs(small_store, tmp_path):
         assert_same(got.epoch(e), ref.epoch(e))
     assert_same(par.epoch(1), ref.epoch(1))
     assert_same(got.test_negatives(), ref.test_negatives())
+
+
+# --------------------------------------------------------------------------------------
+# reliability: bad counts, the seed rule, preflight, disk full, foreign files (issue 9)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**64}, "seed"),
+        ({"seed": -(2**63)}, "seed"),
+        ({"seed": "1"}, "seed"),
+        ({"seed": True}, "seed"),
+        ({"seed": None}, "seed"),
+        ({"num_negatives": 2**32}, "num_negatives"),
+        ({"num_negatives": 10**30}, "num_negatives"),
+        ({"num_negatives": "4"}, "num_negatives"),
+        ({"shuffle_window": 2**63}, "shuffle_window"),
+        ({"shuffle_window": -5}, "shuffle_window"),
+        ({"shuffle_window": 1.5}, "shuffle_window"),
+        ({"distribution": None}, "distribution"),
+        ({"exclude": 1}, "exclude"),
+    ],
+)
+def test_seed_rule_and_impossible_counts_are_refused(kw, match):
+    train = random_csr(np.random.default_rng(0), 5, 10, 0.3)
+    with pytest.raises(ParameterError, match=match):
+        NegativeSampler(train, **kw)
+
+
+def test_one_seed_rule_keeps_the_streams_of_valid_seeds(toy):
+    top = 2**64 - 1
+    assert NegativeSampler(toy, seed=top).seed == top
+    assert NegativeSampler(toy, seed=np.uint64(top)).seed == top
+    assert NegativeSampler(toy, seed=1e3).seed == 1000  # an integral float is an integer
+    a = NegativeSampler(toy, seed=5, shuffle_window=7).epoch_negatives(0, 40, 2)
+    b = NegativeSampler(toy, seed=np.int64(5), shuffle_window=7).epoch_negatives(0, 40, 2)
+    assert_same(a, b)
+
+
+def test_user_given_counts_are_checked_before_allocating(toy, tmp_path, monkeypatch):
+    s = NegativeSampler(toy, shuffle_window=10)
+    never = tmp_path / "never"
+    for call, error, match in [
+        (lambda: s.sample(np.arange(40), n=2**31), ResourceError, "memory"),
+        (lambda: s.sample([0], n=2**40), ParameterError, "n must"),
+        (lambda: s.sample([0] * 70000, n=2**16), ParameterError, "draws"),
+        (lambda: s.test_negatives(10**12), ParameterError, "k=1000000000000"),
+        (lambda: s.epoch(0, prefetch=10**12), ResourceError, "prefetch"),
+        (lambda: s.epoch(2**63), ParameterError, "e must"),
+        (lambda: s.window(-(2**63) - 1, 0), ParameterError, "epoch"),
+        (lambda: s.windows(2**64), ParameterError, "epoch"),
+        (lambda: s.to_zarr(never, range(10**12)), ParameterError, "epochs"),
+        (lambda: s.to_zarr(never, iter(range(10**12))), ParameterError, "epochs"),
+        (lambda: s.to_zarr(never, [2**63]), ParameterError, "epochs"),
+        (lambda: s.to_zarr(never, "0"), ParameterError, "epochs"),
+        (lambda: s.to_zarr(never, 0, test_negatives=-1), ParameterError, "test_negatives"),
+        (lambda: s.to_zarr(never, 0, rows_per_task=0), ParameterError, "rows_per_task"),
+        (lambda: s.to_zarr(never, 0, rows_per_task=2**63), ParameterError, "rows_per_task"),
+        (lambda: s.to_zarr(never, 0, chunk_rows=0), ParameterError, "chunk_rows"),
+        (lambda: s.to_zarr(never, 0, chunk_rows=2.5), ParameterError, "chunk_rows"),
+    ]:
+        with pytest.raises(error, match=match):
+            call()
+    assert not never.exists()
+    # a heavy user times num_negatives past the 2**32 draws of its stream
+    heavy = NegativeSampler(toy, num_negatives=2**32 // 20)  # user 0 has 27 positives
+    with pytest.raises(ParameterError, match="draws"):
+        heavy.windows(0)
+    # a shuffle window of one row on a sampler with many rows: the window order is refused
+    monkeypatch.setattr("daskfractal._preflight.available_memory", lambda: 2**20)
+    with pytest.raises(ResourceError, match="shuffle windows"):
+        NegativeSampler(toy, num_negatives=10**5, shuffle_window=1).windows(0)
+
+
+@pytest.mark.parametrize("fmt", ["zarr", "parquet"])
+def test_preflight_refuses_what_cannot_fit_with_the_numbers(toy, tmp_path, monkeypatch, fmt):
+    from daskfractal.negatives import io as nio
+
+    s = NegativeSampler(toy, num_negatives=3, shuffle_window=10)
+    write = s.to_zarr if fmt == "zarr" else s.to_parquet
+    # the issue-9 case: num_negatives=1e9 plans about 1.6e11 rows, far beyond any disk
+    big = NegativeSampler(toy, num_negatives=10**9, shuffle_window=2**20)
+    with pytest.raises(ResourceError, match=r"rows\).*on disk.*--force"):
+        (big.to_zarr if fmt == "zarr" else big.to_parquet)(tmp_path / "big", 0, **QUIET)
+    assert not (tmp_path / "big").exists()
+    # a disk with 1 KiB free
+    monkeypatch.setattr("daskfractal._preflight.free_disk", lambda path: 1024)
+    with pytest.raises(ResourceError, match=r"needs about .* on disk but only 1.0 KiB"):
+        write(tmp_path / "d", [0, 1], scheduler="sync", **QUIET)
+    assert not (tmp_path / "d").exists()
+    out = write(tmp_path / "d", [0, 1], scheduler="sync", force=True, **QUIET)
+    assert out.epochs == [0, 1]
+    monkeypatch.undo()
+    # a worker memory limit of 1 KiB
+    monkeypatch.setattr(nio, "memory_budget", lambda scheduler: (1024, 1))
+    with pytest.raises(ResourceError, match=r"memory but the limit is 1.0 KiB"):
+        write(tmp_path / "m", 0, scheduler="sync", **QUIET)
+    assert not (tmp_path / "m").exists()
+    assert write(tmp_path / "m", 0, scheduler="sync", force=True, **QUIET).epochs == [0]
+
+
+@pytest.mark.parametrize("fmt", ["zarr", "parquet"])
+def test_estimates_bound_the_real_output(small_store, tmp_path, fmt):
+    from daskfractal.negatives import io as nio
+
+    s = NegativeSampler(small_store, num_negatives=4, seed=1)
+    est = nio.estimate_write(s, fmt, 2, 2**22, len(s.test_users()), 99)
+    assert est.rows == 2 * s.n_examples
+    assert est.test_values == len(s.test_users()) * 99
+    write = s.to_zarr if fmt == "zarr" else s.to_parquet
+    out = write(tmp_path / "o", [0, 1], test_negatives=99, scheduler="sync", **QUIET)
+    real = sum(f.stat().st_size for f in out.path.rglob("*") if f.is_file())
+    # an upper bound (uncompressed), but not an absurd one
+    assert real <= est.disk_bytes <= 10 * real
+
+
+@pytest.mark.parametrize("fmt", ["zarr", "parquet"])
+def test_disk_full_leaves_an_unfinished_output_that_does_not_open(toy, tmp_path, fmt, monkeypatch):
+    import errno
+
+    from daskfractal.negatives import io as nio
+
+    s = NegativeSampler(toy, num_negatives=2, shuffle_window=10)
+    write = s.to_zarr if fmt == "zarr" else s.to_parquet
+    out = tmp_path / "o"
+    real_task = nio._epoch_task
+    calls = []
+
+    def task_then_disk_full(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(out / "epoch-0" / "x"))
+        return real_task(*args)
+
+    monkeypatch.setattr(nio, "_epoch_task", task_then_disk_full)
+    with pytest.raises(OutputError, match=r"No space left on device.*unfinished"):
+        write(out, 0, rows_per_task=20, scheduler="sync", **QUIET)
+    assert not (out / "_SUCCESS").exists()
+    with pytest.raises(StoreError, match="incomplete"):
+        open_negatives(out)
+    # without overwrite the message says the output is unfinished; with it, it is replaced
+    monkeypatch.undo()
+    with pytest.raises(StoreError, match=r"unfinished negatives output.*overwrite"):
+        write(out, 0, scheduler="sync", **QUIET)
+    assert write(out, 0, overwrite=True, scheduler="sync", **QUIET).epochs == [0]
+
+
+def test_failed_final_metadata_write_is_not_complete(toy, tmp_path, monkeypatch):
+    import errno
+
+    from daskfractal.negatives import io as nio
+
+    s = NegativeSampler(toy, num_negatives=2, shuffle_window=10)
+    real = nio.atomic_write_bytes
+
+    def fail_when_complete(path, data):
+        if path.name == nio.META_FILE and b'"complete": true' in bytes(data):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(nio, "atomic_write_bytes", fail_when_complete)
+    with pytest.raises(OutputError, match="unfinished"):
+        s.to_parquet(tmp_path / "o", 0, scheduler="sync", **QUIET)
+    with pytest.raises(StoreError, match="incomplete"):
+        open_negatives(tmp_path / "o")
+    # a part that cannot be written: the same, and no temporary file is left behind
+    monkeypatch.setattr(
+        nio,
+        "atomic_write_bytes",
+        lambda path, data: (_ for _ in ()).throw(PermissionError(errno.EACCES, "denied", path)),
+    )
+    with pytest.raises(OutputError, match="denied"):
+        s.to_parquet(tmp_path / "p", 0, scheduler="sync", **QUIET)
+    assert not list((tmp_path / "p").rglob("*.tmp"))
+
+
+def test_overwrite_deletes_only_a_negatives_writers_files(toy, tmp_path):
+    s = NegativeSampler(toy, shuffle_window=10)
+    for write in (s.to_zarr, s.to_parquet):
+        out = write(tmp_path / write.__name__, 0, scheduler="sync", **QUIET).path
+        (out / "notes.txt").write_text("mine")
+        with pytest.raises(StoreError, match=r"never creates \(notes.txt\)"):
+            write(out, 1, overwrite=True, scheduler="sync", **QUIET)
+        assert (out / "notes.txt").read_text() == "mine"
+        assert open_negatives(out).epochs == [0]
+    # a deleted or damaged Parquet part is an error, never fewer rows
+    out = s.to_parquet(tmp_path / "parts", 0, test_negatives=1, rows_per_task=20, **QUIET)
+    assert len(list((out.path / "epoch-0").glob("part-*"))) > 2
+    (out.path / "epoch-0" / "part-000001.parquet").unlink()
+    with pytest.raises(StoreError, match="missing or damaged"):
+        open_negatives(out.path).epoch(0)
+    (out.path / "test" / "part-000000.parquet").write_bytes(b"PAR1 garbage")
+    with pytest.raises(StoreError, match="damaged"):
+        open_negatives(out.path).test_negatives()
+    # damaged metadata is an unreadable output, not a traceback
+    out = tmp_path / "to_parquet"
+    (out / "notes.txt").unlink()
+    (out / "_negatives.json").write_text('{"format_version": 1, "compl')
+    with pytest.raises(StoreError, match="unreadable"):
+        open_negatives(out)
+
+
+def test_cli_refuses_impossible_jobs_with_one_line(small_store, tmp_path, capsys):
+    from daskfractal.cli import main
+
+    out = tmp_path / "neg"
+    base = ["negatives", str(small_store.path), "--out", str(out), "--local", "sync", "--quiet"]
+    cases = [
+        ["--num-negatives", "1000000000"],  # issue 9: 4e17 rows there, 1.1e14 here
+        ["--num-negatives", "5000000000"],
+        ["--epochs", "-1"],
+        ["--epochs", "1000000"],
+        ["--seed", "-1"],
+        ["--seed", str(2**64)],
+        ["--test-negatives", "-3"],
+        ["--test-negatives", "100000000"],
+        ["--shuffle-window", "0"],
+        ["--batch-size", "0"],
+        ["--batch-size", "3"],
+    ]
+    for extra in cases:
+        rc = main([*base, *extra])
+        err = capsys.readouterr().err.strip()
+        assert rc != 0, extra
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, (extra, err)
+        assert err.startswith("daskfractal negatives: error: "), err
+        assert not out.exists(), extra
+    rc = main([*base, "--num-negatives", "1000000000"])
+    assert "on disk" in capsys.readouterr().err and rc != 0
+    assert main([*base, "--num-negatives", "1", "--force"]) == 0
+
+
+def test_negatives_modules_depend_one_way():
+    """store/ and kernels/ never import negatives/; the library modules of negatives/ never
+    import the CLI; no private name (or private module of another package) is imported."""
+    import ast
+    from pathlib import Path
+
+    pkg = Path(dfr.__file__).parent
+
+    def imports(path):
+        out = []
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                out.append((node.level, node.module or "", [a.name for a in node.names]))
+            elif isinstance(node, ast.Import):
+                out += [(0, a.name, []) for a in node.names]
+        return out
+
+    for sub in ("store", "kernels"):
+        for f in (pkg / sub).glob("*.py"):
+            assert not any("negatives" in m for _, m, _ in imports(f)), f
+    for f in (pkg / "negatives").glob("*.py"):
+        for level, module, names in imports(f):
+            if f.stem != "cli":
+                assert not module.endswith("cli"), (f.name, module)
+            if level >= 2 or module.startswith("daskfractal"):  # outside negatives/
+                parts = module.split(".")[1 if module.startswith("daskfractal") else 0 :]
+                assert not any(p.startswith("_") for p in parts[1:]), (f.name, module)
+                assert not any(n.startswith("_") for n in names), (f.name, module, names)

@@ -15,7 +15,7 @@ lock) and run preparation (:func:`prepare_run`, :func:`check_resume`) are the in
 the expansion writer (:mod:`daskfractal.expansion._write`).
 """
 
-from ._common import check_resume, prepare_run, store_status
+from ._common import atomic_write_bytes, check_resume, dump_json, prepare_run, store_status
 from ._layout import FORMAT_VERSION, SMALL_KEYS, SPLITS, STATS_NAMES, StoreLayout
 from ._ownership import (
     check_lock,
@@ -40,9 +40,11 @@ __all__ = [
     "ParquetWriter",
     "StoreLayout",
     "ZarrWriter",
+    "atomic_write_bytes",
     "check_lock",
     "check_resume",
     "claim_folder",
+    "dump_json",
     "lock_output",
     "open",
     "open_store",

@@ -10,205 +10,48 @@ are neither train nor test positives (the NCF protocol).
 
 The exact semantics (streams, shuffle windows, per-user paths) are in ``docs/negatives.md``;
 the kernels are :mod:`daskfractal.kernels.alias`, their specification
-:mod:`daskfractal.kernels.reference_alias`.
+:mod:`daskfractal.kernels.reference_alias`. Positives come from :mod:`.sources`, outputs are
+written by :mod:`.io`.
 """
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
-import json
 import math
 import os
-import shutil
-import sys
 import threading
-import uuid
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from ._runner import add_cluster_options
-from .errors import ParameterError, StoreError
-from .kernels import alias as A
-from .kernels.rng import as_seed
+from .._checks import as_choice, as_int, as_seed, index_dtype
+from .._preflight import check_memory
+from ..errors import ParameterError, StoreError
+from ..kernels import alias as A
+from .io import EPOCH_HIGH, EPOCH_LOW, NegativesStore, write_negatives
+from .sources import canonical_rows, make_source
+
+__all__ = ["DEFAULT_WINDOW", "DISTRIBUTIONS", "EXCLUDES", "MAX_USER_DRAWS", "NegativeSampler"]
 
 DISTRIBUTIONS = ("uniform", "popularity", "weights")
 EXCLUDES = ("train", "train+test", "none")
-OUTPUT_FORMAT_VERSION = 1
-#: Root attribute (Zarr) / metadata file (Parquet) that marks a negatives output.
-META_KEY = "daskfractal_negatives"
-META_FILE = "_negatives.json"
-SUCCESS_FILE = "_SUCCESS"
-
-_DEFAULT_WINDOW = 2**20
-_DEFAULT_TASK_ROWS = 2**22
-_DEFAULT_TASK_ITEMS = 2**22
-_INT32_LIMIT = 2**31
+DEFAULT_WINDOW = 2**20
+#: Negatives of one user in one epoch: the draw counter is ``t * 2**32 + j`` in a uint64, so
+#: ``t`` must stay below 2**32 for every draw to have its own stream.
+MAX_USER_DRAWS = 2**32
+#: Allocations below this size are not checked against the available memory.
+_CHECK_ALLOC_ABOVE = 2**26
 
 
-# --------------------------------------------------------------------------------------
-# validation helpers
+def _as_epoch(value: Any, name: str = "epoch") -> int:
+    return as_int(value, name, low=EPOCH_LOW, high=EPOCH_HIGH)
 
 
-def _as_int(value: Any, name: str, minimum: int | None = None) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-        raise ParameterError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ParameterError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _canonical_csr(matrix: Any, name: str, shape: tuple[int, int] | None = None) -> sp.csr_matrix:
-    """A CSR copy with sorted, duplicate-free rows and no explicit zeros."""
-    if not sp.issparse(matrix):
-        raise ParameterError(f"{name} must be a scipy.sparse matrix, got {type(matrix).__name__}")
-    csr = sp.csr_matrix(matrix, copy=True)
-    if shape is not None and csr.shape != shape:
-        raise ParameterError(f"{name} has shape {csr.shape}, expected {shape}")
-    csr.sum_duplicates()
-    csr.eliminate_zeros()
-    csr.sort_indices()
-    dtype = np.int32 if csr.shape[1] < _INT32_LIMIT else np.int64
-    return sp.csr_matrix(
-        (csr.data, csr.indices.astype(dtype), csr.indptr.astype(np.int64)), shape=csr.shape
-    )
-
-
-# --------------------------------------------------------------------------------------
-# sources: where the positives come from
-
-
-class _CsrSource:
-    """In-memory train (and optional test) positives."""
-
-    def __init__(self, train: Any, test: Any | None = None) -> None:
-        self.train = _canonical_csr(train, "train matrix")
-        self.n_users, self.n_items = self.train.shape
-        self.test = None if test is None else _canonical_csr(test, "test matrix", self.train.shape)
-        self.index_dtype = self.train.indices.dtype
-
-    def describe(self) -> str:
-        return f"in-memory CSR {self.n_users} x {self.n_items}"
-
-    def indptr(self, split: str) -> np.ndarray:
-        if split == "test" and self.test is None:
-            return np.zeros(self.n_users + 1, np.int64)
-        return (self.train if split == "train" else self.test).indptr
-
-    def rows(self, u0: int, u1: int, split: str) -> tuple[np.ndarray, np.ndarray]:
-        """Rows ``[u0, u1)`` as ``(ptr int64 from 0, indices)``, canonical."""
-        m = self.train if split == "train" else self.test
-        if m is None:
-            return np.zeros(u1 - u0 + 1, np.int64), np.empty(0, self.index_dtype)
-        ptr = m.indptr[u0 : u1 + 1]
-        return ptr - ptr[0], m.indices[ptr[0] : ptr[-1]]
-
-    def item_train_degree(self) -> np.ndarray:
-        return np.bincount(self.train.indices, minlength=self.n_items).astype(np.int64)
-
-
-class _StoreSource:
-    """An expansion store, reopened lazily (pickles as its path)."""
-
-    def __init__(self, store: Any) -> None:
-        self.path = Path(store.path)
-        self._store = store
-        self.n_users = int(store.n_users)
-        self.n_items = int(store.n_items)
-        self.index_dtype = np.dtype(store.layout.index_np_dtype)
-        self._indptr: dict[str, np.ndarray] = {}
-        self._indices: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": str(self.path)}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        from .store import open_store
-
-        self.__init__(open_store(state["path"]))
-
-    def describe(self) -> str:
-        return str(self.path)
-
-    def indptr(self, split: str) -> np.ndarray:
-        ptr = self._indptr.get(split)
-        if ptr is None:
-            try:
-                ptr = np.asarray(self._store.indptr(split), dtype=np.int64)
-            except StoreError:  # Parquet stores may not keep indptr: rebuild from degrees
-                deg = self._store.stats()[f"user_{split}_degree"].astype(np.int64)
-                ptr = np.concatenate([[0], np.cumsum(deg)]).astype(np.int64)
-            if ptr.shape != (self.n_users + 1,) or ptr[-1] != self._store.nnz[split]:
-                raise StoreError(f"{self.path}: {split}/indptr is inconsistent with the store")
-            with self._lock:
-                self._indptr[split] = ptr
-        return ptr
-
-    def rows(self, u0: int, u1: int, split: str) -> tuple[np.ndarray, np.ndarray]:
-        """Rows ``[u0, u1)`` as stored: ``(ptr int64 from 0, indices)``.
-
-        Zarr stores: one read of the element range of ``{split}/indices`` (the row pointer
-        is cached); Parquet stores: :meth:`ExpansionStore.user_block`.
-        """
-        expect = self.indptr(split)
-        a, b = int(expect[u0]), int(expect[u1])
-        if self._store.format == "zarr":
-            ptr = expect[u0 : u1 + 1] - a
-            if b == a:
-                return ptr, np.empty(0, self.index_dtype)
-            arr = self._indices.get(split)
-            if arr is None:
-                import zarr
-
-                zstore = zarr.storage.LocalStore(self.path, read_only=True)
-                arr = zarr.open_array(store=zstore, path=f"{split}/indices", mode="r")
-                self._indices[split] = arr
-            ind = np.asarray(arr[a:b]).astype(self.index_dtype, copy=False)
-            return ptr, ind
-        csr = self._store.user_block(u0, u1, split, values="ones")
-        ptr = np.asarray(csr.indptr, dtype=np.int64)
-        ind = np.asarray(csr.indices).astype(self.index_dtype, copy=False)
-        if ptr[-1] != b - a:
-            raise StoreError(f"{self.path}: rows [{u0}, {u1}) of {split} are inconsistent")
-        return ptr, ind
-
-    def item_train_degree(self) -> np.ndarray:
-        return np.asarray(self._store.stats()["item_train_degree"], dtype=np.int64)
-
-
-def _make_source(store_or_csr: Any) -> _CsrSource | _StoreSource:
-    from .store import ExpansionStore, open_store
-
-    if isinstance(store_or_csr, ExpansionStore):
-        return _StoreSource(store_or_csr)
-    if isinstance(store_or_csr, str | os.PathLike):
-        return _StoreSource(open_store(store_or_csr))
-    if sp.issparse(store_or_csr):
-        return _CsrSource(store_or_csr)
-    if isinstance(store_or_csr, tuple) and len(store_or_csr) == 2:
-        return _CsrSource(*store_or_csr)
-    raise ParameterError(
-        "store_or_csr must be an ExpansionStore, a store path, a scipy.sparse train matrix or "
-        f"a (train, test) pair of them, got {type(store_or_csr).__name__}"
-    )
-
-
-def _canonical_rows(ptr: np.ndarray, ind: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted, duplicate-free version of the rows (a no-op check for canonical input)."""
-    if A.rows_canonical_kernel(ptr, ind, n):
-        return ptr, ind
-    if ind.size and (ind.min() < 0 or ind.max() >= n):
-        raise StoreError(f"item ids outside [0, {n}) in the positives")
-    csr = sp.csr_matrix((np.ones(ind.shape[0], np.int8), ind, ptr), shape=(ptr.shape[0] - 1, n))
-    csr.sum_duplicates()
-    csr.sort_indices()
-    return csr.indptr.astype(np.int64), csr.indices.astype(ind.dtype, copy=False)
+def _check_alloc(nbytes: int, what: str) -> None:
+    """Refuse an allocation proportional to a user-given count when it cannot fit."""
+    if nbytes > _CHECK_ALLOC_ABOVE:
+        check_memory(nbytes, None, what=what)
 
 
 # --------------------------------------------------------------------------------------
@@ -239,7 +82,8 @@ class NegativeSampler:
         Which positives a training negative can never be ("none": plain draws, positives
         included).
     seed : int, default 0
-        Any integer (taken modulo 2**64).
+        An integer in ``[0, 2**64)``, the one seed rule of daskfractal (negative or larger
+        seeds are refused; they used to be taken modulo 2**64).
     shuffle_window : int, keyword-only, default 2**20
         Rows of the shuffle unit of :meth:`epoch` (memory of the shuffle: about 34 bytes a
         row). Part of the definition of an epoch's order.
@@ -288,13 +132,10 @@ class NegativeSampler:
         exclude: str = "train",
         seed: int = 0,
         *,
-        shuffle_window: int = _DEFAULT_WINDOW,
+        shuffle_window: int = DEFAULT_WINDOW,
     ) -> None:
-        self.num_negatives = _as_int(num_negatives, "num_negatives", minimum=0)
-        if distribution not in DISTRIBUTIONS:
-            raise ParameterError(
-                f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}"
-            )
+        self.num_negatives = as_int(num_negatives, "num_negatives", low=0, high=MAX_USER_DRAWS)
+        distribution = as_choice(distribution, "distribution", DISTRIBUTIONS)
         if weights is not None and distribution == "popularity":
             raise ParameterError("give distribution='popularity' or weights, not both")
         if weights is None and distribution == "weights":
@@ -306,19 +147,15 @@ class NegativeSampler:
             raise ParameterError(f"alpha must be a finite number, got {alpha!r}") from e
         if not math.isfinite(self.alpha):
             raise ParameterError(f"alpha must be a finite number, got {alpha!r}")
-        if exclude not in EXCLUDES:
-            raise ParameterError(f"exclude must be one of {EXCLUDES}, got {exclude!r}")
-        self.exclude = exclude
-        try:
-            self._seed = as_seed(seed)
-        except TypeError as e:
-            raise ParameterError(f"seed must be an integer, got {seed!r}") from e
-        self.seed = int(seed)
-        self.shuffle_window = _as_int(shuffle_window, "shuffle_window", minimum=1)
-        self._src = _make_source(store_or_csr)
+        self.exclude = as_choice(exclude, "exclude", EXCLUDES)
+        self.seed = as_seed(seed)
+        self._seed = np.uint64(self.seed)
+        self.shuffle_window = as_int(shuffle_window, "shuffle_window", low=1, high=EPOCH_HIGH)
+        self._src = make_source(store_or_csr)
         self.n_users = self._src.n_users
         self.n_items = self._src.n_items
-        self.item_dtype = np.dtype(np.int32 if self.n_items < _INT32_LIMIT else np.int64)
+        self.item_dtype = index_dtype(self.n_items)
+        self._max_degree: int | None = None
         self._user_weights = None if weights is None else self._check_weights(weights)
         self._switch = A.DEFAULT_SWITCH
         self._tables: tuple[np.ndarray, np.ndarray, float, int, float] | None = None
@@ -417,6 +254,21 @@ class NegativeSampler:
     def _indptr(self) -> np.ndarray:
         return self._src.indptr("train")
 
+    def _check_draws(self, per_user: int | None = None) -> None:
+        """Refuse more than :data:`MAX_USER_DRAWS` negatives for one user (``per_user``;
+        default: the most train positives of a user times ``num_negatives``)."""
+        if per_user is None:
+            if self._max_degree is None:
+                ip = self._indptr()
+                self._max_degree = int(np.diff(ip).max()) if ip.shape[0] > 1 else 0
+            per_user = self._max_degree * self.num_negatives
+        if per_user >= MAX_USER_DRAWS:
+            raise ParameterError(
+                f"{per_user:,} negatives for one user (num_negatives={self.num_negatives:,}"
+                f" x its positives) exceed the {MAX_USER_DRAWS:,} draws a user's random "
+                "stream has; lower num_negatives"
+            )
+
     def _exclusion_rows(
         self, u0: int, u1: int, train: tuple[np.ndarray, np.ndarray] | None, mode: str
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -425,9 +277,9 @@ class NegativeSampler:
             return np.zeros(u1 - u0 + 1, np.int64), np.empty(0, self._src.index_dtype)
         if train is None:
             train = self._src.rows(u0, u1, "train")
-        xptr, xind = _canonical_rows(*train, self.n_items)
+        xptr, xind = canonical_rows(*train, self.n_items)
         if mode == "train+test":
-            tptr, tind = _canonical_rows(*self._src.rows(u0, u1, "test"), self.n_items)
+            tptr, tind = canonical_rows(*self._src.rows(u0, u1, "test"), self.n_items)
             xptr, xind = A.union_rows_kernel(xptr, xind, tptr, tind.astype(xind.dtype))
         return xptr, xind
 
@@ -486,7 +338,7 @@ class NegativeSampler:
 
     def n_batches(self, batch_size: int, drop_last: bool = False) -> int:
         """Number of batches :meth:`epoch` yields for ``batch_size``."""
-        batch_size = _as_int(batch_size, "batch_size", minimum=1)
+        batch_size = as_int(batch_size, "batch_size", low=1)
         n = self.n_examples
         return n // batch_size if drop_last else -(-n // batch_size)
 
@@ -522,24 +374,29 @@ class NegativeSampler:
         ParameterError
             Bad ``users``/``n``/``epoch``, or a user with no item left to sample.
         """
-        n = self.num_negatives if n is None else _as_int(n, "n", minimum=0)
-        epoch = _as_int(epoch, "epoch")
+        n = self.num_negatives if n is None else as_int(n, "n", low=0, high=MAX_USER_DRAWS)
+        epoch = _as_epoch(epoch)
         users = self._check_users(users)
-        out = np.empty((users.shape[0], n), self.item_dtype)
         if users.size == 0 or n == 0:
-            return out
+            return np.empty((users.shape[0], n), self.item_dtype)
         order = np.argsort(users, kind="stable")
         sorted_users = users[order]
         uniq, counts = np.unique(sorted_users, return_counts=True)
+        self._check_draws(int(counts.max()) * n)
+        _check_alloc(
+            2 * users.shape[0] * n * self.item_dtype.itemsize,
+            f"sample({users.shape[0]:,} users, n={n:,})",
+        )
+        out = np.empty((users.shape[0], n), self.item_dtype)
         indptr = self._indptr()
         deg = indptr[uniq + 1] - indptr[uniq]
         need = np.maximum(deg * self.num_negatives, 1).astype(np.int64)
         if self.exclude == "none":
             xptr, xind = np.zeros(uniq.shape[0] + 1, np.int64), np.empty(0, self.item_dtype)
         else:
-            xptr, xind = _canonical_rows(*self._rows_for(uniq, "train"), self.n_items)
+            xptr, xind = canonical_rows(*self._rows_for(uniq, "train"), self.n_items)
             if self.exclude == "train+test":
-                tptr, tind = _canonical_rows(*self._rows_for(uniq, "test"), self.n_items)
+                tptr, tind = canonical_rows(*self._rows_for(uniq, "test"), self.n_items)
                 xptr, xind = A.union_rows_kernel(xptr, xind, tptr, tind.astype(xind.dtype))
         flat = np.empty(users.shape[0] * n, self.item_dtype)
         t1 = (counts * n).astype(np.int64)
@@ -582,15 +439,21 @@ class NegativeSampler:
         indptr : numpy.ndarray of int64, shape (u1 - u0 + 1,)
         items : numpy.ndarray of ``item_dtype``, shape (indptr[-1],)
         """
-        u0, u1 = _as_int(u0, "u0", 0), _as_int(u1, "u1", 0)
+        u0, u1 = as_int(u0, "u0", low=0), as_int(u1, "u1", low=0)
         if not u0 <= u1 <= self.n_users:
             raise ParameterError(f"user range [{u0}, {u1}) is not within [0, {self.n_users}]")
-        epoch = _as_int(epoch, "epoch")
+        epoch = _as_epoch(epoch)
         k = self.num_negatives
         ip = self._indptr()
         deg = np.diff(ip[u0 : u1 + 1])
         t1 = deg * k
         ptr = np.concatenate([[0], np.cumsum(t1)]).astype(np.int64)
+        if t1.size:
+            self._check_draws(int(t1.max()))
+        _check_alloc(
+            int(ptr[-1]) * self.item_dtype.itemsize,
+            f"the negatives of users [{u0}, {u1})",
+        )
         out = np.empty(int(ptr[-1]), self.item_dtype)
         if out.size == 0:
             return ptr, out
@@ -633,16 +496,19 @@ class NegativeSampler:
         labels : numpy.ndarray of int8, shape (R,)
             ``R = (indptr[u1] - indptr[u0]) * (1 + num_negatives)``.
         """
-        u0, u1 = _as_int(u0, "u0", 0), _as_int(u1, "u1", 0)
+        u0, u1 = as_int(u0, "u0", low=0), as_int(u1, "u1", low=0)
         if not u0 <= u1 <= self.n_users:
             raise ParameterError(f"user range [{u0}, {u1}) is not within [0, {self.n_users}]")
         kp1 = self.num_negatives + 1
         indptr = self._indptr()
-        return self._rows(int(indptr[u0]) * kp1, int(indptr[u1]) * kp1, _as_int(epoch, "epoch"))
+        return self._rows(int(indptr[u0]) * kp1, int(indptr[u1]) * kp1, _as_epoch(epoch))
 
     def _rows(self, r0: int, r1: int, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unshuffled epoch rows ``[r0, r1)``."""
         size = r1 - r0
+        if size > 0:
+            self._check_draws()
+            _check_alloc(2 * size * (9 + self.item_dtype.itemsize), f"{size:,} rows of an epoch")
         users = np.empty(size, np.int64)
         items = np.empty(size, self.item_dtype)
         labels = np.empty(size, np.int8)
@@ -692,9 +558,11 @@ class NegativeSampler:
         Fisher-Yates permutation drawn from ``(seed, epoch)``; the partial last window, if
         any, comes last.
         """
-        epoch = _as_int(epoch, "epoch")
+        epoch = _as_epoch(epoch)
         n_rows, size = self.n_examples, self.shuffle_window
         n_full = n_rows // size
+        self._check_draws()
+        _check_alloc(n_full * 200, f"the order of the {n_full:,} shuffle windows of an epoch")
         order = A.fisher_yates_kernel(n_full, self._seed, A.STREAM_NEG_ORDER, epoch, 0)
         out = [(int(w), int(w) * size, (int(w) + 1) * size) for w in order]
         if n_rows % size:
@@ -707,7 +575,7 @@ class NegativeSampler:
         Rows ``[w * shuffle_window, ...)`` of the unshuffled stream, permuted by a
         Fisher-Yates permutation drawn from ``(seed, epoch, w)``.
         """
-        epoch, w = _as_int(epoch, "epoch"), _as_int(w, "window", 0)
+        epoch, w = _as_epoch(epoch), as_int(w, "window", low=0)
         r0 = w * self.shuffle_window
         r1 = min(r0 + self.shuffle_window, self.n_examples)
         if r0 >= r1:
@@ -744,9 +612,14 @@ class NegativeSampler:
         labels : numpy.ndarray of int8, shape (B,)
             1 for a positive, 0 for a negative. ``B = batch_size`` except for the last batch.
         """
-        e = _as_int(e, "e")
-        batch_size = _as_int(batch_size, "batch_size", minimum=1)
-        prefetch = _as_int(prefetch, "prefetch", minimum=0)
+        e = _as_epoch(e, "e")
+        batch_size = as_int(batch_size, "batch_size", low=1)
+        prefetch = as_int(prefetch, "prefetch", low=0)
+        window_rows = min(self.shuffle_window, self.n_examples)
+        _check_alloc(
+            (3 + prefetch) * window_rows * (9 + self.item_dtype.itemsize),
+            f"epoch(prefetch={prefetch}) with shuffle windows of {window_rows:,} rows",
+        )
         windows = self.windows(e)
         return self._batches(e, windows, batch_size, drop_last, prefetch)
 
@@ -810,7 +683,7 @@ class NegativeSampler:
 
         Row ``p`` holds the negatives paired with the user's ``p``-th train positive.
         """
-        user = _as_int(user, "user", 0)
+        user = as_int(user, "user", low=0)
         if user >= self.n_users:
             raise ParameterError(f"user must lie in [0, {self.n_users}), got {user}")
         indptr = self._indptr()
@@ -848,16 +721,20 @@ class NegativeSampler:
             If ``k`` is negative or a user has fewer than ``k`` items that are not positives
             (the message names the user and how many are left).
         """
-        k = _as_int(k, "k", minimum=0)
+        k = as_int(k, "k", low=0)
         users = self.test_users() if users is None else self._check_users(users)
+        if users.size and k > self.n_items:
+            raise ParameterError(f"k={k} exceeds the number of items ({self.n_items})")
+        _check_alloc(
+            2 * users.shape[0] * k * self.item_dtype.itemsize,
+            f"test_negatives(k={k:,}) of {users.shape[0]:,} users",
+        )
         out = np.empty((users.shape[0], k), self.item_dtype)
         if users.size == 0:
             return users, out
-        if k > self.n_items:
-            raise ParameterError(f"k={k} exceeds the number of items ({self.n_items})")
         uniq, inverse = np.unique(users, return_inverse=True)
-        xptr, xind = _canonical_rows(*self._rows_for(uniq, "train"), self.n_items)
-        tptr, tind = _canonical_rows(*self._rows_for(uniq, "test"), self.n_items)
+        xptr, xind = canonical_rows(*self._rows_for(uniq, "train"), self.n_items)
+        tptr, tind = canonical_rows(*self._rows_for(uniq, "test"), self.n_items)
         xptr, xind = A.union_rows_kernel(xptr, xind, tptr, tind.astype(xind.dtype))
         res = np.empty((uniq.shape[0], k), self.item_dtype)
         status = A.eval_negatives_kernel(self._seed, uniq, xptr, xind, self.n_items, k, res)
@@ -883,6 +760,7 @@ class NegativeSampler:
         overwrite: bool = False,
         scheduler: Any = None,
         progress: bool = True,
+        force: bool = False,
     ) -> NegativesStore:
         """Write epochs (and test negatives) to a Zarr v3 group, one Dask task per shard.
 
@@ -906,24 +784,47 @@ class NegativeSampler:
         chunk_rows : int, optional
             Rows per Zarr chunk (the read unit); must divide ``rows_per_task``.
         overwrite : bool, default False
+            Replace an existing negatives output at ``path`` (only one holding nothing but
+            a negatives writer's files).
         scheduler : None, str or distributed.Client
             See :func:`daskfractal._runner.run`.
         progress : bool, default True
+        force : bool, default False
+            Start even when the estimated output exceeds the free disk or a task's estimated
+            memory exceeds the memory limit.
 
         Returns
         -------
         NegativesStore
+
+        Raises
+        ------
+        ParameterError
+            A bad argument.
+        ResourceError
+            Before any work, when the output (uncompressed, an upper bound) would not fit
+            on the disk, or the tasks running at once on a worker, or the task graph, would
+            not fit in memory; the message gives the numbers (``force=True`` to start anyway).
+        StoreError
+            ``path`` is a file, not a negatives output, or (without ``overwrite``) already
+            holds one.
+        OutputError
+            Writing failed (disk full, read-only, no permission): the output is left
+            unfinished, which :func:`open_negatives` refuses.
         """
-        return self._write(
+        return write_negatives(
+            self,
             "zarr",
             path,
             epochs,
-            test_negatives,
-            rows_per_task,
-            chunk_rows,
-            overwrite,
-            scheduler,
-            progress,
+            source=self._src.describe(),
+            test_negatives=test_negatives,
+            rows_per_task=rows_per_task,
+            chunk_rows=chunk_rows,
+            overwrite=overwrite,
+            scheduler=scheduler,
+            progress=progress,
+            force=force,
         )
 
     def to_parquet(
@@ -937,6 +838,7 @@ class NegativeSampler:
         overwrite: bool = False,
         scheduler: Any = None,
         progress: bool = True,
+        force: bool = False,
     ) -> NegativesStore:
         """Write epochs (and test negatives) as Parquet part files, one Dask task per part.
 
@@ -945,537 +847,23 @@ class NegativeSampler:
         :meth:`epoch`. ``test/part-<k>.parquet``: ``user_id``, ``item_id`` with ``k`` rows per
         test user (users ascending, items ascending). ``_negatives.json`` holds the
         parameters, ``_SUCCESS`` is written last. Parameters as in :meth:`to_zarr`
-        (``chunk_rows``: rows per row group).
+        (``chunk_rows``: rows per row group), raises as in :meth:`to_zarr`.
 
         Returns
         -------
         NegativesStore
         """
-        return self._write(
+        return write_negatives(
+            self,
             "parquet",
             path,
             epochs,
-            test_negatives,
-            rows_per_task,
-            chunk_rows,
-            overwrite,
-            scheduler,
-            progress,
+            source=self._src.describe(),
+            test_negatives=test_negatives,
+            rows_per_task=rows_per_task,
+            chunk_rows=chunk_rows,
+            overwrite=overwrite,
+            scheduler=scheduler,
+            progress=progress,
+            force=force,
         )
-
-    def _write(
-        self,
-        fmt: str,
-        path: str | os.PathLike[str],
-        epochs: int | Iterable[int],
-        test_k: int | None,
-        rows_per_task: int | None,
-        chunk_rows: int | None,
-        overwrite: bool,
-        scheduler: Any,
-        progress: bool,
-    ) -> NegativesStore:
-        import dask
-
-        from ._runner import run
-
-        epoch_list = _epoch_list(epochs)
-        if test_k is not None:
-            test_k = _as_int(test_k, "test_negatives", minimum=0)
-            if test_k > self.n_items:
-                raise ParameterError(f"test_negatives={test_k} exceeds n_items={self.n_items}")
-        window = self.shuffle_window
-        if rows_per_task is None:
-            rows_per_task = window * max(1, _DEFAULT_TASK_ROWS // window)
-        rows_per_task = _as_int(rows_per_task, "rows_per_task", minimum=1)
-        if rows_per_task % window:
-            raise ParameterError(
-                f"rows_per_task={rows_per_task} must be a multiple of shuffle_window={window}"
-            )
-        if chunk_rows is None:
-            chunk_rows = math.gcd(rows_per_task, 2**16)
-            if chunk_rows < 4096:
-                chunk_rows = rows_per_task
-        chunk_rows = _as_int(chunk_rows, "chunk_rows", minimum=1)
-        if rows_per_task % chunk_rows:
-            raise ParameterError(
-                f"chunk_rows (batch size) {chunk_rows} must divide rows_per_task={rows_per_task}"
-                f" (a multiple of shuffle_window={window})"
-            )
-        out = Path(path)
-        _prepare_output(out, overwrite)
-        n_rows = self.n_examples
-        test_users = self.test_users() if test_k is not None else None
-        users_per_task = max(1, _DEFAULT_TASK_ITEMS // max(test_k or 1, 1))
-        meta = {
-            "format_version": OUTPUT_FORMAT_VERSION,
-            "format": fmt,
-            "source": self._src.describe(),
-            "n_users": self.n_users,
-            "n_items": self.n_items,
-            "num_negatives": self.num_negatives,
-            "distribution": self.distribution,
-            "alpha": self.alpha,
-            "exclude": self.exclude,
-            "seed": self.seed,
-            "shuffle_window": window,
-            "epochs": epoch_list,
-            "n_examples": n_rows,
-            "rows_per_task": rows_per_task,
-            "chunk_rows": chunk_rows,
-            "item_dtype": self.item_dtype.name,
-            "test_negatives": test_k,
-            "n_test_users": None if test_users is None else int(test_users.shape[0]),
-            "complete": False,
-        }
-        if fmt == "zarr":
-            _zarr_create(
-                out,
-                meta,
-                epoch_list,
-                n_rows,
-                rows_per_task,
-                chunk_rows,
-                self.item_dtype,
-                test_users,
-                test_k,
-                users_per_task,
-            )
-        else:
-            (out / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-            for e in epoch_list:
-                (out / f"epoch-{e}").mkdir()
-            if test_users is not None:
-                (out / "test").mkdir()
-        me = dask.delayed(self, name=f"negative-sampler-{uuid.uuid4().hex}")
-        tasks = []
-        for e in epoch_list:
-            windows = self.windows(e)
-            per_task = rows_per_task // window
-            for k, q in enumerate(range(0, len(windows), per_task)):
-                group = [w for w, _, _ in windows[q : q + per_task]]
-                start = q * window
-                tasks.append(
-                    dask.delayed(_epoch_task, pure=False)(
-                        me, fmt, str(out), e, k, group, start, chunk_rows
-                    )
-                )
-        if test_users is not None and test_users.size:
-            for k, q in enumerate(range(0, test_users.shape[0], users_per_task)):
-                part = test_users[q : q + users_per_task]
-                tasks.append(
-                    dask.delayed(_test_task, pure=False)(me, fmt, str(out), k, part, q, test_k)
-                )
-        written = run(tasks, scheduler=scheduler, progress=progress)
-        expected = len(epoch_list) * n_rows + (
-            0 if test_users is None else int(test_users.shape[0]) * (test_k or 0)
-        )
-        got = int(sum(written))
-        if got != expected:
-            raise StoreError(f"{out}: wrote {got} values, expected {expected}")
-        meta["complete"] = True
-        if fmt == "zarr":
-            import zarr
-
-            root = zarr.open_group(str(out), mode="r+")
-            root.attrs[META_KEY] = meta
-        else:
-            (out / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        (out / SUCCESS_FILE).touch()
-        return open_negatives(out)
-
-
-def _epoch_list(epochs: int | Iterable[int]) -> list[int]:
-    if isinstance(epochs, int | np.integer) and not isinstance(epochs, bool):
-        return [int(epochs)]
-    try:
-        values = list(epochs)  # type: ignore[arg-type]
-    except TypeError as e:
-        raise ParameterError(f"epochs must be an int or an iterable of ints, got {epochs!r}") from e
-    out = [_as_int(v, "epochs") for v in values]
-    if len(set(out)) != len(out):
-        raise ParameterError(f"epochs must not repeat, got {out}")
-    return out
-
-
-# --------------------------------------------------------------------------------------
-# output files
-
-
-def _is_negatives_output(path: Path) -> bool:
-    if (path / META_FILE).is_file():
-        return True
-    zjson = path / "zarr.json"
-    if zjson.is_file():
-        try:
-            doc = json.loads(zjson.read_text())
-        except (OSError, ValueError):
-            return False
-        return META_KEY in doc.get("attributes", {})
-    return False
-
-
-def _prepare_output(path: Path, overwrite: bool) -> None:
-    if path.exists() and not path.is_dir():
-        raise StoreError(f"{path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()):
-        if not _is_negatives_output(path):
-            raise StoreError(
-                f"{path} exists and is not a negatives output; refusing to write into or delete it"
-            )
-        if not overwrite:
-            raise StoreError(f"{path} already holds negatives; pass overwrite=True (--overwrite)")
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-
-
-def _zarr_create(
-    out: Path,
-    meta: dict,
-    epochs: list[int],
-    n_rows: int,
-    rows_per_task: int,
-    chunk_rows: int,
-    item_dtype: np.dtype,
-    test_users: np.ndarray | None,
-    test_k: int | None,
-    users_per_task: int,
-) -> None:
-    import zarr
-    from zarr.codecs import BloscCodec
-
-    def comp(dtype: Any) -> list[BloscCodec]:
-        size = np.dtype(dtype).itemsize
-        return [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle", typesize=size)]
-
-    root = zarr.open_group(str(out), mode="w", zarr_format=3)
-    root.attrs[META_KEY] = meta
-    chunk = max(1, min(chunk_rows, n_rows))
-    shard = max(chunk, min(rows_per_task, -(-n_rows // chunk) * chunk))
-    for e in epochs:
-        g = root.create_group(f"epoch-{e}")
-        for name, dtype in (("users", np.int64), ("items", item_dtype), ("labels", np.int8)):
-            g.create_array(
-                name,
-                shape=(n_rows,),
-                dtype=dtype,
-                chunks=(chunk,),
-                shards=(shard,),
-                compressors=comp(dtype),
-                fill_value=0,
-            )
-    if test_users is not None:
-        g = root.create_group("test")
-        t = int(test_users.shape[0])
-        rows = max(1, min(users_per_task, t))
-        g.create_array(
-            "users",
-            shape=(t,),
-            dtype=np.int64,
-            chunks=(rows,),
-            compressors=comp(np.int64),
-            fill_value=0,
-        )
-        g.create_array(
-            "items",
-            shape=(t, test_k),
-            dtype=item_dtype,
-            chunks=(rows, max(1, test_k or 1)),
-            compressors=comp(item_dtype),
-            fill_value=0,
-        )
-
-
-def _write_table(file: Path, columns: dict[str, np.ndarray], row_group: int) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.table({k: pa.array(v) for k, v in columns.items()})
-    tmp = file.with_name(f".{file.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        pq.write_table(table, tmp, row_group_size=max(1, row_group), compression="zstd")
-        os.replace(tmp, file)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _epoch_task(
-    sampler: NegativeSampler,
-    fmt: str,
-    out: str,
-    epoch: int,
-    part: int,
-    windows: list[int],
-    start: int,
-    chunk_rows: int,
-) -> int:
-    """Compute whole shuffle windows (consecutive in stream order) and write them."""
-    pieces = [sampler.window(epoch, w) for w in windows]
-    users, items, labels = (np.concatenate([p[i] for p in pieces]) for i in range(3))
-    if fmt == "zarr":
-        import zarr
-
-        store = zarr.storage.LocalStore(out)
-        for name, values in (("users", users), ("items", items), ("labels", labels)):
-            arr = zarr.open_array(store=store, path=f"epoch-{epoch}/{name}", mode="r+")
-            arr[start : start + values.shape[0]] = values
-    else:
-        file = Path(out) / f"epoch-{epoch}" / f"part-{part:06d}.parquet"
-        _write_table(file, {"user_id": users, "item_id": items, "label": labels}, chunk_rows)
-    return int(users.shape[0])
-
-
-def _test_task(
-    sampler: NegativeSampler, fmt: str, out: str, part: int, users: np.ndarray, start: int, k: int
-) -> int:
-    """Test negatives of a run of test users, written as one chunk / part."""
-    users, items = sampler.test_negatives(k, users)
-    if fmt == "zarr":
-        import zarr
-
-        store = zarr.storage.LocalStore(out)
-        zarr.open_array(store=store, path="test/users", mode="r+")[start : start + users.size] = (
-            users
-        )
-        zarr.open_array(store=store, path="test/items", mode="r+")[start : start + users.size] = (
-            items
-        )
-    else:
-        file = Path(out) / "test" / f"part-{part:06d}.parquet"
-        _write_table(
-            file,
-            {"user_id": np.repeat(users, k), "item_id": items.reshape(-1)},
-            max(1, 2**20),
-        )
-    return int(items.size)
-
-
-class NegativesStore:
-    """A finished negatives output (Zarr or Parquet), read back whole per epoch.
-
-    Attributes
-    ----------
-    path : pathlib.Path
-    format : {"zarr", "parquet"}
-    meta : dict
-        The parameters it was written with (``epochs``, ``num_negatives``, ``seed``, ...).
-    """
-
-    def __init__(self, path: Path, fmt: str, meta: dict) -> None:
-        self.path = path
-        self.format = fmt
-        self.meta = meta
-
-    def __repr__(self) -> str:
-        return (
-            f"NegativesStore({str(self.path)!r}, format={self.format!r}, "
-            f"epochs={self.epochs}, test_negatives={self.meta.get('test_negatives')})"
-        )
-
-    @property
-    def epochs(self) -> list[int]:
-        """Epoch numbers stored."""
-        return list(self.meta["epochs"])
-
-    def epoch(self, e: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All rows of epoch ``e``: ``(users int64, items, labels int8)``, in stream order."""
-        if e not in self.epochs:
-            raise ParameterError(f"{self.path} holds epochs {self.epochs}, not {e}")
-        if self.format == "zarr":
-            import zarr
-
-            g = zarr.open_group(str(self.path), mode="r")
-            return tuple(np.asarray(g[f"epoch-{e}/{n}"][...]) for n in ("users", "items", "labels"))
-        table = _read_parts(self.path / f"epoch-{e}")
-        if table is None:
-            dtype = np.dtype(self.meta["item_dtype"])
-            return np.empty(0, np.int64), np.empty(0, dtype), np.empty(0, np.int8)
-        return tuple(table.column(c).to_numpy() for c in ("user_id", "item_id", "label"))
-
-    def test_negatives(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(users int64 (T,), items (T, k))``."""
-        k = self.meta.get("test_negatives")
-        if k is None:
-            raise ParameterError(f"{self.path} holds no test negatives")
-        if self.format == "zarr":
-            import zarr
-
-            g = zarr.open_group(str(self.path), mode="r")
-            return np.asarray(g["test/users"][...]), np.asarray(g["test/items"][...])
-        table = _read_parts(self.path / "test")
-        dtype = np.dtype(self.meta["item_dtype"])
-        if table is None:
-            return np.empty(0, np.int64), np.empty((0, k), dtype)
-        users = table.column("user_id").to_numpy()
-        items = table.column("item_id").to_numpy().astype(dtype, copy=False)
-        return users[::k] if k else np.empty(0, np.int64), items.reshape(-1, k)
-
-
-def _read_parts(folder: Path) -> Any:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    parts = sorted(folder.glob("part-*.parquet"))
-    if not parts:
-        return None
-    return pa.concat_tables([pq.read_table(p) for p in parts])
-
-
-def open_negatives(path: str | os.PathLike[str]) -> NegativesStore:
-    """Open a finished output of :meth:`NegativeSampler.to_zarr` / ``to_parquet``.
-
-    Raises
-    ------
-    StoreError
-        If ``path`` is missing, not a negatives output, or incomplete.
-    """
-    path = Path(path)
-    if not path.is_dir():
-        raise StoreError(f"{path} does not exist")
-    if (path / META_FILE).is_file():
-        fmt, meta = "parquet", json.loads((path / META_FILE).read_text())
-    elif _is_negatives_output(path):
-        fmt = "zarr"
-        meta = json.loads((path / "zarr.json").read_text())["attributes"][META_KEY]
-    else:
-        raise StoreError(f"{path} is not a negatives output")
-    if meta.get("format_version") != OUTPUT_FORMAT_VERSION:
-        raise StoreError(f"{path} has format_version {meta.get('format_version')}")
-    if not meta.get("complete") or not (path / SUCCESS_FILE).is_file():
-        raise StoreError(f"{path} is incomplete (its writer did not finish); write it again")
-    return NegativesStore(path, fmt, meta)
-
-
-# --------------------------------------------------------------------------------------
-# CLI
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``negatives`` sub-command to the ``daskfractal`` parser."""
-    p = subparsers.add_parser(
-        "negatives",
-        help="sample training negatives (and evaluation negatives) for an expansion store",
-        description="Write shuffled training epochs (positives + negatives, with labels) and "
-        "optionally k evaluation negatives per test user, from an expansion store.",
-    )
-    p.add_argument("store", metavar="STORE", help="an expansion store (Zarr or Parquet)")
-    g = p.add_argument_group("sampling")
-    g.add_argument("--epochs", type=int, default=1, metavar="E", help="epochs 0..E-1 (1)")
-    g.add_argument(
-        "--num-negatives", type=int, default=4, metavar="K", help="negatives per positive (4)"
-    )
-    g.add_argument(
-        "--test-negatives",
-        type=int,
-        metavar="K",
-        help="also write K distinct uniform negatives per test user (e.g. 999)",
-    )
-    g.add_argument(
-        "--distribution",
-        default="uniform",
-        choices=["uniform", "popularity"],
-        help="target distribution of training negatives (default: uniform)",
-    )
-    g.add_argument("--alpha", type=float, default=0.75, help="popularity exponent (default: 0.75)")
-    g.add_argument(
-        "--exclude",
-        default="train",
-        choices=list(EXCLUDES),
-        help="positives a training negative never is (default: train)",
-    )
-    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    g.add_argument(
-        "--shuffle-window",
-        type=int,
-        default=_DEFAULT_WINDOW,
-        metavar="N",
-        help=f"rows shuffled together; defines the epoch order ({_DEFAULT_WINDOW})",
-    )
-    g = p.add_argument_group("output")
-    g.add_argument("--out", required=True, metavar="PATH", help="output directory")
-    g.add_argument(
-        "--format",
-        dest="format_out",
-        default="zarr",
-        choices=["zarr", "parquet"],
-        help="output format (default: zarr)",
-    )
-    g.add_argument(
-        "--batch-size",
-        type=int,
-        metavar="N",
-        help="rows per Zarr chunk / Parquet row group; must divide the rows of a task "
-        "(default: 65536)",
-    )
-    g.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    add_cluster_options(p, local_default="threads")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=cmd_negatives)
-
-
-def cmd_negatives(args: argparse.Namespace) -> int:
-    """Handler of ``daskfractal negatives``; returns the exit code (0)."""
-    from ._runner import client_from_args
-    from .store import open_store
-
-    epochs = _as_int(args.epochs, "--epochs", minimum=0)
-    store = open_store(args.store)
-    sampler = NegativeSampler(
-        store,
-        num_negatives=args.num_negatives,
-        distribution=args.distribution,
-        alpha=args.alpha,
-        exclude=args.exclude,
-        seed=args.seed,
-        shuffle_window=args.shuffle_window,
-    )
-    if not args.quiet:
-        print(
-            f"sampling {epochs} epoch(s) of {sampler.n_examples:,} rows from {store.path} "
-            f"({sampler.n_users:,} users, {sampler.n_items:,} items)",
-            file=sys.stderr,
-        )
-    with client_from_args(args) as sched:
-        write = sampler.to_zarr if args.format_out == "zarr" else sampler.to_parquet
-        out = write(
-            args.out,
-            list(range(epochs)),
-            test_negatives=args.test_negatives,
-            chunk_rows=args.batch_size,
-            overwrite=args.overwrite,
-            scheduler=sched,
-            progress=not args.quiet,
-        )
-    summary = {
-        "out": str(out.path),
-        "format": out.format,
-        "epochs": out.epochs,
-        "rows_per_epoch": out.meta["n_examples"],
-        "test_negatives": out.meta["test_negatives"],
-        "test_users": out.meta["n_test_users"],
-    }
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        test = (
-            ""
-            if summary["test_negatives"] is None
-            else f", {summary['test_users']:,} test users x {summary['test_negatives']} negatives"
-        )
-        print(
-            f"{out.path} ({out.format}): {len(out.epochs)} epoch(s) x "
-            f"{summary['rows_per_epoch']:,} rows{test}"
-        )
-    return 0
-
-
-__all__ = [
-    "DISTRIBUTIONS",
-    "EXCLUDES",
-    "NegativeSampler",
-    "NegativesStore",
-    "cmd_negatives",
-    "open_negatives",
-    "register_cli",
-]
