@@ -164,10 +164,9 @@ class _StoreSource:
                 return ptr, np.empty(0, self.index_dtype)
             arr = self._indices.get(split)
             if arr is None:
-                import zarr
+                from .store._reader import open_checked_array  # damaged chunks: StoreError
 
-                zstore = zarr.storage.LocalStore(self.path, read_only=True)
-                arr = zarr.open_array(store=zstore, path=f"{split}/indices", mode="r")
+                arr = open_checked_array(self.path, f"{split}/indices")
                 self._indices[split] = arr
             ind = np.asarray(arr[a:b]).astype(self.index_dtype, copy=False)
             return ptr, ind

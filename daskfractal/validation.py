@@ -523,7 +523,7 @@ def _csr_rows(path: str, u0: int, u1: int, split: str = "train") -> tuple[np.nda
     if st.format != "zarr":
         a = st.user_block(u0, u1, split, values="ones")
         return a.indptr.astype(np.int64), _as_int_index(a.indices)
-    import zarr
+    from .store._reader import open_checked_array
 
     arrays = []
     for name in ("indptr", "indices"):
@@ -533,8 +533,7 @@ def _csr_rows(path: str, u0: int, u1: int, split: str = "train") -> tuple[np.nda
             if arr is None:
                 if len(_ZARRAYS) > 32:
                     _ZARRAYS.clear()
-                zs = zarr.storage.LocalStore(str(st.path), read_only=True)
-                arr = _ZARRAYS[key] = zarr.open_array(store=zs, path=key[1], mode="r")
+                arr = _ZARRAYS[key] = open_checked_array(st.path, key[1])  # damaged: StoreError
         arrays.append(arr)
     ptr = np.asarray(arrays[0][u0 : u1 + 1], dtype=np.int64)
     a, b = int(ptr[0]), int(ptr[-1])

@@ -13,6 +13,7 @@ whole shard (Zarr) or part (Parquet)::
 
 from ._common import store_status
 from ._layout import FORMAT_VERSION, SMALL_KEYS, SPLITS, STATS_NAMES, StoreLayout
+from ._manifest import MANIFEST_FILE, VerifyReport, verify
 from ._parquet import ParquetWriter
 from ._reader import ExpansionStore, open_store
 from ._zarr import ZarrWriter
@@ -22,14 +23,17 @@ open = open_store
 
 __all__ = [
     "FORMAT_VERSION",
+    "MANIFEST_FILE",
     "SMALL_KEYS",
     "SPLITS",
     "STATS_NAMES",
     "ExpansionStore",
     "ParquetWriter",
     "StoreLayout",
+    "VerifyReport",
     "ZarrWriter",
     "open",
     "open_store",
     "store_status",
+    "verify",
 ]

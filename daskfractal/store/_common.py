@@ -139,15 +139,28 @@ def check_reopen(path: Path, fmt: StoreFormat, layout: StoreLayout, attrs: dict 
     return meta
 
 
-def root_meta(fmt: StoreFormat, layout: StoreLayout, attrs: dict, complete: bool) -> dict:
-    """The root metadata document of a store (keys in a fixed order)."""
-    return {
+def root_meta(
+    fmt: StoreFormat,
+    layout: StoreLayout,
+    attrs: dict,
+    complete: bool,
+    manifest: str | None = None,
+) -> dict:
+    """The root metadata document of a store (keys in a fixed order).
+
+    ``manifest`` names the manifest file of a finished store: a reader then knows the store
+    must carry one (stores written before manifests existed do not say so).
+    """
+    meta = {
         "complete": complete,
         "daskfractal": attrs,
         "format": fmt,
         "format_version": FORMAT_VERSION,
         "layout": layout.to_dict(),
     }
+    if manifest is not None:
+        meta["manifest"] = manifest
+    return meta
 
 
 def coerce_values(
