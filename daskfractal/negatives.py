@@ -142,6 +142,8 @@ class _StoreSource:
             try:
                 ptr = np.asarray(self._store.indptr(split), dtype=np.int64)
             except StoreError:  # Parquet stores may not keep indptr: rebuild from degrees
+                if self._store.format == "zarr":
+                    raise  # a Zarr store always has it: it is damaged
                 deg = self._store.stats()[f"user_{split}_degree"].astype(np.int64)
                 ptr = np.concatenate([[0], np.cumsum(deg)]).astype(np.int64)
             if ptr.shape != (self.n_users + 1,) or ptr[-1] != self._store.nnz[split]:
