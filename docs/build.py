@@ -76,7 +76,7 @@ def cli_markdown() -> str:
         "",
         "Exit codes: 0 success; 2 bad parameters or usage; 3 bad input data (missing or",
         "malformed file, wrong ids, no user left); 4 download failed (offline, HTTP error,",
-        "checksum mismatch); 5 store problem (exists, incomplete, other parameters); 1 any",
+        "checksum mismatch); 5 store problem (exists, incomplete, damaged, other parameters); 1 any",
         "other daskfractal error; 130 interrupted (Ctrl-C: rerun `expand` with `--resume`).",
         "",
         "## `daskfractal`",
