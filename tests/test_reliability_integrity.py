@@ -250,6 +250,19 @@ def test_store_without_manifest_still_opens(zarr_ref: Path, tmp_path: Path) -> N
     assert report.ok and report.notes == ["no manifest: written by an older daskfractal"]
 
 
+def test_old_parquet_store_missing_a_part_is_refused_on_read(
+    parquet_ref: Path, tmp_path: Path
+) -> None:
+    """Without a manifest nothing lists the parts, but the row count still tells."""
+    store = copy_of(parquet_ref, tmp_path)
+    (store / MANIFEST_FILE).unlink()
+    edit_meta(store, lambda meta: meta.pop("manifest"))
+    (store / "train" / "part-00004.parquet").unlink()
+    st = dfr.open(store)
+    with pytest.raises(StoreError, match=r"train parts hold \d+ rows, expected"):
+        st.to_scipy("train")
+
+
 def test_verify_refuses_what_is_not_a_finished_store(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
         dfr.verify(tmp_path / "nowhere")

@@ -363,6 +363,12 @@ class ExpansionStore:
             dataset = pads.dataset([str(p) for p in parts], format=_CHECKED_PARQUET, schema=schema)
             user = pads.field("user_id")
             table = dataset.to_table(filter=(user >= u0) & (user < u1))
+        if (u0, u1) == (0, self.n_users) and table.num_rows != self.nnz[split]:
+            # a lost part or a footer whose statistics changed: rows went missing
+            raise StoreError(
+                f"{self.path} is damaged: the {split} parts hold {table.num_rows} rows, "
+                f"expected {self.nnz[split]}; {VERIFY_HINT.format(path=self.path)}"
+            )
         order = np.argsort(table.column("user_id").to_numpy(), kind="stable")
         return table.take(pa.array(order))
 
