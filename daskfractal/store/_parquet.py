@@ -195,6 +195,8 @@ class ParquetWriter:
         return writer
 
     def _forget_damaged_parts(self) -> None:
+        """Delete every part (and marker) that is unmarked or differs from its recorded digest:
+        a part killed before its marker, or changed since, is written again on resume."""
         for split in SPLITS:
             for part in sorted((self.path / split).glob("part-*.parquet")):
                 marker = self.path / PROGRESS_DIR / split / part.name
