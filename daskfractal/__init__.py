@@ -24,7 +24,7 @@ from .interactions import Interactions
 from .negatives import NegativeSampler, NegativesStore, open_negatives
 from .preprocess import SignedMatrix, SplitData, preprocess
 from .reduction import Reduced, expected_interactions, reduce, solve_factors
-from .store import ExpansionStore, store_status
+from .store import ExpansionStore, VerifyReport, store_status, verify
 from .store import open_store as open  # daskfractal.open(path), like zarr.open
 from .validation import ValidationReport, validate
 
@@ -45,6 +45,7 @@ __all__ = [
     "SplitData",
     "StoreError",
     "ValidationReport",
+    "VerifyReport",
     "__version__",
     "download",
     "embedded_datasets",
@@ -59,5 +60,6 @@ __all__ = [
     "solve_factors",
     "store_status",
     "validate",
+    "verify",
     "write_store",
 ]

@@ -406,11 +406,13 @@ def test_to_dask_dataframe_is_lazy_and_user_aligned(
     assert list(df.columns) == ["user_id", "item_id", "rating", "timestamp"]
     with pytest.raises(ParameterError):
         store.to_dask_dataframe("train", rows_per_partition=0)
-    # Building must not read the per-interaction arrays: remove them, build, then fail on compute.
+    # Building must not read the per-interaction arrays: remove them, build, then fail on compute
+    # (opened first: opening a store with missing files is refused, see test_reliability_integrity)
+    opened = open_store(tmp_path / "s")
     for name in ("indices", "ratings", "timestamps"):
         shutil.rmtree(tmp_path / "s" / "train" / name / "c")
         (tmp_path / "s" / "train" / name / "zarr.json").unlink()
-    df = open_store(tmp_path / "s").to_dask_dataframe("train")
+    df = opened.to_dask_dataframe("train")
     assert df.npartitions >= 1
     with pytest.raises(Exception, match=r"indices|not found|FileNotFound"):
         df.compute()

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from .._checks import index_dtype
 from ..errors import ParameterError, StoreError
 from ..kernels import alias as A
-from ..store import ExpansionStore, open_store
+from ..store import ExpansionStore, open_checked_array, open_store
 
 __all__ = ["CsrSource", "Source", "StoreSource", "canonical_csr", "canonical_rows", "make_source"]
 
@@ -101,6 +101,8 @@ class StoreSource:
             try:
                 ptr = np.asarray(self._store.indptr(split), dtype=np.int64)
             except StoreError:  # Parquet stores may not keep indptr: rebuild from degrees
+                if self._store.format == "zarr":
+                    raise  # a Zarr store always has it: it is damaged
                 deg = self._store.stats()[f"user_{split}_degree"].astype(np.int64)
                 ptr = np.concatenate([[0], np.cumsum(deg)]).astype(np.int64)
             if ptr.shape != (self.n_users + 1,) or ptr[-1] != self._store.nnz[split]:
@@ -123,10 +125,7 @@ class StoreSource:
                 return ptr, np.empty(0, self.index_dtype)
             arr = self._indices.get(split)
             if arr is None:
-                import zarr
-
-                zstore = zarr.storage.LocalStore(self.path, read_only=True)
-                arr = zarr.open_array(store=zstore, path=f"{split}/indices", mode="r")
+                arr = open_checked_array(self.path, f"{split}/indices")  # damaged: StoreError
                 self._indices[split] = arr
             ind = np.asarray(arr[a:b]).astype(self.index_dtype, copy=False)
             return ptr, ind

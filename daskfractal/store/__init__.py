@@ -17,6 +17,7 @@ the expansion writer (:mod:`daskfractal.expansion._write`).
 
 from ._common import atomic_write_bytes, check_resume, dump_json, prepare_run, store_status
 from ._layout import FORMAT_VERSION, SMALL_KEYS, SPLITS, STATS_NAMES, StoreLayout
+from ._manifest import MANIFEST_FILE, VerifyReport, verify
 from ._ownership import (
     check_lock,
     claim_folder,
@@ -25,7 +26,7 @@ from ._ownership import (
     remove_owned,
 )
 from ._parquet import ParquetWriter
-from ._reader import ExpansionStore, open_store
+from ._reader import ExpansionStore, open_checked_array, open_store
 from ._zarr import ZarrWriter
 
 #: ``daskfractal.store.open(path)`` — same as :func:`open_store`.
@@ -33,12 +34,14 @@ open = open_store
 
 __all__ = [
     "FORMAT_VERSION",
+    "MANIFEST_FILE",
     "SMALL_KEYS",
     "SPLITS",
     "STATS_NAMES",
     "ExpansionStore",
     "ParquetWriter",
     "StoreLayout",
+    "VerifyReport",
     "ZarrWriter",
     "atomic_write_bytes",
     "check_lock",
@@ -47,9 +50,11 @@ __all__ = [
     "dump_json",
     "lock_output",
     "open",
+    "open_checked_array",
     "open_store",
     "output_path",
     "prepare_run",
     "remove_owned",
     "store_status",
+    "verify",
 ]

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import StoreError
-from ._layout import FORMAT_VERSION, SUCCESS_FILE, StoreLayout
+from ._layout import FORMAT_VERSION, MANIFEST_FILE, SUCCESS_FILE, StoreLayout
 from ._ownership import (
     MARKER,
     check_owned,
@@ -138,9 +138,18 @@ def prepare_new_store(path: Path, fmt: StoreFormat, overwrite: bool) -> None:
 
 
 #: Top-level names a store writes (names starting with ``.`` or ``_`` are ours as well).
-STORE_ENTRIES = (ZARR_META, PARQUET_META, "train", "test", "stats", "users", "indptr")
+STORE_ENTRIES = (
+    ZARR_META,
+    PARQUET_META,
+    MANIFEST_FILE,
+    "train",
+    "test",
+    "stats",
+    "users",
+    "indptr",
+)
 #: Removed first when a store is deleted, so a half-deleted store never looks complete.
-COMPLETION_FILES = (SUCCESS_FILE, ZARR_META, PARQUET_META)
+COMPLETION_FILES = (SUCCESS_FILE, MANIFEST_FILE, ZARR_META, PARQUET_META)
 
 
 def refuse_unexpected(path: Path) -> None:
@@ -311,15 +320,28 @@ def check_reopen(path: Path, fmt: StoreFormat, layout: StoreLayout, attrs: dict 
     return meta
 
 
-def root_meta(fmt: StoreFormat, layout: StoreLayout, attrs: dict, complete: bool) -> dict:
-    """The root metadata document of a store (keys in a fixed order)."""
-    return {
+def root_meta(
+    fmt: StoreFormat,
+    layout: StoreLayout,
+    attrs: dict,
+    complete: bool,
+    manifest: str | None = None,
+) -> dict:
+    """The root metadata document of a store (keys in a fixed order).
+
+    ``manifest`` names the manifest file of a finished store: a reader then knows the store
+    must carry one (stores written before manifests existed do not say so).
+    """
+    meta = {
         "complete": complete,
         "daskfractal": attrs,
         "format": fmt,
         "format_version": FORMAT_VERSION,
         "layout": layout.to_dict(),
     }
+    if manifest is not None:
+        meta["manifest"] = manifest
+    return meta
 
 
 def coerce_values(

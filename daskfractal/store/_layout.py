@@ -41,6 +41,8 @@ SMALL_KEYS: tuple[str, ...] = (
 
 #: Marker file written last by ``finalize`` (Hadoop convention).
 SUCCESS_FILE = "_SUCCESS"
+#: Every file of a finished store with its size and SHA-256 (see store/_manifest.py).
+MANIFEST_FILE = "manifest.json"
 #: Per-shard completion markers live here while a store is being written.
 PROGRESS_DIR = "_progress"
 

@@ -11,15 +11,19 @@ Layout of the store (a directory)::
                                 block_col, value in C order)
     users/slot.parquet          column slot
     indptr/<split>.parquet      column indptr (optional)
+    manifest.json               every file with its size and SHA-256 (written by finalize)
+    _progress/                  per-part completion markers holding the part's digest while
+                                writing (removed at finalize)
 
-Files are zstd (level 3) compressed, written to a hidden temporary name and moved into place
-with ``os.replace``, so a part file either exists whole or not at all; hidden and ``_`` names
-are skipped by pyarrow.dataset, pandas, Dask and Spark.
+Files are zstd (level 3) compressed with a CRC on every page, written to a hidden temporary
+name and moved into place with ``os.replace``, so a part file either exists whole or not at
+all; hidden and ``_`` names are skipped by pyarrow.dataset, pandas, Dask and Spark.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -42,12 +46,21 @@ from ._common import (
     touch,
 )
 from ._layout import (
+    PROGRESS_DIR,
     SMALL_KEYS,
     SPLITS,
     SUCCESS_FILE,
     StoreLayout,
     canonical_attrs,
     check_split,
+)
+from ._manifest import (
+    MANIFEST_FILE,
+    describe_file,
+    read_marker,
+    record_matches,
+    write_manifest,
+    write_marker,
 )
 from ._zarr import validate_small
 
@@ -96,6 +109,8 @@ def _write_table(table: pa.Table, path: Path, sorting: bool = False) -> None:
             compression_level=3,
             row_group_size=ROW_GROUP_SIZE,
             sorting_columns=[pq.SortingColumn(0)] if sorting else None,
+            # readers verify page CRCs, so flipped bytes in a page fail instead of decoding
+            write_page_checksum=True,
         )
         os.replace(tmp, path)
     finally:
@@ -169,11 +184,27 @@ class ParquetWriter:
     ) -> ParquetWriter:
         """Reopen an incomplete Parquet store to resume it (see :meth:`ZarrWriter.reopen`).
 
-        Parts already on disk (:meth:`part_done`) are whole and can be skipped.
+        Parts already on disk and marked done (:meth:`part_done`) are checked against the
+        digest recorded when they were written; a damaged or unmarked part is deleted so the
+        resumed run writes it again.
         """
         path = Path(path)
         check_reopen(path, "parquet", layout, None if attrs is None else canonical_attrs(attrs))
-        return cls(path, layout)
+        writer = cls(path, layout)
+        writer._forget_damaged_parts()
+        return writer
+
+    def _forget_damaged_parts(self) -> None:
+        """Delete every part (and marker) that is unmarked or differs from its recorded digest:
+        a part killed before its marker, or changed since, is written again on resume."""
+        for split in SPLITS:
+            for part in sorted((self.path / split).glob("part-*.parquet")):
+                marker = self.path / PROGRESS_DIR / split / part.name
+                has, record = read_marker(marker)
+                if has and record_matches(self.path, f"{split}/{part.name}", record):
+                    continue
+                part.unlink()
+                marker.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------------- writing
     def part_path(self, split: str, part_index: int) -> Path:
@@ -246,10 +277,18 @@ class ParquetWriter:
             columns.append(pa.array(col))
         table = pa.Table.from_arrays(columns, schema=self.schema)
         _write_table(table, path, sorting=True)
+        # the digest now, while the bytes are in the page cache; finalize only gathers it
+        rel = f"{split}/{path.name}"
+        write_marker(self._marker(split, path.name), describe_file(self.path, rel))
+
+    def _marker(self, split: str, name: str) -> Path:
+        return self.path / PROGRESS_DIR / split / name
 
     def part_done(self, split: str, part_index: int) -> bool:
-        """Whether part ``part_index`` of ``split`` is on disk (parts are written atomically)."""
-        return self.part_path(split, part_index).is_file()
+        """Whether part ``part_index`` of ``split`` is on disk and marked done (parts are
+        written atomically, then marked with their digest)."""
+        path = self.part_path(split, part_index)
+        return path.is_file() and self._marker(split, path.name).is_file()
 
     def write_small(self, key: str, values: Any) -> None:
         """Write a small array whole (``stats/*``, ``users/slot``, optionally ``*/indptr``).
@@ -279,7 +318,8 @@ class ParquetWriter:
         Requires every ``stats/*`` array and ``users/slot`` (``indptr`` is optional here), and
         the parts of each split to hold exactly ``nnz[split]`` rows with the expected schema
         (read from the Parquet footers only). Then rewrites ``_daskfractal.json`` with
-        ``complete = True`` and writes ``_SUCCESS``.
+        ``complete = True``, writes ``manifest.json`` (part digests from their markers, other
+        files hashed here) and ``_SUCCESS``, and removes ``_progress/``.
 
         Raises
         ------
@@ -308,7 +348,13 @@ class ParquetWriter:
         attrs.update(canonical_attrs(extra_attrs))
         attrs = canonical_attrs(attrs)
         sweep_temporaries(self.path, _TEMPORARIES)
-        atomic_write_bytes(
-            self.path / PARQUET_META, dump_json(root_meta("parquet", self.layout, attrs, True))
-        )
+        known = {}
+        for marker in (self.path / PROGRESS_DIR).glob("*/part-*.parquet"):
+            has, record = read_marker(marker)
+            if has and record is not None:
+                known[record["file"]] = record
+        final = root_meta("parquet", self.layout, attrs, True, manifest=MANIFEST_FILE)
+        atomic_write_bytes(self.path / PARQUET_META, dump_json(final))
+        write_manifest(self.path, known, final)
         touch(self.path / SUCCESS_FILE)
+        shutil.rmtree(self.path / PROGRESS_DIR, ignore_errors=True)

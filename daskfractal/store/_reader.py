@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,15 +18,97 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 import zarr
 
-from ..errors import ParameterError, StoreError
+from ..errors import DaskFractalError, ParameterError, StoreError
 from ._common import INCOMPLETE_HINT, StoreFormat, inspect_store
 from ._layout import FORMAT_VERSION, SPLITS, STATS_NAMES, StoreLayout, check_split
+from ._manifest import VERIFY_HINT, check_on_open
 from ._parquet import COLUMN_OF, interaction_schema, small_column, small_file
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
 
 _VALUES = ("auto", "ones", "ratings", "timestamps")
+
+
+class _AbandonedTaskFilter(logging.Filter):
+    """Drops asyncio's "Task was destroyed but it is pending!" records.
+
+    When one chunk of a zarr read fails, the sibling chunk reads of that call are left
+    pending in zarr's event loop and asyncio logs each of them when they are collected: noise
+    after a damage error has already been raised with a one-line message.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Task was destroyed but it is pending")
+
+
+_ABANDONED_FILTER = _AbandonedTaskFilter()
+
+
+def _quiet_abandoned_zarr_reads() -> None:
+    logger = logging.getLogger("asyncio")
+    if _ABANDONED_FILTER not in logger.filters:
+        logger.addFilter(_ABANDONED_FILTER)
+
+
+@contextmanager
+def _damaged_as_store_error(path: str | os.PathLike[str], what: str) -> Iterator[None]:
+    """Turn a failed read of stored bytes into a one-line :class:`StoreError`.
+
+    A chunk failing its crc32c (zarr raises ValueError), a Parquet page failing its CRC or a
+    footer that does not parse (pyarrow raises ArrowInvalid / OSError) means the file changed
+    after it was written: never hand out what it decodes to.
+    """
+    try:
+        yield
+    except DaskFractalError:
+        raise
+    except (ValueError, OSError, RuntimeError) as exc:
+        _quiet_abandoned_zarr_reads()
+        why = "a chunk fails its checksum" if "checksum" in str(exc).lower() else None
+        why = why or f"it cannot be decoded ({exc.__class__.__name__})"
+        raise StoreError(
+            f"{path} is damaged: {what}: {why}; {VERIFY_HINT.format(path=path)}"
+        ) from exc
+
+
+class CheckedArray:
+    """A read-only Zarr array whose reads raise :class:`StoreError` on damaged chunks.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The store directory.
+    key : str
+        The array inside it, e.g. ``"train/indices"``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], key: str) -> None:
+        self.path = str(path)
+        self.key = key
+        store = zarr.storage.LocalStore(self.path, read_only=True)
+        with _damaged_as_store_error(self.path, key):
+            self._array = zarr.open_array(store=store, path=key, mode="r")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the array."""
+        return tuple(self._array.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Dtype of the array."""
+        return np.dtype(self._array.dtype)
+
+    def __getitem__(self, selection: Any) -> np.ndarray:
+        with _damaged_as_store_error(self.path, self.key):
+            return np.asarray(self._array[selection])
+
+
+def open_checked_array(path: str | os.PathLike[str], key: str) -> CheckedArray:
+    """Open array ``key`` of the Zarr store at ``path`` for checked reads (see
+    :class:`CheckedArray`)."""
+    return CheckedArray(path, key)
 
 
 def open_store(path: str | os.PathLike[str]) -> ExpansionStore:
@@ -42,7 +127,10 @@ def open_store(path: str | os.PathLike[str]) -> ExpansionStore:
     ------
     StoreError
         If ``path`` does not exist, is not a daskfractal store, was written by a newer
-        format version, or is incomplete (its writer did not finish).
+        format version, is incomplete (its writer did not finish), or is damaged: a file its
+        ``manifest.json`` lists is missing or has another size, a file it does not list is
+        present, or a metadata file or the counts were edited (``daskfractal.verify`` gives
+        the full list; damaged chunks are refused when read).
     """
     path = Path(path)
     status, fmt, meta = inspect_store(path)
@@ -64,6 +152,8 @@ def open_store(path: str | os.PathLike[str]) -> ExpansionStore:
     if status != "complete":
         raise StoreError(f"{path} is incomplete: {INCOMPLETE_HINT}")
     assert fmt is not None
+    # missing, truncated or unexpected files and edited attributes: refuse before any read
+    check_on_open(path, meta)
     return ExpansionStore(path, fmt, meta)
 
 
@@ -92,8 +182,7 @@ class ExpansionStore:
         self.n_users = self.layout.n_users
         self.n_items = self.layout.n_items
         self.nnz = dict(self.layout.nnz)
-        self._zstore: zarr.storage.LocalStore | None = None
-        self._zarrays: dict[str, zarr.Array] = {}
+        self._zarrays: dict[str, CheckedArray] = {}
 
     def __repr__(self) -> str:
         return (
@@ -102,13 +191,10 @@ class ExpansionStore:
         )
 
     # ------------------------------------------------------------------------- helpers
-    def _zarray(self, key: str) -> zarr.Array:
+    def _zarray(self, key: str) -> CheckedArray:
         arr = self._zarrays.get(key)
         if arr is None:
-            if self._zstore is None:
-                self._zstore = zarr.storage.LocalStore(self.path, read_only=True)
-            arr = zarr.open_array(store=self._zstore, path=key, mode="r")
-            self._zarrays[key] = arr
+            arr = self._zarrays[key] = open_checked_array(self.path, key)
         return arr
 
     def _read_small(self, key: str) -> np.ndarray:
@@ -118,8 +204,11 @@ class ExpansionStore:
         file = self.path / small_file(key)
         if not file.is_file():
             raise StoreError(f"{self.path}: {key} was not written")
-        column = pq.read_table(file, columns=[small_column(key)]).column(0)
-        return column.to_numpy().astype(dtype, copy=False).reshape(shape)
+        with _damaged_as_store_error(self.path, small_file(key)):
+            table = pq.read_table(
+                file, columns=[small_column(key)], page_checksum_verification=True
+            )
+        return table.column(0).to_numpy().astype(dtype, copy=False).reshape(shape)
 
     def _parquet_parts(self, split: str) -> list[Path]:
         return sorted((self.path / split).glob("part-*.parquet"))
@@ -270,9 +359,16 @@ class ExpansionStore:
         schema = interaction_schema(self.layout)
         if not parts or u0 == u1:
             return schema.empty_table()
-        dataset = pads.dataset([str(p) for p in parts], format="parquet", schema=schema)
-        user = pads.field("user_id")
-        table = dataset.to_table(filter=(user >= u0) & (user < u1))
+        with _damaged_as_store_error(self.path, f"{split} parts"):
+            dataset = pads.dataset([str(p) for p in parts], format=_CHECKED_PARQUET, schema=schema)
+            user = pads.field("user_id")
+            table = dataset.to_table(filter=(user >= u0) & (user < u1))
+        if (u0, u1) == (0, self.n_users) and table.num_rows != self.nnz[split]:
+            # a lost part or a footer whose statistics changed: rows went missing
+            raise StoreError(
+                f"{self.path} is damaged: the {split} parts hold {table.num_rows} rows, "
+                f"expected {self.nnz[split]}; {VERIFY_HINT.format(path=self.path)}"
+            )
         order = np.argsort(table.column("user_id").to_numpy(), kind="stable")
         return table.take(pa.array(order))
 
@@ -292,21 +388,28 @@ def _table_to_csr(
     return sp.csr_matrix((data, indices, indptr), shape=(u1 - u0, n_items))
 
 
+#: Parquet reads verify the CRC of every page (written by the ParquetWriter).
+_CHECKED_PARQUET = pads.ParquetFileFormat(
+    default_fragment_scan_options=pads.ParquetFragmentScanOptions(page_checksum_verification=True)
+)
+
+
 def _read_parquet_part(file: str | None, schema: pa.Schema) -> pd.DataFrame:
     """One Dask partition of a Parquet store: a whole part file."""
     if file is None:
         return schema.empty_table().to_pandas()
-    return pq.read_table(file, schema=schema).to_pandas()
+    with _damaged_as_store_error(Path(file).parent.parent, Path(file).name):
+        table = pq.read_table(file, schema=schema, page_checksum_verification=True)
+    return table.to_pandas()
 
 
 def _read_zarr_rows(rows: tuple[int, int], path: str, split: str, layout: dict) -> pd.DataFrame:
     """One Dask partition of a Zarr store: the interactions of users ``[u0, u1)``."""
     u0, u1 = rows
     lay = StoreLayout.from_dict(layout)
-    store = zarr.storage.LocalStore(path, read_only=True)
 
     def read(key: str, a: int, b: int) -> np.ndarray:
-        return np.asarray(zarr.open_array(store=store, path=f"{split}/{key}", mode="r")[a:b])
+        return open_checked_array(path, f"{split}/{key}")[a:b]
 
     ptr = read("indptr", u0, u1 + 1).astype(np.int64)
     a, b = (int(ptr[0]), int(ptr[-1])) if len(ptr) else (0, 0)
@@ -319,4 +422,4 @@ def _read_zarr_rows(rows: tuple[int, int], path: str, split: str, layout: dict) 
     return pd.DataFrame(columns)
 
 
-__all__ = ["SPLITS", "ExpansionStore", "open_store"]
+__all__ = ["SPLITS", "CheckedArray", "ExpansionStore", "open_checked_array", "open_store"]

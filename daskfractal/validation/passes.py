@@ -22,7 +22,7 @@ import numpy as np
 from .._runner import default_client, is_client, run, tree_reduce
 from ..errors import ParameterError, StoreError
 from ..kernels.spmm import apply_sketch, split_counts
-from ..store import ExpansionStore, open_store
+from ..store import ExpansionStore, open_checked_array, open_store
 
 __all__ = [
     "LANES",
@@ -85,8 +85,6 @@ def csr_rows(path: str, u0: int, u1: int, split: str = "train") -> tuple[np.ndar
     if st.format != "zarr":
         a = st.user_block(u0, u1, split, values="ones")
         return a.indptr.astype(np.int64), _as_int_index(a.indices)
-    import zarr
-
     arrays = []
     for name in ("indptr", "indices"):
         key = (str(st.path), f"{split}/{name}")
@@ -95,8 +93,7 @@ def csr_rows(path: str, u0: int, u1: int, split: str = "train") -> tuple[np.ndar
             if arr is None:
                 if len(_ZARRAYS) > 32:
                     _ZARRAYS.clear()
-                zs = zarr.storage.LocalStore(str(st.path), read_only=True)
-                arr = _ZARRAYS[key] = zarr.open_array(store=zs, path=key[1], mode="r")
+                arr = _ZARRAYS[key] = open_checked_array(st.path, key[1])  # damaged: StoreError
         arrays.append(arr)
     ptr = np.asarray(arrays[0][u0 : u1 + 1], dtype=np.int64)
     a, b = int(ptr[0]), int(ptr[-1])
