@@ -22,7 +22,7 @@ from daskfractal.errors import InputDataError, ParameterError
 from daskfractal.multilevel import level_seed
 from daskfractal.preprocess import SplitData
 
-from .conftest import shared_file
+from .conftest import MOVIELENS, movielens_source
 
 preprocess_mod = importlib.import_module("daskfractal.preprocess")  # the function shadows it
 
@@ -81,9 +81,9 @@ def small() -> SplitData:
     return dfr.preprocess(dfr.load("default"))
 
 
-@pytest.fixture(scope="module")
-def ml100k() -> SplitData:
-    return dfr.preprocess(dfr.load(shared_file("ml-100k", "u.data")))
+@pytest.fixture(scope="module", params=MOVIELENS)
+def ml100k(request: pytest.FixtureRequest) -> SplitData:
+    return dfr.preprocess(dfr.load(movielens_source(request.param)))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -144,7 +144,7 @@ def test_kronecker_limit_two_levels(tiny: SplitData, p1: Any, p2: Any, dropout: 
 
 
 def test_kronecker_limit_real_data(ml100k: SplitData) -> None:
-    """All ones, no shuffle, on ML-100K: exactly ones ⊗ (ones ⊗ R), train and test."""
+    """All ones, no shuffle, on MovieLens: exactly ones ⊗ (ones ⊗ R), train and test."""
     ones1, ones2 = np.ones((2, 2)), np.ones((1, 2))
     inner = dfr.expand(ml100k, keep=ones2, shuffle="none", seed=3)
     got = dfr.expand(inner, keep=ones1, shuffle="none", seed=4, scheduler="threads").compute(
