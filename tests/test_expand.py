@@ -43,6 +43,7 @@ from daskfractal.kernels import (
     permutation_table,
 )
 from daskfractal.kernels import reference as ref
+from daskfractal.testing.strategies import expand_options, keep_matrices, split_data
 
 from .conftest import GIVEN_SPLIT, MOVIELENS, given_split_interactions, movielens_source
 
@@ -246,45 +247,8 @@ def expected_by_reference(
 
 
 # ----------------------------------------------------------------------------- strategies
-@st.composite
-def split_data(draw: st.DrawFn) -> dfr.SplitData:
-    """A small SplitData (given split, ratings and timestamps) from a random 0/1 matrix."""
-    m = draw(st.integers(1, 9))
-    n = draw(st.integers(1, 8))
-    density = draw(st.floats(0.15, 1.0))
-    test_share = draw(st.floats(0.0, 0.6))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    mask = rng.random((m, n)) < density
-    mask[np.arange(m), rng.integers(0, n, m)] = True  # every user interacts
-    users, items = np.nonzero(mask)
-    is_test = rng.random(len(users)) < test_share
-    is_test[0] = False  # at least one train interaction somewhere
-    inter = dfr.Interactions.from_raw(
-        users * 3 + 1,
-        items * 2 + 5,
-        ratings=rng.integers(1, 11, len(users)) / 2,
-        timestamps=rng.integers(0, 10**9, len(users)),
-        is_test=is_test,
-    )
-    return dfr.preprocess(inter)
-
-
-keeps = st.tuples(st.integers(1, 3), st.integers(1, 3)).flatmap(
-    lambda shape: hnp.arrays(
-        np.float64,
-        shape,
-        elements=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0)),
-    )
-)
-options = st.fixed_dictionaries(
-    {
-        "seed": st.integers(0, 2**63),
-        "shuffle": st.sampled_from(["block", "stratified", "none"]),
-        "window": st.integers(1, 5),
-        "dropout": st.sampled_from(["bernoulli", "exact"]),
-        "test_policy": st.sampled_from(["all", "one"]),
-    }
-)
+keeps = keep_matrices()
+options = expand_options()
 
 
 # ============================================================================ 1. Kronecker limit

@@ -23,6 +23,7 @@ from daskfractal.kernels import alias as A
 from daskfractal.kernels import reference_alias as RA
 from daskfractal.kernels.rng import as_seed
 from daskfractal.negatives import NegativeSampler, _canonical_rows, open_negatives, register_cli
+from daskfractal.testing import random_csr
 
 P_MIN = 1e-3
 HSET = settings(
@@ -35,11 +36,6 @@ QUIET = {"progress": False}
 
 # --------------------------------------------------------------------------------------
 # helpers
-
-
-def random_csr(rng: np.random.Generator, n_users: int, n_items: int, density: float):
-    mask = rng.random((n_users, n_items)) < density
-    return sp.csr_matrix(mask.astype(np.float32))
 
 
 def exclusion_rows(sampler: NegativeSampler, mode: str | None = None):
