@@ -21,6 +21,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 settings.register_profile("ci", max_examples=30, deadline=None)
 settings.register_profile("slow", max_examples=500, deadline=None)
+settings.register_profile("quick", max_examples=10, deadline=None)  # .ci/run min versions
 settings.load_profile("ci")
 
 
