@@ -13,7 +13,7 @@ import pytest
 import daskfractal as dfr
 from daskfractal.cli import EXIT_DOWNLOAD, EXIT_INPUT, EXIT_OK, EXIT_STORE, EXIT_USAGE, main
 
-from .conftest import shared_file
+from .conftest import MOVIELENS, movielens_source
 from .test_download import _no_proxy, closed_port, make_zip, server  # noqa: F401 (fixtures)
 
 
@@ -38,14 +38,19 @@ def test_info_default(capsys):
     assert "train 100,226, test 610" in out
 
 
-def test_info_json_ml100k(capsys):
-    path = shared_file("ml-100k", "u.data")
-    code, out, _ = run(capsys, "info", str(path), "--json", "--tie-policy", "all")
+#: (interactions, users, items) of the MovieLens sets
+ML_COUNTS = {"ml-latest-small": (100_836, 610, 9_724), "ml-100k": (100_000, 943, 1_682)}
+
+
+@pytest.mark.parametrize("data", MOVIELENS)
+def test_info_json_movielens(capsys, data):
+    nnz, users, items = ML_COUNTS[data]
+    code, out, _ = run(capsys, "info", movielens_source(data), "--json", "--tie-policy", "all")
     assert code == EXIT_OK
     doc = json.loads(out)
-    assert doc["input"]["interactions"] == 100_000
-    assert doc["input"]["users"] == 943 and doc["input"]["items"] == 1682
-    assert doc["split"]["train_interactions"] + doc["split"]["test_interactions"] == 100_000
+    assert doc["input"]["interactions"] == nnz
+    assert doc["input"]["users"] == users and doc["input"]["items"] == items
+    assert doc["split"]["train_interactions"] + doc["split"]["test_interactions"] == nnz
 
 
 def test_reduce_json_and_out_file(capsys, tmp_path):

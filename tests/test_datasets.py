@@ -20,10 +20,17 @@ from hypothesis import strategies as st
 from daskfractal.datasets import FORMATS, embedded_datasets, load, readers
 from daskfractal.errors import InputDataError, ParameterError
 from daskfractal.interactions import Interactions
+from daskfractal.testing import (
+    embedded_movielens_dir,
+    fat_tailed_interactions,
+    write_adjacency_split,
+    write_movielens_udata,
+)
 
 from .conftest import shared_file
 
 ML_SMALL_SHA256 = "80da8b3393dae325bbba5a31f291a6ba55d8d4f4396de3c456f2c1635b1b70e8"
+ML_SMALL_README_SHA256 = "63d22ac138e80fae37021797ed8e1b9424b5239dc576a137422adf783ae3f404"
 
 
 def _write(path: Path, text: str) -> Path:
@@ -48,12 +55,33 @@ def _adjacency_count(path: Path) -> tuple[list[int], list[int]]:
 
 
 # --------------------------------------------------------------------------------------------
-# real data from ../shared/data
+# real data from ../shared/data; without it, the same formats written from the embedded or
+# generated data (the shared variants skip)
 # --------------------------------------------------------------------------------------------
 
 
-def test_ml_latest_small_file_and_directory() -> None:
-    path = shared_file("ml-latest-small", "ratings.csv")
+@pytest.fixture(scope="module")
+def generated_udata(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded data set written as MovieLens 100K ``u.data`` (tab-separated, no header)."""
+    data = fat_tailed_interactions(700, 1_300, 40, seed=3, ratings=True, timestamps=True)
+    folder = tmp_path_factory.mktemp("ml-generated")
+    return write_movielens_udata(folder / "u.data", data)
+
+
+@pytest.fixture(scope="module")
+def generated_adjacency(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded given split written as NGCF/LightGCN train.txt / valid.txt / test.txt."""
+    data = fat_tailed_interactions(30_000, 40_000, 34, seed=4, test_share=0.2)
+    folder = tmp_path_factory.mktemp("adjacency")
+    return write_adjacency_split(folder, data, valid_share=0.08, seed=5) / "train.txt"
+
+
+@pytest.mark.parametrize("where", ["embedded", "shared"])
+def test_ml_latest_small_file_and_directory(where: str, tmp_path: Path) -> None:
+    if where == "embedded":
+        path = embedded_movielens_dir(tmp_path) / "ratings.csv"
+    else:
+        path = shared_file("ml-latest-small", "ratings.csv")
     for source in (path, str(path.parent)):
         data = load(source)
         assert (data.nnz, data.n_users, data.n_items) == (100_836, 610, 9_724)
@@ -70,11 +98,18 @@ def test_ml_latest_small_file_and_directory() -> None:
     assert data.is_test is None
 
 
-def test_ml_100k() -> None:
-    path = shared_file("ml-100k", "u.data")
+@pytest.mark.parametrize("where", ["generated", "shared"])
+def test_ml_100k(where: str, generated_udata: Path) -> None:
+    if where == "generated":
+        path = generated_udata
+        df = pd.read_csv(path, sep="\t", header=None)
+        counts = (len(df), df[0].nunique(), df[1].nunique())
+    else:
+        path = shared_file("ml-100k", "u.data")
+        counts = (100_000, 943, 1_682)
     for source in (path, path.parent):
         data = load(source)
-        assert (data.nnz, data.n_users, data.n_items) == (100_000, 943, 1_682)
+        assert (data.nnz, data.n_users, data.n_items) == counts
         assert data.meta["layout"] == "u.data"
     df = pd.read_csv(path, sep="\t", header=None)
     users, items = _orig(data)
@@ -84,16 +119,23 @@ def test_ml_100k() -> None:
     np.testing.assert_array_equal(data.timestamps, df[3].to_numpy())
 
 
-def test_gowalla_given_split() -> None:
-    train = shared_file("gowalla", "train.txt")
-    valid = shared_file("gowalla", "valid.txt")
-    test = shared_file("gowalla", "test.txt")
+@pytest.mark.parametrize("where", ["generated", "shared"])
+def test_gowalla_given_split(where: str, generated_adjacency: Path) -> None:
+    if where == "generated":
+        train = generated_adjacency
+        valid, test = train.with_name("valid.txt"), train.with_name("test.txt")
+    else:
+        train = shared_file("gowalla", "train.txt")
+        valid = shared_file("gowalla", "valid.txt")
+        test = shared_file("gowalla", "test.txt")
     counts = {p.name: _adjacency_count(p) for p in (train, valid, test)}
     data = load(train.parent)
     users = [u for name in ("train.txt", "valid.txt", "test.txt") for u in counts[name][0]]
     items = [i for name in ("train.txt", "valid.txt", "test.txt") for i in counts[name][1]]
-    assert data.nnz == len(users) == 1_027_370
-    assert (data.n_users, data.n_items) == (len(set(users)), len(set(items))) == (29_858, 40_981)
+    assert data.nnz == len(users)
+    assert (data.n_users, data.n_items) == (len(set(users)), len(set(items)))
+    if where == "shared":
+        assert data.nnz == 1_027_370 and (data.n_users, data.n_items) == (29_858, 40_981)
     got_users, got_items = _orig(data)
     np.testing.assert_array_equal(got_users, users)
     np.testing.assert_array_equal(got_items, items)
@@ -114,8 +156,9 @@ def test_gowalla_given_split() -> None:
     assert data.meta["files"] == [str(train), str(test)]
 
 
-def test_gowalla_train_is_fast() -> None:
-    train = shared_file("gowalla", "train.txt")
+@pytest.mark.parametrize("where", ["generated", "shared"])
+def test_gowalla_train_is_fast(where: str, generated_adjacency: Path) -> None:
+    train = generated_adjacency if where == "generated" else shared_file("gowalla", "train.txt")
     load(train)  # warm the page cache and imports
     start = time.perf_counter()
     data = load(train)
@@ -146,8 +189,15 @@ def test_embedded_files_are_the_published_ones() -> None:
     assert hashlib.sha256(raw).hexdigest() == ML_SMALL_SHA256
     readme = folder.joinpath("README.txt").read_bytes()
     assert b"may redistribute the data set" in readme
+    assert hashlib.sha256(readme).hexdigest() == ML_SMALL_README_SHA256
+
+
+def test_embedded_readme_is_the_shared_one() -> None:
+    from importlib import resources
+
+    folder = resources.files("daskfractal.datasets").joinpath("data", "ml-latest-small")
     original = shared_file("ml-latest-small", "README.txt")
-    assert readme == original.read_bytes()
+    assert folder.joinpath("README.txt").read_bytes() == original.read_bytes()
 
 
 def test_embedded_rejects_options() -> None:

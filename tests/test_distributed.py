@@ -23,15 +23,15 @@ from daskfractal._runner import cluster_client
 from daskfractal.errors import StoreError
 from daskfractal.expansion import _write as write_mod
 
-from .conftest import shared_file
+from .conftest import MOVIELENS, movielens_source
 from .test_expand import QUIET, SMALL_SHARDS, assert_same_bytes, ml_expansion
 
 pytestmark = pytest.mark.distributed
 
 
-@pytest.fixture(scope="module")
-def ml100k() -> dfr.SplitData:
-    return dfr.preprocess(dfr.load(str(shared_file("ml-100k", "u.data"))))
+@pytest.fixture(scope="module", params=MOVIELENS)
+def ml100k(request: pytest.FixtureRequest) -> dfr.SplitData:
+    return dfr.preprocess(dfr.load(movielens_source(request.param)))
 
 
 @pytest.fixture(scope="module")
@@ -237,12 +237,13 @@ def test_default_local_cluster(workers: int | None) -> None:
         assert all(w["memory_limit"] == 2 * 10**9 for w in ws)
 
 
+@pytest.mark.parametrize("data", MOVIELENS)
 def test_cli_expand_on_the_default_cluster(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: str
 ) -> None:
     from daskfractal.cli import main
 
-    ml_path = str(shared_file("ml-100k", "u.data"))
+    ml_path = movielens_source(data)
     out = tmp_path / "cli.zarr"
     argv = ["expand", ml_path, "--factors", "2", "3", "--out", str(out), "--seed", "3"]
     assert main(argv) == 0

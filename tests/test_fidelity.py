@@ -8,7 +8,7 @@ import scipy.sparse.linalg as sla
 
 import daskfractal as dfr
 
-from .conftest import shared_file
+from .conftest import MOVIELENS, movielens_source
 
 
 def _top_sv(mat) -> float:
@@ -16,9 +16,9 @@ def _top_sv(mat) -> float:
     return float(sla.svds(mat.astype(np.float64), k=1, v0=v0)[1][0])
 
 
-@pytest.fixture(scope="module")
-def ml100k_4x4():
-    split = dfr.preprocess(dfr.load(shared_file("ml-100k", "u.data")))
+@pytest.fixture(scope="module", params=MOVIELENS)
+def ml100k_4x4(request):
+    split = dfr.preprocess(dfr.load(movielens_source(request.param)))
     red = dfr.reduce(split, (4, 4))
     # Theorem 1: the top singular value of R̂ ⊗ R is σ1(R̂)·σ1(R)
     predicted = _top_sv(split.train) * float(np.linalg.svd(red.keep, compute_uv=False)[0])

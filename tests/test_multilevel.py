@@ -22,8 +22,9 @@ from daskfractal.errors import InputDataError, ParameterError
 from daskfractal.expansion import level_seed
 from daskfractal.preprocess import SplitData
 from daskfractal.store._ownership import MARKER as OWNER_MARKER
+from daskfractal.testing import tiny_split
 
-from .conftest import shared_file
+from .conftest import MOVIELENS, movielens_source
 
 preprocess_mod = importlib.import_module("daskfractal.preprocess")  # the function shadows it
 
@@ -31,49 +32,10 @@ QUIET = {"progress": False}
 
 
 # ----------------------------------------------------------------------------- fixtures
-def _tiny() -> SplitData:
-    """7 users x 5 items, one test entry per user, ratings and timestamps carried."""
-    rng = np.random.default_rng(11)
-    m, n = 7, 5
-    dense = rng.random((m, n)) < 0.55
-    dense[:, 0] = True  # every user has >= 2 entries: one test, at least one train
-    dense[:, 1] = True
-    rows, cols = np.nonzero(dense)
-    is_test = np.zeros(len(rows), bool)
-    for u in range(m):
-        is_test[rng.choice(np.flatnonzero(rows == u))] = True
-    ratings = rng.integers(1, 11, len(rows)).astype(np.float32) / 2
-    stamps = rng.integers(1, 10**6, len(rows)).astype(np.int64)
-
-    def csr(mask: np.ndarray) -> sp.csr_matrix:
-        mat = sp.csr_matrix(
-            (np.ones(mask.sum(), np.float32), cols[mask].astype(np.int32), _indptr(rows[mask], m)),
-            shape=(m, n),
-        )
-        mat.has_sorted_indices = True
-        return mat
-
-    return SplitData(
-        train=csr(~is_test),
-        test=csr(is_test),
-        user_ids=np.arange(m, dtype=np.int64),
-        item_ids=np.arange(n, dtype=np.int64),
-        train_ratings=ratings[~is_test],
-        test_ratings=ratings[is_test],
-        train_timestamps=stamps[~is_test],
-        test_timestamps=stamps[is_test],
-    )
-
-
-def _indptr(rows: np.ndarray, m: int) -> np.ndarray:
-    out = np.zeros(m + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=m), out=out[1:])
-    return out
-
-
 @pytest.fixture(scope="module")
 def tiny() -> SplitData:
-    return _tiny()
+    """7 users x 5 items, one test entry per user, ratings and timestamps carried."""
+    return tiny_split()
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +44,9 @@ def small() -> SplitData:
     return dfr.preprocess(dfr.load("default"))
 
 
-@pytest.fixture(scope="module")
-def ml100k() -> SplitData:
-    return dfr.preprocess(dfr.load(shared_file("ml-100k", "u.data")))
+@pytest.fixture(scope="module", params=MOVIELENS)
+def ml100k(request: pytest.FixtureRequest) -> SplitData:
+    return dfr.preprocess(dfr.load(movielens_source(request.param)))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -147,7 +109,7 @@ def test_kronecker_limit_two_levels(tiny: SplitData, p1: Any, p2: Any, dropout: 
 
 
 def test_kronecker_limit_real_data(ml100k: SplitData) -> None:
-    """All ones, no shuffle, on ML-100K: exactly ones ⊗ (ones ⊗ R), train and test."""
+    """All ones, no shuffle, on MovieLens: exactly ones ⊗ (ones ⊗ R), train and test."""
     ones1, ones2 = np.ones((2, 2)), np.ones((1, 2))
     inner = dfr.expand(ml100k, keep=ones2, shuffle="none", seed=3)
     got = dfr.expand(inner, keep=ones1, shuffle="none", seed=4, scheduler="threads").compute(
@@ -349,7 +311,7 @@ def test_validate_rebuilds_the_intermediate(tmp_path: Path, small: SplitData) ->
     rep = dfr.validate(store, original=small, **opts)
     assert rep.numbers["original"]["rebuilt_levels"] == 1
     with pytest.raises(InputDataError, match="neither the input"):
-        dfr.validate(store, original=_tiny(), **opts)
+        dfr.validate(store, original=tiny_split(), **opts)
 
 
 # ======================================================================== 5. CLI, errors

@@ -25,6 +25,7 @@ from daskfractal.kernels.rng import as_seed
 from daskfractal.negatives import NegativeSampler, open_negatives
 from daskfractal.negatives.cli import register_cli
 from daskfractal.negatives.sources import canonical_rows as _canonical_rows
+from daskfractal.testing import random_csr
 
 P_MIN = 1e-3
 HSET = settings(
@@ -37,11 +38,6 @@ QUIET = {"progress": False}
 
 # --------------------------------------------------------------------------------------
 # helpers
-
-
-def random_csr(rng: np.random.Generator, n_users: int, n_items: int, density: float):
-    mask = rng.random((n_users, n_items)) < density
-    return sp.csr_matrix(mask.astype(np.float32))
 
 
 def exclusion_rows(sampler: NegativeSampler, mode: str | None = None):

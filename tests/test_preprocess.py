@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from daskfractal.errors import InputDataError, ParameterError
 from daskfractal.interactions import Interactions
 from daskfractal.preprocess import preprocess
+from daskfractal.testing import embedded_movielens_dir
 
-from .conftest import SHARED_DATA
+from .conftest import shared_file
 
 
 def _inter(rows, **kw) -> Interactions:
@@ -192,11 +193,13 @@ def test_split_invariants_property(data, tie_policy, seed):
     assert train | test == kept
 
 
-@pytest.fixture(scope="module")
-def ml_small():
-    path = SHARED_DATA / "ml-latest-small" / "ratings.csv"
-    if not path.exists():
-        pytest.skip("../shared/data/ml-latest-small is absent")
+@pytest.fixture(scope="module", params=["embedded", "shared"])
+def ml_small(request, tmp_path_factory):
+    """ml-latest-small's ratings.csv: the embedded copy, and ../shared/data's when present."""
+    if request.param == "embedded":
+        path = embedded_movielens_dir(tmp_path_factory.mktemp("ml")) / "ratings.csv"
+    else:
+        path = shared_file("ml-latest-small", "ratings.csv")
     df = pd.read_csv(path)
     return df, Interactions.from_raw(
         df.userId.to_numpy(),

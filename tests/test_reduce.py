@@ -6,7 +6,6 @@ import dataclasses
 import itertools
 import json
 import math
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,6 +14,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import daskfractal as dfr
 from daskfractal.errors import InputDataError, ParameterError
 from daskfractal.reduction import (
     RESIZE_MODES,
@@ -25,17 +25,9 @@ from daskfractal.reduction import (
     reduce,
     solve_factors,
 )
+from daskfractal.testing import random_binary
 
-ML100K = Path("/work/shared/data/ml-100k/u.data")
-
-
-def random_binary(m: int, n: int, density: float, seed: int) -> sp.csr_array:
-    """Random 0/1 matrix with every row and column non-empty."""
-    rng = np.random.default_rng(seed)
-    a = (rng.random((m, n)) < density).astype(np.float64)
-    a[np.arange(m), rng.integers(0, n, m)] = 1.0
-    a[rng.integers(0, m, n), np.arange(n)] = 1.0
-    return sp.csr_array(a)
+from .conftest import MOVIELENS, movielens_source
 
 
 def top_singular_values(mat: sp.csr_array, k: int) -> np.ndarray:
@@ -53,14 +45,13 @@ def small() -> sp.csr_array:
     return random_binary(60, 90, 0.1, 1)
 
 
-@pytest.fixture(scope="module")
-def ml100k() -> sp.csr_array:
-    if not ML100K.exists():
-        pytest.skip(f"{ML100K} not available")
-    d = np.loadtxt(ML100K, dtype=np.int64)
-    users, items = d[:, 0] - 1, d[:, 1] - 1
-    mat = sp.csr_array((np.ones(len(d)), (users, items)), shape=(943, 1682))
-    mat.data[:] = 1.0  # binarize (u.data has no duplicates, but be explicit)
+@pytest.fixture(scope="module", params=MOVIELENS)
+def ml100k(request: pytest.FixtureRequest) -> sp.csr_array:
+    """All interactions of a MovieLens set, binarized (no split): ml-latest-small, ML-100K."""
+    data = dfr.load(movielens_source(request.param))
+    shape = (data.n_users, data.n_items)
+    mat = sp.csr_array((np.ones(data.nnz), (data.users, data.items)), shape=shape)
+    mat.data[:] = 1.0  # binarize (neither set has duplicates, but be explicit)
     return mat
 
 
@@ -174,7 +165,7 @@ def test_legacy_and_antialias_differ(ml100k):
     assert np.abs(a.keep - b.keep).max() > 1e-2
     ea, eb = a.expected_interactions(), b.expected_interactions()
     assert ea["train"] != eb["train"]
-    assert ea["users"] == 16 * 943 and ea["items"] == 32 * 1682
+    assert ea["users"] == 16 * ml100k.shape[0] and ea["items"] == 32 * ml100k.shape[1]
 
 
 def test_no_resize_reproduces_train():

@@ -34,7 +34,7 @@ from daskfractal.validation import (
 from daskfractal.validation.cli import register_cli
 from daskfractal.validation.passes import row_plan
 
-from .conftest import shared_file
+from .conftest import GIVEN_SPLIT, MOVIELENS, given_split_interactions, movielens_source
 
 # --------------------------------------------------------------------------------------
 # small statistics vs independent computations
@@ -305,9 +305,9 @@ def test_parquet_store_gives_the_same_numbers(small_split, small_kron, tmp_path)
 # --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ml100k():
-    split = dfr.preprocess(dfr.load(shared_file("ml-100k", "u.data")))
+@pytest.fixture(scope="module", params=MOVIELENS)
+def ml100k(request):
+    split = dfr.preprocess(dfr.load(movielens_source(request.param)))
     return split, dfr.reduce(split, (4, 4))
 
 
@@ -377,8 +377,9 @@ def test_randomized_svd_matches_arpack_on_ml100k(ml100k_stores):
     np.testing.assert_allclose(sv[:10], ref, rtol=1e-3)
 
 
-def test_randomized_svd_matches_arpack_on_gowalla_4x4(tmp_path):
-    split = dfr.preprocess(dfr.load(shared_file("gowalla")))
+@pytest.mark.parametrize("data", GIVEN_SPLIT)
+def test_randomized_svd_matches_arpack_on_gowalla_4x4(tmp_path, data):
+    split = dfr.preprocess(given_split_interactions(data))
     store = dfr.expand(split, factors=(4, 4), seed=0).to_zarr(tmp_path / "g.zarr", progress=False)
     sv = randomized_svd(store)  # k = 64, as the CLI
     a = store.to_scipy(values="ones").astype(np.float64)
