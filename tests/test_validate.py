@@ -628,7 +628,7 @@ def test_validate_package_dependencies_point_one_way():
         rel = path.relative_to(root).as_posix()
         for module, names in imports(path):
             target = [f"{module}.{n}" for n in names] + [module]
-            if rel.startswith("validate/"):
+            if rel.startswith("validation/"):
                 if module.startswith("daskfractal") and not module.startswith(
                     "daskfractal.validation"
                 ):
