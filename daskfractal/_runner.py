@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import sys
+import time
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from .errors import ParameterError
@@ -72,8 +76,10 @@ def run(tasks: Sequence[Any], *, scheduler: Any = None, progress: bool = True) -
             if progress:
                 from distributed import progress as dprogress
 
-                dprogress(futures)
-                print()
+                # the bar writes to sys.stdout; stdout is for results (--json)
+                with contextlib.redirect_stdout(sys.stderr):
+                    dprogress(futures)
+                print(file=sys.stderr)
             return client.gather(futures)
         except BaseException:
             # a failed or interrupted run must not leave tasks queued on a long-lived cluster,
@@ -91,7 +97,7 @@ def run(tasks: Sequence[Any], *, scheduler: Any = None, progress: bool = True) -
     if progress:
         from dask.diagnostics import ProgressBar
 
-        ctx = ProgressBar(minimum=1.0)
+        ctx = ProgressBar(minimum=1.0, out=sys.stderr)
     with ctx:
         return list(dask.compute(*tasks, scheduler=name))
 
@@ -144,6 +150,77 @@ def _is_client(obj: Any) -> bool:
     return isinstance(obj, Client)
 
 
+#: Seconds to wait for a scheduler (its file to appear, then the connection) by default.
+DEFAULT_TIMEOUT = 30.0
+
+
+def _wait_for_scheduler_file(path: str, timeout: float) -> str:
+    """The scheduler address in the file at ``path``, waiting up to ``timeout`` s for it.
+
+    ``distributed.Client(scheduler_file=...)`` polls for a missing file forever (its own
+    timeout only starts once the file exists): a job script that points at the wrong path
+    would hang. The file may still be on its way (the scheduler of an HPC job starting), so
+    wait, but not forever.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            text = Path(path).read_text()
+            break
+        except FileNotFoundError:
+            if time.monotonic() >= deadline:
+                raise ParameterError(
+                    f"scheduler file {path} does not exist (waited {timeout:g} s for a "
+                    "scheduler to write it; see --timeout)"
+                ) from None
+            time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
+        except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+            raise ParameterError(f"cannot read the scheduler file {path}: {e}") from None
+    try:
+        address = json.loads(text)["address"]
+    except (ValueError, KeyError, TypeError):
+        raise ParameterError(
+            f'{path} is not a Dask scheduler file (JSON with an "address", as written by '
+            "dask-scheduler --scheduler-file)"
+        ) from None
+    if not isinstance(address, str) or not address:
+        raise ParameterError(f"{path}: the scheduler address {address!r} is not an address")
+    return address
+
+
+def _check_local_options(
+    workers: int | None, threads: int | None, memory_limit: Any
+) -> str | int | None:
+    """Refuse impossible local-cluster sizes (a LocalCluster with 0 workers waits forever)."""
+    from ._checks import as_int
+
+    if workers is not None:
+        as_int(workers, "--workers", low=1)
+    if threads is not None:
+        as_int(threads, "--threads", low=1)
+    if memory_limit is None or (
+        isinstance(memory_limit, str) and memory_limit.strip().lower() == "auto"
+    ):
+        return memory_limit
+    from ._preflight import parse_bytes
+
+    return parse_bytes(memory_limit, "--memory-limit")
+
+
+@contextlib.contextmanager
+def _quiet_on_interrupt() -> Iterator[None]:
+    """Silence distributed's logs once the user pressed Ctrl-C.
+
+    Closing a cluster whose tasks were cut short logs dozens of tracebacks (cancelled
+    comms, closed streams) that tell the user nothing: the CLI prints one line instead.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
+        raise
+
+
 @contextlib.contextmanager
 def cluster_client(
     *,
@@ -151,8 +228,9 @@ def cluster_client(
     scheduler_file: str | os.PathLike | None = None,
     workers: int | None = None,
     threads: int | None = None,
-    memory_limit: str | None = "auto",
+    memory_limit: str | int | None = "auto",
     local: str = "cluster",
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Iterator[Any]:
     """A Dask scheduler to run on, chosen the way the CLI's options say.
 
@@ -163,35 +241,46 @@ def cluster_client(
     scheduler_file : path, optional
         A scheduler file written by ``dask-scheduler --scheduler-file`` (HPC).
     workers, threads : int, optional
-        Size of the local cluster. Default: one worker inside this process with a thread per
-        core (``threads`` changes the count); with ``workers``: that many worker processes
-        with ``threads`` (default 1) threads each.
-    memory_limit : str, optional
-        Memory limit of each local worker (``"auto"``: the machine's memory / workers).
+        Size of the local cluster (each >= 1). Default: one worker inside this process with
+        a thread per core (``threads`` changes the count); with ``workers``: that many worker
+        processes with ``threads`` (default 1) threads each.
+    memory_limit : str or int, optional
+        Memory limit of each local worker (``"auto"``: the machine's memory / workers; a
+        size such as ``"2GB"``).
     local : {"cluster", "threads", "sync", "processes"}
         Without a scheduler address: start a ``LocalCluster`` (default) or use a plain local
         scheduler.
+    timeout : float, default 30
+        Seconds to wait for the scheduler file to appear, then for the connection.
 
     Yields
     ------
     distributed.Client or str
         What to pass as ``scheduler=`` to :func:`run`.
+
+    Raises
+    ------
+    ParameterError
+        Impossible sizes, an unreadable or garbage scheduler file or address, or no
+        scheduler within ``timeout``.
     """
     if scheduler and scheduler_file:
         raise ParameterError("give --scheduler or --scheduler-file, not both")
+    if not (isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0):
+        raise ParameterError(f"--timeout must be a number of seconds > 0, got {timeout!r}")
+    memory_limit = _check_local_options(workers, threads, memory_limit)
     if scheduler or scheduler_file:
         from distributed import Client
 
+        where = os.fspath(scheduler_file) if scheduler_file else scheduler
+        address = _wait_for_scheduler_file(where, timeout) if scheduler_file else scheduler
         try:
-            client = (
-                Client(scheduler, timeout="30s")
-                if scheduler
-                else Client(scheduler_file=os.fspath(scheduler_file), timeout="30s")
-            )
-        except OSError as e:
-            where = scheduler or scheduler_file
-            raise ParameterError(f"cannot reach the Dask scheduler at {where}: {e}") from e
-        with client:
+            client = Client(address, timeout=f"{timeout}s")
+        except (OSError, ValueError, TypeError) as e:
+            # OSError: unreachable / timed out; ValueError, TypeError: not an address
+            what = f"the scheduler file {where} ({address})" if scheduler_file else where
+            raise ParameterError(f"cannot reach the Dask scheduler at {what}: {e}") from None
+        with _quiet_on_interrupt(), client:
             yield client
         return
     if local != "cluster":
@@ -211,8 +300,9 @@ def cluster_client(
         opts = {"n_workers": workers, "threads_per_worker": threads or 1, "processes": True}
     logging.getLogger("distributed.scheduler").addFilter(_SHUTDOWN_NOISE)
     with (
+        _quiet_on_interrupt(),
         LocalCluster(**opts, memory_limit=memory_limit, dashboard_address=None) as cluster,
-        Client(cluster) as client,
+        Client(cluster, timeout=f"{timeout}s") as client,
     ):
         yield client
 
@@ -246,6 +336,14 @@ def add_cluster_options(parser: Any, *, local_default: str = "cluster") -> None:
         help="local cluster: memory limit per worker, e.g. 2GB (default: auto)",
     )
     g.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds to wait for --scheduler-file to appear and for the scheduler to "
+        f"answer (default: {DEFAULT_TIMEOUT:g})",
+    )
+    g.add_argument(
         "--local",
         default=local_default,
         choices=["cluster", "threads", "processes", "sync"],
@@ -263,4 +361,5 @@ def client_from_args(args: Any) -> contextlib.AbstractContextManager:
         threads=args.threads,
         memory_limit=args.memory_limit,
         local=args.local,
+        timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
     )

@@ -20,10 +20,12 @@ multi-level expansion) runs the same semantics through the two-pass kernel of
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import hashlib
 import itertools
 import json
+import math
 import os
 import threading
 from collections.abc import Sequence
@@ -32,7 +34,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import ParameterError
+from ._checks import as_seed as check_seed
+from .errors import DaskFractalError, OutputError, ParameterError
 from .interactions import Interactions
 from .preprocess import SignedMatrix, SplitData, preprocess
 
@@ -546,26 +549,166 @@ class Expansion:
             rec[key] = self.meta.get(key)
         return rec
 
-    def to_zarr(self, path: str | os.PathLike, **kwargs: Any):
+    def to_zarr(self, path: str | os.PathLike, *, force: bool = False, **kwargs: Any):
         """Write the expansion as a Zarr v3 store; see :func:`daskfractal.write.write_store`.
+
+        Parameters
+        ----------
+        path : path
+            Directory of the store.
+        force : bool, default False
+            Start even when :meth:`preflight` refuses (estimated output over the free disk,
+            a task's estimated memory over the memory limit, too many tasks).
+        **kwargs
+            :func:`daskfractal.write.write_store` options.
 
         Returns
         -------
         ExpansionStore
             The finished store, opened for reading.
+
+        Raises
+        ------
+        ResourceError
+            The job would not fit (before anything is written).
+        OutputError
+            The store cannot be written (disk full, read-only file system, no permission);
+            the store is left unfinished, ``resume=True`` continues it once fixed.
         """
-        from .write import write_store
+        return self._write(path, "zarr", force, kwargs)
 
-        return write_store(self, path, format="zarr", **kwargs)
-
-    def to_parquet(self, path: str | os.PathLike, **kwargs: Any):
+    def to_parquet(self, path: str | os.PathLike, *, force: bool = False, **kwargs: Any):
         """Write the expansion as Parquet data sets ``train/`` and ``test/``.
 
-        See :func:`daskfractal.write.write_store` for the options.
+        See :meth:`to_zarr` for ``force`` and the errors, and
+        :func:`daskfractal.write.write_store` for the options.
         """
-        from .write import write_store
+        return self._write(path, "parquet", force, kwargs)
 
-        return write_store(self, path, format="parquet", **kwargs)
+    def preflight(
+        self,
+        path: str | os.PathLike,
+        *,
+        format: str = "zarr",
+        shard_size: int = 2**24,
+        users_per_file: int | None = None,
+        scheduler: Any = None,
+        reusable: float = 0,
+        force: bool = False,
+    ) -> dict:
+        """Estimate what a write needs and refuse (:class:`ResourceError`) what cannot fit.
+
+        Parameters
+        ----------
+        path : path
+            Where the store goes (the free disk is measured there).
+        format : {"zarr", "parquet"}
+        shard_size : int
+            Entries per Zarr shard (one write task each).
+        users_per_file : int, optional
+            Users per Parquet file (default: about 2**24 interactions per file).
+        scheduler : None, str or distributed.Client
+            The memory limit is the smallest worker limit of a Client, else the available
+            memory of this machine.
+        reusable : float
+            Bytes already on the disk that the write reuses or frees (a resumed or
+            overwritten store).
+        force : bool
+            Return the estimates without refusing.
+
+        Returns
+        -------
+        dict
+            ``disk_bytes``, ``task_bytes``, ``memory_limit``, ``tasks``.
+        """
+        from ._preflight import (
+            MAX_TASKS,
+            check_disk,
+            check_memory,
+            check_tasks,
+            store_bytes,
+            task_bytes,
+            worker_memory_limit,
+        )
+
+        exp = self.expected()
+        carry = tuple(self._plan.carry)
+        disk = store_bytes(
+            train=exp["train"],
+            test=exp["test"],
+            n_slots=self.n_slots,
+            n_items=self.n_items,
+            carry=carry,
+            format=format,
+        )
+        if format == "parquet":
+            per_user = max(exp["train"] / max(self.n_slots, 1), 1.0)
+            entries = (users_per_file or 2**24 / per_user) * per_user
+            n_write = int(exp["train"] // max(entries, 1)) + 1
+            option = "users_per_file"
+            least = math.ceil(self.n_slots / MAX_TASKS)
+        else:
+            entries = min(float(shard_size), exp["train"])
+            n_write = int(exp["train"] // shard_size) + 1
+            option = "shard_size (--shard-size)"
+            least = math.ceil(exp["train"] / MAX_TASKS)
+        need = task_bytes(entries=entries, carry=carry)
+        limit = worker_memory_limit(scheduler)
+        n_count = len(self.tasks())
+        out = {"disk_bytes": disk, "task_bytes": need, "memory_limit": limit, "tasks": n_write}
+        check_tasks(
+            n_count,
+            what="the count pass",
+            option="chunk_size (--chunk-size)",
+            minimum=math.ceil(exp["train"] / MAX_TASKS),
+            force=force,
+        )
+        check_tasks(
+            n_write,
+            what=f"writing ~{exp['train']:,.0f} interactions",
+            option=option,
+            minimum=least,
+            force=force,
+        )
+        check_disk(
+            path,
+            disk,
+            what=f"the expansion (~{exp['train'] + exp['test']:,.0f} interactions)",
+            force=force,
+            already=reusable,
+        )
+        check_memory(need, limit, what="one write task", force=force)
+        return out
+
+    def _write(self, path: str | os.PathLike, format: str, force: bool, kwargs: dict):
+        """Preflight, then :func:`~daskfractal.write.write_store` with output OS errors as
+        :class:`OutputError` (the write boundary: the input is in memory by now)."""
+        from ._preflight import disk_usage
+        from .write import work_dir, write_store
+
+        reusable = 0
+        if kwargs.get("resume") or kwargs.get("overwrite"):
+            reusable = disk_usage(path, work_dir(path))
+        self.preflight(
+            path,
+            format=format,
+            shard_size=kwargs.get("shard_size", 2**24),
+            users_per_file=kwargs.get("users_per_file"),
+            scheduler=kwargs.get("scheduler"),
+            reusable=reusable,
+            force=force,
+        )
+        try:
+            return write_store(self, path, format=format, **kwargs)
+        except OSError as e:
+            if isinstance(e, DaskFractalError) or e.errno not in _OUTPUT_ERRNOS:
+                raise
+            what = e.strerror or str(e)
+            where = f" ({e.filename})" if e.filename else ""
+            raise OutputError(
+                f"cannot write the store {path}: {what}{where}; the store is unfinished: "
+                "free space or fix the permissions, then run again with resume=True (--resume)"
+            ) from e
 
     def __repr__(self) -> str:
         e = self.expected()
@@ -589,11 +732,14 @@ def _concat_key(parts: Sequence[dict], key: str, dtype: Any) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
-def _as_split(data: Any, seed: int, scheduler: Any = None) -> SplitData:
+def _as_split(data: Any, seed: int, scheduler: Any = None, force: bool = False) -> SplitData:
     if isinstance(data, SplitData):
         return data
     if isinstance(data, Expansion):
         # an inner level: computed now, in memory (the outer R̂ is reduced from it)
+        from .multilevel import check_level_memory
+
+        check_level_memory(data, what="the inner expansion", force=force)
         return data.to_split(scheduler=scheduler)
     if isinstance(data, Interactions):
         return preprocess(data, seed=seed)
@@ -639,6 +785,7 @@ def expand(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     inner_factors: Sequence[tuple[int, int]] | None = None,
     scheduler: Any = None,
+    force: bool = False,
     **reduce_options: Any,
 ) -> Expansion:
     """Plan the randomized Kronecker expansion R̂ ⊗rand R of a data set (lazy).
@@ -704,6 +851,9 @@ def expand(
     scheduler : None, str or distributed.Client
         Where inner levels are computed (multi-level only; the default Client if any, else
         threads). The outer level runs where ``to_zarr`` / ``to_parquet`` say.
+    force : bool, default False
+        Compute an inner level (``inner_factors``, or ``data`` an :class:`Expansion`) even when
+        its estimated memory exceeds the available memory (:class:`ResourceError`).
     **reduce_options
         Passed to :func:`daskfractal.reduce` (``resize``, ``rescale``, ``clip``, ``scale``).
 
@@ -737,7 +887,7 @@ def expand(
     window = _int_param("window", window, 1, "an integer ≥ 1")
     chunk_size = _int_param("chunk_size", chunk_size, 1, "an integer ≥ 1")
     # every random stream takes the seed modulo 2**64: larger seeds would alias smaller ones
-    seed = _int_param("seed", seed, 0, "an integer in [0, 2**64)", high=2**64)
+    seed = check_seed(seed)
     given = sum(x is not None for x in (factors, keep, reduced, target_interactions))
     if given != 1:
         raise ParameterError(
@@ -758,6 +908,7 @@ def expand(
             target_interactions=target_interactions,
             seed=seed,
             scheduler=scheduler,
+            force=force,
             options={
                 "shuffle": shuffle,
                 "window": window,
@@ -768,7 +919,7 @@ def expand(
             },
             reduce_options=reduce_options,
         )
-    split = _as_split(data, int(seed), scheduler)
+    split = _as_split(data, int(seed), scheduler, force)
     pre = dict(split.params)
     inner_levels = pre.pop("levels", None)  # the input is itself an expansion
     meta: dict[str, Any] = {"source": split.source, "preprocess": pre}
@@ -859,6 +1010,7 @@ def _expand_chain(
     target_interactions: float | None,
     seed: int,
     scheduler: Any,
+    force: bool,
     options: dict[str, Any],
     reduce_options: dict[str, Any],
 ) -> Expansion:
@@ -874,7 +1026,7 @@ def _expand_chain(
     split = _as_split(data, int(seed), scheduler)
     inner_opts = {k: v for k, v in reduce_options.items() if k in R_HAT_OPTIONS}
     inter = build_intermediate(
-        split, pairs, seed=seed, scheduler=scheduler, **options, **inner_opts
+        split, pairs, seed=seed, scheduler=scheduler, force=force, **options, **inner_opts
     )
     del split
     ex = expand(
@@ -889,5 +1041,10 @@ def _expand_chain(
     ex.meta["chain_seed"] = int(seed)
     return ex
 
+
+#: errno of an OSError that means "the output cannot be written" (not bad input data)
+_OUTPUT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+)
 
 __all__ = ["ExpandedData", "Expansion", "expand", "generate"]

@@ -193,6 +193,41 @@ def materialize(
     )
 
 
+def check_level_memory(expansion: Expansion, *, what: str, force: bool = False) -> float:
+    """Refuse to materialize ``expansion`` when its estimated memory exceeds what is free.
+
+    The level is gathered into this process (the driver), so the limit is this machine's
+    available memory, whatever the workers' limits.
+
+    Returns
+    -------
+    float
+        The estimate in bytes (:func:`daskfractal._preflight.materialized_bytes`).
+
+    Raises
+    ------
+    ResourceError
+        Unless ``force``.
+    """
+    from ._preflight import check_memory, format_bytes, materialized_bytes
+
+    exp = expansion.expected()
+    need = materialized_bytes(
+        train=exp["train"],
+        test=exp["test"],
+        n_slots=expansion.n_slots,
+        carry=tuple(expansion._plan.carry),
+    )
+    check_memory(
+        need,
+        None,
+        what=f"{what}, held in memory (~{exp['train'] + exp['test']:,.0f} interactions; "
+        f"estimate {format_bytes(need)})",
+        force=force,
+    )
+    return need
+
+
 # ---------------------------------------------------------------------------------------
 # chains
 # ---------------------------------------------------------------------------------------
@@ -204,6 +239,7 @@ def build_intermediate(
     *,
     seed: int,
     scheduler: Any = None,
+    force: bool = False,
     **options: Any,
 ) -> SplitData:
     """Expand ``split`` by the inner levels of a chain and materialize the result.
@@ -218,6 +254,8 @@ def build_intermediate(
         The chain's seed; level ℓ uses :func:`level_seed` ``(seed, ℓ)``.
     scheduler : None, str or distributed.Client
         Where the levels are computed.
+    force : bool, default False
+        Compute a level even when its estimated memory exceeds the available memory.
     **options
         :func:`daskfractal.expand` options (shuffle, window, dropout, test_policy, carry,
         chunk_size and the R̂ options of :data:`R_HAT_OPTIONS`).
@@ -226,6 +264,12 @@ def build_intermediate(
     -------
     SplitData
         The input of level 1, with ``params["levels"]`` recording levels 2..L.
+
+    Raises
+    ------
+    ResourceError
+        A level's estimated memory (:func:`check_level_memory`) exceeds the available memory,
+        checked before that level is computed.
     """
     from .expansion import expand
 
@@ -247,6 +291,11 @@ def build_intermediate(
             raise ParameterError(
                 f"inner level {level} (factors {pairs[level - 2]}, input {m} x {n}): {e}"
             ) from e
+        check_level_memory(
+            ex,
+            what=f"inner level {level} ({pairs[level - 2][0]} x {pairs[level - 2][1]})",
+            force=force,
+        )
         del current  # the previous intermediate is only needed by the plan (its S)
         current = ex.to_split(scheduler=scheduler)
         del ex
@@ -306,6 +355,7 @@ def rebuild_input(
 __all__ = [
     "build_intermediate",
     "check_inner_factors",
+    "check_level_memory",
     "level_seed",
     "materialize",
     "rebuild_input",
