@@ -15,6 +15,7 @@ from .errors import ResourceError
 
 __all__ = [
     "MAX_TASKS",
+    "MIN_WORKER_MEMORY",
     "available_memory",
     "check_disk",
     "check_memory",
@@ -71,6 +72,11 @@ def parse_bytes(text: str | int | float, name: str = "memory limit") -> int:
     if value <= 0:
         raise ParameterError(f"{name} must be a positive size, got {text!r}")
     return int(value)
+
+
+#: Smallest memory limit of a local worker: Python, NumPy, Numba and distributed take about
+#: 300 MB before any task; below ~1.25x that, a worker pauses at once and the run waits forever.
+MIN_WORKER_MEMORY = 512 * 2**20
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -208,9 +214,9 @@ def task_bytes(*, entries: float, carry: tuple[str, ...]) -> float:
     """Estimated peak memory of one task that generates ``entries`` interactions.
 
     A task holds the candidates as int64 item ids plus sort keys, then the narrowed output
-    and the carried values: 3 x (16 + carried bytes) per entry covers the arrays alive at
-    the same time (measured peak: about 2 x on a 2**22-entry shard), plus 64 MiB for the
-    interpreter's own share.
+    and the carried values: 3 x (16 + carried bytes) per entry is meant as an upper bound of
+    the arrays alive at the same time (a bound by construction, not a measured peak), plus
+    64 MiB for the interpreter's own share.
     """
     return 3.0 * float(entries) * (16 + sum(CARRY_BYTES[c] for c in carry)) + 64 * 2**20
 

@@ -202,9 +202,49 @@ def _check_local_options(
         isinstance(memory_limit, str) and memory_limit.strip().lower() == "auto"
     ):
         return memory_limit
-    from ._preflight import parse_bytes
+    from ._preflight import MIN_WORKER_MEMORY, format_bytes, parse_bytes
 
-    return parse_bytes(memory_limit, "--memory-limit")
+    limit = parse_bytes(memory_limit, "--memory-limit")
+    if limit < MIN_WORKER_MEMORY:
+        # a worker over 80 % of its limit pauses: one that starts there never runs a task
+        raise ParameterError(
+            f"--memory-limit {memory_limit} is below the {format_bytes(MIN_WORKER_MEMORY)} a "
+            "worker needs before running any task"
+        )
+    return limit
+
+
+def dask_setup(worker: Any) -> None:
+    """Preload of the local cluster's worker processes (``--workers N``): ignore SIGINT.
+
+    Ctrl-C in a terminal signals the whole process group; the driver stops the run and
+    closes the cluster, while a worker process that got the signal too would print its own
+    KeyboardInterrupt traceback.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("distributed.worker").setLevel(_TASK_ERROR_LEVEL)
+
+
+#: A failed task is logged by its worker as "Compute Failed" with a traceback, then raised
+#: again on the driver, where the CLI prints it in one line: on the local cluster's workers,
+#: only critical worker messages are logged.
+_TASK_ERROR_LEVEL = logging.CRITICAL
+
+
+@contextlib.contextmanager
+def _quiet_task_errors() -> Iterator[None]:
+    """The in-process worker's side of :data:`_TASK_ERROR_LEVEL`, restored afterwards."""
+    log = logging.getLogger("distributed.worker")
+    level = log.level
+    log.setLevel(_TASK_ERROR_LEVEL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 @contextlib.contextmanager
@@ -217,7 +257,18 @@ def _quiet_on_interrupt() -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
+        # every distributed logger (the nanny's has its own level, set by the config), and
+        # asyncio's "Task exception was never retrieved" of the gathers cut short
+        names = [
+            n
+            for n in logging.root.manager.loggerDict
+            if n.split(".")[0] in ("distributed", "asyncio")
+        ]
+        for name in ("distributed", "asyncio", *names):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        # distributed's GC timer asserts when a collection runs during shutdown; the process
+        # is exiting on the user's request: nothing "ignored" in it is worth a traceback
+        sys.unraisablehook = lambda _unraisable: None
         raise
 
 
@@ -280,7 +331,8 @@ def cluster_client(
             # OSError: unreachable / timed out; ValueError, TypeError: not an address
             what = f"the scheduler file {where} ({address})" if scheduler_file else where
             raise ParameterError(f"cannot reach the Dask scheduler at {what}: {e}") from None
-        with _quiet_on_interrupt(), client:
+        # quiet first (innermost): the noise comes from closing the client / cluster
+        with client, _quiet_on_interrupt():
             yield client
         return
     if local != "cluster":
@@ -297,12 +349,23 @@ def cluster_client(
         # difference between ~1.5 and ~3 GB for ML-20M on a laptop)
         opts = {"n_workers": 1, "threads_per_worker": threads or cores, "processes": False}
     else:
-        opts = {"n_workers": workers, "threads_per_worker": threads or 1, "processes": True}
+        opts = {
+            "n_workers": workers,
+            "threads_per_worker": threads or 1,
+            "processes": True,
+            "preload": [__name__],  # dask_setup: SIGINT is the driver's
+        }
     logging.getLogger("distributed.scheduler").addFilter(_SHUTDOWN_NOISE)
+    with warnings.catch_warnings():
+        # without a dashboard the scheduler still serves its HTTP routes, on port 8787 when
+        # free and on another one otherwise: a warning about a port nobody asked for
+        warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
+        cluster = LocalCluster(**opts, memory_limit=memory_limit, dashboard_address=None)
     with (
-        _quiet_on_interrupt(),
-        LocalCluster(**opts, memory_limit=memory_limit, dashboard_address=None) as cluster,
+        _quiet_task_errors(),
+        cluster,
         Client(cluster, timeout=f"{timeout}s") as client,
+        _quiet_on_interrupt(),
     ):
         yield client
 

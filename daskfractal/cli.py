@@ -330,6 +330,7 @@ def cmd_expand(args: argparse.Namespace) -> int:
             rescale=args.rescale,
             clip=tuple(args.clip) if args.clip else None,
             force=args.force,
+            memory_limit=_memory_limit(args),
         )
         del split
         ex = _plan_expansion(args, inter, level_seed(args.seed, 1))
@@ -364,6 +365,16 @@ def _plan_expansion(args: argparse.Namespace, split, seed: int):
             file=sys.stderr,
         )
     return ex
+
+
+def _memory_limit(args: argparse.Namespace) -> int | None:
+    """``--memory-limit`` in bytes, None for auto (a local cluster's worker limit is also what
+    the driver, which holds an inner level, may use: the default worker runs in-process)."""
+    from ._preflight import parse_bytes
+
+    if args.memory_limit is None or str(args.memory_limit).strip().lower() == "auto":
+        return None
+    return parse_bytes(args.memory_limit, "--memory-limit")
 
 
 def _check_store_options(args: argparse.Namespace) -> None:
@@ -594,7 +605,13 @@ def _as_flags(message: str, flags: dict[str, str]) -> str:
     def repl(m: re.Match) -> str:
         return f"{flags[m.group(1)]} " if m.group(1) in flags else m.group(0)
 
-    return re.sub(r"(?<![\w.-])([a-z][a-z0-9_]*)=(?!=)", repl, message)
+    message = re.sub(r"(?<![\w.-])([a-z][a-z0-9_]*)=(?!=)", repl, message)
+    # bare names too, for the two-word ones ("give both user_col and item_col"): a one-word
+    # name ("seed", "scale") may be an ordinary word of the message
+    for name, flag in flags.items():
+        if "_" in name:
+            message = re.sub(rf"(?<![\w.-]){name}(?![\w=])", flag, message)
+    return message
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -677,7 +677,12 @@ class Expansion:
             force=force,
             already=reusable,
         )
-        check_memory(need, limit, what="one write task", force=force)
+        check_memory(
+            need,
+            limit,
+            what=f"one write task (~{entries:,.0f} interactions; see {option})",
+            force=force,
+        )
         return out
 
     def _write(self, path: str | os.PathLike, format: str, force: bool, kwargs: dict):

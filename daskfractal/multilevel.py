@@ -193,11 +193,13 @@ def materialize(
     )
 
 
-def check_level_memory(expansion: Expansion, *, what: str, force: bool = False) -> float:
+def check_level_memory(
+    expansion: Expansion, *, what: str, force: bool = False, limit: int | None = None
+) -> float:
     """Refuse to materialize ``expansion`` when its estimated memory exceeds what is free.
 
     The level is gathered into this process (the driver), so the limit is this machine's
-    available memory, whatever the workers' limits.
+    available memory (or ``limit`` when smaller), whatever the workers' limits.
 
     Returns
     -------
@@ -209,7 +211,7 @@ def check_level_memory(expansion: Expansion, *, what: str, force: bool = False) 
     ResourceError
         Unless ``force``.
     """
-    from ._preflight import check_memory, format_bytes, materialized_bytes
+    from ._preflight import available_memory, check_memory, format_bytes, materialized_bytes
 
     exp = expansion.expected()
     need = materialized_bytes(
@@ -218,9 +220,10 @@ def check_level_memory(expansion: Expansion, *, what: str, force: bool = False) 
         n_slots=expansion.n_slots,
         carry=tuple(expansion._plan.carry),
     )
+    free = available_memory()
     check_memory(
         need,
-        None,
+        free if limit is None else min(free, limit),
         what=f"{what}, held in memory (~{exp['train'] + exp['test']:,.0f} interactions; "
         f"estimate {format_bytes(need)})",
         force=force,
@@ -240,6 +243,7 @@ def build_intermediate(
     seed: int,
     scheduler: Any = None,
     force: bool = False,
+    memory_limit: int | None = None,
     **options: Any,
 ) -> SplitData:
     """Expand ``split`` by the inner levels of a chain and materialize the result.
@@ -256,6 +260,8 @@ def build_intermediate(
         Where the levels are computed.
     force : bool, default False
         Compute a level even when its estimated memory exceeds the available memory.
+    memory_limit : int, optional
+        Bytes a level may take (default, and at most: this machine's available memory).
     **options
         :func:`daskfractal.expand` options (shuffle, window, dropout, test_policy, carry,
         chunk_size and the R̂ options of :data:`R_HAT_OPTIONS`).
@@ -295,6 +301,7 @@ def build_intermediate(
             ex,
             what=f"inner level {level} ({pairs[level - 2][0]} x {pairs[level - 2][1]})",
             force=force,
+            limit=memory_limit,
         )
         del current  # the previous intermediate is only needed by the plan (its S)
         current = ex.to_split(scheduler=scheduler)
