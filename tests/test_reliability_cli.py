@@ -89,7 +89,7 @@ def test_impossible_values_are_refused_with_the_flag(
     argv: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
-    code, out, err = run_main(argv, capsys)
+    code, _, err = run_main(argv, capsys)
     assert code == EXIT_USAGE
     assert_one_line(err, named)
     assert "_" not in err.split("error:")[1].split()[0]  # a flag, not an API argument
