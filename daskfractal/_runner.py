@@ -81,7 +81,10 @@ def run(tasks: Sequence[Any], *, scheduler: Any = None, progress: bool = True) -
                     dprogress(futures)
                 print(file=sys.stderr)
             return client.gather(futures)
-        except BaseException:
+        except BaseException as e:
+            if isinstance(e, KeyboardInterrupt) and _owns_cluster(client):
+                # at once: the gathers cut short are collected (and logged) while cancelling
+                _silence_for_exit()
             # a failed or interrupted run must not leave tasks queued on a long-lived cluster,
             # still writing into the store while the caller resumes or overwrites it
             with contextlib.suppress(Exception):
@@ -140,6 +143,15 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
+
+
+#: Clients of the local clusters :func:`cluster_client` started (the CLI's): a Ctrl-C there
+#: ends the process, so its teardown noise may be muted process-wide.
+_OWNED_CLIENTS: set[int] = set()
+
+
+def _owns_cluster(client: Any) -> bool:
+    return id(client) in _OWNED_CLIENTS
 
 
 def _is_client(obj: Any) -> bool:
@@ -257,19 +269,22 @@ def _quiet_on_interrupt() -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        # every distributed logger (the nanny's has its own level, set by the config), and
-        # asyncio's "Task exception was never retrieved" of the gathers cut short
-        names = [
-            n
-            for n in logging.root.manager.loggerDict
-            if n.split(".")[0] in ("distributed", "asyncio")
-        ]
-        for name in ("distributed", "asyncio", *names):
-            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
-        # distributed's GC timer asserts when a collection runs during shutdown; the process
-        # is exiting on the user's request: nothing "ignored" in it is worth a traceback
-        sys.unraisablehook = lambda _unraisable: None
+        _silence_for_exit()
         raise
+
+
+def _silence_for_exit() -> None:
+    """Mute what distributed and asyncio print while a run cut by Ctrl-C is torn down."""
+    # every distributed logger (the nanny's has its own level, set by the config), and
+    # asyncio's "Task exception was never retrieved" of the gathers cut short
+    names = [
+        n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("distributed", "asyncio")
+    ]
+    for name in ("distributed", "asyncio", *names):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    # distributed's GC timer asserts when a collection runs during shutdown; the process is
+    # exiting on the user's request: nothing "ignored" in it is worth a traceback
+    sys.unraisablehook = lambda _unraisable: None
 
 
 @contextlib.contextmanager
@@ -367,7 +382,11 @@ def cluster_client(
         Client(cluster, timeout=f"{timeout}s") as client,
         _quiet_on_interrupt(),
     ):
-        yield client
+        _OWNED_CLIENTS.add(id(client))
+        try:
+            yield client
+        finally:
+            _OWNED_CLIENTS.discard(id(client))
 
 
 def add_cluster_options(parser: Any, *, local_default: str = "cluster") -> None:

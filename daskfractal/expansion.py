@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ._checks import as_int
 from ._checks import as_seed as check_seed
 from .errors import DaskFractalError, OutputError, ParameterError
 from .interactions import Interactions
@@ -631,6 +632,10 @@ class Expansion:
             worker_memory_limit,
         )
 
+        # the estimates divide by these: refuse them here (write_store says the same)
+        shard_size = as_int(shard_size, "shard_size", low=1)
+        if users_per_file is not None:
+            users_per_file = as_int(users_per_file, "users_per_file", low=1)
         exp = self.expected()
         carry = tuple(self._plan.carry)
         disk = store_bytes(
