@@ -385,3 +385,26 @@ def test_ctrl_c_prints_one_line(cluster: list[str], tmp_path: Path) -> None:
     assert proc.returncode == EXIT_INTERRUPTED, err
     assert err.strip() == "daskfractal: interrupted", err
     assert dfr.store_status(out) != "complete"
+
+
+def test_injected_disk_full_in_parquet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from daskfractal.store import _parquet
+
+    real = _parquet.ParquetWriter.write_part
+
+    def full(self, split, k, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+
+    monkeypatch.setattr(_parquet.ParquetWriter, "write_part", full)
+    out = tmp_path / "p"
+    argv = [*SMALL, "--out", str(out), "--format", "parquet"]
+    code, _, err = run_main(argv, capsys)
+    assert code == EXIT_OUTPUT
+    assert_one_line(err, "No space left on device", "--resume")
+    assert dfr.store_status(out) != "complete"
+    monkeypatch.setattr(_parquet.ParquetWriter, "write_part", real)
+    code, _, err = run_main([*argv, "--resume"], capsys)
+    assert code == 0, err
+    assert dfr.open(out).counts()["nnz_train"] > 0
