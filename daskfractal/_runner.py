@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import sys
+import time
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from .errors import ParameterError
@@ -76,10 +80,15 @@ def run(tasks: Sequence[Any], *, scheduler: Any = None, progress: bool = True) -
             if progress:
                 from distributed import progress as dprogress
 
-                dprogress(futures)
-                print()
+                # the bar writes to sys.stdout; stdout is for results (--json)
+                with contextlib.redirect_stdout(sys.stderr):
+                    dprogress(futures)
+                print(file=sys.stderr)
             return client.gather(futures)
-        except BaseException:
+        except BaseException as e:
+            if isinstance(e, KeyboardInterrupt) and _owns_cluster(client):
+                # at once: the gathers cut short are collected (and logged) while cancelling
+                _silence_for_exit()
             # a failed or interrupted run must not leave tasks queued on a long-lived cluster,
             # still writing into the store while the caller resumes or overwrites it
             with contextlib.suppress(Exception):
@@ -95,7 +104,7 @@ def run(tasks: Sequence[Any], *, scheduler: Any = None, progress: bool = True) -
     if progress:
         from dask.diagnostics import ProgressBar
 
-        ctx = ProgressBar(minimum=1.0)
+        ctx = ProgressBar(minimum=1.0, out=sys.stderr)
     with ctx:
         return list(dask.compute(*tasks, scheduler=name))
 
@@ -140,6 +149,15 @@ def release_memory() -> None:
         pass
 
 
+#: Clients of the local clusters :func:`cluster_client` started (the CLI's): a Ctrl-C there
+#: ends the process, so its teardown noise may be muted process-wide.
+_OWNED_CLIENTS: set[int] = set()
+
+
+def _owns_cluster(client: Any) -> bool:
+    return id(client) in _OWNED_CLIENTS
+
+
 def _is_client(obj: Any) -> bool:
     try:
         from distributed import Client
@@ -152,6 +170,131 @@ def _is_client(obj: Any) -> bool:
 is_client = _is_client
 
 
+#: Seconds to wait for a scheduler (its file to appear, then the connection) by default.
+DEFAULT_TIMEOUT = 30.0
+
+
+def _wait_for_scheduler_file(path: str, timeout: float) -> str:
+    """The scheduler address in the file at ``path``, waiting up to ``timeout`` s for it.
+
+    ``distributed.Client(scheduler_file=...)`` polls for a missing file forever (its own
+    timeout only starts once the file exists): a job script that points at the wrong path
+    would hang. The file may still be on its way (the scheduler of an HPC job starting), so
+    wait, but not forever.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            text = Path(path).read_text()
+            break
+        except FileNotFoundError:
+            if time.monotonic() >= deadline:
+                raise ParameterError(
+                    f"scheduler file {path} does not exist (waited {timeout:g} s for a "
+                    "scheduler to write it; see --timeout)"
+                ) from None
+            time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
+        except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+            raise ParameterError(f"cannot read the scheduler file {path}: {e}") from None
+    try:
+        address = json.loads(text)["address"]
+    except (ValueError, KeyError, TypeError):
+        raise ParameterError(
+            f'{path} is not a Dask scheduler file (JSON with an "address", as written by '
+            "dask-scheduler --scheduler-file)"
+        ) from None
+    if not isinstance(address, str) or not address:
+        raise ParameterError(f"{path}: the scheduler address {address!r} is not an address")
+    return address
+
+
+def _check_local_options(
+    workers: int | None, threads: int | None, memory_limit: Any
+) -> str | int | None:
+    """Refuse impossible local-cluster sizes (a LocalCluster with 0 workers waits forever)."""
+    from ._checks import as_int
+
+    if workers is not None:
+        as_int(workers, "--workers", low=1)
+    if threads is not None:
+        as_int(threads, "--threads", low=1)
+    if memory_limit is None or (
+        isinstance(memory_limit, str) and memory_limit.strip().lower() == "auto"
+    ):
+        return memory_limit
+    from ._preflight import MIN_WORKER_MEMORY, format_bytes, parse_bytes
+
+    limit = parse_bytes(memory_limit, "--memory-limit")
+    if limit < MIN_WORKER_MEMORY:
+        # a worker over 80 % of its limit pauses: one that starts there never runs a task
+        raise ParameterError(
+            f"--memory-limit {memory_limit} is below the {format_bytes(MIN_WORKER_MEMORY)} a "
+            "worker needs before running any task"
+        )
+    return limit
+
+
+def dask_setup(worker: Any) -> None:
+    """Preload of the local cluster's worker processes (``--workers N``): ignore SIGINT.
+
+    Ctrl-C in a terminal signals the whole process group; the driver stops the run and
+    closes the cluster, while a worker process that got the signal too would print its own
+    KeyboardInterrupt traceback.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("distributed.worker").setLevel(_TASK_ERROR_LEVEL)
+
+
+#: A failed task is logged by its worker as "Compute Failed" with a traceback, then raised
+#: again on the driver, where the CLI prints it in one line: on the local cluster's workers,
+#: only critical worker messages are logged.
+_TASK_ERROR_LEVEL = logging.CRITICAL
+
+
+@contextlib.contextmanager
+def _quiet_task_errors() -> Iterator[None]:
+    """The in-process worker's side of :data:`_TASK_ERROR_LEVEL`, restored afterwards."""
+    log = logging.getLogger("distributed.worker")
+    level = log.level
+    log.setLevel(_TASK_ERROR_LEVEL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _quiet_on_interrupt() -> Iterator[None]:
+    """Silence distributed's logs once the user pressed Ctrl-C.
+
+    Closing a cluster whose tasks were cut short logs dozens of tracebacks (cancelled
+    comms, closed streams) that tell the user nothing: the CLI prints one line instead.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        _silence_for_exit()
+        raise
+
+
+def _silence_for_exit() -> None:
+    """Mute what distributed and asyncio print while a run cut by Ctrl-C is torn down."""
+    # every distributed logger (the nanny's has its own level, set by the config), and
+    # asyncio's "Task exception was never retrieved" of the gathers cut short
+    names = [
+        n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("distributed", "asyncio")
+    ]
+    for name in ("distributed", "asyncio", *names):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    # distributed's GC timer asserts when a collection runs during shutdown; the process is
+    # exiting on the user's request: nothing "ignored" in it is worth a traceback
+    sys.unraisablehook = lambda _unraisable: None
+
+
 @contextlib.contextmanager
 def cluster_client(
     *,
@@ -159,8 +302,9 @@ def cluster_client(
     scheduler_file: str | os.PathLike | None = None,
     workers: int | None = None,
     threads: int | None = None,
-    memory_limit: str | None = "auto",
+    memory_limit: str | int | None = "auto",
     local: str = "cluster",
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Iterator[Any]:
     """A Dask scheduler to run on, chosen the way the CLI's options say.
 
@@ -171,35 +315,47 @@ def cluster_client(
     scheduler_file : path, optional
         A scheduler file written by ``dask-scheduler --scheduler-file`` (HPC).
     workers, threads : int, optional
-        Size of the local cluster. Default: one worker inside this process with a thread per
-        core (``threads`` changes the count); with ``workers``: that many worker processes
-        with ``threads`` (default 1) threads each.
-    memory_limit : str, optional
-        Memory limit of each local worker (``"auto"``: the machine's memory / workers).
+        Size of the local cluster (each >= 1). Default: one worker inside this process with
+        a thread per core (``threads`` changes the count); with ``workers``: that many worker
+        processes with ``threads`` (default 1) threads each.
+    memory_limit : str or int, optional
+        Memory limit of each local worker (``"auto"``: the machine's memory / workers; a
+        size such as ``"2GB"``).
     local : {"cluster", "threads", "sync", "processes"}
         Without a scheduler address: start a ``LocalCluster`` (default) or use a plain local
         scheduler.
+    timeout : float, default 30
+        Seconds to wait for the scheduler file to appear, then for the connection.
 
     Yields
     ------
     distributed.Client or str
         What to pass as ``scheduler=`` to :func:`run`.
+
+    Raises
+    ------
+    ParameterError
+        Impossible sizes, an unreadable or garbage scheduler file or address, or no
+        scheduler within ``timeout``.
     """
     if scheduler and scheduler_file:
         raise ParameterError("give --scheduler or --scheduler-file, not both")
+    if not (isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0):
+        raise ParameterError(f"--timeout must be a number of seconds > 0, got {timeout!r}")
+    memory_limit = _check_local_options(workers, threads, memory_limit)
     if scheduler or scheduler_file:
         from distributed import Client
 
+        where = os.fspath(scheduler_file) if scheduler_file else scheduler
+        address = _wait_for_scheduler_file(where, timeout) if scheduler_file else scheduler
         try:
-            client = (
-                Client(scheduler, timeout="30s")
-                if scheduler
-                else Client(scheduler_file=os.fspath(scheduler_file), timeout="30s")
-            )
-        except OSError as e:
-            where = scheduler or scheduler_file
-            raise ParameterError(f"cannot reach the Dask scheduler at {where}: {e}") from e
-        with client:
+            client = Client(address, timeout=f"{timeout}s")
+        except (OSError, ValueError, TypeError) as e:
+            # OSError: unreachable / timed out; ValueError, TypeError: not an address
+            what = f"the scheduler file {where} ({address})" if scheduler_file else where
+            raise ParameterError(f"cannot reach the Dask scheduler at {what}: {e}") from None
+        # quiet first (innermost): the noise comes from closing the client / cluster
+        with client, _quiet_on_interrupt():
             yield client
         return
     if local != "cluster":
@@ -216,13 +372,29 @@ def cluster_client(
         # difference between ~1.5 and ~3 GB for ML-20M on a laptop)
         opts = {"n_workers": 1, "threads_per_worker": threads or cores, "processes": False}
     else:
-        opts = {"n_workers": workers, "threads_per_worker": threads or 1, "processes": True}
+        opts = {
+            "n_workers": workers,
+            "threads_per_worker": threads or 1,
+            "processes": True,
+            "preload": [__name__],  # dask_setup: SIGINT is the driver's
+        }
     logging.getLogger("distributed.scheduler").addFilter(_SHUTDOWN_NOISE)
+    with warnings.catch_warnings():
+        # without a dashboard the scheduler still serves its HTTP routes, on port 8787 when
+        # free and on another one otherwise: a warning about a port nobody asked for
+        warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
+        cluster = LocalCluster(**opts, memory_limit=memory_limit, dashboard_address=None)
     with (
-        LocalCluster(**opts, memory_limit=memory_limit, dashboard_address=None) as cluster,
-        Client(cluster) as client,
+        _quiet_task_errors(),
+        cluster,
+        Client(cluster, timeout=f"{timeout}s") as client,
+        _quiet_on_interrupt(),
     ):
-        yield client
+        _OWNED_CLIENTS.add(id(client))
+        try:
+            yield client
+        finally:
+            _OWNED_CLIENTS.discard(id(client))
 
 
 def add_cluster_options(parser: Any, *, local_default: str = "cluster") -> None:
@@ -254,6 +426,14 @@ def add_cluster_options(parser: Any, *, local_default: str = "cluster") -> None:
         help="local cluster: memory limit per worker, e.g. 2GB (default: auto)",
     )
     g.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds to wait for --scheduler-file to appear and for the scheduler to "
+        f"answer (default: {DEFAULT_TIMEOUT:g})",
+    )
+    g.add_argument(
         "--local",
         default=local_default,
         choices=["cluster", "threads", "processes", "sync"],
@@ -271,4 +451,25 @@ def client_from_args(args: Any) -> contextlib.AbstractContextManager:
         threads=args.threads,
         memory_limit=args.memory_limit,
         local=args.local,
+        timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
     )
+
+
+def worker_memory_limit(scheduler: object = None) -> int:
+    """Memory one task may use: the smallest worker limit of a ``distributed.Client``
+    (``scheduler``, else the default Client), else :func:`available_memory`."""
+    from ._preflight import available_memory
+
+    client = scheduler if _is_client(scheduler) else None
+    if scheduler is None:
+        client = _default_client()
+    if client is not None:
+        try:
+            workers = client.scheduler_info()["workers"].values()
+            limits = [int(w.get("memory_limit") or 0) for w in workers]
+        except Exception:  # a scheduler that does not answer: the run itself will say so
+            limits = []
+        limits = [x for x in limits if x > 0]
+        if limits:
+            return min(limits)
+    return available_memory()

@@ -12,7 +12,15 @@ import numpy as np
 
 from ._runner import add_cluster_options
 from ._version import __version__
-from .errors import DaskFractalError, DownloadError, InputDataError, ParameterError, StoreError
+from .errors import (
+    DaskFractalError,
+    DownloadError,
+    InputDataError,
+    OutputError,
+    ParameterError,
+    ResourceError,
+    StoreError,
+)
 
 # Exit codes: documented in docs/cli.md.
 EXIT_OK = 0
@@ -21,6 +29,8 @@ EXIT_USAGE = 2
 EXIT_INPUT = 3
 EXIT_DOWNLOAD = 4
 EXIT_STORE = 5
+EXIT_OUTPUT = 6
+EXIT_RESOURCE = 7
 EXIT_INTERRUPTED = 130
 
 
@@ -74,13 +84,15 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
         choices=["one", "all"],
         help="items tied at a user's latest timestamp: one goes to test, or all (default: one)",
     )
-    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    g.add_argument("--seed", type=int, default=0, help="random seed in [0, 2**64) (default: 0)")
 
 
 def _load_split(args: argparse.Namespace):
+    from ._checks import as_seed
     from .datasets import load
     from .preprocess import preprocess
 
+    as_seed(args.seed, "--seed")  # before loading anything
     data = load(
         args.input,
         format=args.input_format,
@@ -236,7 +248,10 @@ def cmd_reduce(args: argparse.Namespace) -> int:
     out["expected"] = exp
     if args.out:
         path = Path(args.out)
-        path.write_text(json.dumps(out, indent=2, default=_json_default) + "\n")
+        try:
+            path.write_text(json.dumps(out, indent=2, default=_json_default) + "\n")
+        except OSError as e:
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
     if args.json:
         _print_json(out)
         return EXIT_OK
@@ -278,6 +293,7 @@ def cmd_expand(args: argparse.Namespace) -> int:
     if args.inner_factors:
         # refuse bad values before loading anything or starting a cluster
         check_inner_factors(args.inner_factors, name="--inner-factors")
+    _check_store_options(args)
     from .expansion import check_output
 
     # a folder that is not ours, an existing store or a busy output: say so before loading
@@ -322,6 +338,8 @@ def _plan_expansion(args: argparse.Namespace, split, sched):
             target_interactions=args.target_interactions,
             inner_factors=[tuple(p) for p in args.inner_factors],
             scheduler=sched,
+            force=args.force,
+            memory_limit=_memory_limit(args),
             **options,
             **_reduce_options(args),
         )
@@ -338,6 +356,25 @@ def _plan_expansion(args: argparse.Namespace, split, sched):
     return ex
 
 
+def _memory_limit(args: argparse.Namespace) -> int | None:
+    """``--memory-limit`` in bytes, None for auto (a local cluster's worker limit is also what
+    the driver, which holds an inner level, may use: the default worker runs in-process)."""
+    from ._preflight import parse_bytes
+
+    if args.memory_limit is None or str(args.memory_limit).strip().lower() == "auto":
+        return None
+    return parse_bytes(args.memory_limit, "--memory-limit")
+
+
+def _check_store_options(args: argparse.Namespace) -> None:
+    """Refuse impossible sizes before loading anything (the API checks them again, later)."""
+    from ._checks import as_int
+
+    as_int(args.chunk_size, "--chunk-size", low=1)
+    as_int(args.shard_size, "--shard-size", low=1)
+    as_int(args.window, "--window", low=1)
+
+
 def _write_expansion(args: argparse.Namespace, ex, sched) -> int:
     store = (
         ex.to_zarr(
@@ -347,6 +384,7 @@ def _write_expansion(args: argparse.Namespace, ex, sched) -> int:
             scheduler=sched,
             progress=not args.quiet,
             shard_size=args.shard_size,
+            force=args.force,
         )
         if args.format_out == "zarr"
         else ex.to_parquet(
@@ -355,6 +393,7 @@ def _write_expansion(args: argparse.Namespace, ex, sched) -> int:
             overwrite=args.overwrite,
             scheduler=sched,
             progress=not args.quiet,
+            force=args.force,
         )
     )
     c = store.counts()
@@ -499,6 +538,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete the store at --out (and its .work folder) and write a new one; only "
         "folders daskfractal created are deleted, never a folder of yours",
     )
+    g.add_argument(
+        "--force",
+        action="store_true",
+        help="start even when the estimated output exceeds the free disk or a task's (or "
+        "the in-memory inner level's) estimated memory exceeds the memory limit",
+    )
     g = p.add_argument_group("multi-level expansion R̂₁ ⊗rand (R̂₂ ⊗rand R)")
     g.add_argument(
         "--inner-factors",
@@ -555,6 +600,55 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
     return [negatives_cli, validate_cli]
 
 
+#: Exception classes and their exit codes, most specific first (documented in docs/cli.md).
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (ParameterError, EXIT_USAGE),
+    (InputDataError, EXIT_INPUT),
+    (DownloadError, EXIT_DOWNLOAD),
+    (StoreError, EXIT_STORE),
+    (OutputError, EXIT_OUTPUT),
+    (ResourceError, EXIT_RESOURCE),
+    (DaskFractalError, EXIT_FAILURE),
+    # raised by the input side only: the output side raises OutputError (write boundary)
+    ((FileNotFoundError, PermissionError, IsADirectoryError), EXIT_INPUT),  # type: ignore[misc]
+)
+
+
+def _flag_names(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
+    """``{"user_col": "--user-col", ...}``: the API argument behind each option of ``command``."""
+    names: dict[str, str] = {}
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        sub = action.choices.get(command) if hasattr(action, "choices") else None
+        for opt in getattr(sub, "_actions", ()):
+            longs = [o for o in opt.option_strings if o.startswith("--")]
+            if longs and opt.dest not in ("help",):
+                names[opt.dest] = longs[0]
+    # the API name of an option whose dest differs from it
+    if "format_out" in names:
+        names["format"] = names.pop("format_out")
+    return names
+
+
+def _as_flags(message: str, flags: dict[str, str]) -> str:
+    """Name the CLI flags the user typed instead of the API arguments (``user_col='x'`` ->
+    ``--user-col 'x'``) in a message raised by the Python API."""
+    import re
+
+    # "overwrite=True (--overwrite)" -> "--overwrite"
+    message = re.sub(r"\b[a-z_]+=True \((--[a-z-]+)\)", r"\1", message)
+
+    def repl(m: re.Match) -> str:
+        return f"{flags[m.group(1)]} " if m.group(1) in flags else m.group(0)
+
+    message = re.sub(r"(?<![\w.-])([a-z][a-z0-9_]*)=(?!=)", repl, message)
+    # bare names too, for the two-word ones ("give both user_col and item_col"): a one-word
+    # name ("seed", "scale") may be an ordinary word of the message
+    for name, flag in flags.items():
+        if "_" in name:
+            message = re.sub(rf"(?<![\w.-]){name}(?![\w=])", flag, message)
+    return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``daskfractal`` command; returns the exit code."""
     parser = build_parser()
@@ -564,24 +658,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("daskfractal: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except ParameterError as e:
-        print(f"daskfractal {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except InputDataError as e:
-        print(f"daskfractal {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_INPUT
-    except DownloadError as e:
-        print(f"daskfractal {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_DOWNLOAD
-    except StoreError as e:
-        print(f"daskfractal {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_STORE
-    except DaskFractalError as e:
-        print(f"daskfractal {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_FAILURE
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
-        print(f"daskfractal {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_INPUT
+    except (DaskFractalError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
+        code = next(c for cls, c in EXIT_CODES if isinstance(e, cls))
+        message = _as_flags(str(e), _flag_names(parser, args.command))
+        # one line: a message may quote a multi-line library error
+        message = " ".join(message.split())
+        print(f"daskfractal {args.command}: error: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from ._checks import as_seed
 from .errors import InputDataError, ParameterError
 from .interactions import Interactions, _reindex
 
@@ -224,6 +225,7 @@ def preprocess(
     >>> split.shape
     (610, 9724)
     """
+    seed = as_seed(seed)
     if split not in SPLIT_MODES:
         raise ParameterError(f"split={split!r} is not one of {', '.join(SPLIT_MODES)}")
     if tie_policy not in TIE_POLICIES:
@@ -264,6 +266,13 @@ def preprocess(
     if positive_threshold is not None:
         keep &= ratings >= positive_threshold
         stats["below_threshold"] = int((~keep).sum())
+        if not keep.any():
+            # refused here: every later step would work on empty arrays
+            raise ParameterError(
+                f"positive_threshold={positive_threshold:g} keeps no interaction of "
+                f"{data.source} (its ratings range from {float(ratings.min()):g} to "
+                f"{float(ratings.max()):g})"
+            )
 
     # Canonical order (user, item; within a duplicate pair test-last, time-last): makes every
     # later step independent of the input's row order, and puts the survivor of each duplicate

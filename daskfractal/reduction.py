@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 from skimage.transform import resize as _sk_resize
 
+from ._checks import as_seed
 from .errors import InputDataError, ParameterError
 
 __all__ = [
@@ -707,8 +708,7 @@ def _check_options(resize: Any, rescale: Any, clip: Any, scale: Any, seed: Any) 
         raise ParameterError(f"scale must be a real number in (0, 1], got {scale!r}")
     if not 0.0 < float(scale) <= 1.0:
         raise ParameterError(f"scale={scale!r} must be in (0, 1]")
-    if not _is_int(seed) or seed < 0:
-        raise ParameterError(f"seed must be an integer >= 0, got {seed!r}")
+    seed = as_seed(seed)
     return {
         "resize": resize,
         "rescale": rescale,

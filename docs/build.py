@@ -74,11 +74,25 @@ def cli_markdown() -> str:
         "",
         "Generated from the argument parser by `python docs/build.py`; do not edit by hand.",
         "",
-        "Exit codes: 0 success; 2 bad parameters or usage; 3 bad input data (missing or",
-        "malformed file, wrong ids, no user left); 4 download failed (offline, HTTP error,",
-        "checksum mismatch); 5 store problem (exists, incomplete, damaged, other parameters, a",
-        "folder daskfractal did not create, an output in use by another run); 1 any other",
-        "daskfractal error; 130 interrupted (Ctrl-C: rerun `expand` with `--resume`).",
+        "Exit codes (every error is one line on stderr, `daskfractal COMMAND: error: ...`):",
+        "",
+        "| code | meaning |",
+        "|---|---|",
+        "| 0 | success |",
+        "| 1 | any other daskfractal error |",
+        "| 2 | bad parameters or usage: an impossible value (`--seed -1`, `--workers 0`, "
+        "`--memory-limit lots`), an unreachable scheduler, a missing or garbage "
+        "`--scheduler-file` (waited for `--timeout` seconds) |",
+        "| 3 | bad input data: missing or malformed file, wrong ids, no user left |",
+        "| 4 | download failed: offline, HTTP error, checksum mismatch |",
+        "| 5 | store problem: exists, incomplete, damaged (see `daskfractal verify`), other "
+        "parameters, a folder daskfractal did not create, an output in use by another run |",
+        "| 6 | the output cannot be written: disk full, read-only file system, no "
+        "permission (the store is left unfinished: fix it, then rerun with `--resume`) |",
+        "| 7 | the job would not fit: the estimated output exceeds the free disk, a task's (or "
+        "an in-memory inner level's) estimated memory the memory limit, or it needs more "
+        "than 100,000 tasks; refused before any work (`--force` starts anyway) |",
+        "| 130 | interrupted (Ctrl-C: rerun `expand` with `--resume`) |",
         "",
         "## `daskfractal`",
         "",

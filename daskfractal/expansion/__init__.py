@@ -22,6 +22,7 @@ from .._checks import as_seed
 from ._chain import check_inner_factors, expand_chain, level_seed, rebuild_input
 from ._expansion import ExpandedData, Expansion
 from ._level import LevelOptions, check_sizes, expand_level
+from ._materialize import check_level_memory
 from ._plan import (
     CARRY_NAMES,
     DEFAULT_CHUNK_SIZE,
@@ -52,6 +53,8 @@ def expand(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     inner_factors: Sequence[tuple[int, int]] | None = None,
     scheduler: Any = None,
+    force: bool = False,
+    memory_limit: int | None = None,
     **reduce_options: Any,
 ) -> Expansion:
     """Plan the randomized Kronecker expansion R̂ ⊗rand R of a data set (lazy).
@@ -117,6 +120,12 @@ def expand(
     scheduler : None, str or distributed.Client
         Where inner levels are computed (multi-level only; the default Client if any, else
         threads). The outer level runs where ``to_zarr`` / ``to_parquet`` say.
+    force : bool, default False
+        Compute an inner level (``inner_factors``, or ``data`` an :class:`Expansion`) even when
+        its estimated memory exceeds the available memory (:class:`ResourceError`).
+    memory_limit : int, optional
+        Bytes an inner level may take in memory (default, and at most: the available memory
+        of this machine, which holds the level).
     **reduce_options
         Passed to :func:`daskfractal.reduce` (``resize``, ``rescale``, ``clip``, ``scale``).
 
@@ -163,6 +172,8 @@ def expand(
             options=options,
             reduce_options=reduce_options,
             scheduler=scheduler,
+            force=force,
+            memory_limit=memory_limit,
             **sizes,
         )
     return expand_level(
@@ -171,6 +182,7 @@ def expand(
         options=options,
         reduce_options=reduce_options,
         scheduler=scheduler,
+        force=force,
         **sizes,
     )
 
@@ -184,6 +196,7 @@ __all__ = [
     "ExpandedData",
     "Expansion",
     "check_inner_factors",
+    "check_level_memory",
     "check_output",
     "expand",
     "input_checksum",

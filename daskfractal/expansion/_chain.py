@@ -25,6 +25,7 @@ from .._checks import as_int
 from ..errors import InputDataError, ParameterError
 from ..preprocess import SplitData
 from ._level import LevelOptions, as_split, expand_level
+from ._materialize import check_level_memory
 from ._plan import input_checksum
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ def build_intermediate(
     options: LevelOptions,
     reduce_options: dict[str, Any] | None = None,
     scheduler: Any = None,
+    force: bool = False,
+    memory_limit: int | None = None,
 ) -> SplitData:
     """Expand ``split`` by the inner levels of a chain and materialize the result.
 
@@ -107,11 +110,21 @@ def build_intermediate(
         R̂ options shared by the levels (only those of :data:`R_HAT_OPTIONS` are used).
     scheduler : None, str or distributed.Client
         Where the levels are computed.
+    force : bool, default False
+        Compute a level even when its estimated memory exceeds the available memory.
+    memory_limit : int, optional
+        Bytes a level may take (default, and at most: this machine's available memory).
 
     Returns
     -------
     SplitData
         The input of level 1, with ``params["levels"]`` recording levels 2..L.
+
+    Raises
+    ------
+    ResourceError
+        A level's estimated memory (:func:`check_level_memory`) exceeds the available memory,
+        checked before that level is computed.
     """
     pairs = check_inner_factors(inner_factors)
     shared = {k: v for k, v in (reduce_options or {}).items() if k in R_HAT_OPTIONS}
@@ -133,6 +146,12 @@ def build_intermediate(
             raise ParameterError(
                 f"inner level {level} (factors {pairs[level - 2]}, input {m} x {n}): {e}"
             ) from e
+        check_level_memory(
+            ex,
+            what=f"inner level {level} ({pairs[level - 2][0]} x {pairs[level - 2][1]})",
+            force=force,
+            limit=memory_limit,
+        )
         del current  # the previous intermediate is only needed by the plan (its S)
         current = ex.to_split(scheduler=scheduler)
         del ex
@@ -151,6 +170,8 @@ def expand_chain(
     target_interactions: float | None = None,
     reduce_options: dict[str, Any] | None = None,
     scheduler: Any = None,
+    force: bool = False,
+    memory_limit: int | None = None,
 ) -> Expansion:
     """``expand(..., inner_factors=...)``: the inner levels now, the outermost one lazily.
 
@@ -170,6 +191,8 @@ def expand_chain(
         options=options,
         reduce_options=reduce_options,
         scheduler=scheduler,
+        force=force,
+        memory_limit=memory_limit,
     )
     del split
     return expand_level(
@@ -240,6 +263,7 @@ __all__ = [
     "R_HAT_OPTIONS",
     "build_intermediate",
     "check_inner_factors",
+    "check_level_memory",
     "expand_chain",
     "level_seed",
     "rebuild_input",

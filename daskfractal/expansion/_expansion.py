@@ -3,7 +3,9 @@ and :class:`ExpandedData` (an expansion computed in memory)."""
 
 from __future__ import annotations
 
+import errno
 import functools
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,11 +15,22 @@ import dask
 import numpy as np
 import scipy.sparse as sp
 
-from .._runner import run
+from .._checks import as_int
+from .._preflight import (
+    MAX_TASKS,
+    check_disk,
+    check_memory,
+    check_tasks,
+    disk_usage,
+    store_bytes,
+    task_bytes,
+)
+from .._runner import run, worker_memory_limit
+from ..errors import DaskFractalError, OutputError
 from ..preprocess import SplitData
 from ._materialize import materialize
 from ._plan import Plan, count_task, generate
-from ._write import write_store
+from ._write import work_dir, write_store
 
 
 @dataclass(frozen=True, eq=False)
@@ -212,22 +225,163 @@ class Expansion:
             rec[key] = self.meta.get(key)
         return rec
 
-    def to_zarr(self, path: str | os.PathLike, **kwargs: Any):
+    def to_zarr(self, path: str | os.PathLike, *, force: bool = False, **kwargs: Any):
         """Write the expansion as a Zarr v3 store; see :func:`daskfractal.write_store`.
+
+        Parameters
+        ----------
+        path : path
+            Directory of the store.
+        force : bool, default False
+            Start even when :meth:`preflight` refuses (estimated output over the free disk,
+            a task's estimated memory over the memory limit, too many tasks).
+        **kwargs
+            :func:`daskfractal.write_store` options.
 
         Returns
         -------
         ExpansionStore
             The finished store, opened for reading.
-        """
-        return write_store(self, path, format="zarr", **kwargs)
 
-    def to_parquet(self, path: str | os.PathLike, **kwargs: Any):
+        Raises
+        ------
+        ResourceError
+            The job would not fit (before anything is written).
+        OutputError
+            The store cannot be written (disk full, read-only file system, no permission);
+            the store is left unfinished, ``resume=True`` continues it once fixed.
+        """
+        return self._write(path, "zarr", force, kwargs)
+
+    def to_parquet(self, path: str | os.PathLike, *, force: bool = False, **kwargs: Any):
         """Write the expansion as Parquet data sets ``train/`` and ``test/``.
 
-        See :func:`daskfractal.write_store` for the options.
+        See :meth:`to_zarr` for ``force`` and the errors, and
+        :func:`daskfractal.write_store` for the options.
         """
-        return write_store(self, path, format="parquet", **kwargs)
+        return self._write(path, "parquet", force, kwargs)
+
+    def preflight(
+        self,
+        path: str | os.PathLike,
+        *,
+        format: str = "zarr",
+        shard_size: int = 2**24,
+        users_per_file: int | None = None,
+        scheduler: Any = None,
+        reusable: float = 0,
+        force: bool = False,
+    ) -> dict:
+        """Estimate what a write needs and refuse (:class:`ResourceError`) what cannot fit.
+
+        Parameters
+        ----------
+        path : path
+            Where the store goes (the free disk is measured there).
+        format : {"zarr", "parquet"}
+        shard_size : int
+            Entries per Zarr shard (one write task each).
+        users_per_file : int, optional
+            Users per Parquet file (default: about 2**24 interactions per file).
+        scheduler : None, str or distributed.Client
+            The memory limit is the smallest worker limit of a Client, else the available
+            memory of this machine.
+        reusable : float
+            Bytes already on the disk that the write reuses or frees (a resumed or
+            overwritten store).
+        force : bool
+            Return the estimates without refusing.
+
+        Returns
+        -------
+        dict
+            ``disk_bytes``, ``task_bytes``, ``memory_limit``, ``tasks``.
+        """
+        # the estimates divide by these: refuse them here (write_store says the same)
+        shard_size = as_int(shard_size, "shard_size", low=1)
+        if users_per_file is not None:
+            users_per_file = as_int(users_per_file, "users_per_file", low=1)
+        exp = self.expected()
+        carry = tuple(self.plan.carry)
+        disk = store_bytes(
+            train=exp["train"],
+            test=exp["test"],
+            n_slots=self.n_slots,
+            n_items=self.n_items,
+            carry=carry,
+            format=format,
+        )
+        if format == "parquet":
+            per_user = max(exp["train"] / max(self.n_slots, 1), 1.0)
+            entries = (users_per_file or 2**24 / per_user) * per_user
+            n_write = int(exp["train"] // max(entries, 1)) + 1
+            option = "users_per_file"
+            least = math.ceil(self.n_slots / MAX_TASKS)
+        else:
+            entries = min(float(shard_size), exp["train"])
+            n_write = int(exp["train"] // shard_size) + 1
+            option = "shard_size (--shard-size)"
+            least = math.ceil(exp["train"] / MAX_TASKS)
+        need = task_bytes(entries=entries, carry=carry)
+        limit = worker_memory_limit(scheduler)
+        n_count = len(self.tasks())
+        out = {"disk_bytes": disk, "task_bytes": need, "memory_limit": limit, "tasks": n_write}
+        check_tasks(
+            n_count,
+            what="the count pass",
+            option="chunk_size (--chunk-size)",
+            minimum=math.ceil(exp["train"] / MAX_TASKS),
+            force=force,
+        )
+        check_tasks(
+            n_write,
+            what=f"writing ~{exp['train']:,.0f} interactions",
+            option=option,
+            minimum=least,
+            force=force,
+        )
+        check_disk(
+            path,
+            disk,
+            what=f"the expansion (~{exp['train'] + exp['test']:,.0f} interactions)",
+            force=force,
+            already=reusable,
+        )
+        check_memory(
+            need,
+            limit,
+            what=f"one write task (~{entries:,.0f} interactions; see {option})",
+            force=force,
+        )
+        return out
+
+    def _write(self, path: str | os.PathLike, format: str, force: bool, kwargs: dict):
+        """Preflight, then :func:`~daskfractal.write_store` with output OS errors as
+        :class:`OutputError` (the write boundary: the input is in memory by now)."""
+
+        reusable = 0
+        if kwargs.get("resume") or kwargs.get("overwrite"):
+            reusable = disk_usage(path, work_dir(path))
+        self.preflight(
+            path,
+            format=format,
+            shard_size=kwargs.get("shard_size", 2**24),
+            users_per_file=kwargs.get("users_per_file"),
+            scheduler=kwargs.get("scheduler"),
+            reusable=reusable,
+            force=force,
+        )
+        try:
+            return write_store(self, path, format=format, **kwargs)
+        except OSError as e:
+            if isinstance(e, DaskFractalError) or e.errno not in _OUTPUT_ERRNOS:
+                raise
+            what = e.strerror or str(e)
+            where = f" ({e.filename})" if e.filename else ""
+            raise OutputError(
+                f"cannot write the store {path}: {what}{where}; the store is unfinished: "
+                "free space or fix the permissions, then run again with resume=True (--resume)"
+            ) from e
 
     def __repr__(self) -> str:
         e = self.expected()
@@ -245,5 +399,11 @@ def _concat_key(parts: Sequence[dict], key: str, dtype: Any) -> np.ndarray:
     out = np.concatenate(arrs)
     return out if dtype is None else out.astype(dtype, copy=False)
 
+
+
+#: errno of an OSError that means "the output cannot be written" (not bad input data)
+_OUTPUT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+)
 
 __all__ = ["ExpandedData", "Expansion"]

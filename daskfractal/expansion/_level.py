@@ -21,6 +21,7 @@ from ..interactions import Interactions
 from ..preprocess import SignedMatrix, SplitData, preprocess
 from ..reduction import Reduced, reduce, solve_factors
 from ._expansion import Expansion
+from ._materialize import check_level_memory
 from ._plan import (
     CARRY_NAMES,
     DROPOUTS,
@@ -68,15 +69,17 @@ class LevelOptions:
         return dataclasses.asdict(self)
 
 
-def as_split(data: Any, seed: int, scheduler: Any = None) -> SplitData:
+def as_split(data: Any, seed: int, scheduler: Any = None, force: bool = False) -> SplitData:
     """Any accepted input as a pre-processed :class:`SplitData`.
 
-    An :class:`Expansion` is an inner level: it is computed now, in memory.
+    An :class:`Expansion` is an inner level: it is computed now, in memory, after a check that
+    it fits (:func:`check_level_memory`, skipped with ``force``).
     """
     if isinstance(data, SplitData):
         return data
     if isinstance(data, Expansion):
         # an inner level: computed now, in memory (the outer R̂ is reduced from it)
+        check_level_memory(data, what="the inner expansion", force=force)
         return data.to_split(scheduler=scheduler)
     if isinstance(data, Interactions):
         return preprocess(data, seed=seed)
@@ -165,6 +168,7 @@ def expand_level(
     reduce_options: dict[str, Any] | None = None,
     scheduler: Any = None,
     chain_seed: int | None = None,
+    force: bool = False,
 ) -> Expansion:
     """One level R̂ ⊗rand R of ``data`` (lazy); arguments as :func:`daskfractal.expand`.
 
@@ -172,7 +176,7 @@ def expand_level(
     """
     seed = as_seed(seed)
     reduce_options = dict(reduce_options or {})
-    split = as_split(data, seed, scheduler)
+    split = as_split(data, seed, scheduler, force)
     pre = dict(split.params)
     inner_levels = pre.pop("levels", None)  # the input is itself an expansion
     meta: dict[str, Any] = {"source": split.source, "preprocess": pre}

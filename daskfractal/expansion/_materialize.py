@@ -9,6 +9,7 @@ import dask
 import numpy as np
 import scipy.sparse as sp
 
+from .._preflight import available_memory, check_memory, format_bytes, materialized_bytes
 from .._runner import release_memory, run
 from ..preprocess import SplitData
 from ._plan import Plan, generate
@@ -117,4 +118,40 @@ def materialize(
     )
 
 
-__all__ = ["materialize"]
+def check_level_memory(
+    expansion: Expansion, *, what: str, force: bool = False, limit: int | None = None
+) -> float:
+    """Refuse to materialize ``expansion`` when its estimated memory exceeds what is free.
+
+    The level is gathered into this process (the driver), so the limit is this machine's
+    available memory (or ``limit`` when smaller), whatever the workers' limits.
+
+    Returns
+    -------
+    float
+        The estimate in bytes (``_preflight.materialized_bytes``).
+
+    Raises
+    ------
+    ResourceError
+        Unless ``force``.
+    """
+    exp = expansion.expected()
+    need = materialized_bytes(
+        train=exp["train"],
+        test=exp["test"],
+        n_slots=expansion.n_slots,
+        carry=tuple(expansion.plan.carry),
+    )
+    free = available_memory()
+    check_memory(
+        need,
+        free if limit is None else min(free, limit),
+        what=f"{what}, held in memory (~{exp['train'] + exp['test']:,.0f} interactions; "
+        f"estimate {format_bytes(need)})",
+        force=force,
+    )
+    return need
+
+
+__all__ = ["check_level_memory", "materialize"]
