@@ -1,7 +1,9 @@
 """Output stores of an expansion: Zarr v3 (CSR, sharded) or Parquet (COO parts).
 
-Writers are created once by the driver and then used from Dask tasks, each task writing one
-whole shard (Zarr) or part (Parquet)::
+Writers (the :class:`Writer` protocol, implemented by :class:`ZarrWriter` and
+:class:`ParquetWriter`; :func:`writer_class` picks one by format) are created once by the
+driver and then used from Dask tasks, each task writing one whole shard (Zarr) or part
+(Parquet)::
 
     layout = StoreLayout(n_users, n_items, {"train": nnz_tr, "test": nnz_te}, carry=("ratings",))
     writer = ZarrWriter.create("out.zarr", layout, attrs={"seed": 0, ...})
@@ -27,6 +29,7 @@ from ._ownership import (
 )
 from ._parquet import ParquetWriter
 from ._reader import ExpansionStore, open_checked_array, open_store
+from ._writer import Writer, writer_class
 from ._zarr import ZarrWriter
 
 #: ``daskfractal.store.open(path)`` — same as :func:`open_store`.
@@ -42,6 +45,7 @@ __all__ = [
     "ParquetWriter",
     "StoreLayout",
     "VerifyReport",
+    "Writer",
     "ZarrWriter",
     "atomic_write_bytes",
     "check_lock",
@@ -57,4 +61,5 @@ __all__ = [
     "remove_owned",
     "store_status",
     "verify",
+    "writer_class",
 ]
