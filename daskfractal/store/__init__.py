@@ -13,17 +13,24 @@ driver and then used from Dask tasks, each task writing one whole shard (Zarr) o
     store = open("out.zarr")                    # refuses incomplete stores
 
 Ownership and locking (:mod:`._ownership`: the ``.daskfractal-owner`` marker, the output
-lock) and run preparation (:func:`prepare_run`, :func:`check_resume`) are the internal API of
-the expansion writer (:mod:`daskfractal.expansion._write`).
+lock), run preparation (:func:`prepare_run`, :func:`check_resume`) and the manifest
+(:func:`write_manifest`, :func:`check_manifest`) are the internal API of the writers of
+other packages: the expansion writer (:mod:`daskfractal.expansion._write`) and the negatives
+writer (:mod:`daskfractal.negatives.io`), which give their outputs the same guarantees.
 """
 
 from ._common import atomic_write_bytes, check_resume, dump_json, prepare_run, store_status
 from ._layout import FORMAT_VERSION, SMALL_KEYS, SPLITS, STATS_NAMES, StoreLayout
-from ._manifest import MANIFEST_FILE, VerifyReport, verify
+from ._manifest import MANIFEST_FILE, VerifyReport, verify, write_manifest
+from ._manifest import check_store as check_manifest
 from ._ownership import (
+    MARKER,
     check_lock,
+    check_owned,
     claim_folder,
+    clear_owned,
     lock_output,
+    new_store_id,
     output_path,
     remove_owned,
 )
@@ -38,6 +45,7 @@ open = open_store
 __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_FILE",
+    "MARKER",
     "SMALL_KEYS",
     "SPLITS",
     "STATS_NAMES",
@@ -49,10 +57,14 @@ __all__ = [
     "ZarrWriter",
     "atomic_write_bytes",
     "check_lock",
+    "check_manifest",
+    "check_owned",
     "check_resume",
     "claim_folder",
+    "clear_owned",
     "dump_json",
     "lock_output",
+    "new_store_id",
     "open",
     "open_checked_array",
     "open_store",
@@ -61,5 +73,6 @@ __all__ = [
     "remove_owned",
     "store_status",
     "verify",
+    "write_manifest",
     "writer_class",
 ]
