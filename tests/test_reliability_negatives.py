@@ -185,6 +185,12 @@ def test_a_failed_run_is_replaced_by_the_next(sampler, tmp_path, fmt, monkeypatc
     with pytest.raises(StoreError, match="incomplete"):
         open_negatives(out)
     assert digests(write(sampler, fmt, out, overwrite=True).path) == want
+    # a run killed while emptying its output for an overwrite: metadata gone, marker kept
+    for name in ("_SUCCESS", MANIFEST_FILE, "zarr.json", nio.META_FILE):
+        (out / name).unlink(missing_ok=True)
+    with pytest.raises(StoreError, match=r"unfinished negatives output.*overwrite"):
+        write(sampler, fmt, out)
+    assert digests(write(sampler, fmt, out, overwrite=True).path) == want
     # a run stopped right after claiming its folder (only the marker) needs no overwrite
     stopped = tmp_path / "stopped"
     claim_folder(stopped, "store", new_store_id())

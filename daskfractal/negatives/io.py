@@ -512,6 +512,15 @@ def _is_negatives_output(path: Path) -> bool:
     return False
 
 
+def _marked(path: Path) -> bool:
+    """Whether ``path`` carries daskfractal's ownership marker of an output."""
+    try:
+        check_owned(path, "store")
+    except StoreError:
+        return False
+    return True
+
+
 def _foreign_entries(path: Path) -> list[str]:
     """Top-level entries of ``path`` that a negatives writer never creates."""
     ours = {"zarr.json", META_FILE, SUCCESS_FILE, MANIFEST_FILE, MARKER, "test"}
@@ -531,11 +540,13 @@ def check_output(path: Path, overwrite: bool) -> None:
         raise StoreError(f"{path} exists and is not a directory")
     if not (path.is_dir() and any(e.name != MARKER for e in path.iterdir())):
         return
-    if not _is_negatives_output(path):
+    foreign = _foreign_entries(path)
+    # a run killed while emptying its output may have removed the metadata already: the
+    # marker still proves the folder is ours
+    if not _is_negatives_output(path) and (foreign or not _marked(path)):
         raise StoreError(
             f"{path} exists and is not a negatives output; refusing to write into or delete it"
         )
-    foreign = _foreign_entries(path)
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise StoreError(
