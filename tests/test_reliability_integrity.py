@@ -363,3 +363,38 @@ def test_open_reads_the_same_data_as_before(zarr_ref: Path, parquet_ref: Path) -
     b = dfr.open(parquet_ref).to_scipy("train", values="ones")
     assert a.shape == b.shape and a.nnz == b.nnz > 300_000
     assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+
+
+# ----------------------------------------------------------------------------- the one row read
+def test_rows_same_for_both_formats_threads_and_pickles(zarr_ref: Path, parquet_ref: Path) -> None:
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    zs, ps = dfr.open(zarr_ref), dfr.open(parquet_ref)
+    want = zs.to_scipy("train", values="ones")
+    bounds = [(0, 0), (0, 7), (5, 300), (zs.n_users - 3, zs.n_users), (0, zs.n_users)]
+    for store in (zs, ps, pickle.loads(pickle.dumps(zs))):
+        for u0, u1 in bounds:
+            ptr, ind = store.rows(u0, u1)
+            assert ptr.dtype == np.int64 and ptr[0] == 0 and ptr.shape == (u1 - u0 + 1,)
+            assert ind.dtype == zs.layout.index_np_dtype
+            np.testing.assert_array_equal(ptr, want[u0:u1].indptr)
+            np.testing.assert_array_equal(ind, want[u0:u1].indices)
+    # threads share the store's open arrays
+    ranges = [(u, min(u + 40, zs.n_users)) for u in range(0, zs.n_users, 40)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda r: zs.rows(*r, "test"), ranges))
+    tptr = np.concatenate([[0], np.cumsum([p[-1] for p, _ in got])])
+    assert tptr[-1] == zs.nnz["test"]
+    np.testing.assert_array_equal(np.concatenate([i for _, i in got]), zs.to_scipy("test").indices)
+
+
+def test_damaged_zarr_indptr_is_not_replaced_by_the_degrees(zarr_ref: Path, tmp_path: Path) -> None:
+    from daskfractal.validation.passes import indptr_of
+
+    store = copy_of(zarr_ref, tmp_path)
+    flip(next((store / "train" / "indptr" / "c").rglob("*")))
+    with pytest.raises(StoreError, match="damaged"):
+        indptr_of(dfr.open(store), "train")
+    with pytest.raises(StoreError, match="damaged"):
+        dfr.open(store).rows(0, 10)

@@ -43,6 +43,7 @@ from ..errors import ParameterError, StoreError
 from ..store import (
     ParquetWriter,
     StoreLayout,
+    Writer,
     ZarrWriter,
     check_lock,
     check_resume,
@@ -53,6 +54,7 @@ from ..store import (
     prepare_run,
     remove_owned,
     store_status,
+    writer_class,
 )
 from ._plan import Plan, count_slots, emit_users, survivors
 
@@ -168,12 +170,8 @@ def _test_part(test_dir: str, k: int) -> Path:
     return Path(test_dir) / f"{k:08d}.npz"
 
 
-def _shard_done(writer: Any, split: str, k: int) -> bool:
-    return all(writer.shard_done(split, name, k) for name in writer.layout.shard_names())
-
-
 def _write_zarr_shard(
-    plan: Plan, writer: Any, index: _Index, k: int, test_dir: str, index_dtype: str
+    plan: Plan, writer: ZarrWriter, index: _Index, k: int, test_dir: str, index_dtype: str
 ) -> np.ndarray:
     """Generate and write train shard ``k`` whole, save the owned users' test entries.
 
@@ -182,10 +180,9 @@ def _write_zarr_shard(
     layout = writer.layout
     start, stop = layout.shard_bounds("train", k)
     test_file = _test_part(test_dir, k)
-    if _shard_done(writer, "train", k) and test_file.exists():
+    if writer.piece_done("train", k) and test_file.exists():
         # finished by an earlier run: its degrees from what is on disk
-        items = np.asarray(writer._array("train/indices")[start:stop])
-        return _item_degree(items, layout.n_items)
+        return _item_degree(writer.piece_items("train", k), layout.n_items)
     u0, u1 = index.users_overlapping("train", start, stop)
     o0, o1 = index.owned(start, stop)
     te = index.indptr["test"]
@@ -202,7 +199,7 @@ def _write_zarr_shard(
 
 
 def _assemble_test_shard(
-    writer: Any, bounds: np.ndarray, test_dir: str, k: int, after: Any = None
+    writer: ZarrWriter, bounds: np.ndarray, test_dir: str, k: int, after: Any = None
 ) -> np.ndarray:
     """Write test shard ``k`` from the test parts (part p holds entries ``bounds[p:p+2]``).
 
@@ -232,7 +229,12 @@ def _assemble_test_shard(
 
 
 def _write_parquet_file(
-    plan: Plan, writer: Any, index: _Index, k: int, users: tuple[int, int], index_dtype: str
+    plan: Plan,
+    writer: ParquetWriter,
+    index: _Index,
+    k: int,
+    users: tuple[int, int],
+    index_dtype: str,
 ) -> dict[str, np.ndarray]:
     """Generate users ``[u0, u1)`` and write train and test file ``k`` of that user range.
 
@@ -241,13 +243,8 @@ def _write_parquet_file(
     layout = writer.layout
     u0, u1 = users
     degrees = {}
-    if all(writer.part_done(split, k) for split in SPLITS):
-        import pyarrow.parquet as pq
-
-        for split in SPLITS:
-            col = pq.read_table(writer.part_path(split, k), columns=["item_id"]).column(0)
-            degrees[split] = _item_degree(col.to_numpy(), layout.n_items)
-        return degrees
+    if all(writer.piece_done(split, k) for split in SPLITS):
+        return {s: _item_degree(writer.piece_items(s, k), layout.n_items) for s in SPLITS}
     windows = {s: (int(index.indptr[s][u0]), int(index.indptr[s][u1])) for s in SPLITS}
     out = index.emit(plan, u0, u1, windows, index_dtype)
     for split in SPLITS:
@@ -510,8 +507,8 @@ def _write_locked(
         "versions": _versions(),
         "method": "randomized Kronecker expansion R̂ ⊗rand R (Belletti et al.)",
     }
-    writer_cls = ZarrWriter if format == "zarr" else ParquetWriter
-    writer = None
+    writer_cls = writer_class(format)
+    writer: Writer | None = None
     if resume and store_status(path) == "incomplete":
         try:
             writer = writer_cls.reopen(path, layout, attrs)

@@ -1,10 +1,16 @@
 """Negatives outputs: the writers (Zarr v3 / Parquet, one Dask task per shard or part), the
 checks made before any work (disk, memory), and the reader (:func:`open_negatives`).
 
-An output is presented as finished only when its writer ran to the end: the metadata says
-``complete: true`` (written after every task returned and the row count matched) and the
-``_SUCCESS`` marker is written last. A writer killed or failing half-way (disk full, ...)
-leaves an output that :func:`open_negatives` refuses; ``overwrite=True`` replaces it.
+An output has the guarantees of an expansion store (:mod:`daskfractal.store`): its folder
+gets daskfractal's ownership marker before anything else and only a folder carrying it is
+ever emptied (``overwrite=True``); the whole run holds the output lock ``<out>.lock``, so a
+second writer of the same output is refused at once; Zarr chunks carry a crc32c and Parquet
+pages a CRC, checked on every read. It is presented as finished only when its writer ran to
+the end: the metadata says ``complete: true`` (written after every task returned and the row
+count matched), then ``manifest.json`` lists every file with its size and SHA-256, and the
+``_SUCCESS`` marker is written last. :func:`open_negatives` refuses an unfinished output, and
+a finished one with a missing, resized or unexpected file or edited metadata. A writer killed
+or failing half-way (disk full, ...) leaves an output that ``overwrite=True`` replaces.
 
 Nothing here imports the sampler: the writers take any object with the sampler's public
 methods (``windows``, ``window``, ``test_users``, ``test_negatives``, ...).
@@ -17,7 +23,6 @@ import errno
 import json
 import math
 import os
-import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -29,7 +34,21 @@ import numpy as np
 from .._checks import as_choice, as_int
 from .._preflight import available_memory, check_disk, check_memory, format_bytes
 from ..errors import DaskFractalError, OutputError, ParameterError, StoreError
-from ..store import atomic_write_bytes, dump_json
+from ..store import (
+    MANIFEST_FILE,
+    MARKER,
+    atomic_write_bytes,
+    check_manifest,
+    check_owned,
+    claim_folder,
+    clear_owned,
+    dump_json,
+    lock_output,
+    new_store_id,
+    open_checked_array,
+    output_path,
+    write_manifest,
+)
 
 __all__ = [
     "FORMATS",
@@ -303,10 +322,6 @@ def write_negatives(
     Every parameter is checked, then the sizes are estimated and compared with the free disk
     and the memory limit (:func:`preflight`), before the output folder is touched.
     """
-    import dask
-
-    from .._runner import run
-
     fmt = as_choice(fmt, "format", FORMATS)
     epochs_ = epoch_list(epochs)
     test_k = test_negatives
@@ -316,7 +331,7 @@ def write_negatives(
             raise ParameterError(f"test_negatives={test_k} exceeds n_items={sampler.n_items}")
     window = sampler.shuffle_window
     rows_per_task, chunk_rows = plan_sizes(window, rows_per_task, chunk_rows)
-    out = Path(path)
+    out = output_path(path)
     check_output(out, overwrite)
     n_rows = sampler.n_examples
     test_users = sampler.test_users() if test_k is not None else None
@@ -345,6 +360,49 @@ def write_negatives(
         "n_test_users": None if test_users is None else n_test_users,
         "complete": False,
     }
+    # the whole run holds the output's lock: a second writer is refused, not interleaved
+    with lock_output(out, what="negatives output (--out)"):
+        _write_locked(
+            sampler,
+            fmt,
+            out,
+            meta,
+            epochs_,
+            test_users,
+            test_k,
+            users_per_task,
+            rows_per_task,
+            chunk_rows,
+            overwrite,
+            scheduler,
+            progress,
+        )
+    return open_negatives(out)
+
+
+def _write_locked(
+    sampler: Any,
+    fmt: str,
+    out: Path,
+    meta: dict[str, Any],
+    epochs_: list[int],
+    test_users: np.ndarray | None,
+    test_k: int | None,
+    users_per_task: int,
+    rows_per_task: int,
+    chunk_rows: int,
+    overwrite: bool,
+    scheduler: Any,
+    progress: bool,
+) -> None:
+    """The body of :func:`write_negatives`, run while the output lock is held."""
+    import dask
+
+    from .._runner import run
+
+    window = sampler.shuffle_window
+    n_rows = sampler.n_examples
+    n_test_users = 0 if test_users is None else int(test_users.shape[0])
     with _output_errors(out):
         _replace_output(out, overwrite)
         if fmt == "zarr":
@@ -392,6 +450,7 @@ def write_negatives(
     if got != expected:
         raise StoreError(f"{out}: wrote {got} values, expected {expected}")
     meta["complete"] = True
+    meta["manifest"] = MANIFEST_FILE
     with _output_errors(out):
         if fmt == "zarr":
             import zarr
@@ -400,8 +459,9 @@ def write_negatives(
             root.attrs[META_KEY] = meta
         else:
             atomic_write_bytes(out / META_FILE, dump_json(meta))
+        # after the final metadata (the manifest hashes it), before the completion marker
+        write_manifest(out, {}, meta)
         (out / SUCCESS_FILE).touch()
-    return open_negatives(out)
 
 
 @contextlib.contextmanager
@@ -452,9 +512,18 @@ def _is_negatives_output(path: Path) -> bool:
     return False
 
 
+def _marked(path: Path) -> bool:
+    """Whether ``path`` carries daskfractal's ownership marker of an output."""
+    try:
+        check_owned(path, "store")
+    except StoreError:
+        return False
+    return True
+
+
 def _foreign_entries(path: Path) -> list[str]:
     """Top-level entries of ``path`` that a negatives writer never creates."""
-    ours = {"zarr.json", META_FILE, SUCCESS_FILE, "test"}
+    ours = {"zarr.json", META_FILE, SUCCESS_FILE, MANIFEST_FILE, MARKER, "test"}
     return sorted(
         p.name for p in path.iterdir() if p.name not in ours and not p.name.startswith("epoch-")
     )
@@ -463,18 +532,21 @@ def _foreign_entries(path: Path) -> list[str]:
 def check_output(path: Path, overwrite: bool) -> None:
     """Refuse an output location that cannot be written (nothing is changed on disk).
 
-    ``path`` must be missing, an empty folder, or a negatives output (only its files) with
-    ``overwrite``.
+    ``path`` must be missing, an empty folder (or one holding only daskfractal's ownership
+    marker: a run stopped before it wrote anything), or, with ``overwrite``, a negatives
+    output that carries the marker and holds only a negatives writer's files.
     """
     if path.exists() and not path.is_dir():
         raise StoreError(f"{path} exists and is not a directory")
-    if not (path.is_dir() and any(path.iterdir())):
+    if not (path.is_dir() and any(e.name != MARKER for e in path.iterdir())):
         return
-    if not _is_negatives_output(path):
+    foreign = _foreign_entries(path)
+    # a run killed while emptying its output may have removed the metadata already: the
+    # marker still proves the folder is ours
+    if not _is_negatives_output(path) and (foreign or not _marked(path)):
         raise StoreError(
             f"{path} exists and is not a negatives output; refusing to write into or delete it"
         )
-    foreign = _foreign_entries(path)
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise StoreError(
@@ -488,13 +560,20 @@ def check_output(path: Path, overwrite: bool) -> None:
             f"{path} already holds {what}; choose another output, or pass overwrite=True "
             "(--overwrite) to delete and replace it"
         )
+    # an output of a daskfractal without markers (or a copy) is never deleted
+    check_owned(path, "store")
 
 
 def _replace_output(path: Path, overwrite: bool) -> None:
+    """Claim ``path`` for this run: a new folder gets the ownership marker first; an output
+    of ours (checked again, under the lock) is emptied, its completion marks first, so it
+    never looks finished while half deleted, and its marker last."""
     check_output(path, overwrite)
-    if path.is_dir() and any(path.iterdir()):
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
+    if path.is_dir() and any(e.name != MARKER for e in path.iterdir()):
+        store_id = check_owned(path, "store")
+        clear_owned(path, "store", store_id, first=(SUCCESS_FILE, MANIFEST_FILE))
+    else:
+        claim_folder(path, "store", new_store_id())
 
 
 def _zarr_create(
@@ -510,13 +589,15 @@ def _zarr_create(
     users_per_task: int,
 ) -> None:
     import zarr
-    from zarr.codecs import BloscCodec
+    from zarr.codecs import BloscCodec, Crc32cCodec
 
-    def comp(dtype: Any) -> list[BloscCodec]:
+    def comp(dtype: Any) -> list[BloscCodec | Crc32cCodec]:
+        # the checksum makes a flipped byte fail the read of its chunk (as in expansion stores)
         size = np.dtype(dtype).itemsize
-        return [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle", typesize=size)]
+        return [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle", typesize=size), Crc32cCodec()]
 
-    root = zarr.open_group(str(out), mode="w", zarr_format=3)
+    # not mode "w": the folder already holds the ownership marker (written first)
+    root = zarr.create_group(store=str(out), zarr_format=3, overwrite=False)
     root.attrs[META_KEY] = meta
     chunk = max(1, min(chunk_rows, n_rows))
     shard = max(chunk, min(rows_per_task, -(-n_rows // chunk) * chunk))
@@ -561,7 +642,13 @@ def _write_table(file: Path, columns: dict[str, np.ndarray], row_group: int) -> 
 
     table = pa.table({k: pa.array(v) for k, v in columns.items()})
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, row_group_size=max(1, row_group), compression="zstd")
+    pq.write_table(
+        table,
+        sink,
+        row_group_size=max(1, row_group),
+        compression="zstd",
+        write_page_checksum=True,  # checked on read: a flipped byte is an error, not data
+    )
     atomic_write_bytes(file, memoryview(sink.getvalue()))
 
 
@@ -627,10 +714,14 @@ class NegativesStore:
         The parameters it was written with (``epochs``, ``num_negatives``, ``seed``, ...).
     """
 
-    def __init__(self, path: Path, fmt: str, meta: dict) -> None:
+    def __init__(
+        self, path: Path, fmt: str, meta: dict, files: dict[str, dict] | None = None
+    ) -> None:
         self.path = path
         self.format = fmt
         self.meta = meta
+        # the manifest's records: Parquet parts are checked against their SHA-256 when read
+        self.files = files or {}
 
     def __repr__(self) -> str:
         return (
@@ -648,11 +739,9 @@ class NegativesStore:
         if e not in self.epochs:
             raise ParameterError(f"{self.path} holds epochs {self.epochs}, not {e}")
         if self.format == "zarr":
-            import zarr
-
-            g = zarr.open_group(str(self.path), mode="r")
-            return tuple(np.asarray(g[f"epoch-{e}/{n}"][...]) for n in ("users", "items", "labels"))
-        table = _read_parts(self.path / f"epoch-{e}", int(self.meta["n_examples"]))
+            names = ("users", "items", "labels")
+            return tuple(open_checked_array(self.path, f"epoch-{e}/{n}")[...] for n in names)
+        table = _read_parts(self.path, f"epoch-{e}", int(self.meta["n_examples"]), self.files)
         if table is None:
             dtype = np.dtype(self.meta["item_dtype"])
             return np.empty(0, np.int64), np.empty(0, dtype), np.empty(0, np.int8)
@@ -664,11 +753,9 @@ class NegativesStore:
         if k is None:
             raise ParameterError(f"{self.path} holds no test negatives")
         if self.format == "zarr":
-            import zarr
-
-            g = zarr.open_group(str(self.path), mode="r")
-            return np.asarray(g["test/users"][...]), np.asarray(g["test/items"][...])
-        table = _read_parts(self.path / "test", int(self.meta["n_test_users"] or 0) * k)
+            users = open_checked_array(self.path, "test/users")[...]
+            return users, open_checked_array(self.path, "test/items")[...]
+        table = _read_parts(self.path, "test", int(self.meta["n_test_users"] or 0) * k, self.files)
         dtype = np.dtype(self.meta["item_dtype"])
         if table is None:
             return np.empty(0, np.int64), np.empty((0, k), dtype)
@@ -677,17 +764,36 @@ class NegativesStore:
         return users[::k] if k else np.empty(0, np.int64), items.reshape(-1, k)
 
 
-def _read_parts(folder: Path, expect: int) -> Any:
-    """The part files of ``folder`` concatenated in order (``None`` without parts); a missing
-    or damaged part is a :class:`StoreError`, never fewer rows."""
+def _read_parts(root: Path, sub: str, expect: int, files: dict[str, dict]) -> Any:
+    """The part files of ``root/sub`` concatenated in order (``None`` without parts).
+
+    A missing or damaged part is a :class:`StoreError`, never fewer rows: each part's bytes
+    are compared with the SHA-256 the manifest recorded (``files``, when there is one) before
+    they are decoded, and every page's CRC is checked.
+    """
+    import hashlib
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    folder = root / sub
     parts = sorted(folder.glob("part-*.parquet"))
+    tables = []
     try:
-        table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
+        for p in parts:
+            data = p.read_bytes()
+            record = files.get(f"{sub}/{p.name}")
+            if record is not None and hashlib.sha256(data).hexdigest() != record.get("sha256"):
+                raise StoreError(
+                    f"{root} is damaged: {sub}/{p.name}: content differs from its sha256 "
+                    "digest; write the output again"
+                )
+            tables.append(pq.read_table(pa.BufferReader(data), page_checksum_verification=True))
     except (OSError, pa.ArrowException) as e:
+        if isinstance(e, StoreError):
+            raise
         raise StoreError(f"{folder}: a part file is damaged ({e}); write the output again") from e
+    table = pa.concat_tables(tables) if tables else None
     got = 0 if table is None else table.num_rows
     if got != expect:
         raise StoreError(
@@ -703,7 +809,10 @@ def open_negatives(path: str | os.PathLike[str]) -> NegativesStore:
     Raises
     ------
     StoreError
-        If ``path`` is missing, not a negatives output, or incomplete.
+        If ``path`` is missing, not a negatives output, or incomplete, or damaged: a file
+        its ``manifest.json`` lists is missing or has another size, a file it does not list
+        is present, or a metadata file was edited (damaged chunks and pages are refused
+        when read).
     """
     path = Path(path)
     if not path.is_dir():
@@ -725,4 +834,13 @@ def open_negatives(path: str | os.PathLike[str]) -> NegativesStore:
         raise StoreError(f"{path} has format_version {version}")
     if not meta.get("complete") or not (path / SUCCESS_FILE).is_file():
         raise StoreError(f"{path} is incomplete (its writer did not finish); write it again")
+    if meta.get("manifest") == MANIFEST_FILE or (path / MANIFEST_FILE).is_file():
+        report = check_manifest(path, meta, full=False, metadata=(META_FILE,))
+        if not report.ok:
+            more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
+            raise StoreError(
+                f"{path} is damaged: {report.problems[0]}{more}; write the output again"
+            )
+        files = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))["files"]
+        return NegativesStore(path, fmt, meta, files)
     return NegativesStore(path, fmt, meta)

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from .._checks import index_dtype
 from ..errors import ParameterError, StoreError
 from ..kernels import alias as A
-from ..store import ExpansionStore, open_checked_array, open_store
+from ..store import ExpansionStore, open_store
 
 __all__ = ["CsrSource", "Source", "StoreSource", "canonical_csr", "canonical_rows", "make_source"]
 
@@ -83,7 +83,6 @@ class StoreSource:
         self.n_items = int(store.n_items)
         self.index_dtype = np.dtype(store.layout.index_np_dtype)
         self._indptr: dict[str, np.ndarray] = {}
-        self._indices: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -114,27 +113,14 @@ class StoreSource:
     def rows(self, u0: int, u1: int, split: str) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``[u0, u1)`` as stored: ``(ptr int64 from 0, indices)``.
 
-        Zarr stores: one read of the element range of ``{split}/indices`` (the row pointer
-        is cached); Parquet stores: :meth:`ExpansionStore.user_block`.
+        Read by :meth:`ExpansionStore.rows`, then checked against the row pointer this
+        sampler planned with (a Parquet store rebuilds its rows from the parts).
         """
         expect = self.indptr(split)
-        a, b = int(expect[u0]), int(expect[u1])
-        if self._store.format == "zarr":
-            ptr = expect[u0 : u1 + 1] - a
-            if b == a:
-                return ptr, np.empty(0, self.index_dtype)
-            arr = self._indices.get(split)
-            if arr is None:
-                arr = open_checked_array(self.path, f"{split}/indices")  # damaged: StoreError
-                self._indices[split] = arr
-            ind = np.asarray(arr[a:b]).astype(self.index_dtype, copy=False)
-            return ptr, ind
-        csr = self._store.user_block(u0, u1, split, values="ones")
-        ptr = np.asarray(csr.indptr, dtype=np.int64)
-        ind = np.asarray(csr.indices).astype(self.index_dtype, copy=False)
-        if ptr[-1] != b - a:
+        ptr, ind = self._store.rows(u0, u1, split)
+        if ptr[-1] != expect[u1] - expect[u0]:
             raise StoreError(f"{self.path}: rows [{u0}, {u1}) of {split} are inconsistent")
-        return ptr, ind
+        return ptr, ind.astype(self.index_dtype, copy=False)
 
     def item_train_degree(self) -> np.ndarray:
         return np.asarray(self._store.stats()["item_train_degree"], dtype=np.int64)

@@ -1,7 +1,9 @@
 """Output stores of an expansion: Zarr v3 (CSR, sharded) or Parquet (COO parts).
 
-Writers are created once by the driver and then used from Dask tasks, each task writing one
-whole shard (Zarr) or part (Parquet)::
+Writers (the :class:`Writer` protocol, implemented by :class:`ZarrWriter` and
+:class:`ParquetWriter`; :func:`writer_class` picks one by format) are created once by the
+driver and then used from Dask tasks, each task writing one whole shard (Zarr) or part
+(Parquet)::
 
     layout = StoreLayout(n_users, n_items, {"train": nnz_tr, "test": nnz_te}, carry=("ratings",))
     writer = ZarrWriter.create("out.zarr", layout, attrs={"seed": 0, ...})
@@ -11,22 +13,30 @@ whole shard (Zarr) or part (Parquet)::
     store = open("out.zarr")                    # refuses incomplete stores
 
 Ownership and locking (:mod:`._ownership`: the ``.daskfractal-owner`` marker, the output
-lock) and run preparation (:func:`prepare_run`, :func:`check_resume`) are the internal API of
-the expansion writer (:mod:`daskfractal.expansion._write`).
+lock), run preparation (:func:`prepare_run`, :func:`check_resume`) and the manifest
+(:func:`write_manifest`, :func:`check_manifest`) are the internal API of the writers of
+other packages: the expansion writer (:mod:`daskfractal.expansion._write`) and the negatives
+writer (:mod:`daskfractal.negatives.io`), which give their outputs the same guarantees.
 """
 
 from ._common import atomic_write_bytes, check_resume, dump_json, prepare_run, store_status
 from ._layout import FORMAT_VERSION, SMALL_KEYS, SPLITS, STATS_NAMES, StoreLayout
-from ._manifest import MANIFEST_FILE, VerifyReport, verify
+from ._manifest import MANIFEST_FILE, VerifyReport, verify, write_manifest
+from ._manifest import check_store as check_manifest
 from ._ownership import (
+    MARKER,
     check_lock,
+    check_owned,
     claim_folder,
+    clear_owned,
     lock_output,
+    new_store_id,
     output_path,
     remove_owned,
 )
 from ._parquet import ParquetWriter
 from ._reader import ExpansionStore, open_checked_array, open_store
+from ._writer import Writer, writer_class
 from ._zarr import ZarrWriter
 
 #: ``daskfractal.store.open(path)`` — same as :func:`open_store`.
@@ -35,6 +45,7 @@ open = open_store
 __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_FILE",
+    "MARKER",
     "SMALL_KEYS",
     "SPLITS",
     "STATS_NAMES",
@@ -42,13 +53,18 @@ __all__ = [
     "ParquetWriter",
     "StoreLayout",
     "VerifyReport",
+    "Writer",
     "ZarrWriter",
     "atomic_write_bytes",
     "check_lock",
+    "check_manifest",
+    "check_owned",
     "check_resume",
     "claim_folder",
+    "clear_owned",
     "dump_json",
     "lock_output",
+    "new_store_id",
     "open",
     "open_checked_array",
     "open_store",
@@ -57,4 +73,6 @@ __all__ = [
     "remove_owned",
     "store_status",
     "verify",
+    "write_manifest",
+    "writer_class",
 ]

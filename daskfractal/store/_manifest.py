@@ -213,7 +213,9 @@ def _is_metadata(rel: str) -> bool:
     return name in (ZARR_META, PARQUET_META)
 
 
-def check_store(root: Path, meta: dict[str, Any], *, full: bool) -> VerifyReport:
+def check_store(
+    root: Path, meta: dict[str, Any], *, full: bool, metadata: tuple[str, ...] = ()
+) -> VerifyReport:
     """Compare the store at ``root`` with its manifest; never raises for damage.
 
     Parameters
@@ -224,6 +226,9 @@ def check_store(root: Path, meta: dict[str, Any], *, full: bool) -> VerifyReport
         Its root metadata (as read by ``inspect_store``).
     full : bool
         Hash every file (else only the metadata files).
+    metadata : tuple of str
+        More file names hashed by the fast check (an output's own metadata file, e.g. the
+        negatives' ``_negatives.json``).
 
     Returns
     -------
@@ -255,7 +260,7 @@ def check_store(root: Path, meta: dict[str, Any], *, full: bool) -> VerifyReport
         if size != entry.get("size"):
             report.problems.append(f"{rel}: {size} bytes, expected {entry.get('size')}")
             continue
-        if full or _is_metadata(rel):
+        if full or _is_metadata(rel) or rel.rsplit("/", 1)[-1] in metadata:
             report.bytes_checked += size
             if file_digest(path) != entry.get(ALGORITHM):
                 report.problems.append(f"{rel}: content differs from its {ALGORITHM} digest")

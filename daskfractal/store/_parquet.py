@@ -290,6 +290,15 @@ class ParquetWriter:
         path = self.part_path(split, part_index)
         return path.is_file() and self._marker(split, path.name).is_file()
 
+    def piece_done(self, split: str, k: int) -> bool:
+        """Same as :meth:`part_done` (:class:`~daskfractal.store.Writer` protocol)."""
+        return self.part_done(split, k)
+
+    def piece_items(self, split: str, k: int) -> np.ndarray:
+        """Item ids of the finished part ``k`` of ``split``."""
+        table = pq.read_table(self.part_path(split, k), columns=["item_id"])
+        return table.column(0).to_numpy()
+
     def write_small(self, key: str, values: Any) -> None:
         """Write a small array whole (``stats/*``, ``users/slot``, optionally ``*/indptr``).
 

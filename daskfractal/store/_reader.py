@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -182,7 +183,19 @@ class ExpansionStore:
         self.n_users = self.layout.n_users
         self.n_items = self.layout.n_items
         self.nnz = dict(self.layout.nnz)
+        # open arrays, shared by the threads of a Dask worker; never pickled (see __getstate__)
         self._zarrays: dict[str, CheckedArray] = {}
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a store travels to workers as its description; each process opens its own arrays
+        return {"path": self.path, "format": self.format, "meta": self.meta}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["format"], state["meta"])
+
+    def __dask_tokenize__(self) -> tuple[str, str, str]:
+        return (str(self.path), self.format, repr(sorted(self.meta.items())))
 
     def __repr__(self) -> str:
         return (
@@ -192,9 +205,10 @@ class ExpansionStore:
 
     # ------------------------------------------------------------------------- helpers
     def _zarray(self, key: str) -> CheckedArray:
-        arr = self._zarrays.get(key)
-        if arr is None:
-            arr = self._zarrays[key] = open_checked_array(self.path, key)
+        with self._lock:
+            arr = self._zarrays.get(key)
+            if arr is None:
+                arr = self._zarrays[key] = open_checked_array(self.path, key)
         return arr
 
     def _read_small(self, key: str) -> np.ndarray:
@@ -256,23 +270,102 @@ class ExpansionStore:
         scipy.sparse.csr_matrix
             Entries in stored order within each row (not re-sorted, duplicates kept).
         """
+        column = self._value_column(values)
+        names = ("indices",) if column is None else ("indices", column)
+        ptr, cols = self.row_columns(u0, u1, split, names)
+        indices = cols["indices"].astype(self.layout.index_np_dtype, copy=False)
+        data = np.ones(len(indices), dtype=np.float32) if column is None else cols[column]
+        return sp.csr_matrix((data, indices, ptr), shape=(ptr.shape[0] - 1, self.n_items))
+
+    def rows(self, u0: int, u1: int, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``[u0, u1)`` of ``split`` as ``(indptr, indices)``: the one CSR row read.
+
+        Every reader of the package (validation passes, negative sampling, :meth:`user_block`,
+        :meth:`to_dask_dataframe`) goes through :meth:`row_columns`, which this calls. Zarr
+        stores read ``{split}/indptr[u0:u1+1]`` and then only that element range of
+        ``{split}/indices``, through arrays opened once per store object (thread-safe; a
+        pickled store reopens them in the receiving process) whose damaged chunks raise
+        :class:`~daskfractal.errors.StoreError`. Parquet stores read the rows of the parts
+        (row-group statistics prune) and rebuild the row pointer.
+
+        Parameters
+        ----------
+        u0, u1 : int
+            ``0 <= u0 <= u1 <= n_users``.
+        split : {"train", "test"}
+
+        Returns
+        -------
+        indptr : numpy.ndarray
+            int64, ``u1 - u0 + 1`` entries, local: ``indptr[0] == 0``.
+        indices : numpy.ndarray
+            Item ids (the store's index dtype, int32 or int64), in stored order within each
+            row (not re-sorted, duplicates kept).
+
+        Raises
+        ------
+        StoreError
+            If a chunk or page fails its checksum, or the rows read disagree with the row
+            pointer.
+        """
+        ptr, cols = self.row_columns(u0, u1, split, ("indices",))
+        return ptr, cols["indices"]
+
+    def row_columns(
+        self, u0: int, u1: int, split: str = "train", names: tuple[str, ...] = ("indices",)
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Rows ``[u0, u1)`` of ``split``: the local row pointer and the stored ``names``.
+
+        Parameters
+        ----------
+        u0, u1 : int
+            ``0 <= u0 <= u1 <= n_users``.
+        split : {"train", "test"}
+        names : tuple of str
+            Stored per-interaction arrays: ``"indices"`` and any of the carried
+            ``"ratings"``, ``"timestamps"`` (see ``layout.shard_names()``).
+
+        Returns
+        -------
+        indptr : numpy.ndarray
+            int64, local (``indptr[0] == 0``).
+        columns : dict of str to numpy.ndarray
+            One array per name, in the dtype of ``layout.shard_dtype(name)``.
+        """
         check_split(split)
         u0, u1 = self._check_rows(u0, u1)
-        column = self._value_column(values)
+        for name in names:
+            if name not in self.layout.shard_names():
+                raise ParameterError(f"{self.path} does not store {name}")
         if self.format == "zarr":
             ptr = np.asarray(self._zarray(f"{split}/indptr")[u0 : u1 + 1], dtype=np.int64)
             a, b = int(ptr[0]), int(ptr[-1])
-            indices = self._zarray(f"{split}/indices")[a:b] if b > a else np.empty(0)
-            indices = np.asarray(indices, dtype=self.layout.index_np_dtype)
-            if column is None:
-                data = np.ones(b - a, dtype=np.float32)
-            else:
-                data = np.asarray(self._zarray(f"{split}/{column}")[a:b]) if b > a else None
-                if data is None:
-                    data = np.empty(0, dtype=self.layout.shard_dtype(column))
-            return sp.csr_matrix((data, indices, ptr - a), shape=(u1 - u0, self.n_items))
+            if b < a or np.any(np.diff(ptr) < 0):
+                raise StoreError(
+                    f"{self.path} is damaged: {split}/indptr decreases within rows "
+                    f"[{u0}, {u1}); {VERIFY_HINT.format(path=self.path)}"
+                )
+            cols = {}
+            for name in names:
+                dtype = self.layout.shard_dtype(name)
+                cols[name] = (
+                    np.asarray(self._zarray(f"{split}/{name}")[a:b]).astype(dtype, copy=False)
+                    if b > a
+                    else np.empty(0, dtype)
+                )
+            return ptr - a, cols
         table = self._parquet_rows(split, u0, u1)
-        return _table_to_csr(table, u0, u1, self.n_items, column, self.layout)
+        users = table.column("user_id").to_numpy() - u0
+        counts = np.bincount(users, minlength=u1 - u0) if len(users) else np.zeros(u1 - u0, int)
+        ptr = np.zeros(u1 - u0 + 1, np.int64)
+        np.cumsum(counts, out=ptr[1:])
+        cols = {
+            name: table.column("item_id" if name == "indices" else COLUMN_OF[name])
+            .to_numpy()
+            .astype(self.layout.shard_dtype(name), copy=False)
+            for name in names
+        }
+        return ptr, cols
 
     def to_scipy(self, split: str = "train", values: str = "auto") -> sp.csr_matrix:
         """The whole ``split`` as one CSR matrix (only for stores that fit in memory)."""
@@ -326,7 +419,7 @@ class ExpansionStore:
         return dd.from_map(
             _read_zarr_rows,
             ranges,
-            args=(str(self.path), split, self.layout.to_dict()),
+            args=(self, split),
             meta=meta,
             label="daskfractal-zarr",
         )
@@ -373,21 +466,6 @@ class ExpansionStore:
         return table.take(pa.array(order))
 
 
-def _table_to_csr(
-    table: pa.Table, u0: int, u1: int, n_items: int, column: str | None, layout: StoreLayout
-) -> sp.csr_matrix:
-    """CSR of rows ``[u0, u1)`` from a user-sorted interaction table."""
-    users = table.column("user_id").to_numpy() - u0
-    indices = table.column("item_id").to_numpy().astype(layout.index_np_dtype, copy=False)
-    counts = np.bincount(users, minlength=u1 - u0) if len(users) else np.zeros(u1 - u0, int)
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    if column is None:
-        data = np.ones(len(indices), dtype=np.float32)
-    else:
-        data = table.column(COLUMN_OF[column]).to_numpy()
-    return sp.csr_matrix((data, indices, indptr), shape=(u1 - u0, n_items))
-
-
 #: Parquet reads verify the CRC of every page (written by the ParquetWriter).
 _CHECKED_PARQUET = pads.ParquetFileFormat(
     default_fragment_scan_options=pads.ParquetFragmentScanOptions(page_checksum_verification=True)
@@ -403,22 +481,16 @@ def _read_parquet_part(file: str | None, schema: pa.Schema) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def _read_zarr_rows(rows: tuple[int, int], path: str, split: str, layout: dict) -> pd.DataFrame:
+def _read_zarr_rows(rows: tuple[int, int], store: ExpansionStore, split: str) -> pd.DataFrame:
     """One Dask partition of a Zarr store: the interactions of users ``[u0, u1)``."""
     u0, u1 = rows
-    lay = StoreLayout.from_dict(layout)
-
-    def read(key: str, a: int, b: int) -> np.ndarray:
-        return open_checked_array(path, f"{split}/{key}")[a:b]
-
-    ptr = read("indptr", u0, u1 + 1).astype(np.int64)
-    a, b = (int(ptr[0]), int(ptr[-1])) if len(ptr) else (0, 0)
-    users = np.repeat(np.arange(u0, u1, dtype=np.int64), np.diff(ptr))
-    columns: dict[str, np.ndarray] = {"user_id": users}
-    for name in lay.shard_names():
-        col = "item_id" if name == "indices" else COLUMN_OF[name]
-        values = read(name, a, b) if b > a else np.empty(0, lay.shard_dtype(name))
-        columns[col] = values.astype(lay.shard_dtype(name), copy=False)
+    names = store.layout.shard_names()
+    ptr, cols = store.row_columns(u0, u1, split, names)
+    columns: dict[str, np.ndarray] = {
+        "user_id": np.repeat(np.arange(u0, u1, dtype=np.int64), np.diff(ptr))
+    }
+    for name in names:
+        columns["item_id" if name == "indices" else COLUMN_OF[name]] = cols[name]
     return pd.DataFrame(columns)
 
 

@@ -395,6 +395,16 @@ class ZarrWriter:
         self.layout.shard_bounds(check_split(split), k)
         return self._marker(split, name, k).is_file()
 
+    def piece_done(self, split: str, k: int) -> bool:
+        """Whether shard ``k`` of every stored array of ``split`` is written and marked
+        (:class:`~daskfractal.store.Writer` protocol)."""
+        return all(self.shard_done(split, name, k) for name in self.layout.shard_names())
+
+    def piece_items(self, split: str, k: int) -> np.ndarray:
+        """Item ids of shard ``k`` of ``split`` as stored (chunks checked by their crc32c)."""
+        start, stop = self.layout.shard_bounds(check_split(split), k)
+        return np.asarray(self._array(f"{split}/indices")[start:stop])
+
     def mark_shard_done(self, split: str, name: str, k: int) -> None:
         """Record shard ``k`` of ``split/name`` as written: a file under ``_progress`` holding
         the shard file's size and SHA-256 (hashed now, while its bytes are in the page cache),

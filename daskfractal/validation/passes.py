@@ -22,7 +22,7 @@ import numpy as np
 from .._runner import default_client, is_client, run, tree_reduce
 from ..errors import ParameterError, StoreError
 from ..kernels.spmm import apply_sketch, split_counts
-from ..store import ExpansionStore, open_checked_array, open_store
+from ..store import ExpansionStore, open_store
 
 __all__ = [
     "LANES",
@@ -71,49 +71,30 @@ def store_at(path: str) -> ExpansionStore:
     return st
 
 
-_ZARRAYS: dict[tuple[str, str], Any] = {}
-
-
 def csr_rows(path: str, u0: int, u1: int, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """Rows ``[u0, u1)`` of ``split``: local row pointer (int64) and item ids.
 
-    Zarr stores are read directly (``{split}/indptr`` then the element range of
-    ``{split}/indices``, the layout of docs/store-format.md): no values array, no CSR
-    validation. Parquet stores go through :meth:`ExpansionStore.user_block`.
+    :meth:`ExpansionStore.rows` of the store opened once per process (:func:`store_at`), so a
+    worker's tasks share its open arrays.
     """
-    st = store_at(path)
-    if st.format != "zarr":
-        a = st.user_block(u0, u1, split, values="ones")
-        return a.indptr.astype(np.int64), _as_int_index(a.indices)
-    arrays = []
-    for name in ("indptr", "indices"):
-        key = (str(st.path), f"{split}/{name}")
-        with _OPEN_LOCK:
-            arr = _ZARRAYS.get(key)
-            if arr is None:
-                if len(_ZARRAYS) > 32:
-                    _ZARRAYS.clear()
-                arr = _ZARRAYS[key] = open_checked_array(st.path, key[1])  # damaged: StoreError
-        arrays.append(arr)
-    ptr = np.asarray(arrays[0][u0 : u1 + 1], dtype=np.int64)
-    a, b = int(ptr[0]), int(ptr[-1])
-    idx = np.asarray(arrays[1][a:b]) if b > a else np.zeros(0, np.int32)
-    return ptr - a, _as_int_index(idx)
-
-
-def _as_int_index(a: np.ndarray) -> np.ndarray:
-    return a if a.dtype in (np.int32, np.int64) else a.astype(np.int64)
+    return store_at(path).rows(u0, u1, split)
 
 
 def indptr_of(st: ExpansionStore, split: str) -> np.ndarray | None:
-    """CSR row pointer of ``split``: stored, else from the user degree statistics."""
+    """CSR row pointer of ``split``: stored, else (Parquet stores that did not keep it) from
+    the user degree statistics; ``None`` when neither exists.
+
+    A Zarr store always holds its row pointer: reading it fails only when the store is
+    damaged, and that :class:`StoreError` is raised, never hidden behind the statistics.
+    """
     try:
         return np.asarray(st.indptr(split), dtype=np.int64)
-    except Exception:
-        pass
+    except StoreError:
+        if st.format == "zarr":
+            raise
     try:
         deg = np.asarray(st.stats()[f"user_{split}_degree"], dtype=np.int64)
-    except Exception:
+    except StoreError:
         return None
     out = np.zeros(deg.size + 1, np.int64)
     np.cumsum(deg, out=out[1:])
