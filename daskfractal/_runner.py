@@ -397,64 +397,6 @@ def cluster_client(
             _OWNED_CLIENTS.discard(id(client))
 
 
-def add_cluster_options(parser: Any, *, local_default: str = "cluster") -> None:
-    """Add the CLI's "where to run" options (shared by every command that runs Dask work)."""
-    g = parser.add_argument_group("where to run")
-    g.add_argument(
-        "--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler (tcp://...)"
-    )
-    g.add_argument(
-        "--scheduler-file",
-        metavar="PATH",
-        help="scheduler file of a running cluster (dask-scheduler --scheduler-file)",
-    )
-    g.add_argument(
-        "--workers",
-        type=int,
-        help="local cluster: worker processes (default: one in-process worker, a thread per "
-        "core, sharing the input)",
-    )
-    g.add_argument(
-        "--threads",
-        type=int,
-        help="local cluster: threads per worker (default: cores for the in-process worker, "
-        "1 per worker process)",
-    )
-    g.add_argument(
-        "--memory-limit",
-        default="auto",
-        help="local cluster: memory limit per worker, e.g. 2GB (default: auto)",
-    )
-    g.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help="seconds to wait for --scheduler-file to appear and for the scheduler to "
-        f"answer (default: {DEFAULT_TIMEOUT:g})",
-    )
-    g.add_argument(
-        "--local",
-        default=local_default,
-        choices=["cluster", "threads", "processes", "sync"],
-        help="without --scheduler: a LocalCluster or a plain local scheduler "
-        f"(default: {local_default})",
-    )
-
-
-def client_from_args(args: Any) -> contextlib.AbstractContextManager:
-    """:func:`cluster_client` configured by the options of :func:`add_cluster_options`."""
-    return cluster_client(
-        scheduler=args.scheduler,
-        scheduler_file=args.scheduler_file,
-        workers=args.workers,
-        threads=args.threads,
-        memory_limit=args.memory_limit,
-        local=args.local,
-        timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
-    )
-
-
 def worker_memory_limit(scheduler: object = None) -> int:
     """Memory one task may use: the smallest worker limit of a ``distributed.Client``
     (``scheduler``, else the default Client), else :func:`available_memory`."""

@@ -179,3 +179,40 @@ def test_no_private_names_across_packages() -> None:
         and (_private(name) or (_package_of(d) != "daskfractal" and _private(d.split(".")[-1])))
     )
     assert bad == []
+
+
+def _in_cli(mod: str) -> bool:
+    return mod == "daskfractal.cli" or mod.startswith("daskfractal.cli.")
+
+
+def test_only_the_command_line_imports_the_command_line() -> None:
+    # cli/ sits on top: it imports the library, the library never imports it (the console
+    # script is its only caller)
+    assert any(_in_cli(m) for m in MODULES)
+    bad = sorted(
+        f"{m} imports {d}"
+        for m, deps in EDGES.items()
+        if not _in_cli(m)
+        for d, _ in deps
+        if _in_cli(d)
+    )
+    assert bad == []
+
+
+def test_the_library_parses_no_command_line() -> None:
+    # argument parsing (option groups, sub-commands) is the CLI's job, not a library package's
+    bad = sorted(
+        mod
+        for mod, (path, _) in MODULES.items()
+        if not _in_cli(mod)
+        for node in _runtime_imports(ast.parse(path.read_text(), str(path)))
+        if any(
+            name == "argparse"
+            for name in (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
+        )
+    )
+    assert bad == []

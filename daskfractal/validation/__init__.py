@@ -27,8 +27,9 @@ directly and combine their partial results with tree reductions:
 Modules, one role each: :mod:`.stats` (pure statistics), :mod:`.passes` (task plans, store reads,
 the out-of-core passes), :mod:`.linalg` (randomized SVD), :mod:`.blocks` (block structure),
 :mod:`.original` (reloading ``R``), :mod:`.report` (:class:`ValidationReport`), :mod:`.render`
-(report.json, report.md, figures), :mod:`.core` (:func:`validate`) and :mod:`.cli` (the
-``validate`` sub-command); the Numba kernels are in :mod:`daskfractal.kernels.spmm`.
+(report.json, report.md, figures) and :mod:`.core` (:func:`validate`); the Numba kernels are
+in :mod:`daskfractal.kernels.spmm`, the ``validate`` sub-command in
+:mod:`daskfractal.cli.validate`.
 
 ``daskfractal.validate`` is the function :func:`validate`; the modules are reached as
 ``from daskfractal.validation import stats``.

@@ -1,4 +1,4 @@
-"""The ``daskfractal negatives`` sub-command (registered by :mod:`daskfractal.cli`)."""
+"""``daskfractal negatives``: training epochs and evaluation negatives for an expansion store."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ import json
 import sys
 
 from .._checks import as_int
-from .._runner import add_cluster_options, client_from_args
+from ..negatives import EXCLUDES, NegativeSampler
+from ..negatives.io import MAX_EPOCHS
+from ..negatives.sampler import DEFAULT_WINDOW
 from ..store import open_store
-from .io import MAX_EPOCHS
-from .sampler import DEFAULT_WINDOW, EXCLUDES, NegativeSampler
+from .codes import EXIT_OK
+from .options import add_cluster_options, client_from_args
 
-__all__ = ["cmd_negatives", "register_cli"]
+__all__ = ["register", "run"]
 
 
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``negatives`` sub-command to the ``daskfractal`` parser."""
     p = subparsers.add_parser(
         "negatives",
@@ -82,10 +84,10 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     add_cluster_options(p, local_default="threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=cmd_negatives)
+    p.set_defaults(func=run)
 
 
-def cmd_negatives(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Handler of ``daskfractal negatives``; returns the exit code (0)."""
     epochs = as_int(args.epochs, "--epochs", low=0, high=MAX_EPOCHS + 1)
     store = open_store(args.store)
@@ -136,4 +138,4 @@ def cmd_negatives(args: argparse.Namespace) -> int:
             f"{out.path} ({out.format}): {len(out.epochs)} epoch(s) x "
             f"{summary['rows_per_epoch']:,} rows{test}"
         )
-    return 0
+    return EXIT_OK

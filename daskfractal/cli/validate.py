@@ -1,21 +1,22 @@
-"""The ``daskfractal validate`` sub-command (:func:`register_cli` adds it to the parser)."""
+"""``daskfractal validate``: the fidelity report of an expansion store."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from .._checks import as_int, as_seed
-from .._runner import add_cluster_options, client_from_args
 from ..errors import ParameterError
-from .blocks import BLOCK_SAMPLE
-from .core import validate
-from .report import check_report_dir
+from ..validation import BLOCK_SAMPLE, validate
+from ..validation.report import check_report_dir
+from .codes import EXIT_FAILURE, EXIT_OK
+from .options import add_cluster_options, add_output_options, client_from_args
 
-__all__ = ["register_cli"]
+__all__ = ["register", "run"]
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Handler of ``daskfractal validate``; returns the exit code (1 when train and test
+    intersect)."""
     # checked here with the flags' names (validate() checks them again with its own names)
     as_int(args.k, "--k", low=0)
     as_int(args.power_iterations, "--power-iterations", low=0)
@@ -45,10 +46,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(rep.summary())
         if rep.files:
             print(f"report: {rep.files['markdown']}")
-    return 0 if rep.numbers["split"]["disjoint"] else 1
+    return EXIT_OK if rep.numbers["split"]["disjoint"] else EXIT_FAILURE
 
 
-def register_cli(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``validate`` sub-command to the ``daskfractal`` argument parser.
 
     Parameters
@@ -100,6 +101,5 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--no-figures", action="store_true", help="numbers only, no PNGs")
     # threads by default: the sketch is shared between tasks instead of shipped to workers
     add_cluster_options(p, local_default="threads")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--json", action="store_true", help="print report.json to stdout")
-    p.set_defaults(func=_cmd_validate)
+    add_output_options(p, "print report.json to stdout", quiet_help="no progress bars")
+    p.set_defaults(func=run)

@@ -1,0 +1,240 @@
+"""``daskfractal expand``: expand a data set into a Zarr or Parquet store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ParameterError
+from .codes import EXIT_OK
+from .options import (
+    add_cluster_options,
+    add_input_options,
+    add_output_options,
+    add_reduce_options,
+    client_from_args,
+    load_split,
+    memory_limit,
+    print_json,
+    reduce_from_args,
+    reduce_options,
+)
+
+if TYPE_CHECKING:
+    from ..expansion import Expansion
+    from ..preprocess import SplitData
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``expand`` sub-command to the ``daskfractal`` parser."""
+    p = subparsers.add_parser(
+        "expand",
+        help="expand a data set by the randomized Kronecker product into a Zarr/Parquet store",
+    )
+    add_input_options(p)
+    add_reduce_options(p)
+    g = p.add_argument_group("expansion")
+    g.add_argument("--out", required=True, metavar="PATH", help="output store (a directory)")
+    g.add_argument(
+        "--format",
+        dest="format_out",
+        default="zarr",
+        choices=["zarr", "parquet"],
+        help="output format (default: zarr)",
+    )
+    g.add_argument(
+        "--shuffle",
+        default="block",
+        choices=["block", "stratified", "none"],
+        help="per-block permutations: block (the papers, default), stratified "
+        "(only among users/items of similar degree: keeps degree distributions), "
+        "none (plain stochastic Kronecker)",
+    )
+    g.add_argument("--window", type=int, default=64, help="window of --shuffle stratified (64)")
+    g.add_argument(
+        "--dropout",
+        default="bernoulli",
+        choices=["bernoulli", "exact"],
+        help="independent Bernoulli keeps (default) or exactly round(p*nnz) per block",
+    )
+    g.add_argument(
+        "--test-policy",
+        default="all",
+        choices=["all", "one"],
+        help="keep every kept test entry (default) or exactly one per user",
+    )
+    g.add_argument(
+        "--carry",
+        default="auto",
+        help="carry original values: auto (what the input has), none, or a list "
+        "like ratings,timestamps",
+    )
+    g.add_argument(
+        "--chunk-size",
+        type=int,
+        default=2**22,
+        metavar="N",
+        help="expected interactions per task: bounds the memory of a task (4194304)",
+    )
+    g.add_argument(
+        "--shard-size",
+        type=int,
+        default=2**24,
+        metavar="N",
+        help="entries per Zarr shard: one task writes one shard (16777216)",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run into the same --out (identical result)",
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the store at --out (and its .work folder) and write a new one; only "
+        "folders daskfractal created are deleted, never a folder of yours",
+    )
+    g.add_argument(
+        "--force",
+        action="store_true",
+        help="start even when the estimated output exceeds the free disk or a task's (or "
+        "the in-memory inner level's) estimated memory exceeds the memory limit",
+    )
+    g = p.add_argument_group("multi-level expansion R̂₁ ⊗rand (R̂₂ ⊗rand R)")
+    g.add_argument(
+        "--inner-factors",
+        nargs=2,
+        type=int,
+        action="append",
+        metavar=("M", "N"),
+        help="an inner level, expanded first and held in memory; repeat for more levels, "
+        "innermost last (--factors 16 32 --inner-factors 2 2: users x 32, items x 64). Each "
+        "level's R̂ is reduced from its own input with the same --resize, --rescale and "
+        "--clip (--scale and --target-interactions size the outermost level); level l uses "
+        "a seed derived from (--seed, l)",
+    )
+    add_cluster_options(p)
+    add_output_options(p, "print the result as JSON", quiet_help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler of ``daskfractal expand``; returns the exit code (0)."""
+    from ..expansion import check_inner_factors, check_output
+
+    if args.resume and args.overwrite:
+        raise ParameterError("--resume and --overwrite exclude each other")
+    if args.inner_factors:
+        # refuse bad values before loading anything or starting a cluster
+        check_inner_factors(args.inner_factors, name="--inner-factors")
+    _check_store_options(args)
+    # a folder that is not ours, an existing store or a busy output: say so before loading
+    check_output(args.out, resume=args.resume, overwrite=args.overwrite)
+    _, split = load_split(args)
+    if args.factors and args.target_interactions is not None:
+        raise ParameterError("give either --factors or --target-interactions, not both")
+    with client_from_args(args) as sched:
+        ex = _plan_expansion(args, split, sched)
+        del split
+        return _write_expansion(args, ex, sched)
+
+
+def _carry(value: str) -> str | tuple[str, ...]:
+    if value in ("auto",):
+        return value
+    if value == "none":
+        return ()
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _plan_expansion(args: argparse.Namespace, split: SplitData, sched: Any) -> Expansion:
+    """The lazy expansion of ``split`` (inner levels, if any, computed now on ``sched``)."""
+    from ..expansion import expand
+
+    options = {
+        "seed": args.seed,
+        "shuffle": args.shuffle,
+        "window": args.window,
+        "dropout": args.dropout,
+        "test_policy": args.test_policy,
+        "carry": _carry(args.carry),
+        "chunk_size": args.chunk_size,
+    }
+    if not args.inner_factors:
+        ex = expand(split, reduced=reduce_from_args(args, split), **options)
+    else:
+        if not args.factors and args.target_interactions is None:
+            raise ParameterError("give --factors M N or --target-interactions N")
+        if not args.quiet:
+            levels = " ⊗ ".join(f"{a}x{b}" for a, b in args.inner_factors)
+            print(
+                f"computing the inner level(s) {levels} of {split.n_users:,} x "
+                f"{split.n_items:,} in memory",
+                file=sys.stderr,
+            )
+        ex = expand(
+            split,
+            tuple(args.factors) if args.factors else None,
+            target_interactions=args.target_interactions,
+            inner_factors=[tuple(p) for p in args.inner_factors],
+            scheduler=sched,
+            force=args.force,
+            memory_limit=memory_limit(args),
+            **options,
+            **reduce_options(args),
+        )
+    exp = ex.expected()
+    if not args.quiet:
+        m, n = ex.meta["input_shape"]
+        print(
+            f"expanding {m:,} x {n:,} by {ex.factors[0]} x "
+            f"{ex.factors[1]}: up to {exp['users_max']:,} users, {exp['items']:,} items, "
+            f"~{exp['train']:,.0f} train and ~{exp['test']:,.0f} test interactions, "
+            f"{len(ex.tasks())} tasks",
+            file=sys.stderr,
+        )
+    return ex
+
+
+def _check_store_options(args: argparse.Namespace) -> None:
+    """Refuse impossible sizes before loading anything (the API checks them again, later)."""
+    from .._checks import as_int
+
+    as_int(args.chunk_size, "--chunk-size", low=1)
+    as_int(args.shard_size, "--shard-size", low=1)
+    as_int(args.window, "--window", low=1)
+
+
+def _write_expansion(args: argparse.Namespace, ex: Expansion, sched: Any) -> int:
+    store = (
+        ex.to_zarr(
+            args.out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            scheduler=sched,
+            progress=not args.quiet,
+            shard_size=args.shard_size,
+            force=args.force,
+        )
+        if args.format_out == "zarr"
+        else ex.to_parquet(
+            args.out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            scheduler=sched,
+            progress=not args.quiet,
+            force=args.force,
+        )
+    )
+    c = store.counts()
+    if args.json:
+        print_json({"store": str(store.path), "format": store.format, **c})
+    else:
+        print(
+            f"{store.path} ({store.format}): users {c['n_users']:,}, items {c['n_items']:,}, "
+            f"train {c['nnz_train']:,}, test {c['nnz_test']:,}"
+        )
+    return EXIT_OK
