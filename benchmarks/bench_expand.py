@@ -72,7 +72,7 @@ def child_ours(spec: dict) -> None:
     st = Stages()
     st.start("import")
     import daskfractal as dfr
-    from daskfractal import _runner
+    from daskfractal import _dask
 
     out = Path(spec["out"])
     st.start("load")
@@ -92,7 +92,7 @@ def child_ours(spec: dict) -> None:
     del split
 
     info: dict = {}
-    orig_run = _runner.run
+    orig_run = _dask.run
     calls = [0]
 
     def timed_run(tasks, **kwargs):  # one call per pass of write_store
@@ -106,10 +106,10 @@ def child_ours(spec: dict) -> None:
             st.start("expand: finalize")
         return res
 
-    _runner.run = timed_run
+    _dask.run = timed_run
     if spec["scheduler"] == "cluster":
         st.start("cluster start")
-        ctx = _runner.cluster_client(workers=spec["workers"], threads=spec["threads"])
+        ctx = _dask.cluster_client(workers=spec["workers"], threads=spec["threads"])
         sched = ctx.__enter__()
     else:
         ctx, sched = None, spec["scheduler"]

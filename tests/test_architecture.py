@@ -169,7 +169,7 @@ def _private(name: str | None) -> bool:
 
 def test_no_private_names_across_packages() -> None:
     # a sub-package's private modules (store._zarr, expansion._plan) are reached through its
-    # __init__ from outside; the package root's private helpers (_checks, _runner, ...) are
+    # __init__ from outside; the package root's private helpers (_checks, _dask, ...) are
     # shared by all
     bad = sorted(
         f"{m} imports {name or d} from {d}"

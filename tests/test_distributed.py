@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import daskfractal as dfr
-from daskfractal._runner import cluster_client
+from daskfractal._dask import cluster_client
 from daskfractal.errors import StoreError
 from daskfractal.expansion import _write as write_mod
 
@@ -259,7 +259,7 @@ def test_shutdown_noise_filter_drops_only_cancellations() -> None:
     import asyncio
     import logging
 
-    from daskfractal._runner import _SHUTDOWN_NOISE
+    from daskfractal._dask import _SHUTDOWN_NOISE
 
     def record(exc: BaseException) -> logging.LogRecord:
         try:

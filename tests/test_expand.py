@@ -946,7 +946,7 @@ def test_seed_range_is_exact(ml100k: dfr.SplitData) -> None:
 
 
 def test_runner_refuses_unknown_scheduler(ml100k: dfr.SplitData) -> None:
-    from daskfractal._runner import run
+    from daskfractal._dask import run
 
     with pytest.raises(ParameterError, match="scheduler"):
         ml_expansion(ml100k).count(scheduler="tcp://nowhere:1")

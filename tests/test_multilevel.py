@@ -397,7 +397,7 @@ def test_size_controls_apply_to_the_outermost_level_only(small: SplitData) -> No
 @pytest.mark.distributed
 def test_chain_on_a_local_cluster_equals_sync(tmp_path: Path) -> None:
     """Inner levels computed on worker processes, outer level written there: same bytes."""
-    from daskfractal._runner import cluster_client
+    from daskfractal._dask import cluster_client
 
     opts = {"factors": (2, 3), "inner_factors": [(2, 2)], "seed": 6}
     dfr.expand("default", scheduler="sync", **opts).to_zarr(

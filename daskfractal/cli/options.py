@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._runner import DEFAULT_TIMEOUT, cluster_client
+from .._dask import DEFAULT_TIMEOUT, cluster_client
 from ..errors import ParameterError
 
 if TYPE_CHECKING:
@@ -282,7 +282,7 @@ def add_cluster_options(parser: argparse.ArgumentParser, *, local_default: str =
 
 
 def client_from_args(args: argparse.Namespace) -> contextlib.AbstractContextManager:
-    """:func:`daskfractal._runner.cluster_client` configured by :func:`add_cluster_options`."""
+    """:func:`daskfractal._dask.cluster_client` configured by :func:`add_cluster_options`."""
     return cluster_client(
         scheduler=args.scheduler,
         scheduler_file=args.scheduler_file,

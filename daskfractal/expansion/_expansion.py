@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._checks import as_int
+from .._dask import run, worker_memory_limit
 from .._preflight import (
     MAX_TASKS,
     check_disk,
@@ -25,7 +26,6 @@ from .._preflight import (
     store_bytes,
     task_bytes,
 )
-from .._runner import run, worker_memory_limit
 from ..errors import DaskFractalError, OutputError
 from ..preprocess import SplitData
 from ._materialize import materialize

@@ -9,8 +9,8 @@ import dask
 import numpy as np
 import scipy.sparse as sp
 
+from .._dask import release_memory, run
 from .._preflight import available_memory, check_memory, format_bytes, materialized_bytes
-from .._runner import release_memory, run
 from ..preprocess import SplitData
 from ._plan import Plan, generate
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .._runner import run, tree_reduce
+from .._dask import run, tree_reduce
 from .._version import __version__
 from ..errors import ParameterError, StoreError
 from ..store import (
@@ -338,7 +338,7 @@ def write_store(
     overwrite : bool
         Replace a store (complete or not) at ``path``.
     scheduler : None, str or distributed.Client
-        Where to run (see :func:`daskfractal._runner.run`).
+        Where to run (see :func:`daskfractal._dask.run`).
     progress : bool
         Progress bars for the passes.
     shard_size, chunk_elems : int

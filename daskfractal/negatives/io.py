@@ -398,7 +398,7 @@ def _write_locked(
     """The body of :func:`write_negatives`, run while the output lock is held."""
     import dask
 
-    from .._runner import run
+    from .._dask import run
 
     window = sampler.shuffle_window
     n_rows = sampler.n_examples

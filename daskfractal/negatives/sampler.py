@@ -787,7 +787,7 @@ class NegativeSampler:
             Replace an existing negatives output at ``path`` (only one holding nothing but
             a negatives writer's files).
         scheduler : None, str or distributed.Client
-            See :func:`daskfractal._runner.run`.
+            See :func:`daskfractal._dask.run`.
         progress : bool, default True
         force : bool, default False
             Start even when the estimated output exceeds the free disk or a task's estimated

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import as_int, as_seed
-from .._runner import tree_reduce
+from .._dask import tree_reduce
 from ..errors import StoreError
 from ..store import ExpansionStore
 from .passes import READ_NNZ, Passes, SingleThreadedBlas, add, as_store, csr_rows

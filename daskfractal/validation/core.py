@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import as_int, as_seed
-from .._runner import release_memory
+from .._dask import release_memory
 from ..errors import StoreError
 from ..store import ExpansionStore
 from .blocks import BLOCK_SAMPLE, block_gram_of, input_shape

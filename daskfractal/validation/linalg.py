@@ -218,7 +218,7 @@ def randomized_svd(
     seed : int, default 0
         Seed of ``Ω``, an integer in ``[0, 2**64)``.
     scheduler : None, str or distributed.Client
-        See :func:`daskfractal._runner.run`; threads by default.
+        See :func:`daskfractal._dask.run`; threads by default.
     progress : bool, default False
         Progress bars for the passes.
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .._runner import default_client, is_client, run, tree_reduce
+from .._dask import default_client, is_client, run, tree_reduce
 from ..errors import ParameterError, StoreError
 from ..kernels.spmm import apply_sketch, split_counts
 from ..store import ExpansionStore, open_store
