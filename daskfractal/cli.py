@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,12 @@ from .errors import (
     ResourceError,
     StoreError,
 )
+
+if TYPE_CHECKING:
+    from .expansion import Expansion
+    from .interactions import Interactions
+    from .preprocess import SplitData
+    from .reduction import Reduced
 
 # Exit codes: documented in docs/cli.md.
 EXIT_OK = 0
@@ -87,7 +94,7 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, help="random seed in [0, 2**64) (default: 0)")
 
 
-def _load_split(args: argparse.Namespace):
+def _load_split(args: argparse.Namespace) -> tuple[Interactions, SplitData]:
     from ._checks import as_seed
     from .datasets import load
     from .preprocess import preprocess
@@ -180,7 +187,7 @@ def _reduce_options(args: argparse.Namespace) -> dict:
     return opts
 
 
-def _reduce_from_args(args: argparse.Namespace, split):
+def _reduce_from_args(args: argparse.Namespace, split: SplitData) -> Reduced:
     from .reduction import reduce, solve_factors
 
     if args.target_interactions is not None:
@@ -307,7 +314,7 @@ def cmd_expand(args: argparse.Namespace) -> int:
         return _write_expansion(args, ex, sched)
 
 
-def _plan_expansion(args: argparse.Namespace, split, sched):
+def _plan_expansion(args: argparse.Namespace, split: SplitData, sched: object) -> Expansion:
     """The lazy expansion of ``split`` (inner levels, if any, computed now on ``sched``)."""
     from .expansion import expand
 
@@ -375,7 +382,7 @@ def _check_store_options(args: argparse.Namespace) -> None:
     as_int(args.window, "--window", low=1)
 
 
-def _write_expansion(args: argparse.Namespace, ex, sched) -> int:
+def _write_expansion(args: argparse.Namespace, ex: Expansion, sched: object) -> int:
     store = (
         ex.to_zarr(
             args.out,
@@ -601,7 +608,7 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
 
 
 #: Exception classes and their exit codes, most specific first (documented in docs/cli.md).
-EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+EXIT_CODES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int], ...] = (
     (ParameterError, EXIT_USAGE),
     (InputDataError, EXIT_INPUT),
     (DownloadError, EXIT_DOWNLOAD),
@@ -610,7 +617,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ResourceError, EXIT_RESOURCE),
     (DaskFractalError, EXIT_FAILURE),
     # raised by the input side only: the output side raises OutputError (write boundary)
-    ((FileNotFoundError, PermissionError, IsADirectoryError), EXIT_INPUT),  # type: ignore[misc]
+    ((FileNotFoundError, PermissionError, IsADirectoryError), EXIT_INPUT),
 )
 
 
@@ -618,7 +625,8 @@ def _flag_names(parser: argparse.ArgumentParser, command: str) -> dict[str, str]
     """``{"user_col": "--user-col", ...}``: the API argument behind each option of ``command``."""
     names: dict[str, str] = {}
     for action in parser._subparsers._group_actions if parser._subparsers else ():
-        sub = action.choices.get(command) if hasattr(action, "choices") else None
+        # a subparsers action: its choices are a dict of the command parsers
+        sub = action.choices.get(command) if hasattr(action, "choices") else None  # type: ignore[union-attr]
         for opt in getattr(sub, "_actions", ()):
             longs = [o for o in opt.option_strings if o.startswith("--")]
             if longs and opt.dest not in ("help",):

@@ -546,7 +546,7 @@ def _zarr_create(
         )
         g.create_array(
             "items",
-            shape=(t, test_k),
+            shape=(t, test_k),  # type: ignore[arg-type]  # test_k is set with test_users
             dtype=item_dtype,
             chunks=(rows, max(1, test_k or 1)),
             compressors=comp(item_dtype),
@@ -651,7 +651,11 @@ class NegativesStore:
             import zarr
 
             g = zarr.open_group(str(self.path), mode="r")
-            return tuple(np.asarray(g[f"epoch-{e}/{n}"][...]) for n in ("users", "items", "labels"))
+            # the three paths name arrays (zarr types g[path] as an array or a group)
+            return tuple(  # type: ignore[return-value]  # three items
+                np.asarray(g[f"epoch-{e}/{n}"][...])  # type: ignore[index]
+                for n in ("users", "items", "labels")
+            )
         table = _read_parts(self.path / f"epoch-{e}", int(self.meta["n_examples"]))
         if table is None:
             dtype = np.dtype(self.meta["item_dtype"])
@@ -667,7 +671,8 @@ class NegativesStore:
             import zarr
 
             g = zarr.open_group(str(self.path), mode="r")
-            return np.asarray(g["test/users"][...]), np.asarray(g["test/items"][...])
+            # both paths name arrays (zarr types g[path] as an array or a group)
+            return np.asarray(g["test/users"][...]), np.asarray(g["test/items"][...])  # type: ignore[index]
         table = _read_parts(self.path / "test", int(self.meta["n_test_users"] or 0) * k)
         dtype = np.dtype(self.meta["item_dtype"])
         if table is None:

@@ -264,6 +264,7 @@ class ExpansionStore:
             a, b = int(ptr[0]), int(ptr[-1])
             indices = self._zarray(f"{split}/indices")[a:b] if b > a else np.empty(0)
             indices = np.asarray(indices, dtype=self.layout.index_np_dtype)
+            data: np.ndarray | None
             if column is None:
                 data = np.ones(b - a, dtype=np.float32)
             else:
@@ -306,7 +307,7 @@ class ExpansionStore:
         schema = interaction_schema(self.layout)
         meta = schema.empty_table().to_pandas()
         if self.format == "parquet":
-            parts = [str(p) for p in self._parquet_parts(split)]
+            parts: list[str | None] = [str(p) for p in self._parquet_parts(split)]
             if not parts:
                 parts = [None]
             return dd.from_map(

@@ -43,7 +43,7 @@ class ValidationReport:
     """
 
     numbers: dict[str, Any]
-    degrees: dict[str, dict[str, np.ndarray]] = field(repr=False)
+    degrees: dict[str, dict[str, np.ndarray | None]] = field(repr=False)
     gram: np.ndarray | None = field(default=None, repr=False)
     keep: np.ndarray | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
