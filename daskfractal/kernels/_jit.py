@@ -22,7 +22,6 @@ import numpy as np
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 IntLike: TypeAlias = int | np.integer
-FloatLike: TypeAlias = float | np.floating
 
 _ngjit = numba.njit(nogil=True, cache=True)
 _inline_jit = numba.njit(nogil=True, cache=True, inline="always")
@@ -40,4 +39,4 @@ def inline_jit(fn: _F) -> _F:
     return cast(_F, _inline_jit(fn))
 
 
-__all__ = ["FloatLike", "IntLike", "inline_jit", "ngjit"]
+__all__ = ["IntLike", "inline_jit", "ngjit"]
