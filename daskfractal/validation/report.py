@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DaskFractalError, OutputError
 from .render import write_report
-from .stats import Curve, _curve
+from .stats import _curve
 
 __all__ = ["ValidationReport", "check_report_dir"]
 
@@ -52,7 +52,7 @@ class ValidationReport:
     def __getitem__(self, key: str) -> Any:
         return self.numbers[key]
 
-    def curves(self) -> dict[str, dict[str, Curve]]:
+    def curves(self) -> dict[str, dict[str, dict[str, list[int] | list[float] | int]]]:
         """Ranked degree curves on log-spaced ranks (what report.json stores)."""
         return {
             axis: {name: _curve(v) for name, v in mats.items() if v is not None}
