@@ -12,9 +12,12 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .errors import ParameterError
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 LOCAL_SCHEDULERS = ("sync", "synchronous", "single-threaded", "threads", "processes")
 
@@ -158,7 +161,7 @@ def _owns_cluster(client: Any) -> bool:
     return id(client) in _OWNED_CLIENTS
 
 
-def _is_client(obj: Any) -> bool:
+def _is_client(obj: object) -> TypeGuard[Client]:
     try:
         from distributed import Client
     except ImportError:  # pragma: no cover
@@ -347,7 +350,8 @@ def cluster_client(
         from distributed import Client
 
         where = os.fspath(scheduler_file) if scheduler_file else scheduler
-        address = _wait_for_scheduler_file(where, timeout) if scheduler_file else scheduler
+        # with scheduler_file set, where is its path (a str)
+        address = _wait_for_scheduler_file(where, timeout) if scheduler_file else scheduler  # type: ignore[arg-type]
         try:
             client = Client(address, timeout=f"{timeout}s")
         except (OSError, ValueError, TypeError) as e:
@@ -370,7 +374,12 @@ def cluster_client(
         # one worker in this process, a thread per core: the kernels release the GIL, and the
         # input is shared by every task instead of copied into each worker process (the
         # difference between ~1.5 and ~3 GB for ML-20M on a laptop)
-        opts = {"n_workers": 1, "threads_per_worker": threads or cores, "processes": False}
+        # the keyword arguments of LocalCluster (int, bool, list of str)
+        opts: dict[str, Any] = {
+            "n_workers": 1,
+            "threads_per_worker": threads or cores,
+            "processes": False,
+        }
     else:
         opts = {
             "n_workers": workers,

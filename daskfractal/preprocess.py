@@ -264,6 +264,7 @@ def preprocess(
     keep = np.ones(len(users), dtype=bool)
 
     if positive_threshold is not None:
+        assert ratings is not None  # refused above when the data has no ratings
         keep &= ratings >= positive_threshold
         stats["below_threshold"] = int((~keep).sum())
         if not keep.any():
@@ -315,6 +316,7 @@ def preprocess(
 
     # user filter
     if split == "leave-last-out":
+        assert t is not None  # refused above when the data has no timestamps
         present = np.bincount(u, minlength=n_users_in) > 0
         starts_u = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
         if min_distinct_timestamps <= 2:
@@ -357,11 +359,13 @@ def preprocess(
     group = np.cumsum(np.r_[False, u[1:] != u[:-1]], dtype=np.int32 if n < 2**31 else np.int64)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED_5917]))
     if split == "given":
+        assert given is not None  # refused above when the data has no split
         test_mask = given.copy()
     elif split == "none":
         test_mask = np.zeros(n, dtype=bool)
     else:
         if split == "leave-last-out":
+            assert t is not None  # refused above when the data has no timestamps
             latest = np.maximum.reduceat(t, starts)
             candidate = t == latest[group]
         else:
@@ -405,7 +409,11 @@ def preprocess(
 
     def csr(mask: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray | None, np.ndarray | None]:
         rows, cols = new_u[mask], new_i[mask]
-        values = np.ones(len(rows), np.float32) if binarize else r[mask].astype(np.float32)
+        if binarize:
+            values = np.ones(len(rows), np.float32)
+        else:
+            assert r is not None  # refused above when the data has no ratings
+            values = r[mask].astype(np.float32)
         indptr = np.zeros(m + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
         mat = sp.csr_matrix(

@@ -36,7 +36,7 @@ __all__ = ["EXIT_CODES", "build_parser", "main"]
 COMMANDS = (info, reduce, expand, download, verify, negatives, validate)
 
 #: Exception classes and their exit codes, most specific first (documented in docs/cli.md).
-EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+EXIT_CODES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int], ...] = (
     (ParameterError, EXIT_USAGE),
     (InputDataError, EXIT_INPUT),
     (DownloadError, EXIT_DOWNLOAD),
@@ -45,7 +45,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ResourceError, EXIT_RESOURCE),
     (DaskFractalError, EXIT_FAILURE),
     # raised by the input side only: the output side raises OutputError (write boundary)
-    ((FileNotFoundError, PermissionError, IsADirectoryError), EXIT_INPUT),  # type: ignore[misc]
+    ((FileNotFoundError, PermissionError, IsADirectoryError), EXIT_INPUT),
 )
 
 
@@ -68,7 +68,8 @@ def _flag_names(parser: argparse.ArgumentParser, command: str) -> dict[str, str]
     """``{"user_col": "--user-col", ...}``: the API argument behind each option of ``command``."""
     names: dict[str, str] = {}
     for action in parser._subparsers._group_actions if parser._subparsers else ():
-        sub = action.choices.get(command) if hasattr(action, "choices") else None
+        choices = action.choices if isinstance(action.choices, dict) else {}
+        sub = choices.get(command)
         for opt in getattr(sub, "_actions", ()):
             longs = [o for o in opt.option_strings if o.startswith("--")]
             if longs and opt.dest not in ("help",):

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -1063,7 +1063,7 @@ def _raise_invalid_row(
     sep: str,
     ncols: int,
     any_column: str,
-) -> None:
+) -> NoReturn:
     """Re-read serially to get the line number of the first row with a wrong field count."""
     rows: list[Any] = []
 

@@ -9,7 +9,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import dask
 import numpy as np
@@ -31,6 +31,9 @@ from ..preprocess import SplitData
 from ._materialize import materialize
 from ._plan import Plan, count_task, generate
 from ._write import work_dir, write_store
+
+if TYPE_CHECKING:
+    from ..store import ExpansionStore
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,7 +132,7 @@ class Expansion:
         """The count (and compute) tasks ``(i, t0, t1)``: slot ranges sized by ``chunk_size``."""
         p = self._plan
         mean_deg = max(p.src.nnz / max(p.m, 1), 1e-12)
-        out = []
+        out: list[tuple[int, int, int]] = []
         for i in range(p.factors[0]):
             per_row = mean_deg * float(p.keep[i].sum())  # expected kept entries per slot
             rows = p.m if per_row <= 0 else int(max(1, min(p.m, self.chunk_size // per_row)))
@@ -215,17 +218,19 @@ class Expansion:
         """
         return materialize(self, scheduler=scheduler, progress=progress)
 
-    def level_record(self) -> dict:
+    def level_record(self) -> dict[str, Any]:
         """This expansion as one level of a chain: its options, R̂ and input checksum."""
         p = self.params
-        rec = {"level": 1}
+        rec: dict[str, Any] = {"level": 1}
         for key in ("factors", "seed", "shuffle", "window", "dropout", "test_policy", "carry"):
             rec[key] = p[key]
         for key in ("reduced", "input_sha256", "input_shape", "input_train", "input_test"):
             rec[key] = self.meta.get(key)
         return rec
 
-    def to_zarr(self, path: str | os.PathLike, *, force: bool = False, **kwargs: Any):
+    def to_zarr(
+        self, path: str | os.PathLike, *, force: bool = False, **kwargs: Any
+    ) -> ExpansionStore:
         """Write the expansion as a Zarr v3 store; see :func:`daskfractal.write_store`.
 
         Parameters
@@ -253,7 +258,9 @@ class Expansion:
         """
         return self._write(path, "zarr", force, kwargs)
 
-    def to_parquet(self, path: str | os.PathLike, *, force: bool = False, **kwargs: Any):
+    def to_parquet(
+        self, path: str | os.PathLike, *, force: bool = False, **kwargs: Any
+    ) -> ExpansionStore:
         """Write the expansion as Parquet data sets ``train/`` and ``test/``.
 
         See :meth:`to_zarr` for ``force`` and the errors, and
@@ -355,7 +362,13 @@ class Expansion:
         )
         return out
 
-    def _write(self, path: str | os.PathLike, format: str, force: bool, kwargs: dict):
+    def _write(
+        self,
+        path: str | os.PathLike,
+        format: Literal["zarr", "parquet"],
+        force: bool,
+        kwargs: dict[str, Any],
+    ) -> ExpansionStore:
         """Preflight, then :func:`~daskfractal.write_store` with output OS errors as
         :class:`OutputError` (the write boundary: the input is in memory by now)."""
 
@@ -398,7 +411,6 @@ def _concat_key(parts: Sequence[dict], key: str, dtype: Any) -> np.ndarray:
         return np.zeros(0, dtype=dtype or np.int64)
     out = np.concatenate(arrs)
     return out if dtype is None else out.astype(dtype, copy=False)
-
 
 
 #: errno of an OSError that means "the output cannot be written" (not bad input data)

@@ -142,6 +142,7 @@ def _reduced(
             test_nnz=split.test.nnz,
             **reduce_options,
         )
+    assert factors is not None  # expand() requires factors or target_interactions
     return reduce(split.train, factors, seed=seed, **reduce_options)
 
 
@@ -193,7 +194,8 @@ def expand_level(
     checksum = input_checksum(src)
     # values that are not carried never reach a task: keep them out of the plan (and of the
     # graph every worker receives: 240 MB for ML-20M's ratings and timestamps)
-    src = dataclasses.replace(src, **{name: None for name in CARRY_NAMES if name not in carry})
+    # mypy checks a ** mapping against every field; these keys are the optional carried arrays
+    src = dataclasses.replace(src, **{name: None for name in CARRY_NAMES if name not in carry})  # type: ignore[arg-type]
     meta["input_sha256"] = checksum
     meta["input_shape"] = [m, n]
     meta["input_train"] = int(split.train.nnz)

@@ -348,7 +348,7 @@ def input_checksum(src: SignedMatrix) -> str:
     h = hashlib.sha256()
     for a in (src.indptr, src.indices, src.sign, src.ratings, src.timestamps):
         if a is not None:
-            h.update(np.ascontiguousarray(a).view(np.uint8))
+            h.update(np.ascontiguousarray(a).view(np.uint8).data)
     h.update(repr(src.shape).encode())
     return h.hexdigest()
 

@@ -41,6 +41,7 @@ from .._dask import run, tree_reduce
 from .._version import __version__
 from ..errors import ParameterError, StoreError
 from ..store import (
+    ExpansionStore,
     ParquetWriter,
     StoreLayout,
     Writer,
@@ -82,7 +83,8 @@ def work_dir(path: str | os.PathLike) -> Path:
 def _save_atomic(final: Path, arrays: dict[str, np.ndarray]) -> None:
     """Save ``arrays`` as one ``.npz`` that is either whole or absent."""
     tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex}.npz")
-    np.savez(tmp, **arrays)
+    # numpy's stub types the ** names against allow_pickle too; these keys are array names
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
     os.replace(tmp, final)  # the same bytes if another attempt of the task got there first
 
 
@@ -281,7 +283,8 @@ def _versions() -> dict:
         "dask": dask.__version__,
         "numba": numba.__version__,
         "zarr": zarr.__version__,
-        "scikit-image": skimage.__version__,
+        # skimage is lazily loaded: its __init__.pyi does not declare __version__
+        "scikit-image": skimage.__version__,  # type: ignore[attr-defined]
     }
 
 
@@ -318,7 +321,7 @@ def write_store(
     shard_size: int = DEFAULT_SHARD,
     chunk_elems: int = DEFAULT_CHUNK,
     users_per_file: int | None = None,
-):
+) -> ExpansionStore:
     """Compute an expansion and write it to a store; return the store opened for reading.
 
     Parameters
@@ -391,7 +394,7 @@ def _write_locked(
     shard_size: int,
     chunk_elems: int,
     users_per_file: int | None,
-):
+) -> ExpansionStore:
     """The body of :func:`write_store`, run while the output lock is held."""
     import dask
 

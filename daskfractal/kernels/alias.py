@@ -48,10 +48,9 @@ avail`` (expected rejection work above ``switch`` times a scan of the items), el
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from ._jit import ngjit
+from ._jit import IntLike, inline_jit, ngjit
 from .rng import STREAM_NEG_BASE, absorb, hash_prefix, to_unit
 
 STREAM_NEG_TRAIN = STREAM_NEG_BASE + 0  #: training negatives (epoch, user, t * 2**32 + j)
@@ -79,10 +78,10 @@ DEFAULT_SWITCH = 1.0 / 16.0
 
 _MAX_ATTEMPTS = 2**31 - 1
 
-#: ``ngjit`` plus inlining at the Numba IR level, for the small helpers called once per draw:
-#: a real call would increment and decrement the reference counts of every array argument
-#: (atomic operations) on each draw, which costs more than the draw itself.
-inline_jit = numba.njit(nogil=True, cache=True, inline="always")
+# ``inline_jit`` (kernels/_jit.py) is ``ngjit`` plus inlining at the Numba IR level, for the
+# small helpers called once per draw: a real call would increment and decrement the reference
+# counts of every array argument (atomic operations) on each draw, which costs more than the
+# draw itself.
 
 
 # --------------------------------------------------------------------------------------
@@ -90,7 +89,7 @@ inline_jit = numba.njit(nogil=True, cache=True, inline="always")
 
 
 @ngjit
-def build_alias_kernel(weights):
+def build_alias_kernel(weights: np.ndarray) -> tuple[np.ndarray, float]:
     """Vose's alias table of ``weights`` in O(n).
 
     Parameters
@@ -176,13 +175,13 @@ def build_alias_kernel(weights):
 
 
 @inline_jit
-def _bit(bits, item):
+def _bit(bits: np.ndarray, item: IntLike) -> np.uint64:
     """Bit ``item`` of the uint64 bitmap ``bits`` (1 when the item is excluded)."""
     return (bits[item >> 6] >> np.uint64(item & 63)) & np.uint64(1)
 
 
 @ngjit
-def _mark(bits, x, lo, hi, value):
+def _mark(bits: np.ndarray, x: np.ndarray, lo: IntLike, hi: IntLike, value: bool) -> None:
     """Set (``value`` True) or clear the bits of the items ``x[lo:hi]``."""
     for q in range(lo, hi):
         item = np.int64(x[q])
@@ -193,7 +192,7 @@ def _mark(bits, x, lo, hi, value):
 
 
 @inline_jit
-def _rank_item(x, lo, hi, r):
+def _rank_item(x: np.ndarray, lo: IntLike, hi: IntLike, r: IntLike) -> IntLike:
     """The ``r``-th (0-based) integer not in the sorted, duplicate-free ``x[lo:hi]``."""
     a = lo
     b = hi
@@ -207,18 +206,32 @@ def _rank_item(x, lo, hi, r):
 
 
 @inline_jit
-def _alias_draw(table, n, nf, hp, c):
+def _alias_draw(table: np.ndarray, n: IntLike, nf: float, hp: np.uint64, c: IntLike) -> IntLike:
     """One alias draw with the uniforms ``c`` and ``c + 1`` of the prefix ``hp``."""
     u0 = to_unit(absorb(hp, c))
     u1 = to_unit(absorb(hp, c + 1))
-    col = np.int64(u0 * nf)
+    col: IntLike = np.int64(u0 * nf)
     if col >= n:
         col = n - 1
     return _alias_pick(table, col, u1)
 
 
 @ngjit
-def _setup_user(kind, x, lo, hi, n, weights, total, n_pos, wmax, need, switch, cdf, citems):
+def _setup_user(
+    kind: IntLike,
+    x: np.ndarray,
+    lo: int,
+    hi: int,
+    n: IntLike,
+    weights: np.ndarray,
+    total: float,
+    n_pos: IntLike,
+    wmax: float,
+    need: IntLike,
+    switch: float,
+    cdf: np.ndarray,
+    citems: np.ndarray,
+) -> tuple[int, IntLike]:
     """Choose the path of one user; fill ``cdf``/``citems`` for the complement.
 
     Returns ``(path, size)``: ``size`` is the number of available items (uniform) or of
@@ -270,7 +283,7 @@ def _setup_user(kind, x, lo, hi, n, weights, total, n_pos, wmax, need, switch, c
 
 
 @inline_jit
-def _alias_pick(table, col, u1):
+def _alias_pick(table: np.ndarray, col: IntLike, u1: float) -> IntLike:
     """Column ``col`` if ``u1 < prob[col]`` else its alias (branch-free select)."""
     a = np.int64(table[col, 1])
     return a + (col - a) * np.int64(u1 < table[col, 0])
@@ -278,8 +291,24 @@ def _alias_pick(table, col, u1):
 
 @ngjit
 def _fill_negatives(
-    path, t0, t1, hp, x, lo, hi, n, size, table, cdf, citems, bits, out, pos, cols, u1s
-):
+    path: IntLike,
+    t0: IntLike,
+    t1: IntLike,
+    hp: np.uint64,
+    x: np.ndarray,
+    lo: IntLike,
+    hi: IntLike,
+    n: IntLike,
+    size: IntLike,
+    table: np.ndarray,
+    cdf: np.ndarray,
+    citems: np.ndarray,
+    bits: np.ndarray,
+    out: np.ndarray,
+    pos: IntLike,
+    cols: np.ndarray,
+    u1s: np.ndarray,
+) -> bool:
     """Training negatives ``t0 <= t < t1`` of one set-up user into ``out[pos:]``.
 
     The rejection paths need the user's exclusion row marked in ``bits``. Works in blocks
@@ -296,7 +325,7 @@ def _fill_negatives(
         m = min(block, t1 - t)
         if path == PATH_PLAIN or path == PATH_UNIFORM_REJECT:
             for j in range(m):
-                item = np.int64(to_unit(absorb(hp, (t + j) * DRAW_STRIDE)) * nf)
+                item: IntLike = np.int64(to_unit(absorb(hp, (t + j) * DRAW_STRIDE)) * nf)
                 out[pos + j] = item if item < n else n - 1
             if path == PATH_UNIFORM_REJECT:
                 for j in range(m):
@@ -366,8 +395,24 @@ def _fill_negatives(
 
 @ngjit
 def _user_negatives(
-    path, t0, t1, hp, x, lo, hi, n, size, table, cdf, citems, bits, out, pos, cols, u1s
-):
+    path: IntLike,
+    t0: IntLike,
+    t1: IntLike,
+    hp: np.uint64,
+    x: np.ndarray,
+    lo: IntLike,
+    hi: IntLike,
+    n: IntLike,
+    size: IntLike,
+    table: np.ndarray,
+    cdf: np.ndarray,
+    citems: np.ndarray,
+    bits: np.ndarray,
+    out: np.ndarray,
+    pos: IntLike,
+    cols: np.ndarray,
+    u1s: np.ndarray,
+) -> bool:
     """:func:`_fill_negatives` with the exclusion bits set before and cleared after."""
     marked = path == PATH_REJECT or path == PATH_UNIFORM_REJECT
     if marked:
@@ -389,24 +434,24 @@ _BLOCK = 256
 
 @ngjit
 def sample_kernel(
-    seed,
-    epoch,
-    users,
-    xptr,
-    xind,
-    need,
-    t0,
-    t1,
-    out,
-    kind,
-    n,
-    weights,
-    table,
-    total,
-    n_pos,
-    wmax,
-    switch,
-):
+    seed: IntLike,
+    epoch: IntLike,
+    users: np.ndarray,
+    xptr: np.ndarray,
+    xind: np.ndarray,
+    need: np.ndarray,
+    t0: np.ndarray,
+    t1: np.ndarray,
+    out: np.ndarray,
+    kind: IntLike,
+    n: IntLike,
+    weights: np.ndarray,
+    table: np.ndarray,
+    total: float,
+    n_pos: IntLike,
+    wmax: float,
+    switch: float,
+) -> int:
     """Training negatives ``t0[i] <= t < t1[i]`` of each ``users[i]``.
 
     Parameters
@@ -491,29 +536,29 @@ def sample_kernel(
 
 @ngjit
 def window_rows_kernel(
-    r0,
-    r1,
-    k_neg,
-    seed,
-    epoch,
-    u_first,
-    base,
-    ptr,
-    ind,
-    xptr,
-    xind,
-    kind,
-    n,
-    weights,
-    table,
-    total,
-    n_pos,
-    wmax,
-    switch,
-    users_out,
-    items_out,
-    labels_out,
-):
+    r0: IntLike,
+    r1: IntLike,
+    k_neg: IntLike,
+    seed: IntLike,
+    epoch: IntLike,
+    u_first: IntLike,
+    base: IntLike,
+    ptr: np.ndarray,
+    ind: np.ndarray,
+    xptr: np.ndarray,
+    xind: np.ndarray,
+    kind: IntLike,
+    n: IntLike,
+    weights: np.ndarray,
+    table: np.ndarray,
+    total: float,
+    n_pos: IntLike,
+    wmax: float,
+    switch: float,
+    users_out: np.ndarray,
+    items_out: np.ndarray,
+    labels_out: np.ndarray,
+) -> int:
     """Rows ``[r0, r1)`` of the unshuffled example stream of an epoch.
 
     The unshuffled stream lists the users in order; user ``u`` with sorted train row
@@ -620,7 +665,9 @@ def window_rows_kernel(
 
 
 @ngjit
-def fisher_yates_kernel(size, seed, stream, a, b):
+def fisher_yates_kernel(
+    size: IntLike, seed: IntLike, stream: IntLike, a: IntLike, b: IntLike
+) -> np.ndarray:
     """Permutation of ``range(size)`` (int64) by Fisher-Yates.
 
     ``perm = arange(size)``; for ``k = size-1 .. 1``:
@@ -632,10 +679,10 @@ def fisher_yates_kernel(size, seed, stream, a, b):
 
 
 @ngjit
-def _fisher_yates_inplace(values, hp):
+def _fisher_yates_inplace(values: np.ndarray, hp: np.uint64) -> None:
     """Apply the Fisher-Yates swaps of :func:`fisher_yates_kernel` to ``values`` directly."""
     for k in range(values.shape[0] - 1, 0, -1):
-        s = np.int64(to_unit(absorb(hp, k)) * np.float64(k + 1))
+        s: IntLike = np.int64(to_unit(absorb(hp, k)) * np.float64(k + 1))
         if s > k:
             s = k
         tmp = values[k]
@@ -645,8 +692,16 @@ def _fisher_yates_inplace(values, hp):
 
 @ngjit
 def shuffle_rows_kernel(
-    seed, epoch, window, users, items, labels, users_out, items_out, labels_out
-):
+    seed: IntLike,
+    epoch: IntLike,
+    window: IntLike,
+    users: np.ndarray,
+    items: np.ndarray,
+    labels: np.ndarray,
+    users_out: np.ndarray,
+    items_out: np.ndarray,
+    labels_out: np.ndarray,
+) -> None:
     """``out[i] = in[perm[i]]`` with ``perm = fisher_yates(L, seed, SHUFFLE, epoch, window)``.
 
     When the rows fit (user offset < 2**32, items < 2**31, labels 0/1) they are packed in
@@ -693,7 +748,7 @@ def shuffle_rows_kernel(
 
 
 @inline_jit
-def _set_insert(keys, mask, r):
+def _set_insert(keys: np.ndarray, mask: IntLike, r: IntLike) -> bool:
     """Insert ``r`` into the linear-probing set ``keys`` (-1 = empty); False if present."""
     h = r & mask
     while True:
@@ -707,7 +762,15 @@ def _set_insert(keys, mask, r):
 
 
 @ngjit
-def eval_negatives_kernel(seed, users, xptr, xind, n, k, out):
+def eval_negatives_kernel(
+    seed: IntLike,
+    users: np.ndarray,
+    xptr: np.ndarray,
+    xind: np.ndarray,
+    n: IntLike,
+    k: IntLike,
+    out: np.ndarray,
+) -> int:
     """``k`` distinct negatives per user, uniform, never in the exclusion row.
 
     Robert Floyd's algorithm on the ranks of the ``m = n - |X|`` available items: for
@@ -770,7 +833,7 @@ def eval_negatives_kernel(seed, users, xptr, xind, n, k, out):
 
 
 @ngjit
-def rows_canonical_kernel(ptr, ind, n):
+def rows_canonical_kernel(ptr: np.ndarray, ind: np.ndarray, n: IntLike) -> bool:
     """True when every row of the CSR ``(ptr, ind)`` is strictly increasing within [0, n)."""
     for i in range(ptr.shape[0] - 1):
         for q in range(ptr[i], ptr[i + 1]):
@@ -783,7 +846,9 @@ def rows_canonical_kernel(ptr, ind, n):
 
 
 @ngjit
-def union_rows_kernel(aptr, aind, bptr, bind):
+def union_rows_kernel(
+    aptr: np.ndarray, aind: np.ndarray, bptr: np.ndarray, bind: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise sorted union of two canonical CSR structures: ``(ptr int64, ind)``."""
     rows = aptr.shape[0] - 1
     ptr = np.zeros(rows + 1, np.int64)

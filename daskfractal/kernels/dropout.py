@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import ngjit
+from ._jit import IntLike, ngjit
 from .rng import STREAM_EXACT, absorb, as_seed
 
 MODE_BERNOULLI = 0
@@ -34,7 +34,7 @@ _INSERTION_MAX = 32
 _S11 = np.uint64(11)
 
 
-def as_mode(mode) -> int:
+def as_mode(mode: str | IntLike) -> int:
     """``MODE_BERNOULLI``/``MODE_EXACT`` from an int constant or "bernoulli"/"exact"."""
     if isinstance(mode, str):
         if mode not in _MODES:
@@ -45,7 +45,7 @@ def as_mode(mode) -> int:
     return int(mode)
 
 
-def as_test_policy(policy) -> int:
+def as_test_policy(policy: str | IntLike) -> int:
     """``TEST_ALL``/``TEST_ONE`` from an int constant or "all"/"one"."""
     if isinstance(policy, str):
         if policy not in _POLICIES:
@@ -57,7 +57,7 @@ def as_test_policy(policy) -> int:
 
 
 @ngjit
-def _sort_small(a, n):
+def _sort_small(a: np.ndarray, n: IntLike) -> None:
     """In-place ascending sort of ``a[:n]`` (insertion sort for short rows)."""
     if n <= _INSERTION_MAX:
         for x in range(1, n):
@@ -72,7 +72,9 @@ def _sort_small(a, n):
 
 
 @ngjit
-def exact_threshold(hp, a, d, k, keys, sorted_keys):
+def exact_threshold(
+    hp: np.uint64, a: IntLike, d: int, k: int, keys: np.ndarray, sorted_keys: np.ndarray
+) -> tuple[np.uint64, int]:
     """EXACT dropout of one source row: keys and the keep rule for its ``k`` of ``d``.
 
     Fills ``keys[:d]`` with the integer keys ``absorb(hp, a + x) >> 11`` and returns
@@ -99,7 +101,7 @@ def exact_total(keep: float, total: int) -> int:
     return min(int(total), int(np.floor(keep * int(total) + 0.5)))
 
 
-def exact_row_counts(row_degree, keep: float, seed: int, i: int, j: int) -> np.ndarray:
+def exact_row_counts(row_degree: np.ndarray, keep: float, seed: int, i: int, j: int) -> np.ndarray:
     """How the ``K = exact_total(keep, sum(row_degree))`` kept elements of block (i, j)
     split over source rows: int64 ``(m,)``, multivariate hypergeometric.
 

@@ -32,11 +32,12 @@ specification. Everything is a pure function of the inputs: results do not depen
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
-from ._jit import ngjit
+from ._jit import IntLike, ngjit
 from .dropout import (
     MODE_BERNOULLI,
     MODE_EXACT,
@@ -55,7 +56,18 @@ _INSERTION_MAX = 32
 
 
 @ngjit
-def _sort_seg(items, src, lo, hi, with_src, base, passes, tmp, tmp_src, count):
+def _sort_seg(
+    items: np.ndarray,
+    src: np.ndarray,
+    lo: IntLike,
+    hi: IntLike,
+    with_src: bool,
+    base: IntLike,
+    passes: IntLike,
+    tmp: np.ndarray,
+    tmp_src: np.ndarray,
+    count: np.ndarray,
+) -> None:
     """Stable ascending sort of ``items[lo:hi]`` (carrying ``src`` when ``with_src``).
 
     Every value is in ``[base, base + 256**passes)``. Short segments: insertion sort; long
@@ -97,7 +109,17 @@ def _sort_seg(items, src, lo, hi, with_src, base, passes, tmp, tmp_src, count):
 
 
 @ngjit
-def _radix_pass(a, a_src, b, b_src, n, base, shift, with_src, count):
+def _radix_pass(
+    a: np.ndarray,
+    a_src: np.ndarray,
+    b: np.ndarray,
+    b_src: np.ndarray,
+    n: IntLike,
+    base: IntLike,
+    shift: IntLike,
+    with_src: bool,
+    count: np.ndarray,
+) -> bool:
     """One stable counting-sort pass of ``a[:n]`` into ``b`` on the digit at ``shift``.
 
     Returns False (and moves nothing) when every value has the same digit.
@@ -119,7 +141,9 @@ def _radix_pass(a, a_src, b, b_src, n, base, shift, with_src, count):
 
 
 @ngjit
-def _block_streams(seed, stream, i, keep_row, exact):
+def _block_streams(
+    seed: IntLike, stream: IntLike, i: IntLike, keep_row: np.ndarray, exact: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Per block j: the hash state after (seed, stream, i, j), and the Bernoulli threshold.
 
     Bernoulli: ``uniform < p  <=>  (h >> 11) < ceil(p * 2**53)``; threshold 0 keeps nothing
@@ -141,7 +165,7 @@ def _block_streams(seed, stream, i, keep_row, exact):
 
 
 @ngjit
-def _grown(a, need):
+def _grown(a: np.ndarray, need: IntLike) -> np.ndarray:
     """``a`` with room for ``need`` elements (a copy when it must grow)."""
     if need <= a.shape[0]:
         return a
@@ -151,7 +175,19 @@ def _grown(a, need):
 
 
 @ngjit
-def _place(stage, stage_src, seg, ns, u, off, lo, hi, out, out_src, with_src):
+def _place(
+    stage: np.ndarray,
+    stage_src: np.ndarray,
+    seg: np.ndarray,
+    ns: IntLike,
+    u: IntLike,
+    off: IntLike,
+    lo: IntLike,
+    hi: IntLike,
+    out: np.ndarray,
+    out_src: np.ndarray,
+    with_src: bool,
+) -> int:
     """Copy the segments ``(j, u)`` of row ``u``, all j in order, into the window of ``out``.
 
     Segment ``(j, u)`` is ``stage[seg[j*ns + u] : seg[j*ns + u + 1]]``; the row's entries are
@@ -175,33 +211,33 @@ def _place(stage, stage_src, seg, ns, u, off, lo, hi, out, out_src, with_src):
 
 @ngjit
 def emit_rows_kernel(
-    indptr,
-    indices,
-    sign,
-    row_src,
-    col_perm,
-    keep_row,
-    seed,
-    i,
-    mode,
-    exact_counts,
-    test_policy,
-    n_items_block,
-    slots,
-    train_off,
-    test_off,
-    train_count,
-    test_count,
-    train_lo,
-    train_hi,
-    test_lo,
-    test_hi,
-    out_train,
-    out_train_src,
-    out_test,
-    out_test_src,
-    with_src,
-):
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    sign: np.ndarray,
+    row_src: np.ndarray,
+    col_perm: np.ndarray,
+    keep_row: np.ndarray,
+    seed: IntLike,
+    i: IntLike,
+    mode: IntLike,
+    exact_counts: np.ndarray,
+    test_policy: IntLike,
+    n_items_block: IntLike,
+    slots: np.ndarray,
+    train_off: np.ndarray,
+    test_off: np.ndarray,
+    train_count: np.ndarray,
+    test_count: np.ndarray,
+    train_lo: IntLike,
+    train_hi: IntLike,
+    test_lo: IntLike,
+    test_hi: IntLike,
+    out_train: np.ndarray,
+    out_train_src: np.ndarray,
+    out_test: np.ndarray,
+    out_test_src: np.ndarray,
+    with_src: bool,
+) -> tuple[int, int]:
     """Generate the rows ``slots`` (local slot numbers t, ascending) of block-row ``i``.
 
     Row ``slots[u]`` has ``train_count[u]`` / ``test_count[u]`` entries (from the count
@@ -250,8 +286,8 @@ def emit_rows_kernel(
     st_te_src = np.empty(cap_te + 1 if with_src else 0, np.int64)
     seg_tr = np.empty(nb * ns + 1, np.int64)
     seg_te = np.empty(nb * ns + 1, np.int64)
-    c_tr = 0
-    c_te = 0
+    c_tr: IntLike = 0
+    c_te: IntLike = 0
     for j in range(nb):
         hp = prefix[j]
         thr = thr_b[j]
@@ -265,7 +301,7 @@ def emit_rows_kernel(
             d = b - a
             if d == 0:
                 continue
-            nk = 0
+            nk: IntLike = 0
             if not exact:
                 if thr == 0:
                     continue
@@ -346,7 +382,7 @@ def emit_rows_kernel(
             _place(st_te, st_te_src, seg_te, ns, u, test_off[u], test_lo, test_hi,
                    out_test, out_test_src, with_src)  # fmt: skip
         elif n_te > 0:
-            pick = np.int64(_uniform(seed, STREAM_ONE, i, t, 0) * n_te)
+            pick: IntLike = np.int64(_uniform(seed, STREAM_ONE, i, t, 0) * n_te)
             if pick >= n_te:
                 pick = n_te - 1
             for j in range(nb):
@@ -369,8 +405,19 @@ def emit_rows_kernel(
 
 
 @ngjit
-def count_rows_kernel(indptr, sign, row_src, keep_row, seed, i, t0, t1, mode, exact_counts,
-                      test_policy):  # fmt: skip
+def count_rows_kernel(
+    indptr: np.ndarray,
+    sign: np.ndarray,
+    row_src: np.ndarray,
+    keep_row: np.ndarray,
+    seed: IntLike,
+    i: IntLike,
+    t0: IntLike,
+    t1: IntLike,
+    mode: IntLike,
+    exact_counts: np.ndarray,
+    test_policy: IntLike,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-slot train and test counts of rows ``[t0, t1)`` and per-block kept counts.
 
     The cheap first pass: one hash per candidate, no permutation lookups, no writes.
@@ -404,8 +451,8 @@ def count_rows_kernel(indptr, sign, row_src, keep_row, seed, i, t0, t1, mode, ex
             b = indptr[r + 1]
             if b == a:
                 continue
-            c_tr = 0
-            c_te = 0
+            c_tr: IntLike = 0
+            c_te: IntLike = 0
             if not exact:
                 thr = thr_b[j]
                 if thr == 0:
@@ -445,7 +492,7 @@ def count_rows_kernel(indptr, sign, row_src, keep_row, seed, i, t0, t1, mode, ex
 
 
 @ngjit
-def take(values, idx):
+def take(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """``values[idx]`` without holding the GIL (NumPy's fancy indexing holds it, which
     serializes the threads of a worker on the carried ratings and timestamps)."""
     out = np.empty(idx.shape[0], values.dtype)
@@ -467,27 +514,34 @@ class ExpandedRows(NamedTuple):
     block_test: np.ndarray  #: (n',) kept test entries per block j (before TEST_ONE)
 
 
+#: what :func:`_prepare` returns: the kernels' arguments, converted and checked (the arrays
+#: contiguous with their kernel dtypes, the seed ``uint64``, the scalars ``int``)
+_Args: TypeAlias = tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+    np.uint64, int, int, int, int, np.ndarray, int, int,
+]  # fmt: skip
+
 _EMPTY = np.empty(0, np.int64)
 _EMPTY2 = np.empty((0, 0), np.int64)
 
 
 def _prepare(
-    indptr,
-    indices,
-    sign,
-    row_src,
-    col_perm,
-    keep_row,
-    seed,
-    i,
-    t0,
-    t1,
-    mode,
-    exact_counts,
-    test_policy,
-    n_items_block,
-    validate,
-):
+    indptr: npt.ArrayLike,
+    indices: npt.ArrayLike,
+    sign: npt.ArrayLike,
+    row_src: npt.ArrayLike,
+    col_perm: npt.ArrayLike,
+    keep_row: npt.ArrayLike,
+    seed: IntLike,
+    i: IntLike,
+    t0: IntLike,
+    t1: IntLike,
+    mode: str | IntLike,
+    exact_counts: npt.ArrayLike | None,
+    test_policy: str | IntLike,
+    n_items_block: IntLike | None,
+    validate: bool,
+) -> _Args:
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     indices = np.asarray(indices)
     if indices.dtype not in (np.int32, np.int64):
@@ -553,7 +607,9 @@ def _prepare(
     )
 
 
-def _emit_all(args, train_indptr, test_indptr):
+def _emit_all(
+    args: _Args, train_indptr: np.ndarray, test_indptr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Emit every row of ``[t0, t1)`` at the offsets ``*_indptr`` (local CSR)."""
     (indptr, indices, sign, row_src, col_perm, keep_row, seed, i, t0, t1, mode,
      exact_counts, test_policy, n_items_block) = args  # fmt: skip
@@ -573,7 +629,7 @@ def _emit_all(args, train_indptr, test_indptr):
     return train_items, train_src, test_items, test_src
 
 
-def _count(args):
+def _count(args: _Args) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     (indptr, _, sign, row_src, _, keep_row, seed, i, t0, t1, mode, exact_counts,
      test_policy, _) = args  # fmt: skip
     return count_rows_kernel(
@@ -582,23 +638,23 @@ def _count(args):
 
 
 def count_rows(
-    indptr,
-    indices,
-    sign,
-    row_src,
-    col_perm,
-    keep_row,
-    seed,
-    i,
-    t0,
-    t1,
-    mode=MODE_BERNOULLI,
-    exact_counts=None,
-    test_policy=TEST_ALL,
-    n_items_block=None,
+    indptr: npt.ArrayLike,
+    indices: npt.ArrayLike,
+    sign: npt.ArrayLike,
+    row_src: npt.ArrayLike,
+    col_perm: npt.ArrayLike,
+    keep_row: npt.ArrayLike,
+    seed: IntLike,
+    i: IntLike,
+    t0: IntLike,
+    t1: IntLike,
+    mode: str | IntLike = MODE_BERNOULLI,
+    exact_counts: npt.ArrayLike | None = None,
+    test_policy: str | IntLike = TEST_ALL,
+    n_items_block: IntLike | None = None,
     *,
-    validate=True,
-):
+    validate: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Count pass: ``(train_counts, test_counts, block_train, block_test)``, all int64.
 
     ``*_counts`` have shape ``(t1-t0,)`` (entries emitted per output row, after the test
@@ -612,25 +668,25 @@ def count_rows(
 
 
 def fill_rows(
-    indptr,
-    indices,
-    sign,
-    row_src,
-    col_perm,
-    keep_row,
-    seed,
-    i,
-    t0,
-    t1,
-    mode=MODE_BERNOULLI,
-    exact_counts=None,
-    test_policy=TEST_ALL,
-    n_items_block=None,
-    train_indptr=None,
-    test_indptr=None,
+    indptr: npt.ArrayLike,
+    indices: npt.ArrayLike,
+    sign: npt.ArrayLike,
+    row_src: npt.ArrayLike,
+    col_perm: npt.ArrayLike,
+    keep_row: npt.ArrayLike,
+    seed: IntLike,
+    i: IntLike,
+    t0: IntLike,
+    t1: IntLike,
+    mode: str | IntLike = MODE_BERNOULLI,
+    exact_counts: npt.ArrayLike | None = None,
+    test_policy: str | IntLike = TEST_ALL,
+    n_items_block: IntLike | None = None,
+    train_indptr: npt.ArrayLike | None = None,
+    test_indptr: npt.ArrayLike | None = None,
     *,
-    validate=True,
-):
+    validate: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fill pass: ``(train_items, train_src, test_items, test_src)``, all int64.
 
     ``train_indptr``/``test_indptr`` (int64, ``t1-t0+1``, starting at 0) are the local row
@@ -662,22 +718,22 @@ def _indptr(counts: np.ndarray) -> np.ndarray:
 
 
 def expand_block_rows(
-    indptr,
-    indices,
-    sign,
-    row_src,
-    col_perm,
-    keep_row,
-    seed,
-    i,
-    t0,
-    t1,
-    mode=MODE_BERNOULLI,
-    exact_counts=None,
-    test_policy=TEST_ALL,
-    n_items_block=None,
+    indptr: npt.ArrayLike,
+    indices: npt.ArrayLike,
+    sign: npt.ArrayLike,
+    row_src: npt.ArrayLike,
+    col_perm: npt.ArrayLike,
+    keep_row: npt.ArrayLike,
+    seed: IntLike,
+    i: IntLike,
+    t0: IntLike,
+    t1: IntLike,
+    mode: str | IntLike = MODE_BERNOULLI,
+    exact_counts: npt.ArrayLike | None = None,
+    test_policy: str | IntLike = TEST_ALL,
+    n_items_block: IntLike | None = None,
     *,
-    validate=True,
+    validate: bool = True,
 ) -> ExpandedRows:
     """Every output row ``[t0, t1)`` of block-row ``i`` as a local CSR: the count pass, then
     the emit pass over all rows (the same two kernels the store writer runs)."""

@@ -19,20 +19,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import ngjit
+from ._jit import IntLike, ngjit
 from .rng import absorb, as_seed, hash_prefix, to_unit
 
 PERMUTATION_KINDS = ("none", "block", "stratified")
 
 
 @ngjit
-def _fisher_yates(out, hp, pos0):
+def _fisher_yates(out: np.ndarray, hp: np.uint64, pos0: IntLike) -> None:
     """``out[:] = arange(L)`` then Fisher-Yates with draws ``to_unit(absorb(hp, pos0 + k))``."""
     n = out.shape[0]
     for k in range(n):
         out[k] = k
     for k in range(n - 1, 0, -1):
-        s = np.int64(to_unit(absorb(hp, pos0 + k)) * (k + 1))
+        s: IntLike = np.int64(to_unit(absorb(hp, pos0 + k)) * (k + 1))
         if s > k:
             s = k
         tmp = out[k]
@@ -41,7 +41,9 @@ def _fisher_yates(out, hp, pos0):
 
 
 @ngjit
-def block_permutation_kernel(size, seed, stream, i, j):
+def block_permutation_kernel(
+    size: IntLike, seed: IntLike, stream: IntLike, i: IntLike, j: IntLike
+) -> np.ndarray:
     """Uniform permutation of ``range(size)`` (int64), see :func:`block_permutation`."""
     perm = np.empty(size, np.int64)
     _fisher_yates(perm, hash_prefix(seed, stream, i, j), np.int64(0))
@@ -49,7 +51,9 @@ def block_permutation_kernel(size, seed, stream, i, j):
 
 
 @ngjit
-def stratified_permutation_kernel(order, window, seed, stream, i, j):
+def stratified_permutation_kernel(
+    order: np.ndarray, window: IntLike, seed: IntLike, stream: IntLike, i: IntLike, j: IntLike
+) -> np.ndarray:
     """Stratified permutation given ``order`` = stable argsort of the degrees (int64)."""
     size = order.shape[0]
     perm = np.empty(size, np.int64)
@@ -66,7 +70,7 @@ def stratified_permutation_kernel(order, window, seed, stream, i, j):
 
 
 @ngjit
-def invert_permutation_kernel(perm):
+def invert_permutation_kernel(perm: np.ndarray) -> np.ndarray:
     """``inv[perm[r]] = r`` along the last axis of a 2-D int64 array."""
     inv = np.empty_like(perm)
     for b in range(perm.shape[0]):
@@ -75,14 +79,14 @@ def invert_permutation_kernel(perm):
     return inv
 
 
-def _check_size(size) -> int:
+def _check_size(size: IntLike) -> int:
     size = int(size)
     if size < 0:
         raise ValueError(f"size must be >= 0, got {size}")
     return size
 
 
-def _check_window(window) -> int:
+def _check_window(window: IntLike) -> int:
     window = int(window)
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")

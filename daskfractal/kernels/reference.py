@@ -7,8 +7,12 @@ inputs and meant for tests and for reading.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from ._jit import IntLike
 from .dropout import MODE_BERNOULLI, MODE_EXACT, TEST_ONE, as_mode, as_test_policy
 from .emit import ExpandedRows
 from .rng import GAMMA, INIT, M1, M2, STREAM_DROP, STREAM_EXACT, STREAM_ONE, TWO_M53
@@ -17,7 +21,7 @@ from .rng import GAMMA, INIT, M1, M2, STREAM_DROP, STREAM_EXACT, STREAM_ONE, TWO
 # rng
 
 
-def _u64(x) -> np.ndarray:
+def _u64(x: npt.ArrayLike) -> np.ndarray:
     """Integer array-like -> uint64 array (negative values wrap modulo 2**64)."""
     if isinstance(x, int) and not isinstance(x, bool):
         return np.array(x & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)
@@ -27,23 +31,25 @@ def _u64(x) -> np.ndarray:
     return a.astype(np.uint64)
 
 
-def mix64(z) -> np.ndarray:
+def mix64(z: npt.ArrayLike) -> np.ndarray:
     """Splitmix64 finalizer on uint64 arrays (wrapping)."""
-    z = np.atleast_1d(_u64(z))
+    v = np.atleast_1d(_u64(z))
     with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * M1
-        z = (z ^ (z >> np.uint64(27))) * M2
-        return z ^ (z >> np.uint64(31))
+        v = (v ^ (v >> np.uint64(30))) * M1
+        v = (v ^ (v >> np.uint64(27))) * M2
+        return v ^ (v >> np.uint64(31))
 
 
-def absorb(h, w) -> np.ndarray:
+def absorb(h: npt.ArrayLike, w: npt.ArrayLike) -> np.ndarray:
     """``mix64(h + w * GAMMA)`` on broadcast uint64 arrays."""
     h, w = np.broadcast_arrays(np.atleast_1d(_u64(h)), np.atleast_1d(_u64(w)))
     with np.errstate(over="ignore"):
         return mix64(h + w * GAMMA)
 
 
-def hash_prefix(seed, stream, a, b) -> np.ndarray:
+def hash_prefix(
+    seed: npt.ArrayLike, stream: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike
+) -> np.ndarray:
     """State after absorbing ``seed, stream, a, b``."""
     h = absorb(INIT, seed)
     h = absorb(h, stream)
@@ -51,18 +57,22 @@ def hash_prefix(seed, stream, a, b) -> np.ndarray:
     return absorb(h, b)
 
 
-def hash64(seed, stream, a, b, c) -> np.ndarray:
+def hash64(
+    seed: npt.ArrayLike, stream: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike
+) -> np.ndarray:
     """Vectorized ``hash64``: uint64 array of the broadcast shape of the five words."""
     shape = np.broadcast_shapes(*(np.shape(x) for x in (seed, stream, a, b, c)))
     return absorb(hash_prefix(seed, stream, a, b), c).reshape(shape)
 
 
-def to_unit(h) -> np.ndarray:
+def to_unit(h: npt.ArrayLike) -> np.ndarray:
     """``(h >> 11) * 2**-53`` as float64."""
     return (_u64(h) >> np.uint64(11)).astype(np.float64) * TWO_M53
 
 
-def uniform(seed, stream, a, b, c) -> np.ndarray:
+def uniform(
+    seed: npt.ArrayLike, stream: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike
+) -> np.ndarray:
     """Vectorized ``uniform``: float64 in [0, 1) of the broadcast shape."""
     return to_unit(hash64(seed, stream, a, b, c))
 
@@ -71,7 +81,14 @@ def uniform(seed, stream, a, b, c) -> np.ndarray:
 # permutations
 
 
-def _fisher_yates(size: int, seed, stream, i, j, pos0: int = 0) -> np.ndarray:
+def _fisher_yates(
+    size: int,
+    seed: npt.ArrayLike,
+    stream: npt.ArrayLike,
+    i: npt.ArrayLike,
+    j: npt.ArrayLike,
+    pos0: int = 0,
+) -> np.ndarray:
     k = np.arange(size, dtype=np.int64)
     draws = (uniform(seed, stream, i, j, pos0 + k) * (k + 1).astype(np.float64)).astype(np.int64)
     draws = np.minimum(draws, k)
@@ -82,12 +99,21 @@ def _fisher_yates(size: int, seed, stream, i, j, pos0: int = 0) -> np.ndarray:
     return perm
 
 
-def block_permutation(size: int, seed, stream, i, j) -> np.ndarray:
+def block_permutation(
+    size: int, seed: npt.ArrayLike, stream: npt.ArrayLike, i: npt.ArrayLike, j: npt.ArrayLike
+) -> np.ndarray:
     """Uniform Fisher-Yates permutation ``perm[r] = pi(r)`` (int64)."""
     return _fisher_yates(int(size), seed, stream, i, j)
 
 
-def stratified_permutation(degree, window: int, seed, stream, i, j) -> np.ndarray:
+def stratified_permutation(
+    degree: npt.ArrayLike,
+    window: int,
+    seed: npt.ArrayLike,
+    stream: npt.ArrayLike,
+    i: npt.ArrayLike,
+    j: npt.ArrayLike,
+) -> np.ndarray:
     """Degree-stratified permutation (int64), see the kernel's docstring."""
     degree = np.asarray(degree)
     size = degree.shape[0]
@@ -99,7 +125,7 @@ def stratified_permutation(degree, window: int, seed, stream, i, j) -> np.ndarra
     return perm
 
 
-def invert_permutation(perm) -> np.ndarray:
+def invert_permutation(perm: npt.ArrayLike) -> np.ndarray:
     """``inv[perm[r]] = r`` along the last axis (int64)."""
     perm = np.asarray(perm, dtype=np.int64)
     inv = np.empty_like(perm)
@@ -109,13 +135,25 @@ def invert_permutation(perm) -> np.ndarray:
     return inv
 
 
-def permutation_table(kind, size, seed, stream, i, n_blocks, *, degree=None, window=None):
+def permutation_table(
+    kind: str,
+    size: int,
+    seed: npt.ArrayLike,
+    stream: npt.ArrayLike,
+    i: npt.ArrayLike,
+    n_blocks: int,
+    *,
+    degree: npt.ArrayLike | None = None,
+    window: int | None = None,
+) -> np.ndarray:
     """``(n_blocks, size)`` int64 table of permutations of block-row ``i``."""
     if kind == "none":
         return np.tile(np.arange(size, dtype=np.int64), (n_blocks, 1))
     if kind == "block":
         rows = [block_permutation(size, seed, stream, i, j) for j in range(n_blocks)]
     elif kind == "stratified":
+        if degree is None or window is None:
+            raise ValueError("a stratified permutation needs degree and window")
         rows = [stratified_permutation(degree, window, seed, stream, i, j) for j in range(n_blocks)]
     else:
         raise ValueError(f"unknown permutation kind {kind!r}")
@@ -131,20 +169,20 @@ def _ptr(rows: np.ndarray, nrows: int) -> np.ndarray:
 
 
 def expand_block_rows(
-    indptr,
-    indices,
-    sign,
-    row_src,
-    col_perm,
-    keep_row,
-    seed,
-    i,
-    t0,
-    t1,
-    mode=MODE_BERNOULLI,
-    exact_counts=None,
-    test_policy=0,
-    n_items_block=None,
+    indptr: npt.ArrayLike,
+    indices: npt.ArrayLike,
+    sign: npt.ArrayLike,
+    row_src: npt.ArrayLike,
+    col_perm: npt.ArrayLike,
+    keep_row: npt.ArrayLike,
+    seed: npt.ArrayLike,
+    i: IntLike,
+    t0: IntLike,
+    t1: IntLike,
+    mode: str | IntLike = MODE_BERNOULLI,
+    exact_counts: npt.ArrayLike | None = None,
+    test_policy: str | IntLike = 0,
+    n_items_block: IntLike | None = None,
 ) -> ExpandedRows:
     """Reference of :func:`daskfractal.kernels.emit.expand_block_rows` (COO + lexsort)."""
     indptr = np.asarray(indptr, dtype=np.int64)
@@ -189,7 +227,7 @@ def expand_block_rows(
     sg = np.concatenate(sign_l) if nb else np.empty(0, np.int8)
     js = np.concatenate(j_l) if nb else np.empty(0, np.int64)
 
-    def part(mask):
+    def part(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         o = np.lexsort((qs[mask], items[mask], rows[mask]))
         return rows[mask][o], items[mask][o], qs[mask][o]
 
@@ -219,7 +257,7 @@ def expand_block_rows(
     )
 
 
-def count_rows(*args, **kwargs):
+def count_rows(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Reference count pass: ``(train_counts, test_counts, block_train, block_test)``."""
     out = expand_block_rows(*args, **kwargs)
     return (np.diff(out.train_indptr), np.diff(out.test_indptr), out.block_train, out.block_test)

@@ -12,7 +12,9 @@ Conventions: an exclusion row ``x`` is a sorted, duplicate-free integer array of
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
+from ._jit import IntLike
 from .alias import (
     DRAW_STRIDE,
     KIND_UNIFORM,
@@ -41,7 +43,7 @@ def _seqsum(values: np.ndarray) -> float:
 # alias table
 
 
-def build_alias(weights) -> tuple[np.ndarray, float]:
+def build_alias(weights: npt.ArrayLike) -> tuple[np.ndarray, float]:
     """Vose's alias table: ``(table float64 (n, 2), total)``; see ``build_alias_kernel``."""
     w = np.asarray(weights, dtype=np.float64)
     n = w.shape[0]
@@ -80,7 +82,17 @@ def alias_probabilities(table: np.ndarray) -> np.ndarray:
 # training negatives
 
 
-def user_path(kind, x, n, weights, total, n_pos, wmax, need, switch):
+def user_path(
+    kind: int,
+    x: npt.ArrayLike,
+    n: int,
+    weights: np.ndarray,
+    total: float,
+    n_pos: int,
+    wmax: float,
+    need: int,
+    switch: float,
+) -> tuple[int, int, np.ndarray, np.ndarray]:
     """Path of one user: ``(path, size, cdf, citems)`` (see :mod:`.alias`)."""
     x = np.asarray(x, dtype=np.int64)
     k = x.shape[0]
@@ -110,7 +122,14 @@ def user_path(kind, x, n, weights, total, n_pos, wmax, need, switch):
     return PATH_COMPLEMENT, items.shape[0], np.cumsum(weights[items]), items
 
 
-def _alias_draw(table, n, seed, epoch, user, c):
+def _alias_draw(
+    table: np.ndarray,
+    n: int,
+    seed: npt.ArrayLike,
+    epoch: npt.ArrayLike,
+    user: IntLike,
+    c: np.ndarray,
+) -> np.ndarray:
     u0 = uniform(seed, STREAM_NEG_TRAIN, epoch, user, c)
     u1 = uniform(seed, STREAM_NEG_TRAIN, epoch, user, c + 1)
     col = np.minimum((u0 * np.float64(n)).astype(np.int64), n - 1)
@@ -118,7 +137,21 @@ def _alias_draw(table, n, seed, epoch, user, c):
 
 
 def user_negatives(
-    seed, epoch, user, x, t0, t1, need, kind, n, weights, table, total, n_pos, wmax, switch
+    seed: npt.ArrayLike,
+    epoch: npt.ArrayLike,
+    user: IntLike,
+    x: npt.ArrayLike,
+    t0: int,
+    t1: int,
+    need: int,
+    kind: int,
+    n: int,
+    weights: np.ndarray,
+    table: np.ndarray,
+    total: float,
+    n_pos: int,
+    wmax: float,
+    switch: float,
 ) -> np.ndarray:
     """Training negatives ``t0 <= t < t1`` of one user (int64); see ``sample_kernel``.
 
@@ -170,21 +203,21 @@ def user_negatives(
 
 
 def unshuffled_epoch(
-    k_neg,
-    seed,
-    epoch,
-    indptr,
-    indices,
-    xptr,
-    xind,
-    kind,
-    n,
-    weights,
-    table,
-    total,
-    n_pos,
-    wmax,
-    switch,
+    k_neg: int,
+    seed: npt.ArrayLike,
+    epoch: npt.ArrayLike,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    xptr: np.ndarray,
+    xind: np.ndarray,
+    kind: int,
+    n: int,
+    weights: np.ndarray,
+    table: np.ndarray,
+    total: float,
+    n_pos: int,
+    wmax: float,
+    switch: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The whole unshuffled example stream of an epoch: ``(users, items, labels)``.
 
@@ -229,7 +262,9 @@ def unshuffled_epoch(
 # shuffles
 
 
-def fisher_yates(size: int, seed, stream, a, b) -> np.ndarray:
+def fisher_yates(
+    size: int, seed: npt.ArrayLike, stream: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike
+) -> np.ndarray:
     """Fisher-Yates permutation of ``range(size)`` (int64); see ``fisher_yates_kernel``."""
     k = np.arange(size, dtype=np.int64)
     draws = np.minimum(
@@ -242,7 +277,9 @@ def fisher_yates(size: int, seed, stream, a, b) -> np.ndarray:
     return perm
 
 
-def window_order(n_rows: int, window: int, seed, epoch) -> list[tuple[int, int, int]]:
+def window_order(
+    n_rows: int, window: int, seed: npt.ArrayLike, epoch: npt.ArrayLike
+) -> list[tuple[int, int, int]]:
     """Windows of an epoch in stream order: ``(w, r0, r1)``.
 
     The full windows ``w < n_rows // window`` come in the order of
@@ -258,7 +295,12 @@ def window_order(n_rows: int, window: int, seed, epoch) -> list[tuple[int, int, 
     return out
 
 
-def epoch_stream(unshuffled, window: int, seed, epoch):
+def epoch_stream(
+    unshuffled: tuple[np.ndarray, np.ndarray, np.ndarray],
+    window: int,
+    seed: npt.ArrayLike,
+    epoch: npt.ArrayLike,
+) -> tuple[np.ndarray, ...]:
     """The shuffled epoch: for each window in stream order, its rows permuted by
     ``fisher_yates(L, seed, SHUFFLE, epoch, w)`` (row ``i`` of the output is row
     ``perm[i]`` of the window)."""
@@ -276,7 +318,9 @@ def epoch_stream(unshuffled, window: int, seed, epoch):
 # test negatives
 
 
-def eval_negatives(seed, user, x, n: int, k: int) -> np.ndarray:
+def eval_negatives(
+    seed: npt.ArrayLike, user: IntLike, x: npt.ArrayLike, n: int, k: int
+) -> np.ndarray:
     """``k`` distinct uniform negatives of one user, sorted (int64); Floyd on the ranks.
 
     Raises

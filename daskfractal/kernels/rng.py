@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import ngjit
+from ._jit import IntLike, ngjit
 
 # --- stream ids: one per independent use of randomness --------------------------------
 STREAM_ROW_PERM = 1  #: row permutations pi_ij (coordinates: i, j, position)
@@ -46,7 +46,7 @@ TWO_M53 = 2.0**-53
 
 
 @ngjit
-def mix64(z):
+def mix64(z: IntLike) -> np.uint64:
     """Splitmix64 finalizer (a bijection of uint64 with full avalanche)."""
     z = np.uint64(z)
     z = (z ^ (z >> _S30)) * M1
@@ -55,13 +55,13 @@ def mix64(z):
 
 
 @ngjit
-def absorb(h, w):
+def absorb(h: IntLike, w: IntLike) -> np.uint64:
     """Mix one more word ``w`` into the state ``h``: ``mix64(h + w * GAMMA)``."""
     return mix64(np.uint64(h) + np.uint64(w) * GAMMA)
 
 
 @ngjit
-def hash_prefix(seed, stream, a, b):
+def hash_prefix(seed: IntLike, stream: IntLike, a: IntLike, b: IntLike) -> np.uint64:
     """State after absorbing ``seed, stream, a, b`` (uint64)."""
     h = absorb(INIT, seed)
     h = absorb(h, stream)
@@ -70,24 +70,24 @@ def hash_prefix(seed, stream, a, b):
 
 
 @ngjit
-def hash64(seed, stream, a, b, c):
+def hash64(seed: IntLike, stream: IntLike, a: IntLike, b: IntLike, c: IntLike) -> np.uint64:
     """64-bit hash of five integer words (uint64)."""
     return absorb(hash_prefix(seed, stream, a, b), c)
 
 
 @ngjit
-def to_unit(h):
+def to_unit(h: IntLike) -> float:
     """Top 53 bits of a uint64 as a float64 in [0, 1): ``(h >> 11) * 2**-53`` (exact)."""
     return np.float64(np.uint64(h) >> _S11) * TWO_M53
 
 
 @ngjit
-def uniform(seed, stream, a, b, c):
+def uniform(seed: IntLike, stream: IntLike, a: IntLike, b: IntLike, c: IntLike) -> float:
     """Float64 in [0, 1), a pure function of the five words."""
     return to_unit(hash64(seed, stream, a, b, c))
 
 
-def as_seed(seed) -> np.uint64:
+def as_seed(seed: object) -> np.uint64:
     """Normalize a user seed (any Python/NumPy integer) to uint64 modulo 2**64."""
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__}")

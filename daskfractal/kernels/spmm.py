@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._jit import ngjit
+from ._jit import IntLike, ngjit
 
 __all__ = [
     "TILE_BYTES",
@@ -31,7 +31,9 @@ __all__ = [
 
 
 @ngjit
-def tile_offsets(indptr, indices, tile, n_tiles):  # pragma: no cover - compiled
+def tile_offsets(
+    indptr: np.ndarray, indices: np.ndarray, tile: IntLike, n_tiles: IntLike
+) -> tuple[np.ndarray, bool]:  # pragma: no cover - compiled
     """Start of each item tile in each CSR row: ``seg[r, t]`` (rows sorted by item).
 
     Returns ``(seg, ok)``; ``ok`` is False when a row is not sorted (``seg`` is then invalid).
@@ -55,7 +57,9 @@ def tile_offsets(indptr, indices, tile, n_tiles):  # pragma: no cover - compiled
 
 
 @ngjit
-def gather_tiled(indices, seg, q, y):  # pragma: no cover - compiled
+def gather_tiled(
+    indices: np.ndarray, seg: np.ndarray, q: np.ndarray, y: np.ndarray
+) -> None:  # pragma: no cover - compiled
     """``y += A q`` tile by tile: the rows of ``q`` one tile touches stay in cache."""
     l = q.shape[1]  # noqa: E741
     for t in range(seg.shape[1] - 1):
@@ -67,7 +71,9 @@ def gather_tiled(indices, seg, q, y):  # pragma: no cover - compiled
 
 
 @ngjit
-def scatter_tiled(indices, seg, y, z):  # pragma: no cover - compiled
+def scatter_tiled(
+    indices: np.ndarray, seg: np.ndarray, y: np.ndarray, z: np.ndarray
+) -> None:  # pragma: no cover - compiled
     """``z += Aᵀ y`` tile by tile."""
     l = y.shape[1]  # noqa: E741
     for t in range(seg.shape[1] - 1):
@@ -79,7 +85,9 @@ def scatter_tiled(indices, seg, y, z):  # pragma: no cover - compiled
 
 
 @ngjit
-def gather_rows(indptr, indices, q, y):  # pragma: no cover - compiled
+def gather_rows(
+    indptr: np.ndarray, indices: np.ndarray, q: np.ndarray, y: np.ndarray
+) -> None:  # pragma: no cover - compiled
     """``y += A q`` row by row (any order of the items within a row)."""
     l = q.shape[1]  # noqa: E741
     for r in range(indptr.shape[0] - 1):
@@ -90,7 +98,9 @@ def gather_rows(indptr, indices, q, y):  # pragma: no cover - compiled
 
 
 @ngjit
-def scatter_rows(indptr, indices, y, z):  # pragma: no cover - compiled
+def scatter_rows(
+    indptr: np.ndarray, indices: np.ndarray, y: np.ndarray, z: np.ndarray
+) -> None:  # pragma: no cover - compiled
     """``z += Aᵀ y`` row by row."""
     l = y.shape[1]  # noqa: E741
     for r in range(indptr.shape[0] - 1):
@@ -157,7 +167,9 @@ def apply_sketch(
 
 
 @ngjit
-def split_counts(ip_a, ix_a, ip_b, ix_b):  # pragma: no cover - compiled
+def split_counts(
+    ip_a: np.ndarray, ix_a: np.ndarray, ip_b: np.ndarray, ix_b: np.ndarray
+) -> tuple[int, int, int]:  # pragma: no cover - compiled
     """Per row: entries of b also in a (overlap), duplicate entries within a, unsorted rows of a.
 
     Rows of ``a`` are normally sorted (the store's contract); an unsorted row is sorted in a

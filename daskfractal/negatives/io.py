@@ -627,7 +627,7 @@ def _zarr_create(
         )
         g.create_array(
             "items",
-            shape=(t, test_k),
+            shape=(t, test_k),  # type: ignore[arg-type]  # test_k is set with test_users
             dtype=item_dtype,
             chunks=(rows, max(1, test_k or 1)),
             compressors=comp(item_dtype),
@@ -740,7 +740,10 @@ class NegativesStore:
             raise ParameterError(f"{self.path} holds epochs {self.epochs}, not {e}")
         if self.format == "zarr":
             names = ("users", "items", "labels")
-            return tuple(open_checked_array(self.path, f"epoch-{e}/{n}")[...] for n in names)
+            users, items, labels = (
+                open_checked_array(self.path, f"epoch-{e}/{n}")[...] for n in names
+            )
+            return users, items, labels
         table = _read_parts(self.path, f"epoch-{e}", int(self.meta["n_examples"]), self.files)
         if table is None:
             dtype = np.dtype(self.meta["item_dtype"])

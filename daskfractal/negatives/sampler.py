@@ -643,16 +643,16 @@ class NegativeSampler:
                 start = take
                 if n_carry < batch_size:
                     continue
-                yield tuple(np.concatenate([c[i] for c in carry]) for i in range(3))
+                yield tuple(np.concatenate([c[i] for c in carry]) for i in range(3))  # type: ignore[misc]  # 3 arrays
                 carry, n_carry = [], 0
             while size - start >= batch_size:
-                yield tuple(a[start : start + batch_size] for a in arrays)
+                yield tuple(a[start : start + batch_size] for a in arrays)  # type: ignore[misc]  # 3 arrays
                 start += batch_size
             if start < size:
                 carry = [tuple(a[start:] for a in arrays)]
                 n_carry = size - start
         if n_carry and not drop_last:
-            yield tuple(np.concatenate([c[i] for c in carry]) for i in range(3))
+            yield tuple(np.concatenate([c[i] for c in carry]) for i in range(3))  # type: ignore[misc]  # 3 arrays
 
     def _window_iter(
         self, e: int, windows: list[tuple[int, int, int]], prefetch: int

@@ -59,7 +59,8 @@ class CsrSource:
     def indptr(self, split: str) -> np.ndarray:
         if split == "test" and self.test is None:
             return np.zeros(self.n_users + 1, np.int64)
-        return (self.train if split == "train" else self.test).indptr
+        # test is not None here (checked above)
+        return (self.train if split == "train" else self.test).indptr  # type: ignore[union-attr]
 
     def rows(self, u0: int, u1: int, split: str) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``[u0, u1)`` as ``(ptr int64 from 0, indices)``, canonical."""
@@ -89,7 +90,8 @@ class StoreSource:
         return {"path": str(self.path)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(open_store(state["path"]))
+        # unpickling: the instance pickle made, initialized again from its state
+        self.__init__(open_store(state["path"]))  # type: ignore[misc]
 
     def describe(self) -> str:
         return str(self.path)

@@ -142,7 +142,8 @@ class ParquetWriter:
         return {"path": str(self.path), "layout": self.layout}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], state["layout"])
+        # unpickling: the instance pickle made, initialized again from its state
+        self.__init__(state["path"], state["layout"])  # type: ignore[misc]
 
     def __dask_tokenize__(self) -> tuple[str, str, str]:
         return ("ParquetWriter", str(self.path), repr(self.layout))

@@ -192,7 +192,7 @@ class ExpansionStore:
         return {"path": self.path, "format": self.format, "meta": self.meta}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], state["format"], state["meta"])
+        self.__init__(state["path"], state["format"], state["meta"])  # type: ignore[misc]  # re-run the constructor on unpickling
 
     def __dask_tokenize__(self) -> tuple[str, str, str]:
         return (str(self.path), self.format, repr(sorted(self.meta.items())))
@@ -399,7 +399,7 @@ class ExpansionStore:
         schema = interaction_schema(self.layout)
         meta = schema.empty_table().to_pandas()
         if self.format == "parquet":
-            parts = [str(p) for p in self._parquet_parts(split)]
+            parts: list[str | None] = [str(p) for p in self._parquet_parts(split)]
             if not parts:
                 parts = [None]
             return dd.from_map(

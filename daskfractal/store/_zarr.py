@@ -33,11 +33,14 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, Crc32cCodec
+
+if TYPE_CHECKING:
+    from zarr.core.common import JSON
 
 from ..errors import StoreError
 from ._common import (
@@ -68,7 +71,7 @@ from ._manifest import (
 )
 
 #: Chunk keys are ``c/<k>`` below each array (Zarr v3 default encoding, made explicit).
-_CHUNK_KEY_ENCODING = {"name": "default", "separator": "/"}
+_CHUNK_KEY_ENCODING: dict[str, JSON] = {"name": "default", "separator": "/"}
 #: Zarr's LocalStore writes ``<key>.<uuid>.partial`` then renames; a killed writer leaves them.
 _ZARR_TEMPORARIES = ("*.partial",)
 
@@ -83,6 +86,7 @@ def _compressors(dtype: np.dtype) -> list[BloscCodec | Crc32cCodec]:
     a flipped byte fail the read of its chunk instead of decoding to other numbers.
     """
     dtype = np.dtype(dtype)
+    cname: Literal["zstd", "lz4"]
     if dtype == np.int32:
         cname, level = "zstd", 3
     elif dtype.kind == "f":
@@ -143,7 +147,8 @@ class ZarrWriter:
         return {"path": str(self.path), "layout": self.layout}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], state["layout"])
+        # unpickling: the instance pickle made, initialized again from its state
+        self.__init__(state["path"], state["layout"])  # type: ignore[misc]
 
     def __dask_tokenize__(self) -> tuple[str, str, str]:
         return ("ZarrWriter", str(self.path), repr(self.layout))
@@ -272,7 +277,9 @@ class ZarrWriter:
         path = Path(path)
         check_reopen(path, "zarr", layout, None if attrs is None else canonical_attrs(attrs))
         writer = cls(path, layout)
-        expected = {f"{s}/indptr": ((layout.n_users + 1,), np.dtype("int64")) for s in SPLITS}
+        expected: dict[str, tuple[tuple[int, ...], np.dtype]] = {
+            f"{s}/indptr": ((layout.n_users + 1,), np.dtype("int64")) for s in SPLITS
+        }
         for split in SPLITS:
             for name in layout.shard_names():
                 expected[f"{split}/{name}"] = ((layout.nnz[split],), layout.shard_dtype(name))
@@ -384,7 +391,8 @@ class ZarrWriter:
         if arr.ndim != 1 or arr.shape[0] != stop - start:
             raise StoreError(f"{what}: expected {stop - start} values, got shape {arr.shape}")
         bounds = {"low": 0, "high": self.layout.n_items} if name == "indices" else {}
-        arr = coerce_values(arr, dtype, what, **bounds)
+        # the keys are low/high (mypy types a ** mapping against every parameter)
+        arr = coerce_values(arr, dtype, what, **bounds)  # type: ignore[arg-type]
         self._clear_shard_files(f"{split}/{name}", k)
         self._array(f"{split}/{name}")[start:stop] = arr
         if mark_done:

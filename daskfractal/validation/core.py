@@ -242,8 +242,9 @@ def _validate(
     hat_items = keep.sum(axis=0) if keep is not None else None
     pred_users = pred_items = None
     if keep is not None and r_users is not None and r_items is not None:
-        pred_users = minkowski_product(hat_users, r_users)
-        pred_items = minkowski_product(hat_items, r_items)
+        # hat_users / hat_items are arrays whenever keep is
+        pred_users = minkowski_product(hat_users, r_users)  # type: ignore[arg-type]
+        pred_items = minkowski_product(hat_items, r_items)  # type: ignore[arg-type]
     x_users = deg["user_train"].astype(np.float64)
     x_items = deg["item_train"].astype(np.float64)
     degrees = {

@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -331,9 +331,16 @@ def _item_degree_pass(st: ExpansionStore, passes: Passes) -> np.ndarray:
     return passes.run("item degrees (no stats/ in the store)", tree_reduce(parts, add))
 
 
-def store_degrees(
-    st: ExpansionStore, passes: Passes, notes: list[str]
-) -> tuple[dict[str, np.ndarray], str]:
+class StoreDegrees(TypedDict):
+    """What :func:`store_degrees` returns (int64; ``block_train`` only from stats/)."""
+
+    user_train: np.ndarray
+    user_test: np.ndarray
+    item_train: np.ndarray
+    block_train: np.ndarray | None
+
+
+def store_degrees(st: ExpansionStore, passes: Passes, notes: list[str]) -> tuple[StoreDegrees, str]:
     """Train/test user degrees and train item degrees of the expansion."""
     try:
         stats = st.stats()

@@ -43,7 +43,7 @@ class ValidationReport:
     """
 
     numbers: dict[str, Any]
-    degrees: dict[str, dict[str, np.ndarray]] = field(repr=False)
+    degrees: dict[str, dict[str, np.ndarray | None]] = field(repr=False)
     gram: np.ndarray | None = field(default=None, repr=False)
     keep: np.ndarray | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
@@ -52,7 +52,7 @@ class ValidationReport:
     def __getitem__(self, key: str) -> Any:
         return self.numbers[key]
 
-    def curves(self) -> dict[str, dict[str, dict[str, list]]]:
+    def curves(self) -> dict[str, dict[str, dict[str, list[int] | list[float] | int]]]:
         """Ranked degree curves on log-spaced ranks (what report.json stores)."""
         return {
             axis: {name: _curve(v) for name, v in mats.items() if v is not None}

@@ -8,7 +8,7 @@ Gram matrix, plus the summaries and ranked curves that report.json stores.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -257,7 +257,11 @@ def _ranked(values: np.ndarray) -> np.ndarray:
     return np.sort(v[v > 0])[::-1]
 
 
-def _curve(values: np.ndarray, points: int = CURVE_POINTS) -> dict[str, list]:
+#: a ranked curve as report.json stores it: ``{"rank": [...], "value": [...], "n": count}``
+Curve: TypeAlias = dict[str, list[int] | list[float] | int]
+
+
+def _curve(values: np.ndarray, points: int = CURVE_POINTS) -> Curve:
     """A ranked curve on log-spaced ranks: ``{"rank": [...], "value": [...]}`` (1-based)."""
     v = _ranked(values)
     if v.size == 0:
