@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from ._checks import as_seed
+from ._checks import as_seed, index_dtype
 from .errors import InputDataError, ParameterError
 from .interactions import Interactions, _reindex
 
@@ -92,7 +92,7 @@ class SplitData:
         ptr_te = te.indptr.astype(np.int64)
         indptr = ptr_tr + ptr_te
         nnz = int(indptr[-1])
-        indices = np.empty(nnz, np.int32 if n < 2**31 else np.int64)
+        indices = np.empty(nnz, index_dtype(n))
         sign = np.empty(nnz, np.int8)
         aux = {}
         for name in ("ratings", "timestamps"):
@@ -356,7 +356,7 @@ def preprocess(
     # split: entries are sorted by (user, item), so per-user groups are contiguous
     n = len(u)
     starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
-    group = np.cumsum(np.r_[False, u[1:] != u[:-1]], dtype=np.int32 if n < 2**31 else np.int64)
+    group = np.cumsum(np.r_[False, u[1:] != u[:-1]], dtype=index_dtype(n))
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED_5917]))
     if split == "given":
         assert given is not None  # refused above when the data has no split
@@ -417,7 +417,7 @@ def preprocess(
         indptr = np.zeros(m + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
         mat = sp.csr_matrix(
-            (values, cols.astype(np.int32 if n_items < 2**31 else np.int64, copy=False), indptr),
+            (values, cols.astype(index_dtype(n_items), copy=False), indptr),
             shape=(m, n_items),
         )
         mat.has_sorted_indices = True

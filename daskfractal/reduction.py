@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 from skimage.transform import resize as _sk_resize
 
-from ._checks import as_seed
+from ._checks import as_int, as_seed
 from .errors import InputDataError, ParameterError
 
 __all__ = [
@@ -347,9 +347,8 @@ def candidate_factors(
     aspect = _check_positive_real("aspect", aspect)
     m, n = (int(x) for x in shape)
     if max_factor is not None:
-        if not _is_int(max_factor) or max_factor < 1:
-            raise ParameterError(f"max_factor must be an integer >= 1, got {max_factor!r}")
-        m, n = min(m, int(max_factor)), min(n, int(max_factor))
+        top = as_int(max_factor, "max_factor", low=1)
+        m, n = min(m, top), min(n, top)
 
     def n_of(mp: int) -> int:
         return max(1, math.floor(aspect * mp + 0.5))
@@ -725,9 +724,7 @@ def _check_positive_real(name: str, x: Any) -> float:
 
 
 def _check_count(name: str, x: Any) -> int:
-    if not _is_int(x) or x < 0:
-        raise ParameterError(f"{name} must be an integer >= 0, got {x!r}")
-    return int(x)
+    return as_int(x, name, low=0)
 
 
 def _rank_bound(train: sp.csr_array) -> int:

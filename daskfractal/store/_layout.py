@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import INT32_LIMIT, as_int
 from ..errors import ParameterError
 
 #: Version of the on-disk layout; bumped on any incompatible change.
@@ -46,7 +47,6 @@ MANIFEST_FILE = "manifest.json"
 #: Per-shard completion markers live here while a store is being written.
 PROGRESS_DIR = "_progress"
 
-_INT32_LIMIT = 2**31
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class StoreLayout:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         for name in ("n_users", "n_items", "shard_elems", "chunk_elems"):
-            set_(self, name, _as_int(getattr(self, name), name, minimum=0))
+            set_(self, name, as_int(getattr(self, name), name, low=0))
         if self.chunk_elems < 1 or self.shard_elems < 1:
             raise ParameterError(
                 f"chunk_elems and shard_elems must be >= 1, got {self.chunk_elems}, "
@@ -108,7 +108,7 @@ class StoreLayout:
             raise ParameterError(
                 f"nnz must be a dict with keys 'train' and 'test', got {self.nnz!r}"
             )
-        nnz = {s: _as_int(self.nnz[s], f"nnz[{s!r}]", minimum=0) for s in SPLITS}
+        nnz = {s: as_int(self.nnz[s], f"nnz[{s!r}]", low=0) for s in SPLITS}
         set_(self, "nnz", nnz)
         carry = tuple(self.carry)
         unknown = set(carry) - set(CARRY_COLUMNS)
@@ -119,10 +119,10 @@ class StoreLayout:
         set_(self, "carry", tuple(c for c in CARRY_COLUMNS if c in carry))
         dtype = str(self.index_dtype)
         if dtype == "auto":
-            dtype = "int32" if self.n_items < _INT32_LIMIT else "int64"
+            dtype = "int32" if self.n_items < INT32_LIMIT else "int64"
         elif dtype not in ("int32", "int64"):
             raise ParameterError(f"index_dtype must be 'auto', 'int32' or 'int64', got {dtype!r}")
-        elif dtype == "int32" and self.n_items >= _INT32_LIMIT:
+        elif dtype == "int32" and self.n_items >= INT32_LIMIT:
             raise ParameterError(
                 f"index_dtype int32 cannot hold item ids of n_items={self.n_items} (>= 2**31)"
             )
@@ -130,7 +130,7 @@ class StoreLayout:
         blocks = tuple(self.blocks)
         if len(blocks) != 2:
             raise ParameterError(f"blocks must be a pair (m', n'), got {self.blocks!r}")
-        set_(self, "blocks", tuple(_as_int(b, "blocks", minimum=1) for b in blocks))
+        set_(self, "blocks", tuple(as_int(b, "blocks", low=1) for b in blocks))
 
     def __hash__(self) -> int:
         return hash(
@@ -160,7 +160,7 @@ class StoreLayout:
             If ``k`` is not in ``[0, n_shards(split))``.
         """
         n = self.n_shards(split)
-        k = _as_int(k, "shard index", minimum=0)
+        k = as_int(k, "shard index", low=0)
         if k >= n:
             raise ParameterError(f"shard {k} of split {split!r} is out of range [0, {n})")
         start = k * self.shard_elems
@@ -234,16 +234,6 @@ class StoreLayout:
             chunk_elems=data["chunk_elems"],
             blocks=tuple(data["blocks"]),
         )
-
-
-def _as_int(value: Any, name: str, *, minimum: int) -> int:
-    """``value`` as a Python int >= ``minimum``, else :class:`ParameterError`."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ParameterError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
-    if value < minimum:
-        raise ParameterError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 def check_split(split: str) -> str:
