@@ -346,6 +346,29 @@ def _try_flock(fd: int) -> bool | None:
     return True
 
 
+def _inspect_lock(
+    fd: int, out: Path, path: Path, what: str
+) -> tuple[bool | None, dict[str, Any] | None]:
+    """Try the flock of an open lock file and read it; refuse a foreign or held lock.
+
+    Returns what :func:`_try_flock` and :func:`_read_lock` gave (the caller decides about
+    stale locks).
+    """
+    got = _try_flock(fd)
+    doc = _read_lock(fd)
+    if doc == "foreign":
+        raise StoreError(
+            f"{path} exists and was not written by daskfractal: it is not used or "
+            f"deleted; move it away or choose another {what}"
+        )
+    if got is False:
+        raise StoreError(
+            f"{out} is being written by another daskfractal run ({_holder(doc)}; lock "
+            f"{path}): wait for it to finish or choose another {what}"
+        )
+    return got, doc
+
+
 def lock_output(out: Path, *, what: str = "output path (--out)") -> OutputLock:
     """Take the exclusive lock of output ``out`` (the file ``<out>.lock``).
 
@@ -391,18 +414,7 @@ def _lock(out: Path, path: Path, what: str) -> OutputLock:
             except FileNotFoundError:  # released meanwhile: try to create it again
                 continue
         try:
-            got = _try_flock(fd)
-            doc = _read_lock(fd)
-            if doc == "foreign":
-                raise StoreError(
-                    f"{path} exists and was not written by daskfractal: it is not used or "
-                    f"deleted; move it away or choose another {what}"
-                )
-            if got is False:
-                raise StoreError(
-                    f"{out} is being written by another daskfractal run ({_holder(doc)}; lock "
-                    f"{path}): wait for it to finish or choose another {what}"
-                )
+            got, doc = _inspect_lock(fd, out, path, what)
             if not _same_file(fd, path):  # the holder released it between open and flock
                 os.close(fd)
                 continue
@@ -448,18 +460,7 @@ def check_lock(out: Path, *, what: str = "output path (--out)") -> None:
     except OSError:  # unreadable: lock_output reports it with the reason
         return
     try:
-        got = _try_flock(fd)
-        doc = _read_lock(fd)
-        if doc == "foreign":
-            raise StoreError(
-                f"{path} exists and was not written by daskfractal: it is not used or "
-                f"deleted; move it away or choose another {what}"
-            )
-        if got is False:
-            raise StoreError(
-                f"{out} is being written by another daskfractal run ({_holder(doc)}; lock "
-                f"{path}): wait for it to finish or choose another {what}"
-            )
+        got, doc = _inspect_lock(fd, out, path, what)
         if doc is not None and doc.get("host") != socket.gethostname():
             _check_stale(out, path, doc, socket.gethostname(), got)
     finally:
