@@ -13,12 +13,14 @@ The data flows load → pre-process → reduce → expand → store::
 from ._version import __version__
 from .datasets import DATASETS, download, embedded_datasets, list_datasets, load
 from .errors import (
+    AlgorithmError,
     DaskFractalError,
     DownloadError,
     InputDataError,
     ParameterError,
     StoreError,
 )
+from .evaluation import EvaluationReport, Recommender, evaluate
 from .expansion import ExpandedData, Expansion, expand, write_store
 from .interactions import Interactions
 from .negatives import NegativeSampler, NegativesStore, open_negatives
@@ -30,8 +32,10 @@ from .validation import ValidationReport, validate
 
 __all__ = [
     "DATASETS",
+    "AlgorithmError",
     "DaskFractalError",
     "DownloadError",
+    "EvaluationReport",
     "ExpandedData",
     "Expansion",
     "ExpansionStore",
@@ -40,6 +44,7 @@ __all__ = [
     "NegativeSampler",
     "NegativesStore",
     "ParameterError",
+    "Recommender",
     "Reduced",
     "SignedMatrix",
     "SplitData",
@@ -49,6 +54,7 @@ __all__ = [
     "__version__",
     "download",
     "embedded_datasets",
+    "evaluate",
     "expand",
     "expected_interactions",
     "list_datasets",

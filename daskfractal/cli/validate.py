@@ -9,6 +9,7 @@ from ..errors import ParameterError
 from ..validation import BLOCK_SAMPLE, validate
 from ..validation.report import check_report_dir
 from .codes import EXIT_FAILURE, EXIT_OK
+from .evaluate import add_evaluation_options, check_evaluation_args, evaluate_from_args
 from .options import add_cluster_options, add_output_options, client_from_args
 
 __all__ = ["register", "run"]
@@ -26,6 +27,10 @@ def run(args: argparse.Namespace) -> int:
     check_report_dir(args.report)
     if args.no_original and args.original:
         raise ParameterError("give --original or --no-original, not both")
+    if args.downstream:
+        check_evaluation_args(args)
+        if args.no_original:
+            raise ParameterError("--downstream compares with the original: drop --no-original")
     with client_from_args(args) as sched:
         rep = validate(
             args.store,
@@ -40,12 +45,27 @@ def run(args: argparse.Namespace) -> int:
             block_sample=args.block_sample,
             figures=not args.no_figures,
         )
+        down = None
+        if args.downstream:
+            sub = None if args.report is None else f"{args.report}/downstream"
+            down = evaluate_from_args(args, sub, sched)
     if args.json:
-        print(rep.to_json())
+        if down is None:
+            print(rep.to_json())
+        else:
+            import json
+
+            doc = rep.to_dict()
+            doc["downstream"] = down.to_dict()
+            print(json.dumps(doc, indent=2, allow_nan=False))
     else:
         print(rep.summary())
         if rep.files:
             print(f"report: {rep.files['markdown']}")
+        if down is not None:
+            print(down.summary())
+            if down.files:
+                print(f"downstream report: {down.files['markdown']}")
     return EXIT_OK if rep.numbers["split"]["disjoint"] else EXIT_FAILURE
 
 
@@ -99,6 +119,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"interactions used for the block structure score ({BLOCK_SAMPLE}; 0: skip)",
     )
     p.add_argument("--no-figures", action="store_true", help="numbers only, no PNGs")
+    p.add_argument(
+        "--downstream",
+        action="store_true",
+        help="also run `daskfractal evaluate` (algorithm rankings; report in DIR/downstream)",
+    )
+    add_evaluation_options(p, with_k=False)
     # threads by default: the sketch is shared between tasks instead of shipped to workers
     add_cluster_options(p, local_default="threads")
     add_output_options(p, "print report.json to stdout", quiet_help="no progress bars")
