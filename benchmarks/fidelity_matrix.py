@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     shapes = [tuple(int(v) for v in f.lower().split("x")) for f in args.factors]
     print(machine())
     results = []
-    root = Path(tempfile.mkdtemp(prefix="fidelity-", dir=BENCH_DATA if BENCH_DATA.exists() else None))
+    tmp_dir = BENCH_DATA if BENCH_DATA.exists() else None
+    root = Path(tempfile.mkdtemp(prefix="fidelity-", dir=tmp_dir))
     try:
         for name in args.datasets:
             src = DATASETS[name]
