@@ -3,20 +3,19 @@
 Every model is an object with ``name``, ``fit(train, timestamps=None)`` and a batched
 ``score(users) -> (len(users), n_items)`` (:class:`Recommender`). The built-ins:
 
-=============  ===========================================================  ==================
-name           model                                                        hyper-parameters
-=============  ===========================================================  ==================
-random         seeded uniform scores                                        seed
-popularity     item train degree                                            --
-itemknn        item-based kNN with cosine similarity (Sarwar et al. 2001)   k, shrink
-rp3beta        3-step random walk, popularity-penalised (Paudel et al.)     alpha, beta, k,
-                                                                            normalize
-ease           EASE, closed-form linear item-item model (Steck 2019)        l2
-puresvd        PureSVD, truncated SVD projection (Cremonesi et al. 2010)    factors, seed
-infae          ∞-AE, kernel ridge regression with a ReLU NTK (Sachdeva 2022) l2, max_users,
-                                                                            seed
-transitions    first-order item-to-next-item transitions (needs timestamps) history, decay
-=============  ===========================================================  ==================
+- ``random`` (:class:`RandomScores`): seeded uniform scores; ``seed``.
+- ``popularity`` (:class:`Popularity`): item train degree; no hyper-parameters.
+- ``itemknn`` (:class:`ItemKNN`): item-based kNN with shrunk cosine similarity (Sarwar et al.
+  2001); ``k``, ``shrink``.
+- ``rp3beta`` (:class:`RP3beta`): popularity-penalised 3-step random walk (Paudel et al.
+  2017); ``alpha``, ``beta``, ``k``, ``normalize``.
+- ``ease`` (:class:`EASE`): closed-form linear item-item model (Steck 2019); ``l2``.
+- ``puresvd`` (:class:`PureSVD`): truncated-SVD projection (Cremonesi et al. 2010);
+  ``factors``, ``seed``.
+- ``infae`` (:class:`InfiniteAE`): ∞-AE, kernel ridge regression with a ReLU NTK between users
+  (Sachdeva et al. 2022); ``l2``, ``max_users``, ``seed``.
+- ``transitions`` (:class:`Transitions`, sequential, needs timestamps): item-to-next-item
+  transitions; ``history``, ``decay``.
 
 :func:`make_algorithm` builds one from a spec such as ``"ease:l2=200"``, :func:`as_recommender`
 accepts a user's object or a plain ``fit_fn(train) -> score_fn`` callable, and
@@ -890,7 +889,8 @@ class Transitions(_Builtin):
     with ``H = min(history, len(u))``. The last term breaks ties (and ranks the items of
     users without train items) by popularity (train degree): ``ε`` is ``10⁻⁶`` times the
     smallest positive term ``decay^(history−1) min(T)``, so it never lifts an item without
-    transition score above one with a transition score.
+    transition score above one with a transition score (it could only reorder items whose
+    transition scores differ by less than ``ε``).
 
     Parameters
     ----------
@@ -1182,8 +1182,7 @@ def _check_scores(name: str, scores: Any, n_users: int, n_items: int) -> np.ndar
 
 
 class CallableRecommender:
-    """A user's ``fit_fn(train) -> score_fn`` callable as a :class:`Recommender`; no
-    hyper-parameters.
+    """A user's ``fit_fn(train) -> score_fn`` as a :class:`Recommender`; no hyper-parameters.
 
     :meth:`fit` calls ``fit_fn(train)`` and keeps the returned ``score_fn``; :meth:`score`
     returns ``score_fn(users)`` after checking it (shape ``(len(users), n_items)``, numeric,
