@@ -36,3 +36,7 @@ class ResourceError(DaskFractalError):
     """A job would not fit: its estimated output exceeds the free disk, or a task's estimated
     memory exceeds the memory limit. Raised before any work starts; ``force=True`` (``--force``)
     skips the check."""
+
+
+class AlgorithmError(DaskFractalError, RuntimeError):
+    """A recommender (built-in or user-supplied) failed to fit or score."""
