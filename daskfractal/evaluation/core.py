@@ -63,8 +63,11 @@ def _recommenders(
 ) -> tuple[list[str], list[Callable[[], Recommender]]]:
     """Names and fresh-instance factories (each side gets its own fitted instance)."""
     if algorithms is None:
-        names = list(DEFAULT_ALGORITHMS) + (list(SEQUENTIAL_ALGORITHMS) if sequential else [])
-        return names, [lambda s=s: make_algorithm(s, seed) for s in names]  # type: ignore[misc]
+        defaults = list(DEFAULT_ALGORITHMS) + (list(SEQUENTIAL_ALGORITHMS) if sequential else [])
+        return defaults, [
+            lambda s=s: make_algorithm(s, seed)  # type: ignore[misc]
+            for s in defaults
+        ]
     items: list[tuple[str | None, Any]]
     if isinstance(algorithms, str):
         items = [(None, a) for a in _split_specs([algorithms])]
