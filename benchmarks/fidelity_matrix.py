@@ -131,6 +131,27 @@ def one_case(split: Any, name: str, mode: str, factors: tuple[int, int], root: P
     return out
 
 
+def metric_tables(results: list[dict[str, Any]]) -> list[str]:
+    """Markdown: per data set and factors, NDCG@10 of each algorithm on the original and on
+    the expansion of every mode."""
+    md: list[str] = []
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in results:
+        if "ndcg10" in r:
+            groups.setdefault((r["dataset"], "x".join(map(str, r["factors"]))), []).append(r)
+    for (name, shape), rs in groups.items():
+        algos = list(rs[0]["ndcg10"]["original"])
+        modes = [r["mode"] for r in rs]
+        md += ["", f"NDCG@10, {name} {shape}:", ""]
+        md += ["| algorithm | original | " + " | ".join(modes) + " |"]
+        md += ["|" + "---|" * (len(modes) + 2)]
+        for a in algos:
+            cells = [_f(rs[0]["ndcg10"]["original"][a], ".4f")]
+            cells += [_f(r["ndcg10"]["expansion"].get(a), ".4f") for r in rs]
+            md.append(f"| {a} | " + " | ".join(cells) + " |")
+    return md
+
+
 def _f(x: Any, spec: str = ".3f") -> str:
     return "-" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
 
@@ -194,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(results, indent=2, default=str))
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    md += metric_tables(results)
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
     print(f"numbers: {out}")
     return 0
