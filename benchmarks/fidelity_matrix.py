@@ -82,7 +82,7 @@ def log_normalized_ks(a: np.ndarray | None, b: np.ndarray | None) -> float | Non
 
 
 def one_case(split: Any, name: str, mode: str, factors: tuple[int, int], root: Path,
-             evaluate_too: bool) -> dict[str, Any]:  # fmt: skip
+             evaluate_too: bool, max_items: int) -> dict[str, Any]:  # fmt: skip
     """Expand, validate and evaluate one case; return its numbers."""
     import daskfractal as dfr
 
@@ -112,7 +112,7 @@ def one_case(split: Any, name: str, mode: str, factors: tuple[int, int], root: P
     }
     if evaluate_too:
         t0 = time.perf_counter()
-        rep = dfr.evaluate(store, split, progress=False, seed=0)
+        rep = dfr.evaluate(store, split, progress=False, seed=0, max_items=max_items)
         h = rep.numbers["headline"]
         out.update(
             tau=h["kendall_tau"],
@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--factors", nargs="+", default=["2x2", "4x4"], help="shapes like 8x8")
     p.add_argument("--no-evaluate", action="store_true", help="degrees and spectrum only")
+    p.add_argument(
+        "--max-items", type=int, default=20_000, help="evaluate's max_items (20000, its default)"
+    )
     p.add_argument("--out", default=str(BENCH_DATA / "logs" / "fidelity.json"))
     args = p.parse_args(argv)
     shapes = [tuple(int(v) for v in f.lower().split("x")) for f in args.factors]
@@ -181,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"train / {split.test.nnz:,} test", flush=True)  # fmt: skip
             for shape in shapes:
                 for mode in args.modes:
-                    r = one_case(split, name, mode, shape, root, not args.no_evaluate)
+                    r = one_case(split, name, mode, shape, root, not args.no_evaluate,
+                                 args.max_items)  # fmt: skip
                     results.append(r)
                     print(f"    {mode:10s} {shape[0]}x{shape[1]}: KS {_f(r['ks_users'])} / "
                           f"{_f(r['ks_items'])}, τ {_f(r.get('tau'), '.2f')}, agreement "
