@@ -526,3 +526,15 @@ def test_cli_default_algorithms_on_movielens_2x2(name, tmp_path, capsys):
         assert r["random"]["mean"] < min(r[a]["mean"] for a in names if a != "random")
     assert res["ease"]["mean"] > res["popularity"]["mean"]
     assert doc["headline"]["kendall_tau"] > 0.3
+
+
+def test_parquet_store_gives_the_same_numbers(small_split, small_store, tmp_path):
+    st, _ = small_store
+    keep = np.random.default_rng(0).uniform(0.3, 1.0, (3, 4))
+    pq_store = dfr.expand(small_split, keep=keep, shuffle="block", seed=0).to_parquet(
+        tmp_path / "small.parquet", progress=False, scheduler="sync"
+    )
+    a = evaluate(st, small_split, algorithms=FAST, progress=False, n_boot=50)
+    b = evaluate(pq_store, small_split, algorithms=FAST, progress=False, n_boot=50)
+    assert a.numbers["results"] == b.numbers["results"]
+    assert a.numbers["sides"]["expansion"] == b.numbers["sides"]["expansion"]
