@@ -16,6 +16,7 @@ from daskfractal.evaluation.sample import (
     block_users,
     build_side,
     choose_blocks,
+    item_subset,
     read_sub_expansion,
 )
 from daskfractal.testing import fat_tailed_interactions
@@ -86,26 +87,41 @@ def test_block_users_are_contiguous_ranges(small_split, small_store):
 
 
 def test_choose_blocks_rules():
-    # as many whole item copies as fit, the block grid's aspect, enough users
-    rows, cols = choose_blocks(
-        (4, 8), (100, 50), np.full(4, 100), max_users=10, max_items=200, seed=1
-    )
-    assert len(cols) == 4 and len(rows) == 2
-    rows, cols = choose_blocks(
-        (4, 8), (100, 50), np.full(4, 100), max_users=350, max_items=200, seed=1
-    )
+    # every block column; the fewest block rows that hold the users
+    rows, cols = choose_blocks((4, 8), np.full(4, 100), max_users=10, seed=1)
+    assert cols.tolist() == list(range(8)) and len(rows) == 1
+    rows, cols = choose_blocks((4, 8), np.full(4, 100), max_users=350, seed=1)
     assert len(rows) == 4
-    rows, cols = choose_blocks(
-        (4, 8), (100, 500), np.full(4, 100), max_users=1, max_items=200, seed=1
-    )
-    assert len(cols) == 1 and len(rows) == 1
-    again = choose_blocks((4, 8), (100, 500), np.full(4, 100), max_users=1, max_items=200, seed=1)
-    assert rows.tolist() == again[0].tolist() and cols.tolist() == again[1].tolist()
+    rows, _ = choose_blocks((4, 8), np.array([0, 0, 100, 0]), max_users=50, seed=1)
+    assert 2 in rows.tolist()  # empty block rows do not count
+    again = choose_blocks((4, 8), np.full(4, 100), max_users=150, seed=1)
+    assert again[0].tolist() == choose_blocks((4, 8), np.full(4, 100), max_users=150, seed=1)[
+        0
+    ].tolist()
     picks = {
-        tuple(choose_blocks((8, 8), (10, 10), np.full(8, 10), max_users=1, max_items=10, seed=s)[1])
-        for s in range(20)
+        tuple(choose_blocks((8, 8), np.full(8, 10), max_users=1, seed=s)[0]) for s in range(20)
     }
-    assert len(picks) > 3  # the block is drawn, not always the first
+    assert len(picks) > 3  # the block row is drawn, not always the first
+
+
+def test_item_cap_while_reading_equals_the_cap_after(small_split, small_store):
+    st, _ = small_store
+    rows, cols = np.array([1]), np.arange(4)
+    n = small_split.n_items
+    keep = item_subset(4 * n, 30, seed=3)
+    a = read_sub_expansion(st, rows, cols, timestamps=False, keep_items=keep, scheduler="sync")
+    b = read_sub_expansion(st, rows, cols, timestamps=False, scheduler="sync")
+    assert a["n_items"] == 30
+    for split_name in ("train", "test"):
+        full = sp.csr_matrix(
+            (np.ones(b[f"{split_name}_idx"].size), b[f"{split_name}_idx"], b[f"{split_name}_ptr"]),
+            shape=(b["user_ids"].size, 4 * n),
+        )[:, keep]
+        mine = sp.csr_matrix(
+            (np.ones(a[f"{split_name}_idx"].size), a[f"{split_name}_idx"], a[f"{split_name}_ptr"]),
+            shape=(a["user_ids"].size, 30),
+        )
+        assert (mine != full).nnz == 0
 
 
 def test_build_side_holds_out_one_test_item_uniformly():

@@ -94,7 +94,7 @@ def add_evaluation_options(p: argparse.ArgumentParser, *, with_k: bool = True) -
         type=int,
         default=20_000,
         metavar="N",
-        help="at most N items per side (20000; the expansion takes ⌊N / n⌋ block columns)",
+        help="at most N items per side (20000; a seeded uniform subset above, both sides)",
     )
     g.add_argument(
         "--protocol",

@@ -38,7 +38,7 @@ from .algorithms import (
 )
 from .metrics import full_ranks, metric_values, sampled_ranks
 from .report import EvaluationReport, check_report_dir
-from .sample import EvalSide, build_side, choose_blocks, read_sub_expansion
+from .sample import EvalSide, build_side, choose_blocks, item_subset, read_sub_expansion
 
 __all__ = ["PROTOCOLS", "evaluate"]
 
@@ -189,8 +189,8 @@ def evaluate(
         At most this many evaluated users per side (users with a held-out item; a seeded
         subset above).
     max_items : int, default 20000
-        At most this many items per side: the expansion's sample takes ``⌊max_items / n⌋``
-        block columns; above it a seeded uniform subset of the items (both sides).
+        At most this many items per side: above it a seeded uniform subset of the items (the
+        same rule on both sides; the expansion's sample spans every block column).
     protocol : {"full", "sampled"}, default "full"
         ``full``: the held-out item against every item not in the user's train row.
         ``sampled``: against ``negatives`` uniformly drawn non-positive items (NCF).
@@ -294,14 +294,9 @@ def evaluate(
     from .sample import block_users
 
     bounds = block_users(st, shape[0])
-    rows, cols = choose_blocks(
-        st.layout.blocks,
-        shape,
-        np.diff(bounds),
-        max_users=users,
-        max_items=max_items,
-        seed=seed,
-    )
+    rows, cols = choose_blocks(st.layout.blocks, np.diff(bounds), max_users=users, seed=seed)
+    sample_items = int(cols.size * shape[1])
+    keep_items = item_subset(sample_items, max_items, seed)
     with_ts = "timestamps" in carried and orig_side is not None and orig_side.timestamps is not None
     with_ts = with_ts or ("timestamps" in carried and orig_side is None)
     say(
@@ -309,7 +304,13 @@ def evaluate(
         f"{cols.tolist()} of {st.layout.blocks[0]} x {st.layout.blocks[1]}"
     )
     raw = read_sub_expansion(
-        st, rows, cols, timestamps=with_ts, scheduler=scheduler, progress=progress
+        st,
+        rows,
+        cols,
+        timestamps=with_ts,
+        keep_items=keep_items,
+        scheduler=scheduler,
+        progress=progress,
     )
     exp_side = build_side(
         raw["train_ptr"],
@@ -326,11 +327,15 @@ def evaluate(
     )
     del raw
     mp, npr = st.layout.blocks
+    exp_side.info["n_items_before"] = sample_items
+    if keep_items is not None:
+        exp_side.info["notes"].append(
+            f"expansion: {max_items:,} of the sample's {sample_items:,} items kept (a seeded "
+            "uniform subset; raise max_items to keep all)"
+        )
     exp_side.info["block_rows"] = rows.tolist()
     exp_side.info["block_cols"] = cols.tolist()
-    exp_side.info["whole_store"] = bool(
-        rows.size == mp and cols.size == npr and exp_side.info["n_items_before"] <= max_items
-    )
+    exp_side.info["whole_store"] = bool(rows.size == mp and keep_items is None)
     say(
         f"expansion sample: {exp_side.train.shape[0]:,} users x {exp_side.n_items:,} items, "
         f"{exp_side.users.size:,} evaluated"

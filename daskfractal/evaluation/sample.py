@@ -8,16 +8,16 @@ most ``max_users`` of those users are evaluated (the ones with the smallest hash
 ``(seed, user key)``, so the choice does not depend on how the rows were read).
 
 The expansion's side is first cut down to a *block-aligned sub-expansion*
-(:func:`choose_blocks`, :func:`read_sub_expansion`): the users of a subset ``I`` of R̂'s block
-rows and the items of a subset ``J`` of its block columns. That is itself the expansion of
-``R`` by ``R̂[I, J]``, smaller but built the same way (a synthetic user still stitches ``|J|``
-pieces of different real users under block shuffles).
+(:func:`choose_blocks`, :func:`read_sub_expansion`): the users of the fewest block rows ``I``
+of R̂ that hold the evaluated users, over every block column. That is itself the expansion of
+``R`` by ``R̂[I, :]``, smaller but built the same way (a synthetic user still stitches n'
+pieces of different real users under block shuffles); the item cap then keeps a uniform
+subset of its items, applied while reading.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ __all__ = [
     "block_users",
     "build_side",
     "choose_blocks",
+    "item_subset",
     "read_sub_expansion",
 ]
 
@@ -179,11 +180,8 @@ def build_side(
     notes: list[str] = []
     train_idx = np.asarray(train_idx, dtype=np.int64)
     test_idx = np.asarray(test_idx, dtype=np.int64)
-    keep_items: np.ndarray | None = None
-    if n_items > max_items:
-        # a seeded uniform subset of the items: the same rule on both sides
-        rng = np.random.default_rng(np.random.SeedSequence([seed, STREAM_EVAL_ITEMS]))
-        keep_items = np.sort(rng.choice(n_items, size=max_items, replace=False))
+    keep_items = item_subset(n_items, max_items, seed)  # the same rule on both sides
+    if keep_items is not None:
         new_id = np.full(n_items, -1, np.int64)
         new_id[keep_items] = np.arange(max_items)
         train_ptr, train_idx, train_ts = _remap(train_ptr, train_idx, new_id, train_ts)
@@ -253,55 +251,66 @@ def _in_rows(train: sp.csr_matrix, rows: np.ndarray, items: np.ndarray) -> np.nd
 # ----------------------------------------------------------------------- the expansion side
 def choose_blocks(
     blocks: tuple[int, int],
-    input_shape: tuple[int, int],
     users_per_block_row: np.ndarray,
     *,
     max_users: int,
-    max_items: int,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Block rows ``I`` and block columns ``J`` of the sub-expansion that is evaluated.
 
-    ``|J| = min(n', max(1, ⌊max_items / n⌋))`` block columns (as many whole copies of the item
-    set as fit), and ``|I|``: at least ``|J| · m' / n'`` (the aspect of the whole block grid)
-    and enough block rows for ``max_users`` users, at most ``m'``. Both are seeded uniform
-    subsets, returned ascending.
+    ``J``: every block column, so that what the shuffles do across block columns (a user's
+    row stitched from n' real users) is in the sample; the item cap is a uniform subset of
+    their items (:func:`item_subset`), which keeps the density and the per-user share of the
+    items alike on both sides. ``I``: the fewest block rows (a seeded uniform order) that hold
+    ``max_users`` users, so that only that share of the store is read.
 
     Parameters
     ----------
     blocks : (int, int)
         ``(m', n')``, the shape of R̂.
-    input_shape : (int, int)
-        ``(m, n)``, the shape of the expansion's input ``R``.
     users_per_block_row : numpy.ndarray of int64, shape (m',)
         Output users of each block row.
-    max_users, max_items : int
+    max_users : int
     seed : int
 
     Returns
     -------
     rows, cols : numpy.ndarray of int64
+        Ascending.
 
     Examples
     --------
     >>> import numpy as np
-    >>> rows, cols = choose_blocks((4, 8), (100, 50), np.full(4, 100), max_users=150,
-    ...                            max_items=200, seed=0)
+    >>> rows, cols = choose_blocks((4, 8), np.full(4, 100), max_users=150, seed=0)
     >>> len(rows), len(cols)
-    (2, 4)
+    (2, 8)
     """
     mp, npr = int(blocks[0]), int(blocks[1])
-    n = max(1, int(input_shape[1]))
-    n_cols = min(npr, max(1, max_items // n))
     rng = np.random.default_rng(np.random.SeedSequence([seed, STREAM_EVAL_BLOCKS]))
     row_order = rng.permutation(mp)
-    col_order = rng.permutation(npr)
-    n_rows = max(1, min(mp, math.ceil(n_cols * mp / npr)))
     counts = np.asarray(users_per_block_row, dtype=np.int64)[row_order]
-    # more block rows until the sample holds max_users users (or all rows are taken)
+    # block rows until the sample holds max_users users (or all rows are taken)
+    n_rows = 1
     while n_rows < mp and int(counts[:n_rows].sum()) < max_users:
         n_rows += 1
-    return np.sort(row_order[:n_rows]), np.sort(col_order[:n_cols])
+    return np.sort(row_order[:n_rows]), np.arange(npr, dtype=np.int64)
+
+
+def item_subset(n_items: int, max_items: int, seed: int) -> np.ndarray | None:
+    """The kept items (ascending) when ``n_items > max_items``: a seeded uniform subset,
+    the same rule on both sides; None when every item is kept.
+
+    Examples
+    --------
+    >>> item_subset(5, 10, 0) is None
+    True
+    >>> item_subset(100, 3, 0).shape
+    (3,)
+    """
+    if n_items <= max_items:
+        return None
+    rng = np.random.default_rng(np.random.SeedSequence([seed, STREAM_EVAL_ITEMS]))
+    return np.sort(rng.choice(n_items, size=max_items, replace=False)).astype(np.int64)
 
 
 def block_users(st: ExpansionStore, m: int) -> np.ndarray:
@@ -323,9 +332,10 @@ def _read_task(
     cols: np.ndarray,
     n: int,
     timestamps: bool,
+    new_id: np.ndarray | None,
 ) -> dict[str, np.ndarray]:
     """Rows ``[u0, u1)`` of both splits, keeping the items of block columns ``cols`` renumbered
-    ``rank(j in cols)·n + item % n``."""
+    ``rank(j in cols)·n + item % n`` (then ``new_id[...]`` when given; -1 drops)."""
     npr = int(st.layout.blocks[1])
     rank = np.full(npr, -1, np.int64)
     rank[cols] = np.arange(cols.size)
@@ -337,10 +347,13 @@ def _read_task(
         ptr, got = st.row_columns(u0, u1, split, names)
         items = got["indices"].astype(np.int64, copy=False)
         r = rank[items // n]
-        keep = r >= 0
+        sample_id = np.where(r >= 0, r * n + items % n, -1)
+        if new_id is not None:
+            sample_id = np.where(sample_id >= 0, new_id[np.maximum(sample_id, 0)], -1)
+        keep = sample_id >= 0
         rows = np.repeat(np.arange(u1 - u0, dtype=np.int64), np.diff(ptr))[keep]
         out[f"{split}_counts"] = np.bincount(rows, minlength=u1 - u0).astype(np.int64)
-        out[f"{split}_idx"] = r[keep] * n + items[keep] % n
+        out[f"{split}_idx"] = sample_id[keep]
         if "timestamps" in names:
             out["train_ts"] = got["timestamps"].astype(np.int64, copy=False)[keep]
     return out
@@ -352,12 +365,15 @@ def read_sub_expansion(
     cols: np.ndarray,
     *,
     timestamps: bool,
+    keep_items: np.ndarray | None = None,
     scheduler: Any = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Train / test CSR arrays of the users of block rows ``rows`` and the items of block
     columns ``cols``, read out-of-core (Dask tasks over user ranges of ~``READ_NNZ``
-    interactions; only the kept entries come back).
+    interactions; only the kept entries come back). ``keep_items``: ascending ids in the
+    sample's item space (``rank(j in cols)·n + c``) to keep, renumbered ``0..len - 1``
+    (default: all).
 
     Returns
     -------
@@ -394,9 +410,15 @@ def read_sub_expansion(
         cuts = np.searchsorted(indptr, np.arange(indptr[a], indptr[b], READ_NNZ), side="left")
         cuts = np.unique(np.concatenate([[a], np.clip(cuts, a, b), [b]]))
         ranges += [(int(x), int(y)) for x, y in itertools.pairwise(cuts) if y > x]
+    new_id = None
+    n_items = int(cols.size * n)
+    if keep_items is not None:
+        new_id = np.full(n_items, -1, np.int64)
+        new_id[keep_items] = np.arange(keep_items.size)
+        n_items = int(keep_items.size)
     task = dask.delayed(_read_task, pure=True)
     parts = run(
-        [task(st, a, b, cols, n, timestamps) for a, b in ranges],
+        [task(st, a, b, cols, n, timestamps, new_id) for a, b in ranges],
         scheduler=scheduler,
         progress=progress,
     )
@@ -405,7 +427,7 @@ def read_sub_expansion(
         if ranges
         else np.zeros(0, np.int64)
     )
-    out: dict[str, Any] = {"user_ids": user_ids, "n_items": int(cols.size * n), "train_ts": None}
+    out: dict[str, Any] = {"user_ids": user_ids, "n_items": n_items, "train_ts": None}
     for split in ("train", "test"):
         counts = (
             np.concatenate([p[f"{split}_counts"] for p in parts])
