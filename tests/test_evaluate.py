@@ -95,9 +95,10 @@ def test_choose_blocks_rules():
     rows, _ = choose_blocks((4, 8), np.array([0, 0, 100, 0]), max_users=50, seed=1)
     assert 2 in rows.tolist()  # empty block rows do not count
     again = choose_blocks((4, 8), np.full(4, 100), max_users=150, seed=1)
-    assert again[0].tolist() == choose_blocks((4, 8), np.full(4, 100), max_users=150, seed=1)[
-        0
-    ].tolist()
+    assert (
+        again[0].tolist()
+        == choose_blocks((4, 8), np.full(4, 100), max_users=150, seed=1)[0].tolist()
+    )
     picks = {
         tuple(choose_blocks((8, 8), np.full(8, 10), max_users=1, seed=s)[0]) for s in range(20)
     }
@@ -484,6 +485,8 @@ def test_validate_downstream(ml_small_store, tmp_path, capsys):
             "200",
             "--bootstrap",
             "50",
+            "--max-items",
+            "3000",
             "--report",
             str(tmp_path),
             "--quiet",
