@@ -93,9 +93,14 @@ def expand(
         distributions' shape. ``none``: no permutation (plain stochastic Kronecker product).
     window : int, default 64
         Window of the ``stratified`` shuffle.
-    dropout : {"bernoulli", "exact"}, default "bernoulli"
+    dropout : {"bernoulli", "exact", "balanced", "targeted"}, default "bernoulli"
         ``bernoulli``: every entry kept independently; ``exact``: exactly round(p·nnz(S))
-        entries per block, chosen uniformly (as the MLPerf reference).
+        entries per block, chosen uniformly (as the MLPerf reference); ``balanced``: each
+        (row, block) keeps ``p·d`` entries rounded stochastically, a uniform subset;
+        ``targeted``: each output user's total ``Σ_j p_ij·d_j`` is fixed (rounded) first,
+        then split over its blocks by systematic rounding, so that a user's degree is its
+        expectation up to one (the point masses of k-core data survive). All are unbiased:
+        the expected count of every (row, block) is ``p·d``.
     test_policy : {"all", "one"}, default "all"
         ``all``: every kept test entry; ``one``: exactly one test item per user, chosen
         uniformly among its kept test entries (users with none are dropped).

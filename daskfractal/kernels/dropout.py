@@ -6,7 +6,19 @@ Dropout of the element at absolute CSR position ``q`` in block ``(i, j)``:
 * ``MODE_BERNOULLI``: kept iff ``uniform(seed, STREAM_DROP, i, j, q) < keep_row[j]``.
 * ``MODE_EXACT``: keep the ``exact_counts[j, r]`` elements of source row ``r`` with the
   smallest keys ``uniform(seed, STREAM_EXACT, i, j, q)`` (ties by ``q``); ``keep_row`` is not
-  used. :func:`exact_row_counts` draws the per-row counts.
+  used. Three rules give the per-row counts (the dropout names of the expansion):
+
+  - ``"exact"`` (:func:`exact_row_counts`): a fixed total per block, split over the rows
+    multivariate-hypergeometrically (the MLPerf reference's semantics);
+  - ``"balanced"`` (:func:`balanced_row_counts`): each (row, block) keeps ``p·d`` rounded
+    stochastically (``⌊p·d + u⌋``, ``u`` from ``(seed, i, j, r)``), so a row's count varies by
+    at most one around its expectation instead of binomially;
+  - ``"targeted"`` (:func:`targeted_row_counts`): each output user's total
+    ``T = ⌊Σ_j p_ij·d_j + u⌋`` is fixed first (``d_j`` the degree of the row it copies in block
+    column ``j``), then split over the blocks in proportion to ``p_ij·d_j`` by systematic
+    rounding (each block gets its expectation rounded down or up, the parts sum to ``T``).
+    A user's degree is then its expectation up to one unit, so the point masses of a k-core
+    input survive.
 
 Test policy (entries with ``sign < 0``):
 
@@ -21,14 +33,19 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import IntLike, ngjit
-from .rng import STREAM_EXACT, absorb, as_seed
+from .rng import STREAM_BALANCE, STREAM_EXACT, STREAM_TARGET, absorb, as_seed, uniform
 
 MODE_BERNOULLI = 0
 MODE_EXACT = 1
 TEST_ALL = 0
 TEST_ONE = 1
 
-_MODES = {"bernoulli": MODE_BERNOULLI, "exact": MODE_EXACT}
+_MODES = {
+    "bernoulli": MODE_BERNOULLI,
+    "exact": MODE_EXACT,
+    "balanced": MODE_EXACT,
+    "targeted": MODE_EXACT,
+}
 _POLICIES = {"all": TEST_ALL, "one": TEST_ONE}
 _INSERTION_MAX = 32
 _S11 = np.uint64(11)
@@ -121,6 +138,135 @@ def exact_row_counts(row_degree: np.ndarray, keep: float, seed: int, i: int, j: 
     return out.astype(np.int64, copy=False)
 
 
+@ngjit
+def balanced_counts_kernel(
+    row_degree: np.ndarray, keep: float, seed: IntLike, i: IntLike, j: IntLike
+) -> np.ndarray:
+    """``min(⌊keep·d_r + u_r⌋, d_r)`` per row ``r``, ``u_r = uniform(seed, STREAM_BALANCE, i, j, r)``."""
+    m = row_degree.shape[0]
+    out = np.empty(m, np.int64)
+    for r in range(m):
+        d = row_degree[r]
+        k = np.int64(np.floor(keep * d + uniform(seed, STREAM_BALANCE, i, j, r)))
+        out[r] = min(max(k, 0), d)
+    return out
+
+
+def balanced_row_counts(
+    row_degree: np.ndarray, keep: float, seed: int, i: int, j: int
+) -> np.ndarray:
+    """Balanced dropout of block (i, j): int64 ``(m,)``, row ``r`` keeps ``p·d_r`` rounded
+    stochastically (unbiased: ``E[count] = p·d_r``; ``⌊p·d_r⌋`` or ``⌈p·d_r⌉``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> balanced_row_counts(np.array([0, 4, 10]), 0.5, seed=1, i=0, j=0).tolist()
+    [0, 2, 5]
+    """
+    row_degree = _check_degrees(row_degree)
+    keep = _check_keep(keep)
+    return balanced_counts_kernel(row_degree, keep, as_seed(seed), int(i), int(j))
+
+
+@ngjit
+def targeted_counts_kernel(
+    row_degree: np.ndarray, keep_row: np.ndarray, row_src: np.ndarray, seed: IntLike, i: IntLike
+) -> np.ndarray:
+    """Per-(block column j, source row r) counts of block row ``i`` under targeted dropout.
+
+    ``row_src[j, t]`` is the source row that output slot ``t`` copies in block column ``j``.
+    For each slot: ``E_j = keep_row[j]·d_j``, ``S = Σ_j E_j``, ``T = ⌊S + u0⌋``; the parts
+    ``k_j = ⌊C_j + u1⌋ − ⌊C_{j-1} + u1⌋`` with ``C_j = (T/S)·Σ_{l≤j} E_l`` sum to ``T``; a part
+    above ``d_j`` (possible when ``keep = 1``) passes its excess to the next blocks with room.
+    ``u0, u1 = uniform(seed, STREAM_TARGET, i, t, 0 / 1)``.
+    """
+    nb, m = row_src.shape
+    out = np.zeros((nb, m), np.int64)
+    e = np.empty(nb, np.float64)
+    d = np.empty(nb, np.int64)
+    for t in range(m):
+        s = 0.0
+        for j in range(nb):
+            d[j] = row_degree[row_src[j, t]]
+            e[j] = keep_row[j] * d[j]
+            s += e[j]
+        if s <= 0.0:
+            continue
+        total = np.int64(np.floor(s + uniform(seed, STREAM_TARGET, i, t, 0)))
+        scale = total / s
+        u1 = uniform(seed, STREAM_TARGET, i, t, 1)
+        cum = 0.0
+        prev = np.int64(np.floor(u1))
+        carry = np.int64(0)
+        for j in range(nb):
+            cum += e[j] * scale
+            cur = np.int64(np.floor(cum + u1))
+            k = cur - prev + carry
+            prev = cur
+            carry = 0
+            if k > d[j]:
+                carry = k - d[j]
+                k = d[j]
+            out[j, row_src[j, t]] = k
+        # an excess left after the last block goes back to the first blocks with room
+        j = 0
+        while carry > 0 and j < nb:
+            room = d[j] - out[j, row_src[j, t]]
+            if room > 0:
+                add = min(room, carry)
+                out[j, row_src[j, t]] += add
+                carry -= add
+            j += 1
+    return out
+
+
+def targeted_row_counts(
+    row_degree: np.ndarray, keep_row: np.ndarray, row_src: np.ndarray, seed: int, i: int
+) -> np.ndarray:
+    """Targeted dropout of block row ``i``: int64 ``(n', m)`` counts indexed ``[j, r]``.
+
+    Each output slot ``t`` copies source row ``row_src[j, t]`` in block column ``j``; its
+    total is ``Σ_j keep_row[j]·d_j`` rounded stochastically, split over the blocks by
+    systematic rounding (see :func:`targeted_counts_kernel`). ``row_src[j]`` must be a
+    permutation of ``0..m-1`` for every ``j`` (each (j, r) is used by exactly one slot).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> src = np.array([[0, 1, 2], [2, 0, 1]])
+    >>> c = targeted_row_counts(np.array([4, 4, 4]), np.array([0.5, 0.25]), src, 0, 0)
+    >>> [int(c[0, src[0, t]] + c[1, src[1, t]]) for t in range(3)]  # 4·0.5 + 4·0.25 = 3
+    [3, 3, 3]
+    """
+    row_degree = _check_degrees(row_degree)
+    keep_row = np.asarray(keep_row, dtype=np.float64)
+    if keep_row.ndim != 1 or np.any(~np.isfinite(keep_row)) or np.any(keep_row < 0) or np.any(
+        keep_row > 1
+    ):
+        raise ValueError("keep_row must be a 1-D array of probabilities in [0, 1]")
+    row_src = np.asarray(row_src, dtype=np.int64)
+    if row_src.ndim != 2 or row_src.shape != (keep_row.shape[0], row_degree.shape[0]):
+        raise ValueError(
+            f"row_src must have shape (n', m) = ({keep_row.shape[0]}, {row_degree.shape[0]})"
+        )
+    return targeted_counts_kernel(row_degree, keep_row, row_src, as_seed(seed), int(i))
+
+
+def _check_degrees(row_degree: np.ndarray) -> np.ndarray:
+    row_degree = np.asarray(row_degree, dtype=np.int64)
+    if row_degree.ndim != 1 or np.any(row_degree < 0):
+        raise ValueError("row_degree must be a 1-D array of non-negative counts")
+    return row_degree
+
+
+def _check_keep(keep: float) -> float:
+    keep = float(keep)
+    if not 0.0 <= keep <= 1.0:
+        raise ValueError(f"keep must be in [0, 1], got {keep}")
+    return keep
+
+
 __all__ = [
     "MODE_BERNOULLI",
     "MODE_EXACT",
@@ -128,7 +274,11 @@ __all__ = [
     "TEST_ONE",
     "as_mode",
     "as_test_policy",
+    "balanced_counts_kernel",
+    "balanced_row_counts",
     "exact_row_counts",
     "exact_threshold",
     "exact_total",
+    "targeted_counts_kernel",
+    "targeted_row_counts",
 ]

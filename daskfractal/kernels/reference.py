@@ -15,7 +15,18 @@ import numpy.typing as npt
 from ._jit import IntLike
 from .dropout import MODE_BERNOULLI, MODE_EXACT, TEST_ONE, as_mode, as_test_policy
 from .emit import ExpandedRows
-from .rng import GAMMA, INIT, M1, M2, STREAM_DROP, STREAM_EXACT, STREAM_ONE, TWO_M53
+from .rng import (
+    GAMMA,
+    INIT,
+    M1,
+    M2,
+    STREAM_BALANCE,
+    STREAM_DROP,
+    STREAM_EXACT,
+    STREAM_ONE,
+    STREAM_TARGET,
+    TWO_M53,
+)
 
 # --------------------------------------------------------------------------------------
 # rng
@@ -263,8 +274,62 @@ def count_rows(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray, np.nd
     return (np.diff(out.train_indptr), np.diff(out.test_indptr), out.block_train, out.block_test)
 
 
+# --------------------------------------------------------------------------------------
+# per-row counts of the balanced and targeted dropouts
+
+
+def balanced_row_counts(
+    row_degree: np.ndarray, keep: float, seed: int, i: int, j: int
+) -> np.ndarray:
+    """Specification of :func:`daskfractal.kernels.dropout.balanced_row_counts`."""
+    d = np.asarray(row_degree, dtype=np.int64)
+    u = uniform(int(seed), STREAM_BALANCE, int(i), int(j), np.arange(d.shape[0], dtype=np.int64))
+    k = np.floor(float(keep) * d + u).astype(np.int64)
+    return np.minimum(np.maximum(k, 0), d)
+
+
+def targeted_row_counts(
+    row_degree: np.ndarray, keep_row: np.ndarray, row_src: np.ndarray, seed: int, i: int
+) -> np.ndarray:
+    """Specification of :func:`daskfractal.kernels.dropout.targeted_row_counts` (vectorized
+    over the output slots; the same floating-point operations in the same order)."""
+    row_src = np.asarray(row_src, dtype=np.int64)
+    keep_row = np.asarray(keep_row, dtype=np.float64)
+    nb, m = row_src.shape
+    d = np.asarray(row_degree, dtype=np.int64)[row_src]  # (n', m): degree copied by slot t
+    e = keep_row[:, None] * d
+    s = np.zeros(m)
+    for j in range(nb):  # sequential, as the kernel adds
+        s += e[j]
+    t = np.arange(m, dtype=np.int64)
+    has = s > 0
+    total = np.floor(s + uniform(int(seed), STREAM_TARGET, int(i), t, 0)).astype(np.int64)
+    scale = np.where(has, total / np.where(has, s, 1.0), 0.0)
+    u1 = uniform(int(seed), STREAM_TARGET, int(i), t, 1)
+    k = np.zeros((nb, m), np.int64)
+    cum = np.zeros(m)
+    prev = np.floor(u1).astype(np.int64)
+    carry = np.zeros(m, np.int64)
+    for j in range(nb):
+        cum = cum + e[j] * scale
+        cur = np.floor(cum + u1).astype(np.int64)
+        kj = cur - prev + carry
+        prev = cur
+        carry = np.maximum(kj - d[j], 0)
+        k[j] = np.minimum(kj, d[j])
+    for j in range(nb):  # an excess left goes back to the first blocks with room
+        add = np.minimum(d[j] - k[j], carry)
+        k[j] += add
+        carry -= add
+    k[:, ~has] = 0
+    out = np.zeros((nb, m), np.int64)
+    out[np.arange(nb)[:, None], row_src] = k
+    return out
+
+
 __all__ = [
     "absorb",
+    "balanced_row_counts",
     "block_permutation",
     "count_rows",
     "expand_block_rows",
@@ -274,6 +339,7 @@ __all__ = [
     "mix64",
     "permutation_table",
     "stratified_permutation",
+    "targeted_row_counts",
     "to_unit",
     "uniform",
 ]
