@@ -258,7 +258,7 @@ options = expand_options()
 def test_kronecker_limit_real_data(ml100k: dfr.SplitData) -> None:
     """keep = 1 everywhere, no shuffle: exactly ones ⊗ R_train and ones ⊗ R_test."""
     ones = np.ones((2, 3))
-    for dropout in ("bernoulli", "exact"):
+    for dropout in ("bernoulli", "exact", "balanced"):
         got = dfr.expand(ml100k, keep=ones, shuffle="none", dropout=dropout, seed=3).compute()
         assert same_csr(got.train, sp.kron(ones, ml100k.train, format="csr"))
         assert same_csr(got.test, sp.kron(ones, ml100k.test, format="csr"))
@@ -276,7 +276,7 @@ patterns = hnp.arrays(
 @given(
     split=split_data(),
     pattern=patterns,
-    dropout=st.sampled_from(["bernoulli", "exact"]),
+    dropout=st.sampled_from(["bernoulli", "exact", "balanced"]),
     chunk=st.integers(1, 20),
 )
 def test_kronecker_limit_binary_keep(
@@ -296,7 +296,7 @@ def test_kronecker_limit_binary_keep(
 
 # ====================================================== 2./3. blocks are permuted subsets of S
 @pytest.mark.parametrize("test_policy", ["all", "one"])
-@pytest.mark.parametrize("dropout", ["bernoulli", "exact"])
+@pytest.mark.parametrize("dropout", ["bernoulli", "exact", "balanced", "targeted"])
 @pytest.mark.parametrize("shuffle", ["block", "stratified", "none"])
 def test_blocks_are_permuted_subsets_of_s(
     ml100k: dfr.SplitData, shuffle: str, dropout: str, test_policy: str

@@ -68,6 +68,10 @@ class Plan:
     token: str
     row_degree: np.ndarray = field(repr=False)
     col_degree: np.ndarray = field(repr=False)
+    #: train entries of each source row (the targeted dropout's unit)
+    train_degree: np.ndarray | None = field(default=None, repr=False)
+    #: the targeted dropout's multiple: every user gets this many times its anchor's degree
+    multiple: int = 1
 
     @property
     def m(self) -> int:
@@ -147,7 +151,10 @@ def block_row_tables(plan: Plan, i: int) -> tuple[np.ndarray, np.ndarray, np.nda
             ]
         )
     elif plan.dropout == "targeted":
-        exact = targeted_row_counts(plan.row_degree, plan.keep[i], row_src, plan.seed, i)
+        assert plan.train_degree is not None  # set by expand_level for this dropout
+        exact = targeted_row_counts(
+            plan.train_degree, plan.keep[i], row_src, plan.seed, i, plan.multiple
+        )
     # int32 item permutations when they fit: half the cache footprint of the hot lookup
     if plan.n < 2**31:
         cols = cols.astype(np.int32)

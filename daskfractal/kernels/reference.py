@@ -13,7 +13,15 @@ import numpy as np
 import numpy.typing as npt
 
 from ._jit import IntLike
-from .dropout import MODE_BERNOULLI, MODE_EXACT, TEST_ONE, as_mode, as_test_policy
+from .dropout import (
+    MODE_BERNOULLI,
+    MODE_EXACT,
+    MODE_TARGET,
+    TARGET_TEST_FLAG,
+    TEST_ONE,
+    as_mode,
+    as_test_policy,
+)
 from .emit import ExpandedRows
 from .rng import (
     GAMMA,
@@ -215,7 +223,18 @@ def expand_block_rows(
         tl = np.repeat(np.arange(nrows, dtype=np.int64), deg)
         offs = np.arange(deg.sum(), dtype=np.int64) - np.repeat(np.cumsum(deg) - deg, deg)
         q = np.repeat(starts, deg) + offs
-        if mode == MODE_EXACT:
+        if mode == MODE_TARGET:
+            count = np.asarray(exact_counts, dtype=np.int64)[j, r][tl]
+            k = count & (TARGET_TEST_FLAG - 1)
+            is_train = sign[q] > 0
+            # train entries ranked by key inside their row; others after every train entry
+            key = np.where(is_train, uniform(seed, STREAM_EXACT, i, j, q), 2.0)
+            order = np.lexsort((q, key, tl))
+            stl = tl[order]
+            rank = np.empty_like(q)
+            rank[order] = np.arange(q.shape[0]) - np.searchsorted(stl, stl, side="left")
+            kept = np.where(is_train, rank < k, (sign[q] < 0) & ((count & TARGET_TEST_FLAG) != 0))
+        elif mode == MODE_EXACT:
             key = uniform(seed, STREAM_EXACT, i, j, q)
             order = np.lexsort((q, key, tl))
             stl = tl[order]
@@ -289,40 +308,57 @@ def balanced_row_counts(
 
 
 def targeted_row_counts(
-    row_degree: np.ndarray, keep_row: np.ndarray, row_src: np.ndarray, seed: int, i: int
+    train_degree: np.ndarray,
+    keep_row: np.ndarray,
+    row_src: np.ndarray,
+    seed: int,
+    i: int,
+    multiple: int,
 ) -> np.ndarray:
     """Specification of :func:`daskfractal.kernels.dropout.targeted_row_counts` (vectorized
     over the output slots; the same floating-point operations in the same order)."""
     row_src = np.asarray(row_src, dtype=np.int64)
     keep_row = np.asarray(keep_row, dtype=np.float64)
     nb, m = row_src.shape
-    d = np.asarray(row_degree, dtype=np.int64)[row_src]  # (n', m): degree copied by slot t
+    out = np.zeros((nb, m), np.int64)
+    wsum = 0.0
+    for j in range(nb):
+        wsum += keep_row[j]
+    if wsum <= 0.0:
+        return out
+    t = np.arange(m, dtype=np.int64)
+    u0 = float(uniform(int(seed), STREAM_TARGET, int(i), -1, 0)) * wsum
+    cum_w = np.cumsum(keep_row)  # sequential, as the kernel adds
+    ok = np.flatnonzero((u0 < cum_w) & (keep_row > 0.0))
+    anchor = np.full(m, ok[0] if ok.size else nb - 1, np.int64)
+    d = np.asarray(train_degree, dtype=np.int64)[row_src]  # (n', m)
     e = keep_row[:, None] * d
     s = np.zeros(m)
     for j in range(nb):  # sequential, as the kernel adds
         s += e[j]
-    t = np.arange(m, dtype=np.int64)
-    has = s > 0
-    total = np.floor(s + uniform(int(seed), STREAM_TARGET, int(i), t, 0)).astype(np.int64)
-    scale = np.where(has, total / np.where(has, s, 1.0), 0.0)
+    total = int(multiple) * d[anchor, t]
+    go = (s > 0) & (total > 0)
+    safe_s = np.where(go, s, 1.0)
     u1 = uniform(int(seed), STREAM_TARGET, int(i), t, 1)
     k = np.zeros((nb, m), np.int64)
     cum = np.zeros(m)
     prev = np.floor(u1).astype(np.int64)
     carry = np.zeros(m, np.int64)
     for j in range(nb):
-        cum = cum + e[j] * scale
+        cum = cum + (e[j] / safe_s) * np.where(go, total, 0)
         cur = np.floor(cum + u1).astype(np.int64)
         kj = cur - prev + carry
         prev = cur
-        carry = np.maximum(kj - d[j], 0)
-        k[j] = np.minimum(kj, d[j])
+        room = d[j] if keep_row[j] > 0.0 else np.zeros(m, np.int64)
+        carry = np.maximum(kj - room, 0)
+        k[j] = np.minimum(kj, room)
     for j in range(nb):  # an excess left goes back to the first blocks with room
-        add = np.minimum(d[j] - k[j], carry)
+        room = d[j] - k[j] if keep_row[j] > 0.0 else np.zeros(m, np.int64)
+        add = np.minimum(room, carry)
         k[j] += add
         carry -= add
-    k[:, ~has] = 0
-    out = np.zeros((nb, m), np.int64)
+    k[:, ~go] = 0
+    k[anchor, t] |= TARGET_TEST_FLAG
     out[np.arange(nb)[:, None], row_src] = k
     return out
 
