@@ -34,6 +34,7 @@ from hypothesis.extra import numpy as hnp
 import daskfractal as dfr
 from daskfractal.errors import ParameterError, StoreError
 from daskfractal.expansion import _write as write_mod
+from daskfractal.expansion import targeted_keep
 from daskfractal.kernels import (
     STREAM_COL_PERM,
     STREAM_ROW_PERM,
@@ -198,6 +199,9 @@ def expected_by_reference(
     s = split.signed()
     m, n = s.shape
     mp, npr = keep.shape
+    multiple = 1
+    if dropout == "targeted":
+        keep, multiple = targeted_keep(keep)
     row_deg = np.diff(s.indptr)
     col_deg = np.bincount(s.indices, minlength=n)
     acc: dict[str, list] = {k: [] for k in ("slot", "tr_c", "te_c", "tr_i", "tr_q", "te_i", "te_q")}
@@ -215,6 +219,14 @@ def expected_by_reference(
             exact = np.stack(
                 [exact_row_counts(row_deg, keep[i, j], seed, i, j) for j in range(npr)]
             )
+        elif dropout == "balanced":
+            exact = np.stack(
+                [ref.balanced_row_counts(row_deg, keep[i, j], seed, i, j) for j in range(npr)]
+            )
+        elif dropout == "targeted":
+            train_deg = np.diff(split.train.indptr)
+            row_src = ref.invert_permutation(pi)
+            exact = ref.targeted_row_counts(train_deg, keep[i], row_src, seed, i, multiple)
         res = ref.expand_block_rows(
             s.indptr, s.indices, s.sign, ref.invert_permutation(pi), sigma, keep[i], seed, i,
             0, m, dropout, exact, test_policy, n,

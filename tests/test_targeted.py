@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy.stats import chisquare, ks_2samp
 
 import daskfractal as dfr
-from daskfractal.expansion._level import targeted_keep
+from daskfractal.expansion import targeted_keep
 from daskfractal.kernels import dropout as D
 from daskfractal.kernels import reference as R
 from daskfractal.kernels.rng import hash_prefix

@@ -21,7 +21,7 @@ import numpy as np
 from .._checks import as_seed
 from ._chain import check_inner_factors, expand_chain, level_seed, rebuild_input
 from ._expansion import ExpandedData, Expansion
-from ._level import LevelOptions, check_sizes, expand_level
+from ._level import LevelOptions, check_sizes, expand_level, targeted_keep
 from ._materialize import check_level_memory
 from ._plan import (
     CARRY_NAMES,
@@ -207,5 +207,6 @@ __all__ = [
     "input_checksum",
     "level_seed",
     "rebuild_input",
+    "targeted_keep",
     "write_store",
 ]
