@@ -46,6 +46,7 @@ DATASETS = {
     "amazon-sports": SHARED / "amazon-sports" / "sequences.txt",
 }
 MODES = ("block", "stratified", "none")
+#: a mode is a shuffle, optionally "+dropout" and ":window" (e.g. "stratified+targeted:2")
 
 
 def load_split(name: str) -> Any:
@@ -88,8 +89,14 @@ def one_case(split: Any, name: str, mode: str, factors: tuple[int, int], root: P
 
     t0 = time.perf_counter()
     red = dfr.reduce(split, factors)
-    ex = dfr.expand(split, reduced=red, shuffle=mode, seed=1)
-    store = ex.to_zarr(root / f"{name}-{mode}-{factors[0]}x{factors[1]}.zarr", progress=False)
+    shuffle, _, rest = mode.partition("+")
+    dropout, _, window = (rest or "bernoulli").partition(":")
+    if ":" in shuffle:
+        shuffle, _, window = shuffle.partition(":")
+    extra = {"window": int(window)} if window else {}
+    ex = dfr.expand(split, reduced=red, shuffle=shuffle, dropout=dropout, seed=1, **extra)
+    label = mode.replace(":", "w").replace("+", "-")
+    store = ex.to_zarr(root / f"{name}-{label}-{factors[0]}x{factors[1]}.zarr", progress=False)
     t_expand = time.perf_counter() - t0
     val = dfr.validate(store, split, k=8, progress=False, figures=False)
     deg = val.degrees
@@ -160,7 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the matrix and print the tables."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
-    p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=list(MODES),
+        help="shuffle[+dropout][:window], e.g. block stratified+targeted:2 (default: the "
+        "three shuffles with Bernoulli dropout)",
+    )
     p.add_argument("--factors", nargs="+", default=["2x2", "4x4"], help="shapes like 8x8")
     p.add_argument("--no-evaluate", action="store_true", help="degrees and spectrum only")
     p.add_argument(

@@ -34,6 +34,7 @@ from hypothesis.extra import numpy as hnp
 import daskfractal as dfr
 from daskfractal.errors import ParameterError, StoreError
 from daskfractal.expansion import _write as write_mod
+from daskfractal.expansion import targeted_keep
 from daskfractal.kernels import (
     STREAM_COL_PERM,
     STREAM_ROW_PERM,
@@ -198,6 +199,9 @@ def expected_by_reference(
     s = split.signed()
     m, n = s.shape
     mp, npr = keep.shape
+    multiple = 1
+    if dropout == "targeted":
+        keep, multiple = targeted_keep(keep)
     row_deg = np.diff(s.indptr)
     col_deg = np.bincount(s.indices, minlength=n)
     acc: dict[str, list] = {k: [] for k in ("slot", "tr_c", "te_c", "tr_i", "tr_q", "te_i", "te_q")}
@@ -215,6 +219,14 @@ def expected_by_reference(
             exact = np.stack(
                 [exact_row_counts(row_deg, keep[i, j], seed, i, j) for j in range(npr)]
             )
+        elif dropout == "balanced":
+            exact = np.stack(
+                [ref.balanced_row_counts(row_deg, keep[i, j], seed, i, j) for j in range(npr)]
+            )
+        elif dropout == "targeted":
+            train_deg = np.diff(split.train.indptr)
+            row_src = ref.invert_permutation(pi)
+            exact = ref.targeted_row_counts(train_deg, keep[i], row_src, seed, i, multiple)
         res = ref.expand_block_rows(
             s.indptr, s.indices, s.sign, ref.invert_permutation(pi), sigma, keep[i], seed, i,
             0, m, dropout, exact, test_policy, n,
@@ -258,7 +270,7 @@ options = expand_options()
 def test_kronecker_limit_real_data(ml100k: dfr.SplitData) -> None:
     """keep = 1 everywhere, no shuffle: exactly ones ⊗ R_train and ones ⊗ R_test."""
     ones = np.ones((2, 3))
-    for dropout in ("bernoulli", "exact"):
+    for dropout in ("bernoulli", "exact", "balanced"):
         got = dfr.expand(ml100k, keep=ones, shuffle="none", dropout=dropout, seed=3).compute()
         assert same_csr(got.train, sp.kron(ones, ml100k.train, format="csr"))
         assert same_csr(got.test, sp.kron(ones, ml100k.test, format="csr"))
@@ -276,7 +288,7 @@ patterns = hnp.arrays(
 @given(
     split=split_data(),
     pattern=patterns,
-    dropout=st.sampled_from(["bernoulli", "exact"]),
+    dropout=st.sampled_from(["bernoulli", "exact", "balanced"]),
     chunk=st.integers(1, 20),
 )
 def test_kronecker_limit_binary_keep(
@@ -296,7 +308,7 @@ def test_kronecker_limit_binary_keep(
 
 # ====================================================== 2./3. blocks are permuted subsets of S
 @pytest.mark.parametrize("test_policy", ["all", "one"])
-@pytest.mark.parametrize("dropout", ["bernoulli", "exact"])
+@pytest.mark.parametrize("dropout", ["bernoulli", "exact", "balanced", "targeted"])
 @pytest.mark.parametrize("shuffle", ["block", "stratified", "none"])
 def test_blocks_are_permuted_subsets_of_s(
     ml100k: dfr.SplitData, shuffle: str, dropout: str, test_policy: str

@@ -224,6 +224,17 @@ def exact_counts_for(indptr, keep_row, seed, i):
     return np.array([D.exact_row_counts(deg, k, seed, i, j) for j, k in enumerate(keep_row)])
 
 
+def balanced_counts_for(indptr, keep_row, seed, i):
+    deg = np.diff(indptr)
+    return np.array([D.balanced_row_counts(deg, k, seed, i, j) for j, k in enumerate(keep_row)])
+
+
+def targeted_counts_for(indptr, sign, keep_row, row_src, seed, i, multiple):
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    train_deg = np.bincount(rows[sign > 0], minlength=len(indptr) - 1)
+    return D.targeted_row_counts(train_deg, keep_row, row_src, seed, i, multiple)
+
+
 def assert_same(a: M.ExpandedRows, b: M.ExpandedRows):
     for f, x, y in zip(a._fields, a, b, strict=True):
         assert x.dtype == np.int64 and y.dtype == np.int64, f
@@ -275,8 +286,13 @@ def cases(draw, max_m=9, max_n=9):
     )
     t0 = draw(st.integers(0, m))
     t1 = draw(st.integers(t0, m))
-    mode = draw(st.sampled_from([D.MODE_BERNOULLI, D.MODE_EXACT]))
-    ec = exact_counts_for(indptr, keep_row, seed, i) if mode == D.MODE_EXACT else None
+    mode = draw(st.sampled_from([D.MODE_BERNOULLI, D.MODE_EXACT, D.MODE_TARGET]))
+    ec = None
+    if mode == D.MODE_EXACT:
+        rule = draw(st.sampled_from([exact_counts_for, balanced_counts_for]))
+        ec = rule(indptr, keep_row, seed, i)
+    elif mode == D.MODE_TARGET:
+        ec = targeted_counts_for(indptr, sign, keep_row, row_src, seed, i, draw(st.integers(1, 3)))
     policy = draw(st.sampled_from([D.TEST_ALL, D.TEST_ONE]))
     return indptr, indices, sign, row_src, col_perm, keep_row, seed, i, t0, t1, mode, ec, policy
 

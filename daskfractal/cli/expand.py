@@ -57,8 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--dropout",
         default="bernoulli",
-        choices=["bernoulli", "exact"],
-        help="independent Bernoulli keeps (default) or exactly round(p*nnz) per block",
+        choices=["bernoulli", "exact", "balanced", "targeted"],
+        help="bernoulli: independent keeps (default); exact: round(p*nnz) per block; "
+        "balanced: p*d per (row, block), rounded; targeted: each user's total p*d fixed, then "
+        "split over the blocks (keeps k-core degree distributions)",
     )
     g.add_argument(
         "--test-policy",

@@ -21,7 +21,7 @@ import numpy as np
 from .._checks import as_seed
 from ._chain import check_inner_factors, expand_chain, level_seed, rebuild_input
 from ._expansion import ExpandedData, Expansion
-from ._level import LevelOptions, check_sizes, expand_level
+from ._level import LevelOptions, check_sizes, expand_level, targeted_keep
 from ._materialize import check_level_memory
 from ._plan import (
     CARRY_NAMES,
@@ -93,9 +93,14 @@ def expand(
         distributions' shape. ``none``: no permutation (plain stochastic Kronecker product).
     window : int, default 64
         Window of the ``stratified`` shuffle.
-    dropout : {"bernoulli", "exact"}, default "bernoulli"
+    dropout : {"bernoulli", "exact", "balanced", "targeted"}, default "bernoulli"
         ``bernoulli``: every entry kept independently; ``exact``: exactly round(p·nnz(S))
-        entries per block, chosen uniformly (as the MLPerf reference).
+        entries per block, chosen uniformly (as the MLPerf reference); ``balanced``: each
+        (row, block) keeps ``p·d`` entries rounded stochastically, a uniform subset;
+        ``targeted``: each output user's total ``Σ_j p_ij·d_j`` is fixed (rounded) first,
+        then split over its blocks by systematic rounding, so that a user's degree is its
+        expectation up to one (the point masses of k-core data survive). All are unbiased:
+        the expected count of every (row, block) is ``p·d``.
     test_policy : {"all", "one"}, default "all"
         ``all``: every kept test entry; ``one``: exactly one test item per user, chosen
         uniformly among its kept test entries (users with none are dropped).
@@ -202,5 +207,6 @@ __all__ = [
     "input_checksum",
     "level_seed",
     "rebuild_input",
+    "targeted_keep",
     "write_store",
 ]

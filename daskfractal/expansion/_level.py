@@ -157,6 +157,45 @@ def _carried(src: SignedMatrix, carry: Sequence[str] | str, source: str) -> tupl
     return names
 
 
+def targeted_keep(keep: np.ndarray) -> tuple[np.ndarray, int]:
+    """R̂ for the targeted dropout: every row rescaled to sum to one integer ``c``.
+
+    ``c = max(1, round(mean row sum))``; a row is scaled to sum ``c``, entries above 1 are
+    clipped and their excess spread over the row's other non-zero entries in proportion
+    (repeated until none exceeds 1; a row with fewer than ``c`` non-zero entries keeps them
+    at 1 and sums to less). Each output user then keeps ``c`` times the train degree of the
+    real user it is anchored on, and the block densities are those of this R̂.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k, c = targeted_keep(np.array([[0.5, 0.9], [0.2, 0.6]]))
+    >>> c, k.sum(axis=1).round(6).tolist()
+    (1, [1.0, 1.0])
+    """
+    keep = np.asarray(keep, dtype=np.float64)
+    c = max(1, int(np.floor(keep.sum(axis=1).mean() + 0.5)))
+    out = np.zeros_like(keep)
+    for i, row in enumerate(keep):
+        total = float(row.sum())
+        if total <= 0:
+            continue
+        x = row * (c / total)
+        for _ in range(len(x) + 1):
+            over = x > 1.0
+            if not over.any():
+                break
+            excess = float((x[over] - 1.0).sum())
+            x[over] = 1.0
+            free = (x > 0) & (x < 1.0)
+            mass = float(x[free].sum())
+            if mass <= 0:
+                break
+            x[free] += excess * x[free] / mass
+        out[i] = np.minimum(x, 1.0)
+    return out, c
+
+
 def expand_level(
     data: Any,
     *,
@@ -188,6 +227,12 @@ def expand_level(
         red = _reduced(split, factors, reduced, target_interactions, seed, reduce_options)
         keep_arr = np.array(red.keep, dtype=np.float64, copy=True)
         meta["reduced"] = red.to_dict()
+    multiple = 1
+    if options.dropout == "targeted":
+        keep_arr, multiple = targeted_keep(keep_arr)
+        meta["reduced"]["keep_before_targeting"] = meta["reduced"].get("keep")
+        meta["reduced"]["keep"] = keep_arr.tolist()
+        meta["reduced"]["target_multiple"] = multiple
     src = split.signed()
     carry = _carried(src, options.carry, split.source)
     m, n = src.shape
@@ -225,6 +270,12 @@ def expand_level(
         token=hashlib.sha256(token_src.encode()).hexdigest()[:16],
         row_degree=np.diff(src.indptr).astype(np.int64),
         col_degree=np.bincount(src.indices, minlength=n).astype(np.int64),
+        train_degree=(
+            np.diff(split.train.indptr).astype(np.int64)
+            if options.dropout == "targeted"
+            else None
+        ),
+        multiple=multiple,
     )
     if inner_levels:
         # the whole chain, outermost first, so that the store describes (and can rebuild) it
@@ -236,4 +287,4 @@ def expand_level(
     return Expansion(plan, chunk_size=options.chunk_size, meta=meta)
 
 
-__all__ = ["LevelOptions", "as_split", "check_sizes", "expand_level"]
+__all__ = ["LevelOptions", "as_split", "check_sizes", "expand_level", "targeted_keep"]

@@ -29,17 +29,23 @@ from typing import Any, Literal
 import numpy as np
 
 from ..kernels import permute, rng
-from ..kernels.dropout import as_mode, as_test_policy, exact_row_counts
+from ..kernels.dropout import (
+    as_mode,
+    as_test_policy,
+    balanced_row_counts,
+    exact_row_counts,
+    targeted_row_counts,
+)
 from ..kernels.emit import count_rows_kernel, emit_rows_kernel, take
 from ..kernels.rng import as_seed
 from ..preprocess import SignedMatrix
 
 Shuffle = Literal["block", "stratified", "none"]
-Dropout = Literal["bernoulli", "exact"]
+Dropout = Literal["bernoulli", "exact", "balanced", "targeted"]
 TestPolicy = Literal["all", "one"]
 
 SHUFFLES = ("block", "stratified", "none")
-DROPOUTS = ("bernoulli", "exact")
+DROPOUTS = ("bernoulli", "exact", "balanced", "targeted")
 TEST_POLICIES = ("all", "one")
 CARRY_NAMES = ("ratings", "timestamps")
 
@@ -62,6 +68,10 @@ class Plan:
     token: str
     row_degree: np.ndarray = field(repr=False)
     col_degree: np.ndarray = field(repr=False)
+    #: train entries of each source row (the targeted dropout's unit)
+    train_degree: np.ndarray | None = field(default=None, repr=False)
+    #: the targeted dropout's multiple: every user gets this many times its anchor's degree
+    multiple: int = 1
 
     @property
     def m(self) -> int:
@@ -124,6 +134,7 @@ def block_row_tables(plan: Plan, i: int) -> tuple[np.ndarray, np.ndarray, np.nda
             else {"degree": plan.col_degree, "window": plan.window}
         ),
     )
+    row_src = permute.invert_permutation(rows)
     exact = None
     if plan.dropout == "exact":
         exact = np.stack(
@@ -132,10 +143,22 @@ def block_row_tables(plan: Plan, i: int) -> tuple[np.ndarray, np.ndarray, np.nda
                 for j in range(npr)
             ]
         )
+    elif plan.dropout == "balanced":
+        exact = np.stack(
+            [
+                balanced_row_counts(plan.row_degree, float(plan.keep[i, j]), plan.seed, i, j)
+                for j in range(npr)
+            ]
+        )
+    elif plan.dropout == "targeted":
+        assert plan.train_degree is not None  # set by expand_level for this dropout
+        exact = targeted_row_counts(
+            plan.train_degree, plan.keep[i], row_src, plan.seed, i, plan.multiple
+        )
     # int32 item permutations when they fit: half the cache footprint of the hot lookup
     if plan.n < 2**31:
         cols = cols.astype(np.int32)
-    out = (permute.invert_permutation(rows), cols, exact)
+    out = (row_src, cols, exact)
     with _PERM_LOCK:
         while len(_PERM_CACHE) >= 2:
             _PERM_CACHE.pop(next(iter(_PERM_CACHE)))

@@ -6,7 +6,19 @@ Dropout of the element at absolute CSR position ``q`` in block ``(i, j)``:
 * ``MODE_BERNOULLI``: kept iff ``uniform(seed, STREAM_DROP, i, j, q) < keep_row[j]``.
 * ``MODE_EXACT``: keep the ``exact_counts[j, r]`` elements of source row ``r`` with the
   smallest keys ``uniform(seed, STREAM_EXACT, i, j, q)`` (ties by ``q``); ``keep_row`` is not
-  used. :func:`exact_row_counts` draws the per-row counts.
+  used. Three rules give the per-row counts (the dropout names of the expansion):
+
+  - ``"exact"`` (:func:`exact_row_counts`): a fixed total per block, split over the rows
+    multivariate-hypergeometrically (the MLPerf reference's semantics);
+  - ``"balanced"`` (:func:`balanced_row_counts`): each (row, block) keeps ``p·d`` rounded
+    stochastically (``⌊p·d + u⌋``, ``u`` from ``(seed, i, j, r)``), so a row's count varies by
+    at most one around its expectation instead of binomially;
+  - ``"targeted"`` (:func:`targeted_row_counts`): each output user's total
+    ``T = ⌊Σ_j p_ij·d_j + u⌋`` is fixed first (``d_j`` the degree of the row it copies in block
+    column ``j``), then split over the blocks in proportion to ``p_ij·d_j`` by systematic
+    rounding (each block gets its expectation rounded down or up, the parts sum to ``T``).
+    A user's degree is then its expectation up to one unit, so the point masses of a k-core
+    input survive.
 
 Test policy (entries with ``sign < 0``):
 
@@ -21,14 +33,23 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import IntLike, ngjit
-from .rng import STREAM_EXACT, absorb, as_seed
+from .rng import STREAM_BALANCE, STREAM_EXACT, STREAM_TARGET, absorb, as_seed, uniform
 
 MODE_BERNOULLI = 0
 MODE_EXACT = 1
+MODE_TARGET = 2
+#: Flag of a ``MODE_TARGET`` count: this (block, row) holds the output user's test entries.
+TARGET_TEST_FLAG = np.int64(1 << 40)
+_COUNT_MASK = np.int64((1 << 40) - 1)
 TEST_ALL = 0
 TEST_ONE = 1
 
-_MODES = {"bernoulli": MODE_BERNOULLI, "exact": MODE_EXACT}
+_MODES = {
+    "bernoulli": MODE_BERNOULLI,
+    "exact": MODE_EXACT,
+    "balanced": MODE_EXACT,
+    "targeted": MODE_TARGET,
+}
 _POLICIES = {"all": TEST_ALL, "one": TEST_ONE}
 _INSERTION_MAX = 32
 _S11 = np.uint64(11)
@@ -40,7 +61,7 @@ def as_mode(mode: str | IntLike) -> int:
         if mode not in _MODES:
             raise ValueError(f"unknown dropout mode {mode!r}; expected one of {list(_MODES)}")
         return _MODES[mode]
-    if mode not in (MODE_BERNOULLI, MODE_EXACT):
+    if mode not in (MODE_BERNOULLI, MODE_EXACT, MODE_TARGET):
         raise ValueError(f"unknown dropout mode {mode!r}")
     return int(mode)
 
@@ -93,6 +114,65 @@ def exact_threshold(
     return thr, k - n_less
 
 
+@ngjit
+def target_row_keep(
+    hp: np.uint64,
+    a: IntLike,
+    b: IntLike,
+    count: IntLike,
+    sign: np.ndarray,
+    keys: np.ndarray,
+    sorted_keys: np.ndarray,
+    pos: np.ndarray,
+) -> int:
+    """``MODE_TARGET`` on source row ``[a, b)``: fill ``pos`` with the kept CSR positions
+    (ascending) and return how many.
+
+    ``count`` is ``k | TARGET_TEST_FLAG·f``: the row keeps its ``k`` train entries
+    (``sign > 0``) with the smallest keys ``absorb(hp, q) >> 11`` (ties by position; all of
+    them when ``k`` reaches the row's train degree) and, when ``f``, all its test entries.
+    """
+    k = count & _COUNT_MASK
+    with_test = (count & TARGET_TEST_FLAG) != 0
+    d = b - a
+    n_train: IntLike = 0
+    for q in range(a, b):
+        n_train += np.int64(sign[q] > 0)
+    big = np.uint64(1) << np.uint64(60)  # above every 53-bit key: never among the k smallest
+    thr = big
+    ties_left: IntLike = 0
+    if 0 < k < n_train:
+        for x in range(d):
+            key = (absorb(hp, a + x) >> _S11) if sign[a + x] > 0 else big
+            keys[x] = key
+            sorted_keys[x] = key
+        _sort_small(sorted_keys, d)
+        thr = sorted_keys[k - 1]
+        n_less = k - 1
+        while n_less > 0 and sorted_keys[n_less - 1] == thr:
+            n_less -= 1
+        ties_left = k - n_less
+    nk: IntLike = 0
+    for x in range(d):
+        s = sign[a + x]
+        if s > 0:
+            if k <= 0:
+                continue
+            if k < n_train:
+                key = keys[x]
+                kept = key < thr
+                if key == thr and ties_left > 0:
+                    kept = True
+                    ties_left -= 1
+                if not kept:
+                    continue
+        elif not (s < 0 and with_test):
+            continue
+        pos[nk] = a + x
+        nk += 1
+    return int(nk)
+
+
 def exact_total(keep: float, total: int) -> int:
     """Number of elements EXACT mode keeps out of ``total``: ``floor(keep * total + 0.5)``."""
     keep = float(keep)
@@ -121,14 +201,190 @@ def exact_row_counts(row_degree: np.ndarray, keep: float, seed: int, i: int, j: 
     return out.astype(np.int64, copy=False)
 
 
+@ngjit
+def balanced_counts_kernel(
+    row_degree: np.ndarray, keep: float, seed: IntLike, i: IntLike, j: IntLike
+) -> np.ndarray:
+    """``min(⌊keep·d_r + u_r⌋, d_r)`` per row ``r``; ``u_r`` from ``(seed, STREAM_BALANCE,
+    i, j, r)``."""
+    m = row_degree.shape[0]
+    out = np.empty(m, np.int64)
+    for r in range(m):
+        d = row_degree[r]
+        k = np.int64(np.floor(keep * d + uniform(seed, STREAM_BALANCE, i, j, r)))
+        out[r] = min(max(k, 0), d)
+    return out
+
+
+def balanced_row_counts(
+    row_degree: np.ndarray, keep: float, seed: int, i: int, j: int
+) -> np.ndarray:
+    """Balanced dropout of block (i, j): int64 ``(m,)``, row ``r`` keeps ``p·d_r`` rounded
+    stochastically (unbiased: ``E[count] = p·d_r``; ``⌊p·d_r⌋`` or ``⌈p·d_r⌉``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> balanced_row_counts(np.array([0, 4, 10]), 0.5, seed=1, i=0, j=0).tolist()
+    [0, 2, 5]
+    """
+    row_degree = _check_degrees(row_degree)
+    keep = _check_keep(keep)
+    return balanced_counts_kernel(row_degree, keep, as_seed(seed), int(i), int(j))
+
+
+@ngjit
+def targeted_counts_kernel(
+    train_degree: np.ndarray,
+    keep_row: np.ndarray,
+    row_src: np.ndarray,
+    seed: IntLike,
+    i: IntLike,
+    multiple: IntLike,
+) -> np.ndarray:
+    """``MODE_TARGET`` counts of block row ``i``: int64 ``(n', m)`` indexed ``[j, r]``.
+
+    One *anchor* block ``j*`` is drawn for the block row with probability
+    ``keep_row[j] / Σ keep_row`` (``u = uniform(seed, STREAM_TARGET, i, -1, 0)``). Output
+    slot ``t`` copies source row ``r_j = row_src[j, t]`` (train degree ``d_j``) in block
+    column ``j``; its train total is ``T = multiple · d_{j*}``, split over the blocks in
+    proportion to ``keep_row[j]·d_j`` by systematic rounding (``u1 = uniform(seed,
+    STREAM_TARGET, i, t, 1)``: each part is its share rounded down or up, the parts sum to
+    ``T``). A part above ``d_j`` passes its excess on to the next blocks with room (the total
+    falls short of ``T`` only when ``Σ_j d_j < T`` over the blocks with ``keep_row[j] > 0``;
+    the others stay empty). Since ``row_src[j*]`` is a permutation, every real user anchors
+    exactly one output user of the block row: the block row's train degrees are ``multiple``
+    times the input's. The anchor's count carries :data:`TARGET_TEST_FLAG`: the user's test
+    entries are those of the row it copies in block ``j*``.
+    """
+    nb, m = row_src.shape
+    out = np.zeros((nb, m), np.int64)
+    e = np.empty(nb, np.float64)
+    d = np.empty(nb, np.int64)
+    wsum = 0.0
+    for j in range(nb):
+        wsum += keep_row[j]
+    if wsum <= 0.0:
+        return out
+    # one anchor block for the whole block row: its rows are a permutation of all m source
+    # rows, so the block row's degrees are exactly `multiple` times the input's multiset
+    u0 = uniform(seed, STREAM_TARGET, i, -1, 0) * wsum
+    anchor = nb - 1
+    acc = 0.0
+    for j in range(nb):
+        acc += keep_row[j]
+        if u0 < acc and keep_row[j] > 0.0:
+            anchor = j
+            break
+    for t in range(m):
+        s = 0.0
+        for j in range(nb):
+            d[j] = train_degree[row_src[j, t]]
+            e[j] = keep_row[j] * d[j]
+            s += e[j]
+        total = np.int64(multiple) * d[anchor]
+        if s > 0.0 and total > 0:
+            u1 = uniform(seed, STREAM_TARGET, i, t, 1)
+            cum = 0.0
+            prev = np.int64(np.floor(u1))
+            carry: IntLike = np.int64(0)
+            for j in range(nb):
+                cum += (e[j] / s) * total  # share first: no overflow for tiny keeps
+                cur = np.int64(np.floor(cum + u1))
+                k: IntLike = cur - prev + carry
+                prev = cur
+                carry = 0
+                room: IntLike = d[j] if keep_row[j] > 0.0 else 0  # p = 0: the block stays empty
+                if k > room:
+                    carry = k - room
+                    k = room
+                out[j, row_src[j, t]] = k
+            j = 0
+            while carry > 0 and j < nb:
+                room = d[j] - out[j, row_src[j, t]] if keep_row[j] > 0.0 else 0
+                if room > 0:
+                    add = min(room, carry)
+                    out[j, row_src[j, t]] += add
+                    carry -= add
+                j += 1
+        out[anchor, row_src[anchor, t]] |= TARGET_TEST_FLAG
+    return out
+
+
+def targeted_row_counts(
+    train_degree: np.ndarray,
+    keep_row: np.ndarray,
+    row_src: np.ndarray,
+    seed: int,
+    i: int,
+    multiple: int,
+) -> np.ndarray:
+    """Targeted dropout of block row ``i``: int64 ``(n', m)`` counts indexed ``[j, r]``.
+
+    Every output user gets exactly ``multiple`` times the train degree of the real user it is
+    anchored on, spread over its blocks (see :func:`targeted_counts_kernel`), and that user's
+    test entries. ``row_src[j]`` must be a permutation of ``0..m-1`` for every ``j``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> src = np.array([[0, 1, 2], [2, 0, 1]])
+    >>> c = targeted_row_counts(np.array([4, 6, 5]), np.array([0.5, 0.5]), src, 0, 0, 1)
+    >>> k = c & (TARGET_TEST_FLAG - 1)
+    >>> [int(k[0, src[0, t]] + k[1, src[1, t]]) for t in range(3)]  # 1 x an anchor's degree
+    [4, 6, 5]
+    """
+    train_degree = _check_degrees(train_degree)
+    keep_row = np.asarray(keep_row, dtype=np.float64)
+    if (
+        keep_row.ndim != 1
+        or np.any(~np.isfinite(keep_row))
+        or np.any(keep_row < 0)
+        or np.any(keep_row > 1)
+    ):
+        raise ValueError("keep_row must be a 1-D array of probabilities in [0, 1]")
+    row_src = np.asarray(row_src, dtype=np.int64)
+    if row_src.ndim != 2 or row_src.shape != (keep_row.shape[0], train_degree.shape[0]):
+        raise ValueError(
+            f"row_src must have shape (n', m) = ({keep_row.shape[0]}, {train_degree.shape[0]})"
+        )
+    multiple = int(multiple)
+    if multiple < 1:
+        raise ValueError(f"multiple must be >= 1, got {multiple}")
+    return targeted_counts_kernel(
+        train_degree, keep_row, row_src, as_seed(seed), int(i), np.int64(multiple)
+    )
+
+
+def _check_degrees(row_degree: np.ndarray) -> np.ndarray:
+    row_degree = np.asarray(row_degree, dtype=np.int64)
+    if row_degree.ndim != 1 or np.any(row_degree < 0):
+        raise ValueError("row_degree must be a 1-D array of non-negative counts")
+    return row_degree
+
+
+def _check_keep(keep: float) -> float:
+    keep = float(keep)
+    if not 0.0 <= keep <= 1.0:
+        raise ValueError(f"keep must be in [0, 1], got {keep}")
+    return keep
+
+
 __all__ = [
     "MODE_BERNOULLI",
     "MODE_EXACT",
+    "MODE_TARGET",
+    "TARGET_TEST_FLAG",
     "TEST_ALL",
     "TEST_ONE",
     "as_mode",
     "as_test_policy",
+    "balanced_counts_kernel",
+    "balanced_row_counts",
     "exact_row_counts",
     "exact_threshold",
     "exact_total",
+    "target_row_keep",
+    "targeted_counts_kernel",
+    "targeted_row_counts",
 ]

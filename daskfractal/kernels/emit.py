@@ -41,11 +41,13 @@ from ._jit import IntLike, ngjit
 from .dropout import (
     MODE_BERNOULLI,
     MODE_EXACT,
+    MODE_TARGET,
     TEST_ALL,
     TEST_ONE,
     as_mode,
     as_test_policy,
     exact_threshold,
+    target_row_keep,
 )
 from .rng import STREAM_DROP, STREAM_EXACT, STREAM_ONE, absorb, as_seed, hash_prefix
 from .rng import uniform as _uniform
@@ -253,9 +255,10 @@ def emit_rows_kernel(
     nb = row_src.shape[0]
     ns = slots.shape[0]
     exact = mode == MODE_EXACT
+    target = mode == MODE_TARGET
     one = test_policy == TEST_ONE
-    stream = STREAM_EXACT if exact else STREAM_DROP
-    prefix, thr_b = _block_streams(seed, stream, i, keep_row, exact)
+    stream = STREAM_EXACT if exact or target else STREAM_DROP
+    prefix, thr_b = _block_streams(seed, stream, i, keep_row, exact or target)
     max_deg = 0
     for j in range(nb):
         for u in range(ns):
@@ -263,8 +266,8 @@ def emit_rows_kernel(
             d = indptr[r + 1] - indptr[r]
             if d > max_deg:
                 max_deg = d
-    keys = np.empty(max_deg if exact else 0, np.uint64)
-    sorted_keys = np.empty(max_deg if exact else 0, np.uint64)
+    keys = np.empty(max_deg if exact or target else 0, np.uint64)
+    sorted_keys = np.empty(max_deg if exact or target else 0, np.uint64)
     pos = np.empty(max_deg + 1, np.int64)
     tmp = np.empty(max_deg + 1, out_train.dtype)
     tmp_src = np.empty(max_deg + 1 if with_src else 0, np.int64)
@@ -302,7 +305,9 @@ def emit_rows_kernel(
             if d == 0:
                 continue
             nk: IntLike = 0
-            if not exact:
+            if target:
+                nk = target_row_keep(hp, a, b, exact_counts[j, r], sign, keys, sorted_keys, pos)
+            elif not exact:
                 if thr == 0:
                     continue
                 for q in range(a, b):
@@ -427,21 +432,23 @@ def count_rows_kernel(
     nb = row_src.shape[0]
     nrows = t1 - t0
     exact = mode == MODE_EXACT
+    target = mode == MODE_TARGET
     one = test_policy == TEST_ONE
-    stream = STREAM_EXACT if exact else STREAM_DROP
+    stream = STREAM_EXACT if exact or target else STREAM_DROP
     train_counts = np.zeros(nrows, np.int64)
     test_counts = np.zeros(nrows, np.int64)
     block_train = np.zeros(nb, np.int64)
     block_test = np.zeros(nb, np.int64)
-    prefix, thr_b = _block_streams(seed, stream, i, keep_row, exact)
+    prefix, thr_b = _block_streams(seed, stream, i, keep_row, exact or target)
     max_deg = 0
-    if exact:
+    if exact or target:
         for r in range(indptr.shape[0] - 1):
             d = indptr[r + 1] - indptr[r]
             if d > max_deg:
                 max_deg = d
     keys = np.empty(max_deg, np.uint64)
     sorted_keys = np.empty(max_deg, np.uint64)
+    pos = np.empty(max_deg + 1 if target else 0, np.int64)
     for t in range(t0, t1):
         n_tr = 0
         n_te = 0
@@ -453,7 +460,15 @@ def count_rows_kernel(
                 continue
             c_tr: IntLike = 0
             c_te: IntLike = 0
-            if not exact:
+            if target:
+                nk = target_row_keep(
+                    prefix[j], a, b, exact_counts[j, r], sign, keys, sorted_keys, pos
+                )
+                for x in range(nk):
+                    s = sign[pos[x]]
+                    c_tr += np.int64(s > 0)
+                    c_te += np.int64(s < 0)
+            elif not exact:
                 thr = thr_b[j]
                 if thr == 0:
                     continue
@@ -559,9 +574,9 @@ def _prepare(
         raise ValueError("row_src and col_perm must be 2-D (n_blocks, size)")
     nb = row_src.shape[0]
     n_items_block = col_perm.shape[1] if n_items_block is None else int(n_items_block)
-    if mode == MODE_EXACT:
+    if mode in (MODE_EXACT, MODE_TARGET):
         if exact_counts is None:
-            raise ValueError("mode EXACT needs exact_counts")
+            raise ValueError("modes EXACT and TARGET need exact_counts")
         exact_counts = np.ascontiguousarray(exact_counts, dtype=np.int64)
         if exact_counts.shape != (nb, m):
             raise ValueError(f"exact_counts has shape {exact_counts.shape}, expected {(nb, m)}")

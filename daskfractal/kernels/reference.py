@@ -13,9 +13,28 @@ import numpy as np
 import numpy.typing as npt
 
 from ._jit import IntLike
-from .dropout import MODE_BERNOULLI, MODE_EXACT, TEST_ONE, as_mode, as_test_policy
+from .dropout import (
+    MODE_BERNOULLI,
+    MODE_EXACT,
+    MODE_TARGET,
+    TARGET_TEST_FLAG,
+    TEST_ONE,
+    as_mode,
+    as_test_policy,
+)
 from .emit import ExpandedRows
-from .rng import GAMMA, INIT, M1, M2, STREAM_DROP, STREAM_EXACT, STREAM_ONE, TWO_M53
+from .rng import (
+    GAMMA,
+    INIT,
+    M1,
+    M2,
+    STREAM_BALANCE,
+    STREAM_DROP,
+    STREAM_EXACT,
+    STREAM_ONE,
+    STREAM_TARGET,
+    TWO_M53,
+)
 
 # --------------------------------------------------------------------------------------
 # rng
@@ -204,7 +223,18 @@ def expand_block_rows(
         tl = np.repeat(np.arange(nrows, dtype=np.int64), deg)
         offs = np.arange(deg.sum(), dtype=np.int64) - np.repeat(np.cumsum(deg) - deg, deg)
         q = np.repeat(starts, deg) + offs
-        if mode == MODE_EXACT:
+        if mode == MODE_TARGET:
+            count = np.asarray(exact_counts, dtype=np.int64)[j, r][tl]
+            k = count & (TARGET_TEST_FLAG - 1)
+            is_train = sign[q] > 0
+            # train entries ranked by key inside their row; others after every train entry
+            key = np.where(is_train, uniform(seed, STREAM_EXACT, i, j, q), 2.0)
+            order = np.lexsort((q, key, tl))
+            stl = tl[order]
+            rank = np.empty_like(q)
+            rank[order] = np.arange(q.shape[0]) - np.searchsorted(stl, stl, side="left")
+            kept = np.where(is_train, rank < k, (sign[q] < 0) & ((count & TARGET_TEST_FLAG) != 0))
+        elif mode == MODE_EXACT:
             key = uniform(seed, STREAM_EXACT, i, j, q)
             order = np.lexsort((q, key, tl))
             stl = tl[order]
@@ -263,8 +293,79 @@ def count_rows(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray, np.nd
     return (np.diff(out.train_indptr), np.diff(out.test_indptr), out.block_train, out.block_test)
 
 
+# --------------------------------------------------------------------------------------
+# per-row counts of the balanced and targeted dropouts
+
+
+def balanced_row_counts(
+    row_degree: np.ndarray, keep: float, seed: int, i: int, j: int
+) -> np.ndarray:
+    """Specification of :func:`daskfractal.kernels.dropout.balanced_row_counts`."""
+    d = np.asarray(row_degree, dtype=np.int64)
+    u = uniform(int(seed), STREAM_BALANCE, int(i), int(j), np.arange(d.shape[0], dtype=np.int64))
+    k = np.floor(float(keep) * d + u).astype(np.int64)
+    return np.minimum(np.maximum(k, 0), d)
+
+
+def targeted_row_counts(
+    train_degree: np.ndarray,
+    keep_row: np.ndarray,
+    row_src: np.ndarray,
+    seed: int,
+    i: int,
+    multiple: int,
+) -> np.ndarray:
+    """Specification of :func:`daskfractal.kernels.dropout.targeted_row_counts` (vectorized
+    over the output slots; the same floating-point operations in the same order)."""
+    row_src = np.asarray(row_src, dtype=np.int64)
+    keep_row = np.asarray(keep_row, dtype=np.float64)
+    nb, m = row_src.shape
+    out = np.zeros((nb, m), np.int64)
+    wsum = 0.0
+    for j in range(nb):
+        wsum += keep_row[j]
+    if wsum <= 0.0:
+        return out
+    t = np.arange(m, dtype=np.int64)
+    u0 = float(uniform(int(seed), STREAM_TARGET, int(i), -1, 0)) * wsum
+    cum_w = np.cumsum(keep_row)  # sequential, as the kernel adds
+    ok = np.flatnonzero((u0 < cum_w) & (keep_row > 0.0))
+    anchor = np.full(m, ok[0] if ok.size else nb - 1, np.int64)
+    d = np.asarray(train_degree, dtype=np.int64)[row_src]  # (n', m)
+    e = keep_row[:, None] * d
+    s = np.zeros(m)
+    for j in range(nb):  # sequential, as the kernel adds
+        s += e[j]
+    total = int(multiple) * d[anchor, t]
+    go = (s > 0) & (total > 0)
+    safe_s = np.where(go, s, 1.0)
+    u1 = uniform(int(seed), STREAM_TARGET, int(i), t, 1)
+    k = np.zeros((nb, m), np.int64)
+    cum = np.zeros(m)
+    prev = np.floor(u1).astype(np.int64)
+    carry = np.zeros(m, np.int64)
+    for j in range(nb):
+        cum = cum + (e[j] / safe_s) * np.where(go, total, 0)
+        cur = np.floor(cum + u1).astype(np.int64)
+        kj = cur - prev + carry
+        prev = cur
+        room = d[j] if keep_row[j] > 0.0 else np.zeros(m, np.int64)
+        carry = np.maximum(kj - room, 0)
+        k[j] = np.minimum(kj, room)
+    for j in range(nb):  # an excess left goes back to the first blocks with room
+        room = d[j] - k[j] if keep_row[j] > 0.0 else np.zeros(m, np.int64)
+        add = np.minimum(room, carry)
+        k[j] += add
+        carry -= add
+    k[:, ~go] = 0
+    k[anchor, t] |= TARGET_TEST_FLAG
+    out[np.arange(nb)[:, None], row_src] = k
+    return out
+
+
 __all__ = [
     "absorb",
+    "balanced_row_counts",
     "block_permutation",
     "count_rows",
     "expand_block_rows",
@@ -274,6 +375,7 @@ __all__ = [
     "mix64",
     "permutation_table",
     "stratified_permutation",
+    "targeted_row_counts",
     "to_unit",
     "uniform",
 ]

@@ -30,7 +30,9 @@ STREAM_COL_PERM = 2  #: column permutations sigma_ij (coordinates: i, j, positio
 STREAM_DROP = 3  #: Bernoulli dropout (coordinates: i, j, CSR position q)
 STREAM_EXACT = 4  #: exact-count dropout keys and row split (coordinates: i, j, q)
 STREAM_ONE = 5  #: "one test item per row" choice (coordinates: i, output slot t, 0)
-# 6..15 are reserved for further expansion streams.
+STREAM_BALANCE = 6  #: balanced dropout's rounding (coordinates: i, j, source row r)
+STREAM_TARGET = 7  #: targeted dropout's rounding and split (coordinates: i, output slot t, 0/1)
+# 8..15 are reserved for further expansion streams.
 STREAM_NEG_BASE = 16  #: first stream id for negative sampling; 16..31 are reserved for it
 
 # --- constants (uint64, so Numba never mixes signed and unsigned) --------------------
@@ -99,12 +101,14 @@ __all__ = [
     "INIT",
     "M1",
     "M2",
+    "STREAM_BALANCE",
     "STREAM_COL_PERM",
     "STREAM_DROP",
     "STREAM_EXACT",
     "STREAM_NEG_BASE",
     "STREAM_ONE",
     "STREAM_ROW_PERM",
+    "STREAM_TARGET",
     "TWO_M53",
     "absorb",
     "as_seed",

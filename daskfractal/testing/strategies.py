@@ -62,7 +62,7 @@ def expand_options(max_window: int = 5) -> st.SearchStrategy[dict]:
             "seed": st.integers(0, 2**63),
             "shuffle": st.sampled_from(["block", "stratified", "none"]),
             "window": st.integers(1, max_window),
-            "dropout": st.sampled_from(["bernoulli", "exact"]),
+            "dropout": st.sampled_from(["bernoulli", "exact", "balanced", "targeted"]),
             "test_policy": st.sampled_from(["all", "one"]),
         }
     )
