@@ -12,29 +12,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import DaskFractalError, OutputError
-from ..validation.report import check_report_dir
+from ..validation.report import check_report_dir, jsonable
 
 __all__ = ["EvaluationReport", "check_report_dir"]
-
-
-def jsonable(obj: Any) -> Any:
-    """Plain JSON values: NumPy scalars and arrays as numbers and lists, NaN/inf as None."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def _fmt(x: Any, spec: str = ".4f") -> str:

@@ -22,7 +22,7 @@ from .blocks import BLOCK_SAMPLE, block_gram_of, input_shape
 from .linalg import Spectrum, renamed_svd_keywords, svd_and_split, top_singular_values
 from .original import keep_of, load_original
 from .passes import Passes, SingleThreadedBlas, as_store, store_degrees
-from .report import ValidationReport, _jsonable, check_report_dir
+from .report import ValidationReport, check_report_dir, jsonable
 from .stats import (
     HEAD_SHARE,
     _expected_shares,
@@ -326,7 +326,7 @@ def _validate(
     numbers["timings"] = timings
 
     rep = ValidationReport(
-        numbers=_jsonable(numbers), degrees=degrees, gram=gram, keep=keep, notes=notes
+        numbers=jsonable(numbers), degrees=degrees, gram=gram, keep=keep, notes=notes
     )
     if report_dir is not None:
         rep.write(report_dir, figures=figures)

@@ -14,7 +14,7 @@ from ..errors import DaskFractalError, OutputError
 from .render import write_report
 from .stats import _curve
 
-__all__ = ["ValidationReport", "check_report_dir"]
+__all__ = ["ValidationReport", "check_report_dir", "jsonable"]
 
 
 @dataclass(eq=False)
@@ -61,7 +61,7 @@ class ValidationReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything in report.json: the numbers, the curves and the notes."""
-        return _jsonable({**self.numbers, "curves": self.curves(), "notes": list(self.notes)})
+        return jsonable({**self.numbers, "curves": self.curves(), "notes": list(self.notes)})
 
     def to_json(self, indent: int | None = 2) -> str:
         """:meth:`to_dict` as JSON text (strict: no NaN)."""
@@ -120,13 +120,14 @@ def check_report_dir(report_dir: str | os.PathLike | None) -> Path | None:
     return out
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """Plain JSON values: NumPy scalars and arrays as numbers and lists, NaN/inf as None."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, np.bool_):
         return bool(obj)
     if isinstance(obj, np.integer):
