@@ -10,7 +10,6 @@ held-out items (:mod:`.metrics`) and compare the two orderings (:mod:`.agreement
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -468,7 +467,3 @@ def _plain(d: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = v
     return out
-
-
-def _nan_to_none(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
