@@ -266,6 +266,35 @@ def run_child(
     }
 
 
+def expanded_store(
+    name: str, src: Path, factors: tuple[int, int], out_dir: Path, surrogate: Path
+) -> Path | None:
+    """``out_dir/name.zarr``: ``src`` expanded by ``factors`` with ``daskfractal expand
+    --carry none`` (item ids only: smaller, faster stores), written when missing and not timed;
+    the ML-20M surrogate ``surrogate`` is generated first when ``src`` is it. None (with a
+    line) when ``src`` is absent."""
+    path = out_dir / f"{name}.zarr"
+    if (path / "_SUCCESS").exists():
+        return path
+    if src == surrogate and not surrogate.exists():
+        from surrogate import write_ratings_csv
+
+        print(f"  generating the ML-20M surrogate {surrogate} ...", flush=True)
+        write_ratings_csv(surrogate)
+    if not src.exists():
+        print(f"  {name}: {src} is absent, skipped")
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"  {name}: writing {path} with daskfractal expand ... ", end="", flush=True)
+    t0 = time.perf_counter()
+    mp, npr = factors
+    cmd = [sys.executable, "-m", "daskfractal.cli", "expand", str(src), "--factors", str(mp),
+           str(npr), "--out", str(path), "--carry", "none", "--overwrite", "--quiet"]  # fmt: skip
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    print(f"{time.perf_counter() - t0:.0f} s, {fmt_bytes(dir_bytes(path))}", flush=True)
+    return path
+
+
 # --------------------------------------------------------------------------------------
 # reporting
 # --------------------------------------------------------------------------------------

@@ -27,24 +27,20 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from _benchutil import (
     BENCH_DATA,
     REPO,
     Stages,
-    dir_bytes,
     emit,
-    fmt_bytes,
+    expanded_store,
     machine,
     run_child,
     table,
     wait_until_idle,
 )
-from surrogate import write_ratings_csv
 
 SHARED = REPO.parent / "shared" / "data"
 OUT = BENCH_DATA / "evaluate"
@@ -81,25 +77,9 @@ def child(store: str, report: str) -> None:
 
 
 def ensure_store(name: str) -> Path | None:
-    """The store of a case, written by ``daskfractal expand`` when missing (None: no input)."""
-    src, (mp, npr) = CASES[name]
-    path = OUT / f"{name}.zarr"
-    if (path / "_SUCCESS").exists():
-        return path
-    if src == SURROGATE and not SURROGATE.exists():
-        print(f"  generating the ML-20M surrogate {SURROGATE} ...", flush=True)
-        write_ratings_csv(SURROGATE)
-    if not src.exists():
-        print(f"  {name}: {src} is absent, skipped")
-        return None
-    OUT.mkdir(parents=True, exist_ok=True)
-    print(f"  {name}: writing {path} with daskfractal expand ... ", end="", flush=True)
-    t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "daskfractal.cli", "expand", str(src), "--factors", str(mp),
-           str(npr), "--out", str(path), "--carry", "none", "--overwrite", "--quiet"]  # fmt: skip
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    print(f"{time.perf_counter() - t0:.0f} s, {fmt_bytes(dir_bytes(path))}", flush=True)
-    return path
+    """The store of a case (written once by :func:`_benchutil.expanded_store`)."""
+    src, factors = CASES[name]
+    return expanded_store(name, src, factors, OUT, SURROGATE)
 
 
 def main(argv: list[str] | None = None) -> int:

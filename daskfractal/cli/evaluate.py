@@ -6,11 +6,16 @@ import argparse
 from typing import Any
 
 from .._checks import as_int, as_seed
-from ..errors import ParameterError
 from ..evaluation import DEFAULT_ALGORITHMS, PROTOCOLS, evaluate
 from ..evaluation.report import check_report_dir
 from .codes import EXIT_OK
-from .options import add_cluster_options, add_output_options, client_from_args
+from .options import (
+    add_cluster_options,
+    add_original_options,
+    add_output_options,
+    client_from_args,
+    original_from_args,
+)
 
 __all__ = ["add_evaluation_options", "evaluate_from_args", "register", "run"]
 
@@ -19,7 +24,7 @@ def evaluate_from_args(args: argparse.Namespace, report: Any, sched: Any) -> Any
     """Run :func:`~daskfractal.evaluate` with the options of :func:`add_evaluation_options`."""
     return evaluate(
         args.store,
-        False if args.no_original else args.original,
+        original_from_args(args),
         algorithms=args.algorithms,
         k=args.eval_k,
         users=args.users,
@@ -50,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``daskfractal evaluate``; returns the exit code."""
     check_evaluation_args(args)
     check_report_dir(args.report)
-    if args.no_original and args.original:
-        raise ParameterError("give --original or --no-original, not both")
+    original_from_args(args)  # checked before any work
     with client_from_args(args) as sched:
         rep = evaluate_from_args(args, args.report, sched)
     if args.json:
@@ -133,17 +137,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Spearman ρ, agreement on the pairs ordered significantly on the original.",
     )
     p.add_argument("store", metavar="STORE", help="an expansion store (Zarr or Parquet)")
-    p.add_argument(
-        "--original",
-        metavar="INPUT",
-        help="the input the store was expanded from (default: the source recorded in the "
-        "store, when it still exists); pre-processed as the store records",
-    )
-    p.add_argument(
-        "--no-original",
-        action="store_true",
-        help="evaluate the expansion only (no comparison)",
-    )
+    add_original_options(p, "evaluate the expansion only (no comparison)")
     add_evaluation_options(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the samples and bootstrap (0)")
     p.add_argument("--report", metavar="DIR", help="write report.json, report.md and a PNG here")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "add_cluster_options",
     "add_input_options",
+    "add_original_options",
     "add_output_options",
     "add_reduce_options",
     "client_from_args",
@@ -33,6 +34,7 @@ __all__ = [
     "json_default",
     "load_split",
     "memory_limit",
+    "original_from_args",
     "print_json",
     "reduce_from_args",
     "reduce_options",
@@ -41,6 +43,25 @@ __all__ = [
 
 # --------------------------------------------------------------------------------------
 # input and pre-processing
+
+
+def add_original_options(p: argparse.ArgumentParser, no_original_help: str) -> None:
+    """``--original INPUT`` / ``--no-original`` of the commands that compare a store with its
+    input (``validate``, ``evaluate``)."""
+    p.add_argument(
+        "--original",
+        metavar="INPUT",
+        help="the input the store was expanded from (default: the source recorded in the "
+        "store, when it still exists); pre-processed as the store records",
+    )
+    p.add_argument("--no-original", action="store_true", help=no_original_help)
+
+
+def original_from_args(args: argparse.Namespace) -> str | bool | None:
+    """The ``original`` argument of the API: False for ``--no-original``, else the path."""
+    if args.no_original and args.original:
+        raise ParameterError("give --original or --no-original, not both")
+    return False if args.no_original else args.original
 
 
 def add_input_options(p: argparse.ArgumentParser) -> None:

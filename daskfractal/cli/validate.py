@@ -10,7 +10,13 @@ from ..validation import BLOCK_SAMPLE, validate
 from ..validation.report import check_report_dir
 from .codes import EXIT_FAILURE, EXIT_OK
 from .evaluate import add_evaluation_options, check_evaluation_args, evaluate_from_args
-from .options import add_cluster_options, add_output_options, client_from_args
+from .options import (
+    add_cluster_options,
+    add_original_options,
+    add_output_options,
+    client_from_args,
+    original_from_args,
+)
 
 __all__ = ["register", "run"]
 
@@ -25,8 +31,7 @@ def run(args: argparse.Namespace) -> int:
     as_int(args.block_sample, "--block-sample", low=0)
     as_seed(args.seed, "--seed")
     check_report_dir(args.report)
-    if args.no_original and args.original:
-        raise ParameterError("give --original or --no-original, not both")
+    original = original_from_args(args)
     if args.downstream:
         check_evaluation_args(args)
         if args.no_original:
@@ -34,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     with client_from_args(args) as sched:
         rep = validate(
             args.store,
-            False if args.no_original else args.original,
+            original,
             k=args.k,
             report_dir=args.report,
             seed=args.seed,
@@ -87,16 +92,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report.md and figures.",
     )
     p.add_argument("store", metavar="STORE", help="an expansion store (Zarr or Parquet)")
-    p.add_argument(
-        "--original",
-        metavar="INPUT",
-        help="the input the store was expanded from (default: the source recorded in the "
-        "store, when it still exists); pre-processed as the store records",
-    )
-    p.add_argument(
-        "--no-original",
-        action="store_true",
-        help="do not load the original (R's degrees missing; saves its memory and time)",
+    add_original_options(
+        p, "do not load the original (R's degrees missing; saves its memory and time)"
     )
     p.add_argument("--k", type=int, default=64, help="singular values to compute (64; 0: none)")
     p.add_argument("--report", metavar="DIR", help="write report.json, report.md and PNGs here")

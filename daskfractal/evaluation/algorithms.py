@@ -451,33 +451,46 @@ class ItemKNN(_Builtin):
         n = x.shape[1]
         xt = x.T.tocsr()
         norms = np.sqrt(np.asarray(xt.multiply(xt).sum(axis=1), dtype=np.float64).ravel())
-        step = _block_rows(n, n)
-        rows: list[np.ndarray] = []
-        cols: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
-        for r0 in range(0, n, step):
-            r1 = min(n, r0 + step)
+
+        def block(r0: int, r1: int) -> np.ndarray:
             dots = (xt[r0:r1] @ x).toarray()  # dots[j - r0, i] = x_j · x_i
             denom = np.multiply.outer(norms[r0:r1], norms) + self.shrink
-            sim = np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
-            sim[np.arange(r1 - r0), np.arange(r0, r1)] = 0.0
-            target, neighbour, value = _top_k_per_row(sim, self.k)
-            rows.append(neighbour)
-            cols.append(target + r0)
-            vals.append(value)
-        self.similarity_ = _assemble(rows, cols, vals, n)
+            return np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
+
+        # row j of the blocks holds item j's neighbours; S stores them as column j
+        self.similarity_ = _blocked_top_k(block, n, self.k, transpose=True)
 
     def _score(self, x: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
         return np.asarray((x[users] @ self.similarity_).toarray())
 
 
-def _assemble(
-    rows: list[np.ndarray], cols: list[np.ndarray], vals: list[np.ndarray], n: int
+def _blocked_top_k(
+    block: Callable[[int, int], np.ndarray], n: int, k: int, *, transpose: bool
 ) -> sp.csr_matrix:
-    """An ``n × n`` CSR matrix (sorted indices) from lists of coordinate blocks."""
+    """An ``n × n`` item-item CSR matrix (sorted indices) built block of rows by block of rows.
+
+    ``block(r0, r1)`` gives the dense rows ``[r0, r1)`` (float64, ``(r1 - r0, n)``); their
+    diagonal is zeroed and the ``k`` largest entries of each row are kept
+    (:func:`_top_k_per_row`). ``transpose``: row ``j`` of the blocks becomes column ``j``.
+    Memory: one block (:func:`_block_rows`) plus the kept entries.
+    """
+    step = _block_rows(n, n)
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        dense = block(r0, r1)
+        dense[np.arange(r1 - r0), np.arange(r0, r1)] = 0.0
+        row, col, value = _top_k_per_row(dense, k)
+        rows.append(row + r0)
+        cols.append(col)
+        vals.append(value)
     r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
     v = np.concatenate(vals) if vals else np.zeros(0, np.float64)
+    if transpose:
+        r, c = c, r
     out = sp.csr_matrix((v, (r, c)), shape=(n, n), dtype=np.float64)
     out.sort_indices()
     return out
@@ -554,20 +567,13 @@ class RP3beta(_Builtin):
         degree = np.asarray(binary.sum(axis=1), dtype=np.float64).ravel()
         penalty = np.zeros(n)
         np.power(degree, -self.beta, out=penalty, where=degree > 0)
-        step = _block_rows(n, n)
-        rows: list[np.ndarray] = []
-        cols: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
-        for r0 in range(0, n, step):
-            r1 = min(n, r0 + step)
-            block = (p_iu[r0:r1] @ p_ui).toarray()
-            block *= penalty
-            block[np.arange(r1 - r0), np.arange(r0, r1)] = 0.0
-            source, target, value = _top_k_per_row(block, self.k)
-            rows.append(source + r0)
-            cols.append(target)
-            vals.append(value)
-        weights = _assemble(rows, cols, vals, n)
+
+        def block(r0: int, r1: int) -> np.ndarray:
+            out = (p_iu[r0:r1] @ p_ui).toarray()
+            out *= penalty
+            return out
+
+        weights = _blocked_top_k(block, n, self.k, transpose=False)
         self.weights_ = _row_normalize(weights) if self.normalize else weights
 
     def _score(self, x: sp.csr_matrix, users: np.ndarray) -> np.ndarray:

@@ -232,6 +232,7 @@ def evaluate(
     >>> rep["agreement"]["ndcg@10"]["kendall_tau"]["value"]  # doctest: +SKIP
     1.0
     """
+    from ..validation.core import store_numbers
     from ..validation.original import load_original
     from ..validation.passes import as_store
 
@@ -296,8 +297,8 @@ def evaluate(
     rows, cols = choose_blocks(st.layout.blocks, np.diff(bounds), max_users=users, seed=seed)
     sample_items = int(cols.size * shape[1])
     keep_items = item_subset(sample_items, max_items, seed)
-    with_ts = "timestamps" in carried and orig_side is not None and orig_side.timestamps is not None
-    with_ts = with_ts or ("timestamps" in carried and orig_side is None)
+    # timestamps only feed the sequential baseline, which needs them on both sides
+    with_ts = "timestamps" in carried and (orig_side is None or orig_side.timestamps is not None)
     say(
         f"reading the sub-expansion of block rows {rows.tolist()} x block columns "
         f"{cols.tolist()} of {st.layout.blocks[0]} x {st.layout.blocks[1]}"
@@ -325,7 +326,7 @@ def evaluate(
         name="expansion",
     )
     del raw
-    mp, npr = st.layout.blocks
+    mp = st.layout.blocks[0]
     exp_side.info["n_items_before"] = sample_items
     if keep_items is not None:
         exp_side.info["notes"].append(
@@ -377,19 +378,7 @@ def evaluate(
 
     # ---- statistics -----------------------------------------------------------------------
     numbers: dict[str, Any] = {
-        "store": {
-            "path": str(st.path),
-            "n_users": st.n_users,
-            "n_items": st.n_items,
-            "nnz_train": st.nnz["train"],
-            "nnz_test": st.nnz["test"],
-            "factors": [int(mp), int(npr)],
-            "shuffle": params.get("shuffle"),
-            "dropout": params.get("dropout"),
-            "test_policy": params.get("test_policy"),
-            "seed": params.get("seed"),
-            "source": params.get("source"),
-        },
+        "store": store_numbers(st),
         "settings": {
             "protocol": protocol,
             "negatives": negatives if protocol == "sampled" else None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,19 +11,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import DaskFractalError, OutputError
-from ..validation.report import check_report_dir, jsonable
+from ..validation.report import check_report_dir, fmt, jsonable
 
 __all__ = ["EvaluationReport", "check_report_dir"]
-
-
-def _fmt(x: Any, spec: str = ".4f") -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return f"{x:,}"
-    return format(x, spec)
 
 
 @dataclass(eq=False)
@@ -114,7 +103,7 @@ class EvaluationReport:
             )
         head = ["algorithm", *sides]
         rows = [
-            [r["algorithm"], *(f"{_fmt(r[side])}" for side in sides)] for r in self.table(metric)
+            [r["algorithm"], *(fmt(r[side], ".4f") for side in sides)] for r in self.table(metric)
         ]
         width = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
         for row in [head, *rows]:
@@ -124,9 +113,9 @@ class EvaluationReport:
             lo, hi = h["kendall_tau_interval"]
             lines.append(
                 f"agreement on the {h['n_significant']} pairs ordered significantly on the "
-                f"original: {_fmt(h['significant_agreement'], '.2f')}; Kendall τ "
-                f"{_fmt(h['kendall_tau'], '.2f')} [{_fmt(lo, '.2f')}, {_fmt(hi, '.2f')}], "
-                f"Spearman ρ {_fmt(h['spearman_rho'], '.2f')}"
+                f"original: {fmt(h['significant_agreement'], '.2f')}; Kendall τ "
+                f"{fmt(h['kendall_tau'], '.2f')} [{fmt(lo, '.2f')}, {fmt(hi, '.2f')}], "
+                f"Spearman ρ {fmt(h['spearman_rho'], '.2f')}"
             )
         lines.extend(f"note: {x}" for x in self.notes)
         return "\n".join(lines)
@@ -223,8 +212,8 @@ class EvaluationReport:
         h = n.get("headline")
         if h:
             title += (
-                f"\nKendall τ {_fmt(h['kendall_tau'], '.2f')}, agreement on significant "
-                f"pairs {_fmt(h['significant_agreement'], '.2f')} ({h['n_significant']} pairs)"
+                f"\nKendall τ {fmt(h['kendall_tau'], '.2f')}, agreement on significant "
+                f"pairs {fmt(h['significant_agreement'], '.2f')} ({h['n_significant']} pairs)"
             )
         ax.set_title(title, fontsize=10)
         ax.legend()
@@ -271,10 +260,10 @@ class EvaluationReport:
                 "",
                 f"- Agreement on the pairs of algorithms whose order is significant on the "
                 f"original ({h['metric']}, paired bootstrap): **"
-                f"{_fmt(h['significant_agreement'], '.2f')}** over {h['n_significant']} pairs.",
-                f"- Kendall τ between the orderings: {_fmt(h['kendall_tau'], '.2f')} "
-                f"[{_fmt(lo, '.2f')}, {_fmt(hi, '.2f')}]; Spearman ρ "
-                f"{_fmt(h['spearman_rho'], '.2f')}.",
+                f"{fmt(h['significant_agreement'], '.2f')}** over {h['n_significant']} pairs.",
+                f"- Kendall τ between the orderings: {fmt(h['kendall_tau'], '.2f')} "
+                f"[{fmt(lo, '.2f')}, {fmt(hi, '.2f')}]; Spearman ρ "
+                f"{fmt(h['spearman_rho'], '.2f')}.",
             ]
         for metric in n["metrics"]:
             sides = list(n["results"])
@@ -282,17 +271,19 @@ class EvaluationReport:
             lines.append("|---" * (len(sides) + 1) + "|")
             for r in self.table(metric):
                 cells = [
-                    f"{_fmt(r[sd])} [{_fmt(r[sd + '_lo'])}, {_fmt(r[sd + '_hi'])}]" for sd in sides
+                    f"{fmt(r[sd], '.4f')} [{fmt(r[sd + '_lo'], '.4f')}, "
+                    f"{fmt(r[sd + '_hi'], '.4f')}]"
+                    for sd in sides
                 ]
                 lines.append(f"| {r['algorithm']} | " + " | ".join(cells) + " |")
             ag = (n.get("agreement") or {}).get(metric)
             if ag:
                 lines.append("")
                 lines.append(
-                    f"Kendall τ {_fmt(ag['kendall_tau']['value'], '.2f')} "
-                    f"[{_fmt(ag['kendall_tau']['lo'], '.2f')}, "
-                    f"{_fmt(ag['kendall_tau']['hi'], '.2f')}], Spearman ρ "
-                    f"{_fmt(ag['spearman_rho']['value'], '.2f')}; pairs in the same order "
+                    f"Kendall τ {fmt(ag['kendall_tau']['value'], '.2f')} "
+                    f"[{fmt(ag['kendall_tau']['lo'], '.2f')}, "
+                    f"{fmt(ag['kendall_tau']['hi'], '.2f')}], Spearman ρ "
+                    f"{fmt(ag['spearman_rho']['value'], '.2f')}; pairs in the same order "
                     f"{ag['n_agree']}/{ag['n_pairs']}, of those significant on the original "
                     f"{ag['n_significant_agree']}/{ag['n_significant']}."
                 )
@@ -302,7 +293,7 @@ class EvaluationReport:
                 lines.append(
                     "Ratio to popularity: "
                     + "; ".join(
-                        f"{a} " + " / ".join(_fmt(ratios[sd][a], ".2f") for sd in ratios)
+                        f"{a} " + " / ".join(fmt(ratios[sd][a], ".2f") for sd in ratios)
                         for a in n["algorithms"]
                     )
                     + f" ({' / '.join(ratios)})."

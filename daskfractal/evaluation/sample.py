@@ -48,8 +48,9 @@ STREAM_EVAL_USERS = 33  #: which users are evaluated (coordinates: user key)
 STREAM_EVAL_ITEMS = 34  #: which items are kept above max_items
 STREAM_EVAL_BLOCKS = 35  #: which block rows / columns form the sub-expansion
 
-#: Interactions read by one task of the sub-expansion read.
+#: Interactions read by one task of the sub-expansion read (users, without a row pointer).
 READ_NNZ = 2**23
+READ_USERS = 2**16
 
 
 @dataclass(eq=False)
@@ -326,7 +327,7 @@ def block_users(st: ExpansionStore, m: int) -> np.ndarray:
 
 
 def _read_task(
-    st: ExpansionStore,
+    path: str,
     u0: int,
     u1: int,
     cols: np.ndarray,
@@ -335,7 +336,11 @@ def _read_task(
     new_id: np.ndarray | None,
 ) -> dict[str, np.ndarray]:
     """Rows ``[u0, u1)`` of both splits, keeping the items of block columns ``cols`` renumbered
-    ``rank(j in cols)·n + item % n`` (then ``new_id[...]`` when given; -1 drops)."""
+    ``rank(j in cols)·n + item % n`` (then ``new_id[...]`` when given; -1 drops). The store
+    is opened once per process (:func:`~daskfractal.validation.passes.store_at`)."""
+    from ..validation.passes import store_at
+
+    st = store_at(path)
     npr = int(st.layout.blocks[1])
     rank = np.full(npr, -1, np.int64)
     rank[cols] = np.arange(cols.size)
@@ -386,6 +391,7 @@ def read_sub_expansion(
 
     from .._dask import run
     from ..validation.blocks import input_shape
+    from ..validation.passes import indptr_of
 
     shape = input_shape(st)
     if shape is None:
@@ -395,19 +401,16 @@ def read_sub_expansion(
     if n * npr != st.n_items:
         raise StoreError(f"{st.path}: {st.n_items} items is not n'·n = {npr}·{n}")
     bounds = block_users(st, m)
-    try:
-        indptr = np.asarray(st.indptr("train"), dtype=np.int64)
-    except StoreError:
-        if st.format == "zarr":
-            raise
-        deg = np.asarray(st.stats()["user_train_degree"], dtype=np.int64)
-        indptr = np.concatenate([[0], np.cumsum(deg)])
+    indptr = indptr_of(st, "train")
     ranges: list[tuple[int, int]] = []
     for i in rows:
         a, b = int(bounds[i]), int(bounds[i + 1])
         if b <= a:
             continue
-        cuts = np.searchsorted(indptr, np.arange(indptr[a], indptr[b], READ_NNZ), side="left")
+        if indptr is None:  # a Parquet store without row pointer or degrees: fixed user ranges
+            cuts = np.arange(a, b, READ_USERS)
+        else:
+            cuts = np.searchsorted(indptr, np.arange(indptr[a], indptr[b], READ_NNZ), side="left")
         cuts = np.unique(np.concatenate([[a], np.clip(cuts, a, b), [b]]))
         ranges += [(int(x), int(y)) for x, y in itertools.pairwise(cuts) if y > x]
     new_id = None
@@ -418,7 +421,7 @@ def read_sub_expansion(
         n_items = int(keep_items.size)
     task = dask.delayed(_read_task, pure=True)
     parts = run(
-        [task(st, a, b, cols, n, timestamps, new_id) for a, b in ranges],
+        [task(str(st.path), a, b, cols, n, timestamps, new_id) for a, b in ranges],
         scheduler=scheduler,
         progress=progress,
     )

@@ -106,6 +106,13 @@ def exact_threshold(
         key = absorb(hp, a + x) >> _S11
         keys[x] = key
         sorted_keys[x] = key
+    return _kth_key(sorted_keys, d, k)
+
+
+@ngjit
+def _kth_key(sorted_keys: np.ndarray, d: int, k: int) -> tuple[np.uint64, int]:
+    """Sort ``sorted_keys[:d]`` in place; return the ``k``-th smallest key and how many of the
+    keys equal to it are kept (the first ones by position) so that exactly ``k`` are kept."""
     _sort_small(sorted_keys, d)
     thr = sorted_keys[k - 1]
     n_less = k - 1
@@ -146,12 +153,7 @@ def target_row_keep(
             key = (absorb(hp, a + x) >> _S11) if sign[a + x] > 0 else big
             keys[x] = key
             sorted_keys[x] = key
-        _sort_small(sorted_keys, d)
-        thr = sorted_keys[k - 1]
-        n_less = k - 1
-        while n_less > 0 and sorted_keys[n_less - 1] == thr:
-            n_less -= 1
-        ties_left = k - n_less
+        thr, ties_left = _kth_key(sorted_keys, int(d), int(k))
     nk: IntLike = 0
     for x in range(d):
         s = sign[a + x]

@@ -37,7 +37,31 @@ from .stats import (
     theorem1_prediction,
 )
 
-__all__ = ["validate"]
+__all__ = ["store_numbers", "validate"]
+
+
+def store_numbers(st: ExpansionStore) -> dict[str, Any]:
+    """What a report says of the store: path, format, sizes, factors, the expansion's options
+    and its input (shape, SHA-256), from the store's layout and ``params``."""
+    params = st.attrs.get("params", {})
+    mp, npr = st.layout.blocks
+    shape_in = input_shape(st)
+    return {
+        "path": str(st.path),
+        "format": st.format,
+        "n_users": st.n_users,
+        "n_items": st.n_items,
+        "nnz_train": st.nnz["train"],
+        "nnz_test": st.nnz["test"],
+        "factors": [int(mp), int(npr)],
+        "shuffle": params.get("shuffle"),
+        "dropout": params.get("dropout"),
+        "test_policy": params.get("test_policy"),
+        "seed": params.get("seed"),
+        "source": params.get("source"),
+        "input_shape": list(shape_in) if shape_in else None,
+        "input_sha256": params.get("input_sha256"),
+    }
 
 
 @renamed_svd_keywords
@@ -182,25 +206,10 @@ def _validate(
     notes: list[str] = []
     params = st.attrs.get("params", {})
     keep = keep_of(params)
-    mp, npr = st.layout.blocks
+    mp = st.layout.blocks[0]
     shape_in = input_shape(st)
     numbers: dict[str, Any] = {
-        "store": {
-            "path": str(st.path),
-            "format": st.format,
-            "n_users": st.n_users,
-            "n_items": st.n_items,
-            "nnz_train": st.nnz["train"],
-            "nnz_test": st.nnz["test"],
-            "factors": [int(mp), int(npr)],
-            "shuffle": params.get("shuffle"),
-            "dropout": params.get("dropout"),
-            "test_policy": params.get("test_policy"),
-            "seed": params.get("seed"),
-            "source": params.get("source"),
-            "input_shape": list(shape_in) if shape_in else None,
-            "input_sha256": params.get("input_sha256"),
-        },
+        "store": store_numbers(st),
         "settings": {
             "k": k,
             "n_iter": n_power_iter,  # report.json keys kept from before the rename

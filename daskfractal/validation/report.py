@@ -14,7 +14,7 @@ from ..errors import DaskFractalError, OutputError
 from .render import write_report
 from .stats import _curve
 
-__all__ = ["ValidationReport", "check_report_dir", "jsonable"]
+__all__ = ["ValidationReport", "check_report_dir", "fmt", "jsonable"]
 
 
 @dataclass(eq=False)
@@ -140,7 +140,9 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
-def _fmt(x: Any, spec: str = ".4g") -> str:
+def fmt(x: Any, spec: str = ".4g") -> str:
+    """A number for a report line: ``spec`` for floats, thousands separators for ints, "–"
+    for None / NaN / inf, "yes" / "NO" for booleans."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
     if isinstance(x, bool):
@@ -162,10 +164,10 @@ def _summary_text(rep: ValidationReport) -> str:
         d = n["degrees"][axis]
         e = d["expansion"]
         lines.append(
-            f"{axis:5s}: KS(R, expansion) {_fmt(d['ks']['standardized'], '.3f')}, "
-            f"Gini {_fmt(d.get('R', {}).get('gini'), '.3f')} -> {_fmt(e['gini'], '.3f')}, "
-            f"head slope {_fmt(d.get('R', {}).get('head_slope'), '.3f')} -> "
-            f"{_fmt(e['head_slope'], '.3f')}, empty {_fmt(e['empty_share'], '.2%')}"
+            f"{axis:5s}: KS(R, expansion) {fmt(d['ks']['standardized'], '.3f')}, "
+            f"Gini {fmt(d.get('R', {}).get('gini'), '.3f')} -> {fmt(e['gini'], '.3f')}, "
+            f"head slope {fmt(d.get('R', {}).get('head_slope'), '.3f')} -> "
+            f"{fmt(e['head_slope'], '.3f')}, empty {fmt(e['empty_share'], '.2%')}"
         )
     sp_ = n.get("spectrum") or {}
     if sp_.get("expansion"):
@@ -173,11 +175,11 @@ def _summary_text(rep: ValidationReport) -> str:
         pred = (sp_.get("prediction") or [])[:3]
         lines.append(
             "spectrum: top σ "
-            + ", ".join(_fmt(v, ".5g") for v in top)
-            + (" vs Theorem 1 " + ", ".join(_fmt(v, ".5g") for v in pred) if pred else "")
+            + ", ".join(fmt(v, ".5g") for v in top)
+            + (" vs Theorem 1 " + ", ".join(fmt(v, ".5g") for v in pred) if pred else "")
             + (
                 f" (max |σ/prediction − 1| over {sp_['compared']}: "
-                f"{_fmt(sp_['max_relative_deviation'], '.3g')})"
+                f"{fmt(sp_['max_relative_deviation'], '.3g')})"
                 if sp_.get("compared")
                 else ""
             )
@@ -185,18 +187,18 @@ def _summary_text(rep: ValidationReport) -> str:
     b = n.get("blocks") or {}
     if b.get("rank1_energy_share") is not None:
         lines.append(
-            f"blocks: rank-1 energy share {_fmt(b['rank1_energy_share'], '.3f')} (no shuffle "
-            f"{_fmt(b.get('expected_share_none'), '.3f')}, full shuffle "
-            f"{_fmt(b.get('expected_share_shuffled'), '.3f')}; structure left "
-            f"{_fmt(b.get('structure_left'), '.2f')})"
+            f"blocks: rank-1 energy share {fmt(b['rank1_energy_share'], '.3f')} (no shuffle "
+            f"{fmt(b.get('expected_share_none'), '.3f')}, full shuffle "
+            f"{fmt(b.get('expected_share_shuffled'), '.3f')}; structure left "
+            f"{fmt(b.get('structure_left'), '.2f')})"
         )
     sp2 = n.get("split") or {}
     if sp2:
-        share = _fmt(sp2.get("users_without_test_share"), ".2%")
-        mean = _fmt(sp2.get("test_per_user", {}).get("mean"), ".3g")
+        share = fmt(sp2.get("users_without_test_share"), ".2%")
+        mean = fmt(sp2.get("test_per_user", {}).get("mean"), ".3g")
         lines.append(
-            f"split: train ∩ test {_fmt(sp2.get('overlap'))}, users without test "
-            f"{_fmt(sp2.get('users_without_test'))} ({share}), test items per user mean {mean}"
+            f"split: train ∩ test {fmt(sp2.get('overlap'))}, users without test "
+            f"{fmt(sp2.get('users_without_test'))} ({share}), test items per user mean {mean}"
         )
     lines.extend(f"note: {x}" for x in rep.notes)
     return "\n".join(lines)
