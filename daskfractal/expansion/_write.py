@@ -591,8 +591,9 @@ def _write_locked(
         "format": format,
         "token": plan.token,
         "store": {
-            "shard_size": int(shard_size),
-            "chunk_elems": int(chunk_elems),
+            # the exports' bytes do not depend on shard_size (only a task's memory does)
+            "shard_size": None if format in EXPORT_FORMATS else int(shard_size),
+            "chunk_elems": None if format in EXPORT_FORMATS else int(chunk_elems),
             "users_per_file": (
                 int(users_per_file) if format == "parquet" and users_per_file else None
             ),
@@ -665,13 +666,16 @@ def _write_locked(
         carry = ()  # (user, item) only
     elif format == "meta-csv":
         carry = tuple(c for c in carry if c == "ratings")  # timestamps only order the items
+    # the exports store no shards: their layout keeps the defaults, so the metadata (and the
+    # bytes) do not depend on the size of a task's slices
+    exported = format in EXPORT_FORMATS
     layout = StoreLayout(
         n_users=n_users,
         n_items=expansion.n_items,
         nnz=nnz,
         carry=carry,
-        shard_elems=shard_size,
-        chunk_elems=min(chunk_elems, shard_size),
+        shard_elems=DEFAULT_SHARD if exported else shard_size,
+        chunk_elems=DEFAULT_CHUNK if exported else min(chunk_elems, shard_size),
         blocks=expansion.factors,
     )
     attrs = {
