@@ -86,7 +86,9 @@ def cli_markdown() -> str:
         "| 3 | bad input data: missing or malformed file, wrong ids, no user left |",
         "| 4 | download failed: offline, HTTP error, checksum mismatch |",
         "| 5 | store problem: exists, incomplete, damaged (see `daskfractal verify`), other "
-        "parameters, a folder daskfractal did not create, an output in use by another run |",
+        "parameters, a folder daskfractal did not create, an output in use by another run, an "
+        "export (`--format mlperf` or `meta-csv`) given to `validate`, `evaluate` or "
+        "`negatives` (they read Zarr and Parquet stores) |",
         "| 6 | the output cannot be written: disk full, read-only file system, no "
         "permission (the store is left unfinished: fix it, then rerun with `--resume`) |",
         "| 7 | the job would not fit: the estimated output exceeds the free disk, a task's (or "

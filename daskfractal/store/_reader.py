@@ -156,9 +156,9 @@ def open_store(path: str | os.PathLike[str]) -> ExpansionStore:
     assert fmt is not None
     if fmt not in ("zarr", "parquet"):
         raise StoreError(
-            f"{path} is a {fmt} export, read with its own pipeline's reader (np.load, csv; see "
-            "docs/store-format.md): daskfractal.open, validate, evaluate and negatives read "
-            "Zarr and Parquet stores; write one with --format zarr or parquet"
+            f"{path} is an export in the {fmt} layout, read by its own pipeline's reader "
+            "(np.load, csv; see docs/store-format.md): daskfractal.open, validate, evaluate "
+            "and negatives read Zarr and Parquet stores; write one with --format zarr or parquet"
         )
     # missing, truncated or unexpected files and edited attributes: refuse before any read
     check_on_open(path, meta)
