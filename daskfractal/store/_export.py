@@ -436,10 +436,9 @@ def csv_lines(
     Examples
     --------
     >>> import numpy as np
-    >>> print(csv_lines(np.array([0, 0, 3]), np.array([7, 2, 5]),
-    ...                 np.array([4.0, 3.5, 1.0], "f4"), np.array([20, 30, 10])), end="")
-    0,"7,2","4.0,3.5"
-    3,5,1.0
+    >>> csv_lines(np.array([0, 0, 3]), np.array([7, 2, 5]),
+    ...           np.array([4.0, 3.5, 1.0], "f4"), np.array([20, 30, 10]))
+    '0,"7,2","4.0,3.5"\\r\\n3,5,1.0\\r\\n'
     """
     keys = (items, users) if timestamps is None else (items, timestamps, users)
     order = np.lexsort(keys)
