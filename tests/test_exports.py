@@ -384,6 +384,12 @@ def test_cli_round_trip_and_errors(capsys: pytest.CaptureFixture[str], tmp_path:
             assert sorted(int(x) for x in row[1].split(",")) == sorted(mat[u].indices.tolist())
     code, out, err = run(capsys, "verify", str(tmp_path / "ml"), "--full")
     assert code == EXIT_OK and "ok" in out and err == ""
+    # info describes an output from its metadata
+    code, out, _ = run(capsys, "info", str(tmp_path / "meta"), "--json")
+    assert code == EXIT_OK and json.loads(out)["format"] == "meta-csv"
+    assert json.loads(out)["nnz_test"] == zs.nnz["test"]
+    code, out, _ = run(capsys, "info", str(tmp_path / "ml"))
+    assert code == EXIT_OK and "(mlperf, complete)" in out
     # readers that need a Zarr or Parquet store: one line, exit 5, no traceback
     for argv in (
         ["validate", str(tmp_path / "meta")],
@@ -395,6 +401,10 @@ def test_cli_round_trip_and_errors(capsys: pytest.CaptureFixture[str], tmp_path:
         assert len(err.strip().splitlines()) == 1 and "export" in err and "Traceback" not in err
     with pytest.raises(StoreError, match="export"):
         dfr.open(tmp_path / "ml")
+    (tmp_path / "ml" / "trainx2x2_1.npz").unlink()
+    for argv in (["info", str(tmp_path / "ml")], ["verify", str(tmp_path / "ml")]):
+        code, _, err = run(capsys, *argv)
+        assert code == EXIT_STORE and "trainx2x2_1.npz" in err and "Traceback" not in err
     # bad parameters: exit 2, one line naming the flag
     for extra, word in (
         (["--format", "mlperf", "--shards", "0"], "--shards"),

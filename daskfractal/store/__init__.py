@@ -26,6 +26,7 @@ from ._common import (
     check_resume,
     dump_json,
     prepare_run,
+    store_format,
     store_status,
 )
 from ._export import (
@@ -97,6 +98,7 @@ __all__ = [
     "output_path",
     "prepare_run",
     "remove_owned",
+    "store_format",
     "store_status",
     "verify",
     "write_manifest",

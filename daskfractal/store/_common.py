@@ -101,6 +101,17 @@ def store_status(path: str | os.PathLike[str]) -> Status:
     return inspect_store(path)[0]
 
 
+def store_format(path: str | os.PathLike[str]) -> StoreFormat | None:
+    """The format of the daskfractal output at ``path`` (finished or not), else None.
+
+    Examples
+    --------
+    >>> store_format("no/such/folder") is None
+    True
+    """
+    return inspect_store(path)[1]
+
+
 def prepare_new_store(path: Path, fmt: StoreFormat, overwrite: bool) -> None:
     """Make ``path`` an empty, marked folder for a new store, refusing what it must not touch.
 
