@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import daskfractal as dfr
 from daskfractal.cli import EXIT_OK, EXIT_STORE, EXIT_USAGE, main
@@ -234,6 +236,37 @@ def test_csv_lines_quote_like_csv_writer() -> None:
     w.writerows([[0, "1,4,9", "3.0,0.5,4.5"], [2, "7", "2.0"], [5, "3,2", "1.0,5.0"]])
     assert csv_lines(users, items, ratings, ts) == buf.getvalue()
     assert csv_lines(users[:0], items[:0]) == ""
+
+
+@settings(max_examples=50)
+@given(
+    degrees=st.lists(st.integers(0, 5), min_size=1, max_size=12),
+    data=st.data(),
+    with_ratings=st.booleans(),
+    with_times=st.booleans(),
+)
+def test_csv_lines_parse_back(
+    degrees: list[int], data: st.DataObject, with_ratings: bool, with_times: bool
+) -> None:
+    """Whatever the rows, ``csv.reader`` gives back each user's items in the promised order
+    and its ratings beside them."""
+    n = sum(degrees)
+    users = np.repeat(np.arange(len(degrees)), degrees)
+    items = np.array(data.draw(st.lists(st.integers(0, 10**6), min_size=n, max_size=n)), int)
+    ratings = np.array(
+        data.draw(st.lists(st.sampled_from([0.5, 1.0, 3.5, 5.0]), min_size=n, max_size=n)), "f4"
+    )
+    times = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), int)
+    text = csv_lines(users, items, ratings if with_ratings else None, times if with_times else None)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert [int(r[0]) for r in rows] == [u for u, d in enumerate(degrees) if d]
+    ptr = np.r_[0, np.cumsum(degrees)]
+    for row in rows:
+        a, b = ptr[int(row[0])], ptr[int(row[0]) + 1]
+        order = np.lexsort((items[a:b], times[a:b])) if with_times else np.lexsort((items[a:b],))
+        assert [int(x) for x in row[1].split(",")] == items[a:b][order].tolist()
+        want = ratings[a:b][order] if with_ratings else np.ones(b - a, "f4")
+        assert [float(x) for x in row[2].split(",")] == want.tolist()
 
 
 # ----------------------------------------------------------------------------- bytes

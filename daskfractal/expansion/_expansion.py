@@ -363,6 +363,7 @@ class Expansion:
         format: str = "zarr",
         shard_size: int = 2**24,
         users_per_file: int | None = None,
+        shards: int | None = None,
         scheduler: Any = None,
         reusable: float = 0,
         force: bool = False,
@@ -379,6 +380,8 @@ class Expansion:
             task generates at a time.
         users_per_file : int, optional
             Users per Parquet file (default: about 2**24 interactions per file).
+        shards : int, optional
+            Shards of the ``mlperf`` export (default 16).
         scheduler : None, str or distributed.Client
             The memory limit is the smallest worker limit of a Client, else the available
             memory of this machine.
@@ -410,7 +413,7 @@ class Expansion:
         if format in ("mlperf", "meta-csv"):
             # one task per shard or block row, generating shard_size entries at a time
             entries = min(float(shard_size), exp["train"])
-            n_write = self.factors[0] if format == "meta-csv" else 16
+            n_write = self.factors[0] if format == "meta-csv" else (shards or 16)
             option = "shard_size (--shard-size)"
             least = math.ceil(exp["train"] / MAX_TASKS)
         elif format == "parquet":
@@ -475,6 +478,7 @@ class Expansion:
             format=format,
             shard_size=kwargs.get("shard_size", 2**24),
             users_per_file=kwargs.get("users_per_file"),
+            shards=kwargs.get("shards") if format == "mlperf" else None,
             scheduler=kwargs.get("scheduler"),
             reusable=reusable,
             force=force,
