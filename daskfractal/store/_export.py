@@ -7,7 +7,7 @@ files every output carries (see docs/store-format.md)::
     manifest.json, _SUCCESS      integrity, written by finalize()
     stats/<name>.npy             the statistics (np.load), users/slot.npy, indptr/<split>.npy
 
-``mlperf`` (:class:`MLPerfWriter`): ``train{x}{m'}x{n'}_{k}.npz`` and ``testx{m'}x{n'}_{k}.npz``
+``mlperf`` (:class:`MLPerfWriter`): ``trainx{m'}x{n'}_{k}.npz`` and ``testx{m'}x{n'}_{k}.npz``
 in the root, one pair per contiguous user range, each holding ``arr_0``, an (N, 2) int64
 array of (user, item) rows sorted by user then item, byte for byte what ``np.savez`` writes.
 
@@ -308,7 +308,9 @@ class ExportWriter(ABC):
         if missing:
             raise StoreError(f"cannot finalize {self.path}: not written: {', '.join(missing)}")
         records: dict[str, dict[str, Any]] = {}
-        n = self.n_pieces()
+        # the pieces the run planned (write_store records them), else those on disk
+        planned = meta.get("daskfractal", {}).get("export", {}).get("pieces")
+        n = int(planned) if planned is not None else self.n_pieces()
         for split in SPLITS:
             rows = 0
             for k in range(n):
@@ -536,7 +538,7 @@ class MetaCSVWriter(ExportWriter):
         return text.count("\n")
 
     def _finish_files(self, records: dict[str, dict[str, Any]]) -> None:
-        n = self.n_pieces()
+        n = sum(1 for rel in records if rel.startswith("train/"))
         for split in SPLITS:
             lines = [int(records[self.piece_file(split, k)]["lines"]) for k in range(n)]
             text = "".join(f"{k},{c}\r\n" for k, c in enumerate(lines))
