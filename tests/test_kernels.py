@@ -276,7 +276,7 @@ def cases(draw, max_m=9, max_n=9):
     test_frac = draw(st.sampled_from([0.0, 0.3, 1.0]))
     idx_dtype = draw(st.sampled_from([np.int32, np.int64]))
     indptr, indices, sign = make_csr(g, m, n, density, test_frac, idx_dtype)
-    keep = st.one_of(st.sampled_from([0.0, 1.0, 0.5]), st.floats(0.0, 1.0))
+    keep = st.one_of(st.sampled_from([0.0, 1.0, 0.5, 0.01, 0.05]), st.floats(0.0, 1.0))
     keep_row = np.array(draw(st.lists(keep, min_size=nb, max_size=nb)), dtype=np.float64)
     seed = draw(st.integers(0, 2**64 - 1))
     i = draw(st.integers(0, 5))

@@ -27,6 +27,7 @@ from .._preflight import (
     task_bytes,
 )
 from ..errors import DaskFractalError, OutputError
+from ..kernels.sampling import SKIP_MAX_P
 from ..preprocess import SplitData
 from ._materialize import materialize
 from ._plan import Plan, count_task, generate
@@ -112,6 +113,9 @@ class Expansion:
             "dropout": p.dropout,
             "test_policy": p.test_policy,
             "carry": list(p.carry),
+            # the Bernoulli dropout's algorithm (geometric skips below this keep
+            # probability, kernels/sampling.py): stores of earlier versions have no such key
+            "bernoulli_skip_below": SKIP_MAX_P,
             **self.meta,
         }
 

@@ -1,7 +1,8 @@
 """Pure compute kernels (Numba) of the randomized Kronecker expansion.
 
 Modules: :mod:`.rng` (counter-based hash), :mod:`.permute` (block permutations),
-:mod:`.dropout` (dropout modes, test policies, EXACT dropout), :mod:`.emit` (the expansion
+:mod:`.dropout` (dropout modes, test policies, EXACT dropout), :mod:`.sampling` (geometric
+skips of the Bernoulli dropout, block sample), :mod:`.emit` (the expansion
 kernels: count and emit passes over one block-row), :mod:`.spmm` (the sparse × dense products
 and split counts of the validation passes), :mod:`.alias` (negative sampling),
 :mod:`.reference`, :mod:`.reference_spmm` and :mod:`.reference_alias` (pure-NumPy
@@ -43,11 +44,13 @@ from .rng import (
     hash64,
     uniform,
 )
+from .sampling import SKIP_MAX_P, block_sample_mask
 
 __all__ = [
     "MODE_BERNOULLI",
     "MODE_EXACT",
     "PERMUTATION_KINDS",
+    "SKIP_MAX_P",
     "STREAM_COL_PERM",
     "STREAM_DROP",
     "STREAM_EXACT",
@@ -58,6 +61,7 @@ __all__ = [
     "TEST_ONE",
     "ExpandedRows",
     "block_permutation",
+    "block_sample_mask",
     "count_rows",
     "count_rows_kernel",
     "emit_rows_kernel",

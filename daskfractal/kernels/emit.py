@@ -13,7 +13,8 @@ caller passes, for every ``j``, ``row_src[j, t]`` (the source row r with ``pi_ij
 int64 ``(n', m)``), ``col_perm[j, c] = sigma_ij(c)`` (int64 ``(n', n)``) and
 ``keep_row = keep[i, :]`` (float64 ``(n',)``).
 
-:func:`count_rows_kernel` only counts (one hash per candidate): per-slot train / test counts
+:func:`count_rows_kernel` only counts (one hash per candidate, or per survivor where the
+Bernoulli dropout skips, :mod:`.sampling`): per-slot train / test counts
 (test after the policy) and per-block kept counts (test before it).
 :func:`emit_rows_kernel` generates the output slots listed in ``slots`` block by block into a
 staging area (each (row, block) segment sorted), then assembles every row and copies its
@@ -51,6 +52,7 @@ from .dropout import (
 )
 from .rng import STREAM_DROP, STREAM_EXACT, STREAM_ONE, absorb, as_seed, hash_prefix
 from .rng import uniform as _uniform
+from .sampling import geometric_gap, skip_log
 
 _S11 = np.uint64(11)
 _TWO_P53 = 2.0**53
@@ -145,15 +147,18 @@ def _radix_pass(
 @ngjit
 def _block_streams(
     seed: IntLike, stream: IntLike, i: IntLike, keep_row: np.ndarray, exact: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per block j: the hash state after (seed, stream, i, j), and the Bernoulli threshold.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per block j: the hash state after (seed, stream, i, j), the Bernoulli threshold and
+    the skip rule.
 
     Bernoulli: ``uniform < p  <=>  (h >> 11) < ceil(p * 2**53)``; threshold 0 keeps nothing
-    (and is used for EXACT, whose rule is per row), ``2**53`` everything.
+    (and is used for EXACT, whose rule is per row), ``2**53`` everything. ``lq[j] =
+    skip_log(p) < 0``: the block jumps from survivor to survivor (:mod:`.sampling`).
     """
     nb = keep_row.shape[0]
     prefix = np.empty(nb, np.uint64)
     thr_b = np.empty(nb, np.uint64)
+    lq = np.zeros(nb, np.float64)
     for j in range(nb):
         prefix[j] = hash_prefix(seed, stream, i, j)
         p = keep_row[j]
@@ -163,7 +168,8 @@ def _block_streams(
             thr_b[j] = np.uint64(2**53)
         else:
             thr_b[j] = np.uint64(np.ceil(p * _TWO_P53))
-    return prefix, thr_b
+            lq[j] = skip_log(p)
+    return prefix, thr_b, lq
 
 
 @ngjit
@@ -258,7 +264,7 @@ def emit_rows_kernel(
     target = mode == MODE_TARGET
     one = test_policy == TEST_ONE
     stream = STREAM_EXACT if exact or target else STREAM_DROP
-    prefix, thr_b = _block_streams(seed, stream, i, keep_row, exact or target)
+    prefix, thr_b, lq_b = _block_streams(seed, stream, i, keep_row, exact or target)
     max_deg = 0
     for j in range(nb):
         for u in range(ns):
@@ -294,6 +300,7 @@ def emit_rows_kernel(
     for j in range(nb):
         hp = prefix[j]
         thr = thr_b[j]
+        lq = lq_b[j]
         base = np.int64(j) * n_items_block
         for u in range(ns):
             seg_tr[j * ns + u] = c_tr
@@ -310,9 +317,20 @@ def emit_rows_kernel(
             elif not exact:
                 if thr == 0:
                     continue
-                for q in range(a, b):
-                    pos[nk] = q
-                    nk += np.int64((absorb(hp, q) >> _S11) < thr)
+                if lq < 0.0:  # geometric skips from survivor to survivor
+                    x = a
+                    while True:
+                        g = geometric_gap(hp, a + nk, lq)
+                        if g >= b - x:
+                            break
+                        x += np.int64(g)
+                        pos[nk] = x
+                        nk += 1
+                        x += 1
+                else:
+                    for q in range(a, b):
+                        pos[nk] = q
+                        nk += np.int64((absorb(hp, q) >> _S11) < thr)
             else:
                 k = exact_counts[j, r]
                 if k <= 0:
@@ -425,7 +443,8 @@ def count_rows_kernel(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-slot train and test counts of rows ``[t0, t1)`` and per-block kept counts.
 
-    The cheap first pass: one hash per candidate, no permutation lookups, no writes.
+    The cheap first pass: one hash per candidate (per survivor for a Bernoulli keep below
+    ``SKIP_MAX_P``), no permutation lookups, no writes.
     Returns ``(train_counts, test_counts, block_train, block_test)`` (int64); test counts
     are after the ``TEST_ONE`` rule (0 or 1), block counts before it.
     """
@@ -439,7 +458,7 @@ def count_rows_kernel(
     test_counts = np.zeros(nrows, np.int64)
     block_train = np.zeros(nb, np.int64)
     block_test = np.zeros(nb, np.int64)
-    prefix, thr_b = _block_streams(seed, stream, i, keep_row, exact or target)
+    prefix, thr_b, lq_b = _block_streams(seed, stream, i, keep_row, exact or target)
     max_deg = 0
     if exact or target:
         for r in range(indptr.shape[0] - 1):
@@ -472,11 +491,26 @@ def count_rows_kernel(
                 thr = thr_b[j]
                 if thr == 0:
                     continue
-                for q in range(a, b):
-                    kept = (absorb(prefix[j], q) >> _S11) < thr
-                    s = sign[q]
-                    c_tr += np.int64(kept & (s > 0))
-                    c_te += np.int64(kept & (s < 0))
+                lq = lq_b[j]
+                if lq < 0.0:  # geometric skips, the same survivors as the emit pass
+                    x = a
+                    k = a
+                    while True:
+                        g = geometric_gap(prefix[j], k, lq)
+                        if g >= b - x:
+                            break
+                        x += np.int64(g)
+                        s = sign[x]
+                        c_tr += np.int64(s > 0)
+                        c_te += np.int64(s < 0)
+                        x += 1
+                        k += 1
+                else:
+                    for q in range(a, b):
+                        kept = (absorb(prefix[j], q) >> _S11) < thr
+                        s = sign[q]
+                        c_tr += np.int64(kept & (s > 0))
+                        c_te += np.int64(kept & (s < 0))
             else:
                 k = exact_counts[j, r]
                 if k <= 0:

@@ -7,6 +7,7 @@ inputs and meant for tests and for reading.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -29,12 +30,14 @@ from .rng import (
     M1,
     M2,
     STREAM_BALANCE,
+    STREAM_BLOCK,
     STREAM_DROP,
     STREAM_EXACT,
     STREAM_ONE,
     STREAM_TARGET,
     TWO_M53,
 )
+from .sampling import SKIP_MAX_P
 
 # --------------------------------------------------------------------------------------
 # rng
@@ -183,6 +186,47 @@ def permutation_table(
 # block expansion
 
 
+# --------------------------------------------------------------------------------------
+# Bernoulli dropout (direct test or geometric skips) and the block sample
+
+
+def bernoulli_kept(
+    seed: IntLike, i: IntLike, j: IntLike, a: IntLike, b: IntLike, p: float
+) -> np.ndarray:
+    """Kept CSR positions (int64, ascending) of the source row ``[a, b)`` in block ``(i, j)``.
+
+    ``p <= 0``: none. ``p >= SKIP_MAX_P``: ``q`` kept iff ``uniform(seed, STREAM_DROP, i, j,
+    q) < p``. Otherwise geometric skips: the ``k``-th survivor is ``x_k = x_{k-1} + 1 +
+    G_k`` (``x_{-1} = a - 1``), ``G_k = floor(log(U_k) / log1p(-p))``, ``U_k = ((hash64(seed,
+    STREAM_DROP, i, j, a + k) >> 11) + 1) · 2**-53``, while ``x_k < b``.
+    """
+    a, b, p = int(a), int(b), float(p)
+    if not p > 0.0 or b <= a:
+        return np.empty(0, np.int64)
+    if p >= SKIP_MAX_P:
+        q = np.arange(a, b, dtype=np.int64)
+        return q[uniform(seed, STREAM_DROP, i, j, q) < p]
+    lq = math.log1p(-p)
+    out: list[int] = []
+    x = a
+    while True:
+        h = int(hash64(seed, STREAM_DROP, i, j, a + len(out))[()])
+        g = math.log(((h >> 11) + 1) * TWO_M53) / lq
+        if g >= b - x:
+            break
+        x += int(g)
+        out.append(x)
+        x += 1
+    return np.array(out, dtype=np.int64)
+
+
+def block_sample_mask(shape: tuple[int, int], rate: float, seed: IntLike) -> np.ndarray:
+    """Bool ``(m', n')``: block ``(i, j)`` kept iff ``uniform(seed, STREAM_BLOCK, i, j, 0) <
+    rate``."""
+    i, j = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    return uniform(seed, STREAM_BLOCK, i, j, 0) < rate
+
+
 def _ptr(rows: np.ndarray, nrows: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=nrows))]).astype(np.int64)
 
@@ -242,7 +286,11 @@ def expand_block_rows(
             rank[order] = np.arange(q.shape[0]) - np.searchsorted(stl, stl, side="left")
             kept = rank < np.asarray(exact_counts, dtype=np.int64)[j, r][tl]
         else:
-            kept = uniform(seed, STREAM_DROP, i, j, q) < keep_row[j]
+            kept = np.zeros(int(indptr[-1]), bool)
+            for src_row in np.unique(r):
+                a, b = indptr[src_row], indptr[src_row + 1]
+                kept[bernoulli_kept(seed, i, j, a, b, keep_row[j])] = True
+            kept = kept[q]
         kept &= sign[q] != 0
         q = q[kept]
         rows_l.append(tl[kept])

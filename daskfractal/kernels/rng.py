@@ -27,12 +27,14 @@ from ._jit import IntLike, ngjit
 # --- stream ids: one per independent use of randomness --------------------------------
 STREAM_ROW_PERM = 1  #: row permutations pi_ij (coordinates: i, j, position)
 STREAM_COL_PERM = 2  #: column permutations sigma_ij (coordinates: i, j, position)
-STREAM_DROP = 3  #: Bernoulli dropout (coordinates: i, j, CSR position q)
+STREAM_DROP = 3  #: Bernoulli dropout (coordinates: i, j, CSR position q; for keep < 1/4 the
+#: position a geometric skip starts from, see :mod:`.sampling`)
 STREAM_EXACT = 4  #: exact-count dropout keys and row split (coordinates: i, j, q)
 STREAM_ONE = 5  #: "one test item per row" choice (coordinates: i, output slot t, 0)
 STREAM_BALANCE = 6  #: balanced dropout's rounding (coordinates: i, j, source row r)
 STREAM_TARGET = 7  #: targeted dropout's rounding and split (coordinates: i, output slot t, 0/1)
-# 8..15 are reserved for further expansion streams.
+STREAM_BLOCK = 8  #: block sample: is block (i, j) kept whole (coordinates: i, j, 0)
+# 9..15 are reserved for further expansion streams.
 STREAM_NEG_BASE = 16  #: first stream id for negative sampling; 16..31 are reserved for it
 
 # --- constants (uint64, so Numba never mixes signed and unsigned) --------------------
@@ -102,6 +104,7 @@ __all__ = [
     "M1",
     "M2",
     "STREAM_BALANCE",
+    "STREAM_BLOCK",
     "STREAM_COL_PERM",
     "STREAM_DROP",
     "STREAM_EXACT",

@@ -1,0 +1,147 @@
+"""Geometric skips of the Bernoulli dropout and the block sample (kernels/sampling.py).
+
+The kernels equal the NumPy reference bit for bit; the skips are independent Bernoulli(p)
+in distribution (binomial bands, chi-square of which candidates survive and of the gaps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from daskfractal.kernels import emit as M
+from daskfractal.kernels import reference as R
+from daskfractal.kernels import rng as K
+from daskfractal.kernels import sampling as S
+
+HSET = settings(
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+P_MIN = 1e-4  # every draw is deterministic: a p-value floor, never a flaky test
+SKIPPED = (1e-4, 0.003, 0.02, 0.05, np.nextafter(S.SKIP_MAX_P, 0.0))
+
+
+def rows_of(m: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``m`` rows of ``d`` train entries each, columns ``0..d-1`` (so ``q % d`` = offset)."""
+    indptr = np.arange(m + 1, dtype=np.int64) * d
+    return indptr, np.tile(np.arange(d, dtype=np.int32), m), np.ones(m * d, np.int8)
+
+
+def kept_mask(m: int, d: int, keep: float, seed: int = 5, i: int = 2) -> np.ndarray:
+    """Bool ``(m, d)``: which candidates the kernels keep in one block (identity perms)."""
+    indptr, indices, sign = rows_of(m, d)
+    ident = np.arange(m, dtype=np.int64)[None, :]
+    cols = np.arange(d, dtype=np.int64)[None, :]
+    out = M.expand_block_rows(indptr, indices, sign, ident, cols, np.array([keep]), seed, i, 0, m)
+    mask = np.zeros((m, d), bool)
+    mask.flat[out.train_src] = True
+    return mask
+
+
+def test_rule():
+    assert S.skip_log(0.0) == 0.0 and S.skip_log(-1.0) == 0.0
+    assert S.skip_log(S.SKIP_MAX_P) == 0.0 and S.skip_log(1.0) == 0.0
+    assert S.skip_log(0.01) == np.log1p(-0.01) < 0.0
+
+
+@settings(HSET, max_examples=120)
+@given(
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 40),
+    st.integers(0, 60),
+    st.one_of(st.sampled_from(SKIPPED), st.floats(0.0, 2 * S.SKIP_MAX_P)),
+)
+def test_kernel_equals_reference(seed, a, d, p):
+    """One row ``[a, a + d)``: the emit kernel keeps exactly the reference's positions, and
+    the count kernel counts them."""
+    indptr = np.array([0, a, a + d], np.int64)
+    nnz = a + d
+    indices = np.zeros(nnz, np.int32)
+    sign = np.ones(nnz, np.int8)
+    rs = np.array([[1, 0]], np.int64)  # slot 0 is source row 1, the row under test
+    cp = np.zeros((1, 1), np.int64)
+    out = M.expand_block_rows(indptr, indices, sign, rs, cp, np.array([p]), seed, 3, 0, 1)
+    want = R.bernoulli_kept(seed, 3, 0, a, a + d, p)
+    np.testing.assert_array_equal(out.train_src, want)
+    counts = M.count_rows(indptr, indices, sign, rs, cp, np.array([p]), seed, 3, 0, 1)
+    assert counts[0][0] == want.shape[0]
+    assert np.all((want >= a) & (want < a + d)) and np.all(np.diff(want) > 0)
+
+
+@pytest.mark.parametrize("p", [*SKIPPED[1:], S.SKIP_MAX_P, 0.3])
+def test_binomial_band(p):
+    """The kept count of 20,000 candidates per seed is within 4.5 sigma of n·p, over seeds
+    and block rows, and the counts over 40 (seed, i) are Binomial(n, p) (chi-square of the
+    standardized counts against the normal, through their sum of squares)."""
+    m, d = 1000, 20
+    n = m * d
+    z = []
+    for seed in range(20):
+        for i in range(2):
+            k = kept_mask(m, d, p, seed, i).sum()
+            z.append((k - n * p) / np.sqrt(n * p * (1 - p)))
+    z = np.array(z)
+    assert np.all(np.abs(z) < 4.5), z
+    assert stats.chi2(len(z)).sf(np.sum(z**2)) > P_MIN
+
+
+@pytest.mark.parametrize("p", [0.02, 0.05])
+def test_which_candidates_survive(p):
+    """Every offset of a row survives equally often; the per-row count is Binomial(d, p);
+    neighbours are independent (2 x 2 contingency of offsets x and x + 1)."""
+    m, d = 60_000, 12
+    mask = kept_mask(m, d, p)
+    per_offset = mask.sum(axis=0)
+    assert stats.chisquare(per_offset).pvalue > P_MIN
+    per_row = np.bincount(mask.sum(axis=1), minlength=d + 1)
+    want = stats.binom(d, p).pmf(np.arange(d + 1)) * m
+    big = want >= 5  # pool the tail so that every expected count is >= 5
+    obs = np.r_[per_row[big], per_row[~big].sum()]
+    exp = np.r_[want[big], want[~big].sum()]
+    assert stats.chisquare(obs, exp * obs.sum() / exp.sum()).pvalue > P_MIN
+    a, b = mask[:, :-1].ravel(), mask[:, 1:].ravel()
+    table = np.array([[np.sum(~a & ~b), np.sum(~a & b)], [np.sum(a & ~b), np.sum(a & b)]])
+    assert stats.chi2_contingency(table).pvalue > P_MIN
+
+
+def test_gaps_are_geometric():
+    """The gaps between survivors of one long row are Geometric(p) (chi-square)."""
+    p, d = 0.03, 2_000_000
+    mask = kept_mask(1, d, p)[0]
+    pos = np.flatnonzero(mask)
+    gaps = np.diff(np.r_[-1, pos]) - 1
+    top = 150
+    obs = np.bincount(np.minimum(gaps, top), minlength=top + 1)
+    pmf = stats.geom(p, loc=-1).pmf(np.arange(top))
+    exp = np.r_[pmf, 1 - pmf.sum()] * gaps.shape[0]
+    assert stats.chisquare(obs, exp).pvalue > P_MIN
+
+
+def test_reference_slices_are_the_rows():
+    """The reference keeps a row's survivors whatever other rows are around it (the jumps
+    restart at every row): a row alone equals the same row inside a larger block."""
+    m, d, p = 50, 30, 0.04
+    mask = kept_mask(m, d, p)
+    for r in (0, 17, 49):
+        got = R.bernoulli_kept(5, 2, 0, r * d, (r + 1) * d, p) - r * d
+        np.testing.assert_array_equal(np.flatnonzero(mask[r]), got)
+
+
+def test_block_sample_mask():
+    mask = S.block_sample_mask((40, 300), 0.05, seed=3)
+    np.testing.assert_array_equal(mask, R.block_sample_mask((40, 300), 0.05, 3))
+    n = mask.size
+    assert abs(mask.sum() - 0.05 * n) < 4.5 * np.sqrt(n * 0.05 * 0.95)
+    assert stats.chisquare([mask[:, :150].sum(), mask[:, 150:].sum()]).pvalue > P_MIN
+    assert not np.array_equal(mask, S.block_sample_mask((40, 300), 0.05, seed=4))
+    assert S.block_sample_mask((3, 2), 1.0, 0).all()
+    assert not S.block_sample_mask((3, 2), 0.0, 0).any()
+    assert S.block_sample_mask((0, 4), 0.5, 0).shape == (0, 4)
+    with pytest.raises(ValueError, match="rate"):
+        S.block_sample_mask((2, 2), 1.5, 0)
+    assert K.STREAM_BLOCK not in (K.STREAM_DROP, K.STREAM_ROW_PERM, K.STREAM_COL_PERM)
