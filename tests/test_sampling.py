@@ -145,3 +145,71 @@ def test_block_sample_mask():
     with pytest.raises(ValueError, match="rate"):
         S.block_sample_mask((2, 2), 1.5, 0)
     assert K.STREAM_BLOCK not in (K.STREAM_DROP, K.STREAM_ROW_PERM, K.STREAM_COL_PERM)
+
+
+# --------------------------------------------------------------------------------------
+# Meta's size controls through expand() and the CLI
+
+
+def test_block_sample_rate_keeps_whole_blocks(tmp_path):
+    """Kept blocks are exactly those of the full expansion, dropped ones are empty, and the
+    rate is recorded; the same bytes under the threaded and sync schedulers and any chunk."""
+    import daskfractal as dfr
+
+    full = dfr.expand("default", factors=(4, 8), seed=3, carry=())
+    part = dfr.expand("default", factors=(4, 8), seed=3, carry=(), block_sample_rate=0.5)
+    mask = S.block_sample_mask((4, 8), 0.5, seed=3)
+    assert 0 < mask.sum() < mask.size
+    np.testing.assert_array_equal(part.keep, np.where(mask, full.keep, 0.0))
+    assert part.params["block_sample_rate"] == 0.5 and full.params["block_sample_rate"] == 1.0
+    a = full.to_zarr(tmp_path / "full.zarr", scheduler="sync", progress=False)
+    b = part.to_zarr(tmp_path / "part.zarr", scheduler="threads", progress=False)
+    small = dfr.expand(
+        "default", factors=(4, 8), seed=3, carry=(), block_sample_rate=0.5, chunk_size=5000
+    )
+    c = small.to_zarr(tmp_path / "small.zarr", scheduler="sync", progress=False, shard_size=2**14)
+    bt_full, bt_part = a.stats()["block_train"], b.stats()["block_train"]
+    np.testing.assert_array_equal(bt_part, np.where(mask, bt_full, 0))
+    assert b.attrs["params"]["block_sample_rate"] == 0.5
+    for split in ("train", "test"):
+        for x, y in zip(b.rows(0, b.n_users, split), c.rows(0, c.n_users, split), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_element_sample_rate_is_scale():
+    import daskfractal as dfr
+    from daskfractal.errors import ParameterError
+
+    a = dfr.expand("default", factors=(2, 2), seed=1, element_sample_rate=0.1)
+    b = dfr.expand("default", factors=(2, 2), seed=1, scale=0.1)
+    np.testing.assert_array_equal(a.keep, b.keep)
+    assert a.params["reduced"]["params"]["scale"] == 0.1
+    with pytest.raises(ParameterError, match="not both"):
+        dfr.expand("default", factors=(2, 2), scale=0.1, element_sample_rate=0.1)
+    for bad in (0.0, 1.5, "x", True):
+        with pytest.raises(ParameterError, match="block_sample_rate"):
+            dfr.expand("default", factors=(2, 2), block_sample_rate=bad)
+
+
+def test_cli_size_controls(tmp_path, capsys):
+    from daskfractal.cli import EXIT_OK, EXIT_USAGE, main
+
+    out = tmp_path / "o.zarr"
+    argv = ["expand", "default", "--factors", "4", "8", "--out", str(out), "--carry", "none"]
+    opts = ["--element-sample-rate", "0.2", "--block-sample-rate", "0.5", "--quiet"]
+    assert main([*argv, *opts, "--local", "threads"]) == EXIT_OK
+    import daskfractal as dfr
+
+    store = dfr.open(out)
+    assert store.attrs["params"]["block_sample_rate"] == 0.5
+    assert store.attrs["params"]["reduced"]["params"]["scale"] == 0.2
+    mask = S.block_sample_mask((4, 8), 0.5, seed=0)
+    assert np.all(store.stats()["block_train"][~mask] == 0)
+    # --scale is the same option
+    out2 = tmp_path / "o2.zarr"
+    argv2 = ["expand", "default", "--factors", "4", "8", "--out", str(out2), "--carry", "none"]
+    assert main([*argv2, "--scale", "0.2", "--block-sample-rate", "0.5", "--quiet"]) == EXIT_OK
+    np.testing.assert_array_equal(dfr.open(out2).rows(0, 50)[1], store.rows(0, 50)[1])
+    capsys.readouterr()
+    assert main([*argv, "--block-sample-rate", "0", "--overwrite", "--quiet"]) == EXIT_USAGE
+    assert "--block-sample-rate" in capsys.readouterr().err

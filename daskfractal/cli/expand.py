@@ -76,6 +76,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "split over the blocks (keeps k-core degree distributions)",
     )
     g.add_argument(
+        "--block-sample-rate",
+        type=float,
+        default=1.0,
+        metavar="B",
+        help="keep each block (i, j) whole with probability B, drawn from its own stream "
+        "(0 < B <= 1; default 1: every block), as Meta's fractal expansion",
+    )
+    g.add_argument(
         "--test-policy",
         default="all",
         choices=["all", "one"],
@@ -178,6 +186,7 @@ def _plan_expansion(args: argparse.Namespace, split: SplitData, sched: Any) -> E
         "test_policy": args.test_policy,
         "carry": _carry(args.carry),
         "chunk_size": args.chunk_size,
+        "block_sample_rate": args.block_sample_rate,
     }
     if not args.inner_factors:
         ex = expand(split, reduced=reduce_from_args(args, split), **options)

@@ -201,7 +201,14 @@ def add_reduce_options(p: argparse.ArgumentParser) -> None:
         "--clip", nargs=2, type=float, metavar=("LO", "HI"), help="clip keep probabilities"
     )
     g.add_argument(
-        "--scale", type=float, default=1.0, help="multiply keep probabilities (0 < S <= 1)"
+        "--element-sample-rate",
+        "--scale",
+        dest="scale",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="element sample rate: multiply every keep probability by S (0 < S <= 1; "
+        "--scale is the same option)",
     )
 
 

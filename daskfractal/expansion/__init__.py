@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import as_seed
+from ..errors import ParameterError
 from ._chain import check_inner_factors, expand_chain, level_seed, rebuild_input
 from ._expansion import ExpandedData, Expansion
 from ._level import LevelOptions, check_sizes, expand_level, targeted_keep
@@ -34,6 +35,7 @@ from ._plan import (
     TestPolicy,
     input_checksum,
 )
+from ._sample import check_rate
 from ._write import check_output, write_store
 
 
@@ -55,6 +57,7 @@ def expand(
     scheduler: Any = None,
     force: bool = False,
     memory_limit: int | None = None,
+    block_sample_rate: float = 1.0,
     **reduce_options: Any,
 ) -> Expansion:
     """Plan the randomized Kronecker expansion R̂ ⊗rand R of a data set (lazy).
@@ -122,6 +125,13 @@ def expand(
         not exist yet). Level ℓ (1 = outermost) uses the seed
         :func:`daskfractal.expansion.level_seed` ``(seed, ℓ)``; the pre-processing of a
         path uses ``seed`` itself. The inner levels are computed now, in memory.
+    block_sample_rate : float, default 1.0
+        Meta's block sample rate, in ``(0, 1]``: each block ``(i, j)`` of the outermost level
+        is kept whole with this probability, from its own stream ``(seed, i, j)``
+        (:func:`daskfractal.kernels.block_sample_mask`); a dropped block contributes
+        nothing (its keep probability becomes 0). Recorded as ``params.block_sample_rate``.
+        The element sample rate is ``scale`` (or ``element_sample_rate``, Meta's name for
+        it): every keep probability of R̂ multiplied by it.
     scheduler : None, str or distributed.Client
         Where inner levels are computed (multi-level only; the default Client if any, else
         threads). The outer level runs where ``to_zarr`` / ``to_parquet`` say.
@@ -132,7 +142,8 @@ def expand(
         Bytes an inner level may take in memory (default, and at most: the available memory
         of this machine, which holds the level).
     **reduce_options
-        Passed to :func:`daskfractal.reduce` (``resize``, ``rescale``, ``clip``, ``scale``).
+        Passed to :func:`daskfractal.reduce` (``resize``, ``rescale``, ``clip``, ``scale``;
+        ``element_sample_rate`` is accepted for ``scale``).
 
     Returns
     -------
@@ -163,11 +174,16 @@ def expand(
     )
     seed = as_seed(seed)
     factors = check_sizes(factors, keep, reduced, target_interactions)
+    if "element_sample_rate" in reduce_options:
+        if "scale" in reduce_options:
+            raise ParameterError("give scale or element_sample_rate (the same option), not both")
+        reduce_options["scale"] = reduce_options.pop("element_sample_rate")
     sizes: dict[str, Any] = {
         "factors": factors,
         "keep": keep,
         "reduced": reduced,
         "target_interactions": target_interactions,
+        "block_sample_rate": check_rate(block_sample_rate, "block_sample_rate"),
     }
     if inner_factors is not None:
         return expand_chain(

@@ -172,6 +172,7 @@ def expand_chain(
     scheduler: Any = None,
     force: bool = False,
     memory_limit: int | None = None,
+    block_sample_rate: float = 1.0,
 ) -> Expansion:
     """``expand(..., inner_factors=...)``: the inner levels now, the outermost one lazily.
 
@@ -204,6 +205,7 @@ def expand_chain(
         options=options,
         reduce_options=None if keep is not None else reduce_options,
         chain_seed=seed,
+        block_sample_rate=block_sample_rate,
     )
 
 

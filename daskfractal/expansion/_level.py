@@ -30,6 +30,7 @@ from ._plan import (
     Plan,
     input_checksum,
 )
+from ._sample import block_sampled, check_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,6 +210,7 @@ def expand_level(
     scheduler: Any = None,
     chain_seed: int | None = None,
     force: bool = False,
+    block_sample_rate: float = 1.0,
 ) -> Expansion:
     """One level R̂ ⊗rand R of ``data`` (lazy); arguments as :func:`daskfractal.expand`.
 
@@ -233,6 +235,8 @@ def expand_level(
         meta["reduced"]["keep_before_targeting"] = meta["reduced"].get("keep")
         meta["reduced"]["keep"] = keep_arr.tolist()
         meta["reduced"]["target_multiple"] = multiple
+    keep_arr = block_sampled(keep_arr, block_sample_rate, seed)
+    meta["block_sample_rate"] = check_rate(block_sample_rate, "block_sample_rate")
     src = split.signed()
     carry = _carried(src, options.carry, split.source)
     m, n = src.shape

@@ -191,7 +191,7 @@ def permutation_table(
 
 
 def bernoulli_kept(
-    seed: IntLike, i: IntLike, j: IntLike, a: IntLike, b: IntLike, p: float
+    seed: npt.ArrayLike, i: IntLike, j: IntLike, a: IntLike, b: IntLike, p: float
 ) -> np.ndarray:
     """Kept CSR positions (int64, ascending) of the source row ``[a, b)`` in block ``(i, j)``.
 
@@ -220,7 +220,7 @@ def bernoulli_kept(
     return np.array(out, dtype=np.int64)
 
 
-def block_sample_mask(shape: tuple[int, int], rate: float, seed: IntLike) -> np.ndarray:
+def block_sample_mask(shape: tuple[int, int], rate: float, seed: npt.ArrayLike) -> np.ndarray:
     """Bool ``(m', n')``: block ``(i, j)`` kept iff ``uniform(seed, STREAM_BLOCK, i, j, 0) <
     rate``."""
     i, j = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
