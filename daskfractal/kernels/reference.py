@@ -24,6 +24,7 @@ from .dropout import (
     as_test_policy,
 )
 from .emit import ExpandedRows
+from .permute import FEISTEL_ROUNDS
 from .rng import (
     GAMMA,
     INIT,
@@ -145,6 +146,37 @@ def stratified_permutation(
         f = _fisher_yates(min(int(window), size - w0), seed, stream, i, j, pos0=w0)
         perm[order[w0 : w0 + f.shape[0]]] = order[w0 + f]
     return perm
+
+
+def feistel_permutation(
+    size: int, seed: npt.ArrayLike, stream: npt.ArrayLike, i: npt.ArrayLike, j: npt.ArrayLike
+) -> np.ndarray:
+    """Computed permutation (int64): the Feistel network of :mod:`.permute`, vectorized
+    over ``x``, cycle-walked while any value is ``>= size``."""
+    size = int(size)
+    hp = hash_prefix(seed, stream, i, j)
+    keys = [absorb(hp, r)[0] for r in range(2 * FEISTEL_ROUNDS)]
+    k = max(size - 1, 0).bit_length()
+    a, b = np.uint64((k + 1) // 2), np.uint64(k // 2)
+    one = np.uint64(1)
+
+    def f(key: np.uint64, v: np.ndarray, width: np.uint64) -> np.ndarray:
+        if width == 0:
+            return np.zeros_like(v)
+        return absorb(key, v) >> (np.uint64(64) - width)
+
+    def encrypt(x: np.ndarray) -> np.ndarray:
+        left, right = x >> b, x & ((one << b) - one)
+        with np.errstate(over="ignore"):
+            for r in range(FEISTEL_ROUNDS):
+                left = (left + f(keys[2 * r], right, a)) & ((one << a) - one)
+                right = (right + f(keys[2 * r + 1], left, b)) & ((one << b) - one)
+        return (left << b) | right
+
+    y = encrypt(np.arange(size, dtype=np.uint64))
+    while np.any(out := y >= size):
+        y[out] = encrypt(y[out])
+    return y.astype(np.int64)
 
 
 def invert_permutation(perm: npt.ArrayLike) -> np.ndarray:
