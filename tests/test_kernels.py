@@ -189,6 +189,12 @@ def test_permutation_table(kind):
         np.testing.assert_array_equal(tab[4], P.block_permutation(40, 3, K.STREAM_COL_PERM, 1, 4))
     with pytest.raises(ValueError):
         P.permutation_table("bogus", 4, 0, 0, 0, 1)
+    # filled directly as int32: the same values
+    small = P.permutation_table(kind, 40, 3, K.STREAM_COL_PERM, 1, 5, **kw, dtype=np.int32)
+    assert small.dtype == np.int32
+    np.testing.assert_array_equal(small, tab)
+    with pytest.raises(ValueError, match="dtype"):
+        P.permutation_table(kind, 40, 3, K.STREAM_COL_PERM, 1, 5, **kw, dtype=np.float64)
 
 
 # --------------------------------------------------------------------------------------

@@ -133,6 +133,8 @@ def block_row_tables(plan: Plan, i: int) -> tuple[np.ndarray, np.ndarray, np.nda
             if plan.shuffle != "stratified"
             else {"degree": plan.col_degree, "window": plan.window}
         ),
+        # int32 item permutations when they fit: half the cache footprint of the hot lookup
+        dtype=np.int32 if plan.n < 2**31 else np.int64,
     )
     row_src = permute.invert_permutation(rows)
     exact = None
@@ -155,9 +157,6 @@ def block_row_tables(plan: Plan, i: int) -> tuple[np.ndarray, np.ndarray, np.nda
         exact = targeted_row_counts(
             plan.train_degree, plan.keep[i], row_src, plan.seed, i, plan.multiple
         )
-    # int32 item permutations when they fit: half the cache footprint of the hot lookup
-    if plan.n < 2**31:
-        cols = cols.astype(np.int32)
     out = (row_src, cols, exact)
     with _PERM_LOCK:
         while len(_PERM_CACHE) >= 2:

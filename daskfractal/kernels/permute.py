@@ -42,6 +42,7 @@ about 100 ns (12 hashes, times the cycle-walks) where building a Fisher-Yates ta
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from ._jit import IntLike, ngjit
 from .rng import absorb, as_seed, hash_prefix, to_unit
@@ -172,6 +173,20 @@ def block_permutation_kernel(
 
 
 @ngjit
+def _stratified_into(
+    perm: np.ndarray, order: np.ndarray, window: IntLike, hp: np.uint64, buf: np.ndarray
+) -> None:
+    """Fill ``perm`` with the stratified permutation of the stream ``hp`` (``buf``: scratch
+    of ``min(window, size)`` int64)."""
+    size = order.shape[0]
+    for w0 in range(0, size, window):
+        f = buf[: min(window, size - w0)]
+        _fisher_yates(f, hp, np.int64(w0))
+        for a in range(f.shape[0]):
+            perm[order[w0 + a]] = order[w0 + f[a]]
+
+
+@ngjit
 def stratified_permutation_kernel(
     order: np.ndarray, window: IntLike, seed: IntLike, stream: IntLike, i: IntLike, j: IntLike
 ) -> np.ndarray:
@@ -180,14 +195,33 @@ def stratified_permutation_kernel(
     perm = np.empty(size, np.int64)
     if size == 0:
         return perm
-    hp = hash_prefix(seed, stream, i, j)
     buf = np.empty(min(window, size), np.int64)
-    for w0 in range(0, size, window):
-        f = buf[: min(window, size - w0)]
-        _fisher_yates(f, hp, np.int64(w0))
-        for a in range(f.shape[0]):
-            perm[order[w0 + a]] = order[w0 + f[a]]
+    _stratified_into(perm, order, window, hash_prefix(seed, stream, i, j), buf)
     return perm
+
+
+@ngjit
+def fill_table_kernel(
+    out: np.ndarray,
+    order: np.ndarray,
+    window: IntLike,
+    seed: IntLike,
+    stream: IntLike,
+    i: IntLike,
+) -> None:
+    """Fill ``out[j]`` (any integer dtype) with the permutation of block ``(i, j)``, every
+    ``j``: Fisher-Yates (:func:`block_permutation`) when ``order`` is empty, else the
+    stratified permutation of ``order`` (:func:`stratified_permutation`)."""
+    size = out.shape[1]
+    if size == 0:
+        return
+    if order.shape[0] == 0:
+        for j in range(out.shape[0]):
+            _fisher_yates(out[j], hash_prefix(seed, stream, i, j), np.int64(0))
+        return
+    buf = np.empty(min(window, size), np.int64)
+    for j in range(out.shape[0]):
+        _stratified_into(out[j], order, window, hash_prefix(seed, stream, i, j), buf)
 
 
 @ngjit
@@ -282,25 +316,32 @@ def permutation_table(
     *,
     degree: np.ndarray | None = None,
     window: int | None = None,
+    dtype: npt.DTypeLike = np.int64,
 ) -> np.ndarray:
-    """Permutations of block-row ``i`` for ``j = 0..n_blocks-1``: int64 ``(n_blocks, size)``.
+    """Permutations of block-row ``i`` for ``j = 0..n_blocks-1``: ``(n_blocks, size)``.
 
     ``kind`` is ``"none"`` (identity rows), ``"block"`` or ``"stratified"`` (needs
     ``degree`` of length ``size`` and ``window``). Row ``j`` equals the corresponding
-    single-block function called with ``(seed, stream, i, j)``.
+    single-block function called with ``(seed, stream, i, j)``. ``dtype`` (int64, or int32
+    when ``size <= 2**31``) is filled directly: a table of int32 item ids takes half the
+    memory, without an int64 copy first.
     """
     size = _check_size(size)
     n_blocks = int(n_blocks)
     if n_blocks < 0:
         raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.int32), np.dtype(np.int64)) or (
+        dtype == np.int32 and size > 2**31
+    ):
+        raise ValueError(f"dtype must be int64, or int32 for size <= 2**31, got {dtype}")
     if kind == "none":
-        return np.broadcast_to(np.arange(size, dtype=np.int64), (n_blocks, size)).copy()
-    out = np.empty((n_blocks, size), np.int64)
+        return np.broadcast_to(np.arange(size, dtype=dtype), (n_blocks, size)).copy()
+    out = np.empty((n_blocks, size), dtype)
     if kind == "block":
-        for j in range(n_blocks):
-            out[j] = block_permutation(size, seed, stream, i, j)
-        return out
-    if kind == "stratified":
+        order = np.empty(0, np.int64)
+        window = 1
+    elif kind == "stratified":
         if degree is None or window is None:
             raise ValueError('kind="stratified" needs degree and window')
         degree = np.asarray(degree)
@@ -308,11 +349,10 @@ def permutation_table(
             raise ValueError(f"degree has shape {degree.shape}, expected ({size},)")
         order = np.argsort(degree, kind="stable").astype(np.int64, copy=False)
         window = _check_window(window)
-        seed_u = as_seed(seed)
-        for j in range(n_blocks):
-            out[j] = stratified_permutation_kernel(order, window, seed_u, int(stream), int(i), j)
-        return out
-    raise ValueError(f"unknown permutation kind {kind!r}; expected one of {PERMUTATION_KINDS}")
+    else:
+        raise ValueError(f"unknown permutation kind {kind!r}; expected one of {PERMUTATION_KINDS}")
+    fill_table_kernel(out, order, window, as_seed(seed), int(stream), int(i))
+    return out
 
 
 __all__ = [
@@ -325,6 +365,7 @@ __all__ = [
     "feistel_keys",
     "feistel_permutation",
     "feistel_permutation_kernel",
+    "fill_table_kernel",
     "invert_permutation",
     "invert_permutation_kernel",
     "permutation_table",
