@@ -213,3 +213,25 @@ def test_cli_size_controls(tmp_path, capsys):
     capsys.readouterr()
     assert main([*argv, "--block-sample-rate", "0", "--overwrite", "--quiet"]) == EXIT_USAGE
     assert "--block-sample-rate" in capsys.readouterr().err
+
+
+def test_skips_same_bytes_any_chunking(tmp_path):
+    """Every block below the skip threshold (scale 0.05): the same store whatever the task
+    size, shard size and scheduler; in memory (``compute``) the same interactions."""
+    import daskfractal as dfr
+
+    def ex(chunk_size):
+        return dfr.expand("default", factors=(3, 5), seed=9, scale=0.05, chunk_size=chunk_size)
+
+    assert ex(2**22).keep.max() < S.SKIP_MAX_P
+    a = ex(2**22).to_zarr(tmp_path / "a.zarr", scheduler="sync", progress=False)
+    b = ex(1500).to_zarr(tmp_path / "b.zarr", scheduler="threads", progress=False, shard_size=2**12)
+    assert a.counts() == b.counts() and a.nnz["train"] > 0
+    for split in ("train", "test"):
+        for x, y in zip(a.rows(0, a.n_users, split), b.rows(0, b.n_users, split), strict=True):
+            np.testing.assert_array_equal(x, y)
+    for name, arr in a.stats().items():
+        np.testing.assert_array_equal(arr, b.stats()[name], err_msg=name)
+    mem = ex(700).to_split(scheduler="threads")
+    assert mem.train.nnz == a.nnz["train"]
+    np.testing.assert_array_equal(mem.train.indices, a.rows(0, a.n_users, "train")[1])
