@@ -213,6 +213,10 @@ def test_cli_size_controls(tmp_path, capsys):
     capsys.readouterr()
     assert main([*argv, "--block-sample-rate", "0", "--overwrite", "--quiet"]) == EXIT_USAGE
     assert "--block-sample-rate" in capsys.readouterr().err
+    # an error names the flag the user typed, of the two names of the element sample rate
+    for flag in ("--element-sample-rate", "--scale"):
+        assert main([*argv, flag, "0", "--overwrite", "--quiet"]) == EXIT_USAGE
+        assert f"{flag} 0.0 must be in (0, 1]" in capsys.readouterr().err
 
 
 def test_skips_same_bytes_any_chunking(tmp_path):

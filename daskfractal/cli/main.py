@@ -64,8 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _flag_names(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
-    """``{"user_col": "--user-col", ...}``: the API argument behind each option of ``command``."""
+def _flag_names(
+    parser: argparse.ArgumentParser, command: str, typed: Sequence[str] = ()
+) -> dict[str, str]:
+    """``{"user_col": "--user-col", ...}``: the API argument behind each option of ``command``
+    (of an option with two names, the one in ``typed``, the arguments the user gave)."""
+    given = {t.split("=", 1)[0] for t in typed}
     names: dict[str, str] = {}
     for action in parser._subparsers._group_actions if parser._subparsers else ():
         choices = action.choices if isinstance(action.choices, dict) else {}
@@ -73,7 +77,7 @@ def _flag_names(parser: argparse.ArgumentParser, command: str) -> dict[str, str]
         for opt in getattr(sub, "_actions", ()):
             longs = [o for o in opt.option_strings if o.startswith("--")]
             if longs and opt.dest not in ("help",):
-                names[opt.dest] = longs[0]
+                names[opt.dest] = ([o for o in longs if o in given] or longs)[0]
     # the API name of an option whose dest differs from it
     if "format_out" in names:
         names["format"] = names.pop("format_out")
@@ -113,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         error is one line on stderr, ``daskfractal COMMAND: error: ...``.
     """
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or EXIT_OK)
@@ -121,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except (DaskFractalError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
         code = next(c for cls, c in EXIT_CODES if isinstance(e, cls))
-        message = _as_flags(str(e), _flag_names(parser, args.command))
+        message = _as_flags(str(e), _flag_names(parser, args.command, argv))
         # one line: a message may quote a multi-line library error
         message = " ".join(message.split())
         print(f"daskfractal {args.command}: error: {message}", file=sys.stderr)
