@@ -195,6 +195,13 @@ def test_permutation_table(kind):
     np.testing.assert_array_equal(small, tab)
     with pytest.raises(ValueError, match="dtype"):
         P.permutation_table(kind, 40, 3, K.STREAM_COL_PERM, 1, 5, **kw, dtype=np.float64)
+    # blocks that keep nothing get the identity, the others the same permutations
+    active = np.array([True, False, True, False, False])
+    part = P.permutation_table(kind, 40, 3, K.STREAM_COL_PERM, 1, 5, **kw, active=active)
+    np.testing.assert_array_equal(part[active], tab[active])
+    np.testing.assert_array_equal(part[~active], np.tile(np.arange(40), (3, 1)))
+    with pytest.raises(ValueError, match="active"):
+        P.permutation_table(kind, 40, 3, K.STREAM_COL_PERM, 1, 5, **kw, active=active[:2])
 
 
 # --------------------------------------------------------------------------------------

@@ -107,7 +107,10 @@ def block_row_tables(plan: Plan, i: int) -> tuple[np.ndarray, np.ndarray, np.nda
     if hit is not None:
         return hit
     npr = plan.factors[1]
-    opts = {"degree": None, "window": None}
+    # blocks that keep nothing (a block sample drops most) need no permutation; the targeted
+    # dropout reads every block's rows (its anchor block may keep nothing)
+    active = plan.keep[i] > 0 if plan.dropout != "targeted" else np.ones(npr, bool)
+    opts: dict[str, Any] = {"degree": None, "window": None, "active": active}
     rows = permute.permutation_table(
         plan.shuffle,
         plan.m,
@@ -118,7 +121,7 @@ def block_row_tables(plan: Plan, i: int) -> tuple[np.ndarray, np.ndarray, np.nda
         **(
             opts
             if plan.shuffle != "stratified"
-            else {"degree": plan.row_degree, "window": plan.window}
+            else {"degree": plan.row_degree, "window": plan.window, "active": active}
         ),
     )
     cols = permute.permutation_table(
@@ -131,7 +134,7 @@ def block_row_tables(plan: Plan, i: int) -> tuple[np.ndarray, np.ndarray, np.nda
         **(
             opts
             if plan.shuffle != "stratified"
-            else {"degree": plan.col_degree, "window": plan.window}
+            else {"degree": plan.col_degree, "window": plan.window, "active": active}
         ),
         # int32 item permutations when they fit: half the cache footprint of the hot lookup
         dtype=np.int32 if plan.n < 2**31 else np.int64,

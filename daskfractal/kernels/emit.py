@@ -267,6 +267,8 @@ def emit_rows_kernel(
     prefix, thr_b, lq_b = _block_streams(seed, stream, i, keep_row, exact or target)
     max_deg = 0
     for j in range(nb):
+        if not target and not keep_row[j] > 0.0:
+            continue
         for u in range(ns):
             r = row_src[j, slots[u]]
             d = indptr[r + 1] - indptr[r]
@@ -298,6 +300,11 @@ def emit_rows_kernel(
     c_tr: IntLike = 0
     c_te: IntLike = 0
     for j in range(nb):
+        if not target and not keep_row[j] > 0.0:  # a dropped block: every segment empty
+            for u in range(ns):
+                seg_tr[j * ns + u] = c_tr
+                seg_te[j * ns + u] = c_te
+            continue
         hp = prefix[j]
         thr = thr_b[j]
         lq = lq_b[j]
@@ -476,6 +483,8 @@ def count_rows_kernel(
         n_tr = 0
         n_te = 0
         for j in range(nb):
+            if not target and not keep_row[j] > 0.0:  # keep 0 (a dropped block): nothing
+                continue
             r = row_src[j, t]
             a = indptr[r]
             b = indptr[r + 1]

@@ -208,20 +208,24 @@ def fill_table_kernel(
     seed: IntLike,
     stream: IntLike,
     i: IntLike,
+    active: np.ndarray,
 ) -> None:
-    """Fill ``out[j]`` (any integer dtype) with the permutation of block ``(i, j)``, every
-    ``j``: Fisher-Yates (:func:`block_permutation`) when ``order`` is empty, else the
-    stratified permutation of ``order`` (:func:`stratified_permutation`)."""
+    """Fill ``out[j]`` (any integer dtype) with the permutation of block ``(i, j)`` for every
+    ``j`` with ``active[j]`` (the identity for the others): Fisher-Yates
+    (:func:`block_permutation`) when ``order`` is empty, else the stratified permutation of
+    ``order`` (:func:`stratified_permutation`)."""
     size = out.shape[1]
     if size == 0:
         return
-    if order.shape[0] == 0:
-        for j in range(out.shape[0]):
-            _fisher_yates(out[j], hash_prefix(seed, stream, i, j), np.int64(0))
-        return
     buf = np.empty(min(window, size), np.int64)
     for j in range(out.shape[0]):
-        _stratified_into(out[j], order, window, hash_prefix(seed, stream, i, j), buf)
+        if not active[j]:
+            for x in range(size):
+                out[j, x] = x
+        elif order.shape[0] == 0:
+            _fisher_yates(out[j], hash_prefix(seed, stream, i, j), np.int64(0))
+        else:
+            _stratified_into(out[j], order, window, hash_prefix(seed, stream, i, j), buf)
 
 
 @ngjit
@@ -317,6 +321,7 @@ def permutation_table(
     degree: np.ndarray | None = None,
     window: int | None = None,
     dtype: npt.DTypeLike = np.int64,
+    active: np.ndarray | None = None,
 ) -> np.ndarray:
     """Permutations of block-row ``i`` for ``j = 0..n_blocks-1``: ``(n_blocks, size)``.
 
@@ -324,7 +329,8 @@ def permutation_table(
     ``degree`` of length ``size`` and ``window``). Row ``j`` equals the corresponding
     single-block function called with ``(seed, stream, i, j)``. ``dtype`` (int64, or int32
     when ``size <= 2**31``) is filled directly: a table of int32 item ids takes half the
-    memory, without an int64 copy first.
+    memory, without an int64 copy first. ``active`` (bool ``(n_blocks,)``, default all):
+    the rows of the other blocks are the identity, not drawn (blocks that keep nothing).
     """
     size = _check_size(size)
     n_blocks = int(n_blocks)
@@ -351,7 +357,12 @@ def permutation_table(
         window = _check_window(window)
     else:
         raise ValueError(f"unknown permutation kind {kind!r}; expected one of {PERMUTATION_KINDS}")
-    fill_table_kernel(out, order, window, as_seed(seed), int(stream), int(i))
+    if active is None:
+        active = np.ones(n_blocks, np.bool_)
+    active = np.ascontiguousarray(active, dtype=np.bool_)
+    if active.shape != (n_blocks,):
+        raise ValueError(f"active has shape {active.shape}, expected ({n_blocks},)")
+    fill_table_kernel(out, order, window, as_seed(seed), int(stream), int(i), active)
     return out
 
 
