@@ -341,6 +341,11 @@ def permutation_table(
         dtype == np.int32 and size > 2**31
     ):
         raise ValueError(f"dtype must be int64, or int32 for size <= 2**31, got {dtype}")
+    if active is None:
+        active = np.ones(n_blocks, np.bool_)
+    active = np.ascontiguousarray(active, dtype=np.bool_)
+    if active.shape != (n_blocks,):
+        raise ValueError(f"active has shape {active.shape}, expected ({n_blocks},)")
     if kind == "none":
         return np.broadcast_to(np.arange(size, dtype=dtype), (n_blocks, size)).copy()
     out = np.empty((n_blocks, size), dtype)
@@ -357,11 +362,6 @@ def permutation_table(
         window = _check_window(window)
     else:
         raise ValueError(f"unknown permutation kind {kind!r}; expected one of {PERMUTATION_KINDS}")
-    if active is None:
-        active = np.ones(n_blocks, np.bool_)
-    active = np.ascontiguousarray(active, dtype=np.bool_)
-    if active.shape != (n_blocks,):
-        raise ValueError(f"active has shape {active.shape}, expected ({n_blocks},)")
     fill_table_kernel(out, order, window, as_seed(seed), int(stream), int(i), active)
     return out
 
