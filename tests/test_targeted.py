@@ -50,14 +50,37 @@ def test_targeted_counts_match_the_reference_and_hit_the_target(m, nb, seed, i, 
         assert not got.any()
         return
     flags = (got & FLAG) != 0
-    anchors = np.flatnonzero(flags.any(axis=1))
-    assert anchors.size == 1 and keep[anchors[0]] > 0  # one anchor block per block row
-    assert flags[anchors[0]].all()  # every source row anchors one user
-    a = anchors[0]
+    totals = np.array([sum(int(k[j, src[j, t]]) for j in range(nb)) for t in range(m)])
+    room = np.array(
+        [sum(int(deg[src[j, t]]) for j in range(nb) if keep[j] > 0) for t in range(m)]
+    )
+    # one anchor block per block row: every total is `multiple` times the degree of the row
+    # the user copies there (so every source row anchors exactly one user)
+    anchors = [
+        a
+        for a in range(nb)
+        if keep[a] > 0
+        and all(totals[t] == min(multiple * int(deg[src[a, t]]), room[t]) for t in range(m))
+    ]
+    assert anchors
+    # exactly one test block per user, among the blocks that give it train entries
     for t in range(m):
-        total = sum(int(k[j, src[j, t]]) for j in range(nb))
-        room = sum(int(deg[src[j, t]]) for j in range(nb) if keep[j] > 0)
-        assert total == min(multiple * int(deg[src[a, t]]), room)
+        fj = [j for j in range(nb) if flags[j, src[j, t]]]
+        assert len(fj) == 1
+        assert totals[t] == 0 or k[fj[0], src[fj[0], t]] > 0
+
+
+def test_targeted_test_block_follows_the_train_parts():
+    # 3 blocks with keep 0.1 / 0.3 / 0.6 and equal degrees: a user's test block is drawn
+    # in proportion to its train parts, so the held-out entries spread like the train
+    m, nb = 30_000, 3
+    deg = np.full(m, 10)
+    keep = np.array([0.1, 0.3, 0.6])
+    src = np.stack([np.random.default_rng(j).permutation(m) for j in range(nb)])
+    got = D.targeted_row_counts(deg, keep, src, 3, 0, 1)
+    k = got & (FLAG - 1)
+    per_block_test = ((got & FLAG) != 0).sum(axis=1)
+    np.testing.assert_allclose(per_block_test / m, k.sum(axis=1) / k.sum(), atol=0.01)
 
 
 @settings(max_examples=50, deadline=None)

@@ -256,8 +256,11 @@ def targeted_counts_kernel(
     falls short of ``T`` only when ``Σ_j d_j < T`` over the blocks with ``keep_row[j] > 0``;
     the others stay empty). Since ``row_src[j*]`` is a permutation, every real user anchors
     exactly one output user of the block row: the block row's train degrees are ``multiple``
-    times the input's. The anchor's count carries :data:`TARGET_TEST_FLAG`: the user's test
-    entries are those of the row it copies in block ``j*``.
+    times the input's. The user's test entries are those of the row it copies in one block
+    ``j_t``, drawn with probability proportional to the train entries block ``j_t`` gives it
+    (``u2 = uniform(seed, STREAM_TARGET, i, t, 2)``; ``j*`` for a user with none): that count
+    carries :data:`TARGET_TEST_FLAG`. Held-out items thus spread over the column blocks as
+    the train entries do.
     """
     nb, m = row_src.shape
     out = np.zeros((nb, m), np.int64)
@@ -309,7 +312,21 @@ def targeted_counts_kernel(
                     out[j, row_src[j, t]] += add
                     carry -= add
                 j += 1
-        out[anchor, row_src[anchor, t]] |= TARGET_TEST_FLAG
+        # the test block: drawn in proportion to the train entries each block gives the
+        # user, so that held-out items spread over the column blocks as the train does
+        ktot: IntLike = 0
+        for j in range(nb):
+            ktot += out[j, row_src[j, t]]
+        test_j = anchor
+        if ktot > 0:
+            u2 = uniform(seed, STREAM_TARGET, i, t, 2) * ktot
+            acc = 0.0
+            for j in range(nb):
+                acc += out[j, row_src[j, t]]
+                if u2 < acc:
+                    test_j = j
+                    break
+        out[test_j, row_src[test_j, t]] |= TARGET_TEST_FLAG
     return out
 
 

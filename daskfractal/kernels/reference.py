@@ -358,7 +358,18 @@ def targeted_row_counts(
         k[j] += add
         carry -= add
     k[:, ~go] = 0
-    k[anchor, t] |= TARGET_TEST_FLAG
+    # test block: proportional to the user's train parts (sequential sums, as the kernel)
+    ktot = k.sum(axis=0)
+    u2 = uniform(int(seed), STREAM_TARGET, int(i), t, 2) * ktot
+    acc = np.zeros(m)
+    test_j = anchor.copy()
+    found = ktot <= 0
+    for j in range(nb):
+        acc = acc + k[j]
+        hit = ~found & (u2 < acc)
+        test_j[hit] = j
+        found |= hit
+    k[test_j, t] |= TARGET_TEST_FLAG
     out[np.arange(nb)[:, None], row_src] = k
     return out
 
