@@ -304,7 +304,7 @@ def _goal_markdown(goal: dict[str, Any]) -> str:
         ok = "—" if v is None else ("missed" if k in goal["missed"] else "met")
         rows.append([k, _f(v, ".3f"), f"≤ {bound:.2f}", ok])
     return "\n".join(
-        [f"## Fidelity goal: {verdict}", ""] + _table(["number", "value", "goal", ""], rows)
+        [f"## Fidelity goal: {verdict}", "", *_table(["number", "value", "goal", ""], rows)]
     )
 
 
