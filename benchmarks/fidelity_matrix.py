@@ -6,8 +6,9 @@ One command::
     python benchmarks/fidelity_matrix.py --datasets ml-100k --factors 8x8 --modes block stratified
 
 For each data set of ``../shared/data`` (the embedded ml-latest-small always), each shuffle mode
-and each factor shape: expand (``reduce`` with the default options, seed 1, ratings and
-timestamps carried when the input has them) into a temporary Zarr store, then
+and each factor shape: expand (``reduce`` with the default options, seed 1 or each of
+``--seeds``, ratings and timestamps carried when the input has them) into a temporary Zarr
+store, then
 
 * ``validate`` (k = 8): the KS distance of the log-normalized degrees ``log(d / mean d)`` of
   R_train and of the expansion's train part (users / items, non-zero degrees), the top
@@ -26,6 +27,7 @@ Markdown version of the tables to ``bench-data/logs/fidelity.md``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import sys
@@ -68,22 +70,8 @@ def load_split(name: str) -> Any:
     return dfr.preprocess(data)
 
 
-def log_normalized_ks(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
-    """KS distance of log(d / mean d) over the non-zero degrees of two degree arrays."""
-    from scipy.stats import ks_2samp
-
-    if a is None or b is None:
-        return None
-    a = np.asarray(a, float)
-    b = np.asarray(b, float)
-    a, b = a[a > 0], b[b > 0]
-    if a.size == 0 or b.size == 0:
-        return None
-    return float(ks_2samp(np.log(a / a.mean()), np.log(b / b.mean())).statistic)
-
-
 def one_case(split: Any, name: str, mode: str, factors: tuple[int, int], root: Path,
-             evaluate_too: bool, max_items: int) -> dict[str, Any]:  # fmt: skip
+             evaluate_too: bool, max_items: int, seed: int = 1) -> dict[str, Any]:  # fmt: skip
     """Expand, validate and evaluate one case; return its numbers."""
     import daskfractal as dfr
 
@@ -94,20 +82,22 @@ def one_case(split: Any, name: str, mode: str, factors: tuple[int, int], root: P
     if ":" in shuffle:
         shuffle, _, window = shuffle.partition(":")
     extra = {"window": int(window)} if window else {}
-    ex = dfr.expand(split, reduced=red, shuffle=shuffle, dropout=dropout, seed=1, **extra)
+    ex = dfr.expand(split, reduced=red, shuffle=shuffle, dropout=dropout, seed=seed, **extra)
     label = mode.replace(":", "w").replace("+", "-")
-    store = ex.to_zarr(root / f"{name}-{label}-{factors[0]}x{factors[1]}.zarr", progress=False)
+    store = ex.to_zarr(
+        root / f"{name}-{label}-{factors[0]}x{factors[1]}-s{seed}.zarr", progress=False
+    )
     t_expand = time.perf_counter() - t0
     val = dfr.validate(store, split, k=8, progress=False, figures=False)
-    deg = val.degrees
     sv = val.numbers["spectrum"]
     out: dict[str, Any] = {
         "dataset": name,
         "mode": mode,
+        "seed": seed,
         "factors": list(factors),
         "nnz_train": store.nnz["train"],
-        "ks_users": log_normalized_ks(deg["users"]["R"], deg["users"]["expansion"]),
-        "ks_items": log_normalized_ks(deg["items"]["R"], deg["items"]["expansion"]),
+        "ks_users": val.numbers["degrees"]["users"]["ks"]["log_normalized"],
+        "ks_items": val.numbers["degrees"]["items"]["ks"]["log_normalized"],
         "ks_standardized": [
             val.numbers["degrees"]["users"]["ks"]["standardized"],
             val.numbers["degrees"]["items"]["ks"]["standardized"],
@@ -115,6 +105,7 @@ def one_case(split: Any, name: str, mode: str, factors: tuple[int, int], root: P
         "sigma1": (sv.get("expansion") or [None])[0],
         "sigma1_theorem1": (sv.get("prediction") or [None])[0],
         "rank1_share": val.numbers["blocks"].get("rank1_energy_share"),
+        "goal_missed": val.numbers["fidelity_goal"]["missed"],
         "expand_s": round(t_expand, 1),
     }
     if evaluate_too:
@@ -177,6 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--factors", nargs="+", default=["2x2", "4x4"], help="shapes like 8x8")
     p.add_argument("--no-evaluate", action="store_true", help="degrees and spectrum only")
     p.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[1],
+        help="expansion seeds: one row per seed (the spread of the ranking numbers over seeds)",
+    )
+    p.add_argument(
         "--max-items", type=int, default=20_000, help="evaluate's max_items (20000, its default)"
     )
     p.add_argument("--out", default=str(BENCH_DATA / "logs" / "fidelity.json"))
@@ -196,17 +194,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}: {split.shape[0]:,} x {split.shape[1]:,}, {split.train.nnz:,} "
                   f"train / {split.test.nnz:,} test", flush=True)  # fmt: skip
             for shape in shapes:
-                for mode in args.modes:
+                for mode, seed in itertools.product(args.modes, args.seeds):
                     r = one_case(split, name, mode, shape, root, not args.no_evaluate,
-                                 args.max_items)  # fmt: skip
+                                 args.max_items, seed)  # fmt: skip
                     results.append(r)
-                    print(f"    {mode:10s} {shape[0]}x{shape[1]}: KS {_f(r['ks_users'])} / "
+                    print(f"    {mode:10s} {shape[0]}x{shape[1]} seed {seed}: "
+                          f"KS {_f(r['ks_users'])} / "
                           f"{_f(r['ks_items'])}, τ {_f(r.get('tau'), '.2f')}, agreement "
                           f"{_f(r.get('agreement'), '.2f')} ({r.get('evaluate_s', 0)} s)",
                           flush=True)  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    header = ["data set", "factors", "mode", "train", "KS users", "KS items", "σ1 / Thm 1",
+    header = ["data set", "factors", "mode", "seed", "train", "KS users", "KS items", "σ1 / Thm 1",
               "rank-1 energy", "τ ndcg@10 [95 %]", "ρ", "agreement (sig. pairs)"]  # fmt: skip
     rows = []
     for r in results:
@@ -218,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         tau = r.get("tau")
         lo, hi = r.get("tau_interval") or (None, None)
         rows.append([
-            r["dataset"], f"{r['factors'][0]}x{r['factors'][1]}", r["mode"],
+            r["dataset"], f"{r['factors'][0]}x{r['factors'][1]}", r["mode"], str(r["seed"]),
             f"{r['nnz_train'] / 1e6:.2f}M", _f(r["ks_users"]), _f(r["ks_items"]), _f(ratio, ".2f"),
             _f(r["rank1_share"], ".2f"),
             f"{_f(tau, '.2f')} [{_f(lo, '.2f')}, {_f(hi, '.2f')}]" if tau is not None else "-",

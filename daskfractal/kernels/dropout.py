@@ -287,7 +287,8 @@ def targeted_counts_kernel(
             d[j] = train_degree[row_src[j, t]]
             e[j] = keep_row[j] * d[j]
             s += e[j]
-        total = np.int64(multiple) * d[anchor]
+        # multiple · d rounded stochastically: an integer multiple keeps every degree's atom
+        total = np.int64(np.floor(multiple * d[anchor] + uniform(seed, STREAM_TARGET, i, t, 3)))
         if s > 0.0 and total > 0:
             u1 = uniform(seed, STREAM_TARGET, i, t, 1)
             cum = 0.0
@@ -367,11 +368,11 @@ def targeted_row_counts(
         raise ValueError(
             f"row_src must have shape (n', m) = ({keep_row.shape[0]}, {train_degree.shape[0]})"
         )
-    multiple = int(multiple)
-    if multiple < 1:
-        raise ValueError(f"multiple must be >= 1, got {multiple}")
+    multiple = float(multiple)
+    if not (np.isfinite(multiple) and multiple > 0):
+        raise ValueError(f"multiple must be a positive number, got {multiple}")
     return targeted_counts_kernel(
-        train_degree, keep_row, row_src, as_seed(seed), int(i), np.int64(multiple)
+        train_degree, keep_row, row_src, as_seed(seed), int(i), float(multiple)
     )
 
 
