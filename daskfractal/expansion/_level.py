@@ -174,7 +174,7 @@ def targeted_keep(keep: np.ndarray) -> tuple[np.ndarray, int]:
     (1, [1.0, 1.0])
     """
     keep = np.asarray(keep, dtype=np.float64)
-    c = float(keep.sum(axis=1).mean())
+    c = max(1, int(np.floor(keep.sum(axis=1).mean() + 0.5)))
     out = np.zeros_like(keep)
     for i, row in enumerate(keep):
         total = float(row.sum())
@@ -227,7 +227,7 @@ def expand_level(
         red = _reduced(split, factors, reduced, target_interactions, seed, reduce_options)
         keep_arr = np.array(red.keep, dtype=np.float64, copy=True)
         meta["reduced"] = red.to_dict()
-    multiple = 1.0
+    multiple = 1
     if options.dropout == "targeted":
         keep_arr, multiple = targeted_keep(keep_arr)
         meta["reduced"]["keep_before_targeting"] = meta["reduced"].get("keep")

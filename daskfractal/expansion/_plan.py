@@ -71,7 +71,7 @@ class Plan:
     #: train entries of each source row (the targeted dropout's unit)
     train_degree: np.ndarray | None = field(default=None, repr=False)
     #: the targeted dropout's multiple: every user gets this many times its anchor's degree
-    multiple: float = 1.0
+    multiple: int = 1
 
     @property
     def m(self) -> int:

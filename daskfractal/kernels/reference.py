@@ -336,8 +336,7 @@ def targeted_row_counts(
     s = np.zeros(m)
     for j in range(nb):  # sequential, as the kernel adds
         s += e[j]
-    u3 = uniform(int(seed), STREAM_TARGET, int(i), t, 3)
-    total = np.floor(float(multiple) * d[anchor, t] + u3).astype(np.int64)
+    total = int(multiple) * d[anchor, t]
     go = (s > 0) & (total > 0)
     safe_s = np.where(go, s, 1.0)
     u1 = uniform(int(seed), STREAM_TARGET, int(i), t, 1)
