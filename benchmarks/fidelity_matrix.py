@@ -150,6 +150,58 @@ def metric_tables(results: list[dict[str, Any]]) -> list[str]:
     return md
 
 
+#: the goal of each number drawn by :func:`draw_figure` (issue: faithful by default)
+GOALS = {"KS users": 0.10, "KS items": 0.10, "|σ1 / Thm 1 − 1|": 0.05, "agreement": 0.90}
+
+
+def draw_figure(results: list[dict[str, Any]], path: Path) -> None:
+    """One panel per number (KS users, KS items, top-σ deviation, ranking agreement): bars per
+    data set × factors, one colour per mode, the goal as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = sorted({(r["dataset"], "x".join(map(str, r["factors"]))) for r in results})
+    modes = list(dict.fromkeys(r["mode"] for r in results))
+
+    def value(r: dict[str, Any], what: str) -> float:
+        if what == "KS users":
+            v = r["ks_users"]
+        elif what == "KS items":
+            v = r["ks_items"]
+        elif what == "agreement":
+            v = r.get("agreement")
+        else:
+            s1, s2 = r["sigma1"], r["sigma1_theorem1"]
+            v = abs(s1 / s2 - 1) if s1 is not None and s2 else None
+        return float("nan") if v is None else float(v)
+
+    fig, axes = plt.subplots(len(GOALS), 1, figsize=(max(8, 1.2 * len(cases)), 10), sharex=True)
+    width = 0.8 / max(1, len(modes))
+    for ax, (what, goal) in zip(axes, GOALS.items(), strict=True):
+        for k, mode in enumerate(modes):
+            vals = []
+            for name, shape in cases:
+                rs = [
+                    value(r, what)
+                    for r in results
+                    if r["mode"] == mode
+                    and r["dataset"] == name
+                    and "x".join(map(str, r["factors"])) == shape
+                ]
+                vals.append(float(np.nanmean(rs)) if rs and not np.all(np.isnan(rs)) else np.nan)
+            ax.bar(np.arange(len(cases)) + (k - (len(modes) - 1) / 2) * width, vals, width,
+                   label=mode)  # fmt: skip
+        ax.axhline(goal, color="black", ls="--", lw=1)
+        ax.set_ylabel(what + (" (≥ goal)" if what == "agreement" else " (≤ goal)"))
+    axes[-1].set_xticks(range(len(cases)), [f"{n}\n{s}" for n, s in cases], fontsize=8)
+    axes[0].legend(fontsize=8, ncol=min(len(modes), 3), loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _f(x: Any, spec: str = ".3f") -> str:
     return "-" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
 
@@ -178,10 +230,21 @@ def main(argv: list[str] | None = None) -> int:
         "--max-items", type=int, default=20_000, help="evaluate's max_items (20000, its default)"
     )
     p.add_argument("--out", default=str(BENCH_DATA / "logs" / "fidelity.json"))
+    p.add_argument("--figure", type=Path, help="also draw the numbers into this PNG")
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        help="no runs: print, write and draw the results of earlier runs (their --out files)",
+    )
     args = p.parse_args(argv)
     shapes = [tuple(int(v) for v in f.lower().split("x")) for f in args.factors]
     print(machine())
-    results = []
+    results: list[dict[str, Any]] = []
+    if args.from_json:
+        for f in args.from_json:
+            results += json.loads(f.read_text())
+        args.datasets = []
     tmp_dir = BENCH_DATA if BENCH_DATA.exists() else None
     root = Path(tempfile.mkdtemp(prefix="fidelity-", dir=tmp_dir))
     try:
@@ -217,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         tau = r.get("tau")
         lo, hi = r.get("tau_interval") or (None, None)
         rows.append([
-            r["dataset"], f"{r['factors'][0]}x{r['factors'][1]}", r["mode"], str(r["seed"]),
+            r["dataset"], f"{r['factors'][0]}x{r['factors'][1]}", r["mode"], str(r.get("seed", 1)),
             f"{r['nnz_train'] / 1e6:.2f}M", _f(r["ks_users"]), _f(r["ks_items"]), _f(ratio, ".2f"),
             _f(r["rank1_share"], ".2f"),
             f"{_f(tau, '.2f')} [{_f(lo, '.2f')}, {_f(hi, '.2f')}]" if tau is not None else "-",
@@ -234,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     md += metric_tables(results)
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
     print(f"numbers: {out}")
+    if args.figure:
+        draw_figure(results, args.figure)
+        print(f"figure: {args.figure}")
     return 0
 
 
