@@ -7,8 +7,9 @@
 :mod:`daskfractal.testing.strategies`
     Hypothesis strategies (needs ``hypothesis``, in the ``test`` extra).
 
-The test suite falls back to these generated inputs when the real data sets of
-``../shared/data`` are absent (a fresh clone), so that every test runs everywhere.
+The test suite falls back to these generated inputs when the public data sets it also uses
+(MovieLens 100K, Gowalla, in the development checkout's data folder) are absent, so that
+every test runs everywhere.
 """
 
 from .data import (
