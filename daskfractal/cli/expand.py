@@ -1,4 +1,4 @@
-"""``daskfractal expand``: expand a data set into a Zarr or Parquet store."""
+"""``daskfractal expand``: expand a data set into a Zarr or Parquet store, or an export."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ParameterError
+from ..store import FORMATS
 from .codes import EXIT_OK
 from .options import (
     add_cluster_options,
@@ -24,6 +25,7 @@ from .options import (
 if TYPE_CHECKING:
     from ..expansion import Expansion
     from ..preprocess import SplitData
+    from ..store import ExpansionStore, ExportStore
 
 __all__ = ["register", "run"]
 
@@ -32,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``expand`` sub-command to the ``daskfractal`` parser."""
     p = subparsers.add_parser(
         "expand",
-        help="expand a data set by the randomized Kronecker product into a Zarr/Parquet store",
+        help="expand a data set by the randomized Kronecker product into a Zarr/Parquet store "
+        "or an MLPerf / Meta export",
     )
     add_input_options(p)
     add_reduce_options(p)
@@ -42,8 +45,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--format",
         dest="format_out",
         default="zarr",
-        choices=["zarr", "parquet"],
-        help="output format (default: zarr)",
+        choices=list(FORMATS),
+        help="output format (default: zarr): zarr, parquet, or an export for another "
+        "pipeline: mlperf (MovieLens-1B .npz shards trainx{M}x{N}_{k}.npz of (user, item) "
+        "int64 rows), meta-csv (Meta generative-recommenders' CSV per block row)",
+    )
+    g.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        metavar="K",
+        help="--format mlperf: number of shards (contiguous user ranges; default 16, never "
+        "more than the users)",
     )
     g.add_argument(
         "--shuffle",
@@ -86,7 +99,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=2**24,
         metavar="N",
-        help="entries per Zarr shard: one task writes one shard (16777216)",
+        help="entries per Zarr shard: one task writes one shard; for --format mlperf and "
+        "meta-csv, the entries a task generates at a time (16777216)",
     )
     g.add_argument(
         "--resume",
@@ -208,29 +222,29 @@ def _check_store_options(args: argparse.Namespace) -> None:
     as_int(args.chunk_size, "--chunk-size", low=1)
     as_int(args.shard_size, "--shard-size", low=1)
     as_int(args.window, "--window", low=1)
+    if args.shards is not None:
+        if args.format_out != "mlperf":
+            raise ParameterError("--shards applies to --format mlperf only")
+        as_int(args.shards, "--shards", low=1)
 
 
 def _write_expansion(args: argparse.Namespace, ex: Expansion, sched: Any) -> int:
-    store = (
-        ex.to_zarr(
-            args.out,
-            resume=args.resume,
-            overwrite=args.overwrite,
-            scheduler=sched,
-            progress=not args.quiet,
-            shard_size=args.shard_size,
-            force=args.force,
-        )
-        if args.format_out == "zarr"
-        else ex.to_parquet(
-            args.out,
-            resume=args.resume,
-            overwrite=args.overwrite,
-            scheduler=sched,
-            progress=not args.quiet,
-            force=args.force,
-        )
-    )
+    options = {
+        "resume": args.resume,
+        "overwrite": args.overwrite,
+        "scheduler": sched,
+        "progress": not args.quiet,
+        "force": args.force,
+    }
+    store: ExpansionStore | ExportStore
+    if args.format_out == "zarr":
+        store = ex.to_zarr(args.out, shard_size=args.shard_size, **options)
+    elif args.format_out == "parquet":
+        store = ex.to_parquet(args.out, **options)
+    elif args.format_out == "mlperf":
+        store = ex.to_mlperf(args.out, shards=args.shards, shard_size=args.shard_size, **options)
+    else:
+        store = ex.to_meta_csv(args.out, shard_size=args.shard_size, **options)
     c = store.counts()
     if args.json:
         print_json({"store": str(store.path), "format": store.format, **c})

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from .codes import EXIT_OK
+
+if TYPE_CHECKING:
+    from ..store import ExpansionStore, ExportStore
 from .options import add_input_options, add_output_options, fmt, load_split, print_json
 
 __all__ = ["register", "run"]
@@ -12,14 +16,26 @@ __all__ = ["register", "run"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``info`` sub-command to the ``daskfractal`` parser."""
-    p = subparsers.add_parser("info", help="counts, density and degree summary of a data set")
+    p = subparsers.add_parser(
+        "info",
+        help="counts, density and degree summary of a data set (or the format and counts of a "
+        "daskfractal store or export)",
+    )
     add_input_options(p)
     add_output_options(p, "print JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Handler of ``daskfractal info``; returns the exit code (0)."""
+    """Handler of ``daskfractal info``; returns the exit code (0).
+
+    A daskfractal output (Zarr or Parquet store, ``mlperf`` or ``meta-csv`` export) is
+    described from its metadata (checked against its manifest) instead of read as input.
+    """
+    from ..store import store_format
+
+    if args.input != "default" and store_format(args.input) is not None:
+        return _output_info(args)
     data, split = load_split(args)
     raw, pre = data.summary(), split.summary()
     if args.json:
@@ -48,4 +64,29 @@ def run(args: argparse.Namespace) -> int:
     )
     removed = {k[len("removed_") :]: v for k, v in pre.items() if k.startswith("removed_")}
     print("  removed: " + ", ".join(f"{k} {fmt(v)}" for k, v in removed.items()))
+    return EXIT_OK
+
+
+def _output_info(args: argparse.Namespace) -> int:
+    """``info`` of a daskfractal output: format, counts and the main parameters."""
+    from ..store import EXPORT_FORMATS, open_export, open_store, store_format
+
+    store: ExpansionStore | ExportStore = (
+        open_export(args.input)
+        if store_format(args.input) in EXPORT_FORMATS
+        else open_store(args.input)
+    )
+    c = store.counts()
+    params = store.attrs.get("params", {})
+    keys = ("factors", "seed", "shuffle", "dropout", "test_policy", "carry")
+    shown = {k: params[k] for k in keys if k in params}
+    if args.json:
+        print_json({"store": str(store.path), "format": store.format, **c, "params": shown})
+        return EXIT_OK
+    print(f"output: {store.path} ({store.format}, complete)")
+    print(
+        f"  users {fmt(c['n_users'])}, items {fmt(c['n_items'])}, "
+        f"train {fmt(c['nnz_train'])}, test {fmt(c['nnz_test'])}"
+    )
+    print("  " + ", ".join(f"{k} {v}" for k, v in shown.items()))
     return EXIT_OK

@@ -33,7 +33,7 @@ from ._plan import Plan, count_task, generate
 from ._write import work_dir, write_store
 
 if TYPE_CHECKING:
-    from ..store import ExpansionStore
+    from ..store import ExpansionStore, ExportStore
 
 
 @dataclass(frozen=True, eq=False)
@@ -256,7 +256,7 @@ class Expansion:
             The store cannot be written (disk full, read-only file system, no permission);
             the store is left unfinished, ``resume=True`` continues it once fixed.
         """
-        return self._write(path, "zarr", force, kwargs)
+        return self._as_store(self._write(path, "zarr", force, kwargs))
 
     def to_parquet(
         self, path: str | os.PathLike, *, force: bool = False, **kwargs: Any
@@ -266,7 +266,95 @@ class Expansion:
         See :meth:`to_zarr` for ``force`` and the errors, and
         :func:`daskfractal.write_store` for the options.
         """
-        return self._write(path, "parquet", force, kwargs)
+        return self._as_store(self._write(path, "parquet", force, kwargs))
+
+    def to_mlperf(
+        self,
+        path: str | os.PathLike,
+        *,
+        shards: int | None = None,
+        force: bool = False,
+        **kwargs: Any,
+    ) -> ExportStore:
+        """Write the MovieLens-1B (MLPerf ``ml-20mx16x32``) layout: ``.npz`` shards.
+
+        ``trainx{m'}x{n'}_{k}.npz`` and ``testx{m'}x{n'}_{k}.npz`` for ``k < shards``, each
+        holding ``arr_0``, an (N, 2) int64 array of (user, item) rows sorted by user then item
+        (what ``np.load(f)["arr_0"]`` in the MLPerf NCF ``convert.py`` and PyTorch
+        Geometric's ``MovieLens1B`` read); shards by contiguous user range, user ids
+        contiguous. Carried ratings and timestamps are not written. See :meth:`to_zarr` for
+        ``force`` and the errors, and :func:`daskfractal.write_store` for the options.
+
+        Parameters
+        ----------
+        path : path
+            Directory of the export.
+        shards : int, optional
+            Number of shards (default 16, like the reference; never more than the users).
+
+        Returns
+        -------
+        ExportStore
+
+        Examples
+        --------
+        >>> import tempfile, numpy as np, daskfractal as dfr
+        >>> from daskfractal.testing import fat_tailed_interactions
+        >>> split = dfr.preprocess(fat_tailed_interactions(60, 40, 6, seed=0))
+        >>> ex = dfr.expand(split, keep=np.array([[0.9, 0.5]]), seed=0)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     out = ex.to_mlperf(f"{tmp}/ml", shards=4, progress=False)
+        ...     rows = np.load(f"{tmp}/ml/trainx1x2_0.npz")["arr_0"]
+        >>> rows.dtype, rows.shape[1], len(out.files("train"))
+        (dtype('int64'), 2, 4)
+        """
+        return self._as_export(self._write(path, "mlperf", force, {**kwargs, "shards": shards}))
+
+    def to_meta_csv(
+        self, path: str | os.PathLike, *, force: bool = False, **kwargs: Any
+    ) -> ExportStore:
+        """Write Meta generative-recommenders' fractal-expansion layout: CSV per block row.
+
+        ``train/{m'}x{n'}_{i}.csv`` and ``test/…`` for each block row ``i`` of R̂, one line
+        ``user,"item,item,…","rating,rating,…"`` per user with interactions in the split
+        (ratings 1.0 when they are not carried; items in the user's chronological order when
+        timestamps are carried, else ascending), plus ``{m'}x{n'}_users.csv`` (``i,lines``).
+        See :meth:`to_zarr` for ``force`` and the errors, and
+        :func:`daskfractal.write_store` for the options.
+
+        Returns
+        -------
+        ExportStore
+
+        Examples
+        --------
+        >>> import tempfile, numpy as np, daskfractal as dfr
+        >>> from daskfractal.testing import fat_tailed_interactions
+        >>> split = dfr.preprocess(fat_tailed_interactions(60, 40, 6, seed=0))
+        >>> ex = dfr.expand(split, keep=np.array([[0.9, 0.5]]), seed=0)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     out = ex.to_meta_csv(f"{tmp}/meta", progress=False)
+        ...     first = open(f"{tmp}/meta/train/1x2_0.csv").readline()
+        >>> first.split(",")[0], out.attrs["export"]["ratings"]
+        ('0', 'ones')
+        """
+        return self._as_export(self._write(path, "meta-csv", force, kwargs))
+
+    @staticmethod
+    def _as_store(store: ExpansionStore | ExportStore) -> ExpansionStore:
+        from ..store import ExpansionStore
+
+        if not isinstance(store, ExpansionStore):  # pragma: no cover - zarr/parquet open so
+            raise TypeError(f"expected an ExpansionStore, got {type(store).__name__}")
+        return store
+
+    @staticmethod
+    def _as_export(store: ExpansionStore | ExportStore) -> ExportStore:
+        from ..store import ExportStore
+
+        if not isinstance(store, ExportStore):  # pragma: no cover - exports open so
+            raise TypeError(f"expected an ExportStore, got {type(store).__name__}")
+        return store
 
     def preflight(
         self,
@@ -275,6 +363,7 @@ class Expansion:
         format: str = "zarr",
         shard_size: int = 2**24,
         users_per_file: int | None = None,
+        shards: int | None = None,
         scheduler: Any = None,
         reusable: float = 0,
         force: bool = False,
@@ -285,11 +374,14 @@ class Expansion:
         ----------
         path : path
             Where the store goes (the free disk is measured there).
-        format : {"zarr", "parquet"}
+        format : {"zarr", "parquet", "mlperf", "meta-csv"}
         shard_size : int
-            Entries per Zarr shard (one write task each).
+            Entries per Zarr shard (one write task each); for the exports, the entries a
+            task generates at a time.
         users_per_file : int, optional
             Users per Parquet file (default: about 2**24 interactions per file).
+        shards : int, optional
+            Shards of the ``mlperf`` export (default 16).
         scheduler : None, str or distributed.Client
             The memory limit is the smallest worker limit of a Client, else the available
             memory of this machine.
@@ -318,7 +410,13 @@ class Expansion:
             carry=carry,
             format=format,
         )
-        if format == "parquet":
+        if format in ("mlperf", "meta-csv"):
+            # one task per shard or block row, generating shard_size entries at a time
+            entries = min(float(shard_size), exp["train"])
+            n_write = self.factors[0] if format == "meta-csv" else (shards or 16)
+            option = "shard_size (--shard-size)"
+            least = math.ceil(exp["train"] / MAX_TASKS)
+        elif format == "parquet":
             per_user = max(exp["train"] / max(self.n_slots, 1), 1.0)
             entries = (users_per_file or 2**24 / per_user) * per_user
             n_write = int(exp["train"] // max(entries, 1)) + 1
@@ -365,10 +463,10 @@ class Expansion:
     def _write(
         self,
         path: str | os.PathLike,
-        format: Literal["zarr", "parquet"],
+        format: Literal["zarr", "parquet", "mlperf", "meta-csv"],
         force: bool,
         kwargs: dict[str, Any],
-    ) -> ExpansionStore:
+    ) -> ExpansionStore | ExportStore:
         """Preflight, then :func:`~daskfractal.write_store` with output OS errors as
         :class:`OutputError` (the write boundary: the input is in memory by now)."""
 
@@ -380,6 +478,7 @@ class Expansion:
             format=format,
             shard_size=kwargs.get("shard_size", 2**24),
             users_per_file=kwargs.get("users_per_file"),
+            shards=kwargs.get("shards") if format == "mlperf" else None,
             scheduler=kwargs.get("scheduler"),
             reusable=reusable,
             force=force,

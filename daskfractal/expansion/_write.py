@@ -1,4 +1,4 @@
-"""Writing an :class:`~daskfractal.expansion.Expansion` to a Zarr or Parquet store.
+"""Writing an :class:`~daskfractal.expansion.Expansion` to a Zarr or Parquet store or an export.
 
 Two Dask passes, then a small finish (see :mod:`daskfractal.expansion` for the semantics):
 
@@ -13,8 +13,10 @@ Two Dask passes, then a small finish (see :mod:`daskfractal.expansion` for the s
    the users a task owns (those whose train row starts in its shard) are small (one per user
    under leave-last-out) and saved as a part; the ``test`` shards are then assembled from
    those parts. Parquet: one task per user range generates its users and writes the train and
-   the test file of that range. Every task returns the item degrees of what it wrote, so the
-   statistics come with the write.
+   the test file of that range; the exports (``mlperf``, ``meta-csv``) likewise, one task per
+   shard or block row, generating its users a slice of about ``shard_size`` entries at a
+   time. Every task returns the item degrees of what it wrote, so the statistics come with
+   the write.
 3. *finish*: indptr, statistics and attributes are written and the store is marked complete
    last; the work folder is removed.
 
@@ -26,14 +28,15 @@ identical store.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -41,7 +44,11 @@ from .._dask import run, tree_reduce
 from .._version import __version__
 from ..errors import ParameterError, StoreError
 from ..store import (
+    EXPORT_FORMATS,
+    FORMATS,
     ExpansionStore,
+    ExportStore,
+    ExportWriter,
     ParquetWriter,
     StoreLayout,
     Writer,
@@ -50,6 +57,7 @@ from ..store import (
     check_resume,
     claim_folder,
     lock_output,
+    open_export,
     open_store,
     output_path,
     prepare_run,
@@ -70,6 +78,8 @@ SPLITS = ("train", "test")
 DEFAULT_SHARD = 2**24
 DEFAULT_CHUNK = 2**20
 PARQUET_ROWS_TARGET = 2**24  # interactions per Parquet file (on average)
+#: Shards of the ``mlperf`` layout (the MovieLens-1B release has 16).
+DEFAULT_MLPERF_SHARDS = 16
 COUNTS_DIR = "counts"
 TEST_PARTS_DIR = "test-parts"
 
@@ -258,6 +268,86 @@ def _write_parquet_file(
     return degrees
 
 
+def _user_steps(ptr: np.ndarray, u0: int, u1: int, step: int) -> Iterator[tuple[int, int]]:
+    """Consecutive user ranges tiling ``[u0, u1)``, each with about ``step`` entries of
+    ``ptr`` (at least one user each)."""
+    a = u0
+    while a < u1:
+        b = int(np.searchsorted(ptr, ptr[a] + step, side="right")) - 1
+        b = min(max(b, a + 1), u1)
+        yield a, b
+        a = b
+
+
+def _write_export_piece(
+    plan: Plan,
+    writer: ExportWriter,
+    index: _Index,
+    k: int,
+    users: tuple[int, int],
+    index_dtype: str,
+    step: int,
+) -> dict[str, np.ndarray]:
+    """Generate users ``[u0, u1)`` and write piece ``k`` of an export (train and test file).
+
+    The users are generated ``step`` entries at a time and streamed into the files, so the
+    memory of the task is bounded by ``step`` whatever the size of the piece. Returns the
+    item degrees of both files.
+    """
+    layout = writer.layout
+    u0, u1 = users
+    if all(writer.piece_done(split, k) for split in SPLITS):
+        return {s: _item_degree(writer.piece_items(s, k), layout.n_items) for s in SPLITS}
+    ptr = index.indptr
+    degrees = {s: np.zeros(layout.n_items, np.int64) for s in SPLITS}
+    rows = {s: int(ptr[s][u1] - ptr[s][u0]) for s in SPLITS}
+
+    def chunks() -> Iterator[dict[str, dict[str, np.ndarray]]]:
+        for a, b in _user_steps(ptr["train"], u0, u1, step):
+            windows = {s: (int(ptr[s][a]), int(ptr[s][b])) for s in SPLITS}
+            out = index.emit(plan, a, b, windows, index_dtype)
+            chunk = {}
+            for s in SPLITS:
+                counts = np.diff(ptr[s][a : b + 1])
+                part = {
+                    "users": np.repeat(np.arange(a, b, dtype=np.int64), counts),
+                    "items": out[f"{s}_items"],
+                }
+                for name in plan.carry:
+                    part[name] = out[f"{s}_{name}"]
+                degrees[s] += _item_degree(part["items"], layout.n_items)
+                chunk[s] = part
+            yield chunk
+
+    writer.write_piece(k, rows, chunks())
+    return degrees
+
+
+def export_bounds(
+    format: str, slot: np.ndarray, n_slots: int, factors: tuple[int, int], shards: int
+) -> np.ndarray:
+    """User bounds of the pieces of an export: piece ``k`` holds users ``[b[k], b[k+1])``.
+
+    ``mlperf``: ``min(shards, n_users)`` (at least 1) ranges of equal user counts (± 1).
+    ``meta-csv``: one range per block row of R̂, the users whose slot ``i·m + t`` has
+    ``i`` as its block row.
+
+    Examples
+    --------
+    >>> export_bounds("mlperf", np.arange(10), 12, (2, 3), 4).tolist()
+    [0, 2, 5, 7, 10]
+    >>> export_bounds("meta-csv", np.array([0, 4, 6, 7, 11]), 12, (2, 3), 16).tolist()
+    [0, 2, 5]
+    """
+    n_users = len(slot)
+    if format == "mlperf":
+        n = max(1, min(shards, n_users))
+        return np.arange(n + 1, dtype=np.int64) * n_users // n
+    mp = factors[0]
+    per_row = n_slots // mp
+    return np.searchsorted(slot, np.arange(mp + 1, dtype=np.int64) * per_row).astype(np.int64)
+
+
 def _add_degrees(a: Any, b: Any) -> Any:
     if isinstance(a, dict):
         return {k: a[k] + b[k] for k in a}
@@ -309,11 +399,16 @@ def check_output(path: str | os.PathLike, *, resume: bool = False, overwrite: bo
         check_resume(path, work)
 
 
+StoreFormat = Literal["zarr", "parquet"]
+ExportFormat = Literal["mlperf", "meta-csv"]
+
+
+@overload
 def write_store(
     expansion: Expansion,
     path: str | os.PathLike,
     *,
-    format: Literal["zarr", "parquet"] = "zarr",
+    format: StoreFormat = "zarr",
     resume: bool = False,
     overwrite: bool = False,
     scheduler: Any = None,
@@ -321,8 +416,59 @@ def write_store(
     shard_size: int = DEFAULT_SHARD,
     chunk_elems: int = DEFAULT_CHUNK,
     users_per_file: int | None = None,
-) -> ExpansionStore:
-    """Compute an expansion and write it to a store; return the store opened for reading.
+    shards: int | None = None,
+) -> ExpansionStore: ...
+
+
+@overload
+def write_store(
+    expansion: Expansion,
+    path: str | os.PathLike,
+    *,
+    format: ExportFormat,
+    resume: bool = False,
+    overwrite: bool = False,
+    scheduler: Any = None,
+    progress: bool = True,
+    shard_size: int = DEFAULT_SHARD,
+    chunk_elems: int = DEFAULT_CHUNK,
+    users_per_file: int | None = None,
+    shards: int | None = None,
+) -> ExportStore: ...
+
+
+@overload
+def write_store(
+    expansion: Expansion,
+    path: str | os.PathLike,
+    *,
+    format: str,
+    resume: bool = False,
+    overwrite: bool = False,
+    scheduler: Any = None,
+    progress: bool = True,
+    shard_size: int = DEFAULT_SHARD,
+    chunk_elems: int = DEFAULT_CHUNK,
+    users_per_file: int | None = None,
+    shards: int | None = None,
+) -> ExpansionStore | ExportStore: ...
+
+
+def write_store(
+    expansion: Expansion,
+    path: str | os.PathLike,
+    *,
+    format: str = "zarr",
+    resume: bool = False,
+    overwrite: bool = False,
+    scheduler: Any = None,
+    progress: bool = True,
+    shard_size: int = DEFAULT_SHARD,
+    chunk_elems: int = DEFAULT_CHUNK,
+    users_per_file: int | None = None,
+    shards: int | None = None,
+) -> ExpansionStore | ExportStore:
+    """Compute an expansion and write it to a store or an export; return it opened.
 
     Parameters
     ----------
@@ -331,10 +477,15 @@ def write_store(
     path : path
         Directory of the store (created). Its work folder ``<path>.work`` holds the parts of
         an unfinished run and is removed at the end.
-    format : {"zarr", "parquet"}
+    format : {"zarr", "parquet", "mlperf", "meta-csv"}
         Zarr v3 CSR by user (``train/``, ``test/``: ``indptr``, ``indices``[, ``ratings``,
         ``timestamps``], ``stats/``, ``users/slot``), or Parquet data sets ``train/`` and
-        ``test/`` of (user_id, item_id[, rating, timestamp]) sorted by user.
+        ``test/`` of (user_id, item_id[, rating, timestamp]) sorted by user; or an export for
+        another pipeline (docs/store-format.md): ``mlperf``, the MovieLens-1B shards
+        ``trainx{m'}x{n'}_{k}.npz`` / ``testx…`` (``arr_0``: (N, 2) int64 (user, item) rows;
+        carried values are not written), ``meta-csv``, Meta's per-block-row
+        ``train/{m'}x{n'}_{i}.csv`` lines ``user,"item,…","rating,…"`` (ratings 1.0 when not
+        carried; items in time order when timestamps are carried).
     resume : bool
         Continue an unfinished run at ``path`` (same input and parameters): finished parts and
         shards are kept, the result is byte-identical to an uninterrupted run.
@@ -348,10 +499,15 @@ def write_store(
         Zarr shard and chunk sizes (entries); one task writes one whole shard.
     users_per_file : int, optional
         Users per Parquet file (default: about 2**24 interactions per file).
+    shards : int, optional
+        Shards of the ``mlperf`` layout (default 16, never more than the users): contiguous
+        user ranges of equal user counts. Only for ``format="mlperf"``.
 
     Returns
     -------
-    ExpansionStore
+    ExpansionStore or ExportStore
+        The store (Zarr, Parquet), or the export's description (``mlperf``, ``meta-csv``:
+        read its files with ``np.load`` or ``csv``; ``daskfractal.open`` refuses them).
 
     Raises
     ------
@@ -379,6 +535,7 @@ def write_store(
             shard_size=shard_size,
             chunk_elems=chunk_elems,
             users_per_file=users_per_file,
+            shards=shards,
         )
 
 
@@ -386,7 +543,7 @@ def _write_locked(
     expansion: Expansion,
     path: Path,
     *,
-    format: Literal["zarr", "parquet"],
+    format: str,
     resume: bool,
     overwrite: bool,
     scheduler: Any,
@@ -394,12 +551,18 @@ def _write_locked(
     shard_size: int,
     chunk_elems: int,
     users_per_file: int | None,
-) -> ExpansionStore:
+    shards: int | None,
+) -> ExpansionStore | ExportStore:
     """The body of :func:`write_store`, run while the output lock is held."""
     import dask
 
-    if format not in ("zarr", "parquet"):
-        raise ParameterError(f"format={format!r} is not one of zarr, parquet")
+    if format not in FORMATS:
+        raise ParameterError(f"format={format!r} is not one of {', '.join(FORMATS)}")
+    if shards is not None and format != "mlperf":
+        raise ParameterError(f"shards={shards!r} applies to format='mlperf' only")
+    n_shards = DEFAULT_MLPERF_SHARDS if shards is None else shards
+    if isinstance(n_shards, bool) or not isinstance(n_shards, int | np.integer) or n_shards < 1:
+        raise ParameterError(f"shards={shards!r} must be an integer ≥ 1")
     if resume and overwrite:
         raise ParameterError("resume and overwrite exclude each other")
     # check the store options now, not after the first pass has run
@@ -423,18 +586,21 @@ def _write_locked(
     plan = expansion.plan
     params = expansion.params
     # everything that decides the bytes of the store: a resumed run must use the same
-    fingerprint = {
+    fingerprint: dict[str, Any] = {
         "params": params,
         "format": format,
         "token": plan.token,
         "store": {
-            "shard_size": int(shard_size),
-            "chunk_elems": int(chunk_elems),
+            # the exports' bytes do not depend on shard_size (only a task's memory does)
+            "shard_size": None if format in EXPORT_FORMATS else int(shard_size),
+            "chunk_elems": None if format in EXPORT_FORMATS else int(chunk_elems),
             "users_per_file": (
                 int(users_per_file) if format == "parquet" and users_per_file else None
             ),
         },
     }
+    if format == "mlperf":
+        fingerprint["store"]["shards"] = int(n_shards)
     status = store_status(path)
     if resume:
         if not (work / PLAN_FILE).exists():
@@ -495,13 +661,21 @@ def _write_locked(
     index = _Index(slot=slot, indptr=indptr)
     n_users = len(slot)
     nnz = {s: int(indptr[s][-1]) for s in SPLITS}
+    carry = tuple(plan.carry)
+    if format == "mlperf":
+        carry = ()  # (user, item) only
+    elif format == "meta-csv":
+        carry = tuple(c for c in carry if c == "ratings")  # timestamps only order the items
+    # the exports store no shards: their layout keeps the defaults, so the metadata (and the
+    # bytes) do not depend on the size of a task's slices
+    exported = format in EXPORT_FORMATS
     layout = StoreLayout(
         n_users=n_users,
         n_items=expansion.n_items,
         nnz=nnz,
-        carry=plan.carry,
-        shard_elems=shard_size,
-        chunk_elems=min(chunk_elems, shard_size),
+        carry=carry,
+        shard_elems=DEFAULT_SHARD if exported else shard_size,
+        chunk_elems=DEFAULT_CHUNK if exported else min(chunk_elems, shard_size),
         blocks=expansion.factors,
     )
     attrs = {
@@ -510,6 +684,10 @@ def _write_locked(
         "versions": _versions(),
         "method": "randomized Kronecker expansion R̂ ⊗rand R (Belletti et al.)",
     }
+    bounds = np.zeros(0, np.int64)
+    if format in EXPORT_FORMATS:
+        bounds = export_bounds(format, slot, expansion.n_slots, expansion.factors, n_shards)
+        attrs["export"] = _export_attrs(format, plan.carry, bounds)
     writer_cls = writer_class(format)
     writer: Writer | None = None
     if resume and store_status(path) == "incomplete":
@@ -550,6 +728,14 @@ def _write_locked(
         item_train, item_test = run(
             [train_total, test_total], scheduler=scheduler, progress=progress
         )
+    elif format in EXPORT_FORMATS:
+        f = dask.delayed(_write_export_piece, pure=False)
+        pieces = [
+            f(dplan, dwriter, dindex, k, (int(a), int(b)), index_dtype, int(shard_size))
+            for k, (a, b) in enumerate(itertools.pairwise(bounds))
+        ]
+        total = run([tree_reduce(pieces, _add_degrees)], scheduler=scheduler, progress=progress)[0]
+        item_train, item_test = total["train"], total["test"]
     else:
         upf = users_per_file or _default_users_per_file(n_users, nnz["train"])
         f = dask.delayed(_write_parquet_file, pure=False)
@@ -584,7 +770,19 @@ def _write_locked(
         remove_owned(work, "work", store_id)
     except OSError as exc:  # the store is complete: a leftover work folder is only untidy
         logger.warning("daskfractal: could not remove the work folder %s: %s", work, exc)
-    return open_store(path)
+    return open_export(path) if format in EXPORT_FORMATS else open_store(path)
+
+
+def _export_attrs(format: str, carry: Sequence[str], bounds: np.ndarray) -> dict[str, Any]:
+    """What an export's ``_daskfractal.json`` says about its files (``attrs["export"]``)."""
+    doc: dict[str, Any] = {
+        "pieces": len(bounds) - 1,
+        "user_bounds": [int(b) for b in bounds],
+    }
+    if format == "meta-csv":
+        doc["item_order"] = "timestamp" if "timestamps" in carry else "item_id"
+        doc["ratings"] = "carried" if "ratings" in carry else "ones"
+    return doc
 
 
 def _default_users_per_file(n_users: int, train_nnz: int) -> int:

@@ -1,4 +1,5 @@
-"""Output stores of an expansion: Zarr v3 (CSR, sharded) or Parquet (COO parts).
+"""Output stores of an expansion: Zarr v3 (CSR, sharded) or Parquet (COO parts), and the
+exports ``mlperf`` (MovieLens-1B ``.npz`` shards) and ``meta-csv`` (Meta's per-user CSV).
 
 Writers (the :class:`Writer` protocol, implemented by :class:`ZarrWriter` and
 :class:`ParquetWriter`; :func:`writer_class` picks one by format) are created once by the
@@ -19,7 +20,24 @@ other packages: the expansion writer (:mod:`daskfractal.expansion._write`) and t
 writer (:mod:`daskfractal.negatives.io`), which give their outputs the same guarantees.
 """
 
-from ._common import atomic_write_bytes, check_resume, dump_json, prepare_run, store_status
+from ._common import (
+    MLPERF_FILE,
+    atomic_write_bytes,
+    check_resume,
+    dump_json,
+    prepare_run,
+    store_format,
+    store_status,
+)
+from ._export import (
+    EXPORT_FORMATS,
+    ExportStore,
+    ExportWriter,
+    MetaCSVWriter,
+    MLPerfWriter,
+    csv_lines,
+    open_export,
+)
 from ._layout import FORMAT_VERSION, SMALL_KEYS, SPLITS, STATS_NAMES, StoreLayout
 from ._manifest import MANIFEST_FILE, VerifyReport, verify, write_manifest
 from ._manifest import check_store as check_manifest
@@ -36,20 +54,27 @@ from ._ownership import (
 )
 from ._parquet import ParquetWriter
 from ._reader import ExpansionStore, open_checked_array, open_store
-from ._writer import Writer, writer_class
+from ._writer import FORMATS, Writer, writer_class
 from ._zarr import ZarrWriter
 
 #: ``daskfractal.store.open(path)`` — same as :func:`open_store`.
 open = open_store
 
 __all__ = [
+    "EXPORT_FORMATS",
+    "FORMATS",
     "FORMAT_VERSION",
     "MANIFEST_FILE",
     "MARKER",
+    "MLPERF_FILE",
     "SMALL_KEYS",
     "SPLITS",
     "STATS_NAMES",
     "ExpansionStore",
+    "ExportStore",
+    "ExportWriter",
+    "MLPerfWriter",
+    "MetaCSVWriter",
     "ParquetWriter",
     "StoreLayout",
     "VerifyReport",
@@ -62,15 +87,18 @@ __all__ = [
     "check_resume",
     "claim_folder",
     "clear_owned",
+    "csv_lines",
     "dump_json",
     "lock_output",
     "new_store_id",
     "open",
     "open_checked_array",
+    "open_export",
     "open_store",
     "output_path",
     "prepare_run",
     "remove_owned",
+    "store_format",
     "store_status",
     "verify",
     "write_manifest",

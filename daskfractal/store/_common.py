@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -29,11 +30,15 @@ from ._ownership import (
 
 logger = logging.getLogger("daskfractal")
 
-StoreFormat = Literal["zarr", "parquet"]
+StoreFormat = Literal["zarr", "parquet", "mlperf", "meta-csv"]
 Status = Literal["missing", "empty", "foreign", "incomplete", "complete"]
 
 ZARR_META = "zarr.json"
+#: Root metadata of every format but Zarr (Parquet and the exports ``mlperf``, ``meta-csv``).
 PARQUET_META = "_daskfractal.json"
+_META_FORMATS = ("parquet", "mlperf", "meta-csv")
+#: Top-level names of the MLPerf shards (a store may hold them: ``--overwrite`` deletes them).
+MLPERF_FILE = re.compile(r"(train|test)x\d+x\d+_\d+\.npz")
 
 INCOMPLETE_HINT = (
     "the run that wrote it did not finish; rerun with --resume to complete it "
@@ -49,7 +54,7 @@ def inspect_store(path: str | os.PathLike[str]) -> tuple[Status, StoreFormat | N
     status : {"missing", "empty", "foreign", "incomplete", "complete"}
         "empty" is an existing empty directory; "foreign" is anything that is not a
         daskfractal store (a file, a directory with other content, another Zarr group).
-    format : {"zarr", "parquet"} or None
+    format : {"zarr", "parquet", "mlperf", "meta-csv"} or None
     meta : dict
         The root attributes (``format_version``, ``complete``, ``layout``, ``daskfractal``...).
     """
@@ -67,7 +72,8 @@ def inspect_store(path: str | os.PathLike[str]) -> tuple[Status, StoreFormat | N
             fmt = "zarr"
         elif (p / PARQUET_META).is_file():
             meta = json.loads((p / PARQUET_META).read_text(encoding="utf-8"))
-            fmt = "parquet"
+            found = meta.get("format") if isinstance(meta, dict) else None
+            fmt = found if found in _META_FORMATS else "parquet"
     except (OSError, ValueError, UnicodeDecodeError):
         return "foreign", None, {}
     if fmt is None:
@@ -93,6 +99,17 @@ def store_status(path: str | os.PathLike[str]) -> Status:
     {"missing", "empty", "foreign", "incomplete", "complete"}
     """
     return inspect_store(path)[0]
+
+
+def store_format(path: str | os.PathLike[str]) -> StoreFormat | None:
+    """The format of the daskfractal output at ``path`` (finished or not), else None.
+
+    Examples
+    --------
+    >>> store_format("no/such/folder") is None
+    True
+    """
+    return inspect_store(path)[1]
 
 
 def prepare_new_store(path: Path, fmt: StoreFormat, overwrite: bool) -> None:
@@ -160,7 +177,7 @@ def refuse_unexpected(path: Path) -> None:
     StoreError
         Naming up to five of those files.
     """
-    extra = unexpected_entries(path, STORE_ENTRIES)
+    extra = [e for e in unexpected_entries(path, STORE_ENTRIES) if not MLPERF_FILE.fullmatch(e)]
     if extra:
         shown = ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
         raise StoreError(

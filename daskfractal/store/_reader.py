@@ -127,7 +127,8 @@ def open_store(path: str | os.PathLike[str]) -> ExpansionStore:
     Raises
     ------
     StoreError
-        If ``path`` does not exist, is not a daskfractal store, was written by a newer
+        If ``path`` does not exist, is not a daskfractal store, is an ``mlperf`` or
+        ``meta-csv`` export (see :func:`open_export`), was written by a newer
         format version, is incomplete (its writer did not finish), or is damaged: a file its
         ``manifest.json`` lists is missing or has another size, a file it does not list is
         present, or a metadata file or the counts were edited (``daskfractal.verify`` gives
@@ -153,6 +154,12 @@ def open_store(path: str | os.PathLike[str]) -> ExpansionStore:
     if status != "complete":
         raise StoreError(f"{path} is incomplete: {INCOMPLETE_HINT}")
     assert fmt is not None
+    if fmt not in ("zarr", "parquet"):
+        raise StoreError(
+            f"{path} is an export in the {fmt} layout, read by its own pipeline's reader "
+            "(np.load, csv; see docs/store-format.md): daskfractal.open, validate, evaluate "
+            "and negatives read Zarr and Parquet stores; write one with --format zarr or parquet"
+        )
     # missing, truncated or unexpected files and edited attributes: refuse before any read
     check_on_open(path, meta)
     return ExpansionStore(path, fmt, meta)

@@ -20,17 +20,19 @@ from typing import Any, Protocol, Self
 import numpy as np
 
 from ..errors import ParameterError
+from ._export import MetaCSVWriter, MLPerfWriter
 from ._layout import StoreLayout
 from ._parquet import ParquetWriter
 from ._zarr import ZarrWriter
 
 
 class Writer(Protocol):
-    """A store being written: implemented by :class:`ZarrWriter` and :class:`ParquetWriter`.
+    """A store being written: implemented by :class:`ZarrWriter`, :class:`ParquetWriter` and
+    the export writers :class:`MLPerfWriter` and :class:`MetaCSVWriter`.
 
     Attributes
     ----------
-    format : {"zarr", "parquet"}
+    format : {"zarr", "parquet", "mlperf", "meta-csv"}
     path : pathlib.Path
         The store directory.
     layout : StoreLayout
@@ -80,13 +82,31 @@ class Writer(Protocol):
         ...
 
 
-def writer_class(format: str) -> type[ZarrWriter] | type[ParquetWriter]:
-    """The :class:`Writer` implementation of ``format`` ("zarr" or "parquet")."""
-    if format == "zarr":
-        return ZarrWriter
-    if format == "parquet":
-        return ParquetWriter
-    raise ParameterError(f"format={format!r} is not one of zarr, parquet")
+#: Every format :func:`writer_class` knows, in the order of the CLI's ``--format`` choices.
+FORMATS: tuple[str, ...] = ("zarr", "parquet", "mlperf", "meta-csv")
 
 
-__all__ = ["Writer", "writer_class"]
+def writer_class(
+    format: str,
+) -> type[ZarrWriter] | type[ParquetWriter] | type[MLPerfWriter] | type[MetaCSVWriter]:
+    """The :class:`Writer` implementation of ``format`` (one of :data:`FORMATS`).
+
+    Examples
+    --------
+    >>> writer_class("mlperf").__name__
+    'MLPerfWriter'
+    """
+    classes: dict[
+        str, type[ZarrWriter] | type[ParquetWriter] | type[MLPerfWriter] | type[MetaCSVWriter]
+    ] = {
+        "zarr": ZarrWriter,
+        "parquet": ParquetWriter,
+        "mlperf": MLPerfWriter,
+        "meta-csv": MetaCSVWriter,
+    }
+    if format not in classes:
+        raise ParameterError(f"format={format!r} is not one of {', '.join(FORMATS)}")
+    return classes[format]
+
+
+__all__ = ["FORMATS", "Writer", "writer_class"]
