@@ -45,11 +45,11 @@ from .conftest import shared_file
 #: Every case: its input and the options of expand and of the store. Small on purpose
 #: (well under a second each once the kernels are compiled).
 CASES: dict[str, dict[str, Any]] = {
-    # defaults of expand (bernoulli, test policy all, ratings and timestamps carried);
+    # the papers' modes (block, bernoulli; test policy all, ratings and timestamps carried);
     # small shards so that several write tasks assemble the train arrays
     "default-block-zarr": {
         "data": "default",
-        "expand": {"factors": (2, 3), "seed": 7, "shuffle": "block"},
+        "expand": {"factors": (2, 3), "seed": 7, "shuffle": "block", "dropout": "bernoulli"},
         "store": {"format": "zarr", "shard_size": 2**17, "chunk_elems": 2**15},
     },
     "default-stratified-zarr": {
@@ -69,6 +69,7 @@ CASES: dict[str, dict[str, Any]] = {
             "factors": (2, 2),
             "seed": 5,
             "shuffle": "none",
+            "dropout": "bernoulli",
             "test_policy": "one",
             "carry": (),
         },
@@ -88,10 +89,17 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "default-stratified-parquet": {
         "data": "default",
-        "expand": {"factors": (2, 2), "seed": 13, "shuffle": "stratified", "carry": "ratings"},
+        "expand": {
+            "factors": (2, 2),
+            "seed": 13,
+            "shuffle": "stratified",
+            "dropout": "bernoulli",
+            "carry": "ratings",
+        },
         "store": {"format": "parquet"},
     },
-    # two levels: R̂₁ (2 × 2) ⊗rand (R̂₂ (2 × 1) ⊗rand R)
+    # two levels: R̂₁ (2 × 2) ⊗rand (R̂₂ (2 × 1) ⊗rand R), every option at its default
+    # (stratified, balanced): pins the default modes
     "default-multilevel-zarr": {
         "data": "default",
         "expand": {"factors": (2, 2), "inner_factors": [(2, 1)], "seed": 17},
@@ -99,7 +107,7 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "ml100k-block-zarr": {
         "data": ("ml-100k", "u.data"),
-        "expand": {"factors": (2, 3), "seed": 7, "shuffle": "block"},
+        "expand": {"factors": (2, 3), "seed": 7, "shuffle": "block", "dropout": "bernoulli"},
         "store": {"format": "zarr"},
     },
     "ml100k-none-parquet": {
@@ -399,22 +407,22 @@ EXPECTED_STORES: dict[str, dict[str, str]] = {
         "users/slot": "241046a5a0a08ed981e57e66d6815709c301f15c9a24dbe49de697cb9c957ef0",
     },
     "default-multilevel-zarr": {
-        "stats/block_test": "3501a95ef066203a8195f928954879e566cd91144618c2a4e541e12c7b98970f",
-        "stats/block_train": "2f6542a5745d8d4c3dc74dddd184d8d97b51a374a40626bf181a5e7c0d97a6d8",
-        "stats/item_test_degree": "931deb6531bd8f1aebbfe48f6724cb20a67110dc3a67910d7aab55729cb089ca",
-        "stats/item_train_degree": "bc971b41943bd8620126169b3836e8b39d28c45d158f26da417564a9b9578f2b",
-        "stats/user_test_degree": "91d694d26a04597dae35b7b94b6123e4cad804e0d24918a855692b5e9ea8912c",
-        "stats/user_train_degree": "a340306dabac912871c8aaead631036ab7f246a95e37f7ff0c34196381aa8da1",
+        "stats/block_test": "5fcde08acdb281483df10d28c338428bcaaf391d5b853e1f5ffc9876a8db79b6",
+        "stats/block_train": "72b9fbc6db6ed80a3f711bc36fe2a64529736b0e11c7634cdb317a6be0fb8c99",
+        "stats/item_test_degree": "043254355a313a54c51fde06ebd71d7183d08974a7ddccce207c9fa146bfbfe2",
+        "stats/item_train_degree": "eee80849362e62a4413a5c8ff3a880dd834d56e3037b4883c8caf94d34242573",
+        "stats/user_test_degree": "aeeb4141375968261098447ddd7ada508d919f93f8e960dc9002e99bbd83c98b",
+        "stats/user_train_degree": "c66622f6dd252c8c47d0a3e9e44dd5388e828424d91cafb13e0cbb310c22f8e0",
         "test/chunk_user": "22c9bd80b45db4a0f3d6c0d9a0c5ef96f38f16a817b5894baa120b3282b06e59",
-        "test/indices": "59be5305fb140d3efef529a4081eec1b2dee9956b3f11c5b49ace8cde9f3ccd4",
-        "test/indptr": "22ab227fe994bfc2c8ae1101518d241fc95bc8890a5c5927d4611bd277765847",
-        "test/ratings": "cf923feca14d5dcb9e9f82a02b51a8535e9c603a6ef2d262e1481745110b389a",
-        "test/timestamps": "0e35175c0b6ae0dc7a1632d2947b6e62988bdd064924dd6b9bd366a07aad6d36",
+        "test/indices": "492b069adb02d09aae26d326f984a86f4b88e386bdf0ca857c9ae58061fd41ff",
+        "test/indptr": "90e44070ed5a3e227e2ce35313b535d095959560cfeb7aba8d00510e3b78ce67",
+        "test/ratings": "5445898c1695827b11c7113830bdc957b50430b21a24ffba6ae6847e46e6b0a6",
+        "test/timestamps": "87f6b86de2419513bfad4b432ddf916e4b682256b1b7377987078d9595250794",
         "train/chunk_user": "22c9bd80b45db4a0f3d6c0d9a0c5ef96f38f16a817b5894baa120b3282b06e59",
-        "train/indices": "ccc6307b8fcb82f0c8e76bca3b346f4ef54ed14232a18c4d4ea55d2636d8286a",
-        "train/indptr": "17e925e1c5865e7f9e3577d269535a0fe252bce7f444ed5b742a5025dc168e13",
-        "train/ratings": "090545148d5c14612a99aaece55d6f8aab17f4b00161396f826410993f692dfe",
-        "train/timestamps": "f80d014ee3fed16b71022b7c79400996ab2a5afb1e737e8b764ae6a0e264b9c5",
+        "train/indices": "f19c17c298e03f0ce4c1ce6cbc22ab189b6bddddd8c58343e1cb00d88582c345",
+        "train/indptr": "2f0b22037244c3470c4b4b931a0f76c8beb543dde8023c095c70f5da06fbb8b8",
+        "train/ratings": "240406ad0661231ab398554db1ad79cb508a6068fecfa15740759413eb51d6f2",
+        "train/timestamps": "cbf48329760b34f480c4a8cbf3209920930825304b6d4996dc4026a6a7ad2cc1",
         "users/slot": "f30b7e2675f374bac6b2f0a9b57705ad0946787752789b5c61669aa5d87409c9",
     },
     "default-none-zarr": {
