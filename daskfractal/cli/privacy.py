@@ -81,9 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--refine",
         type=int,
-        default=0,
+        default=2000,
         metavar="U",
-        help="users per block whose links refine the item mapping (0: degree rank only)",
+        help="segments per block whose links refine the item mapping (2000; 0: degree rank only)",
     )
     p.add_argument(
         "--no-membership", action="store_true", help="skip the membership-inference attack"
