@@ -102,22 +102,38 @@ def test_balanced_counts_are_unbiased():
 def test_the_surviving_train_entries_are_a_uniform_subset():
     """Targeted: which 2 of a row's 6 train entries survive is uniform (chi-square)."""
     sign = np.array([1, 1, -1, 1, 1, 1, 1], np.int8)
-    keys = np.empty(7, np.uint64)
-    sorted_keys = np.empty(7, np.uint64)
     pos = np.empty(8, np.int64)
     hits = np.zeros(7)
     trials = 3000
     for s in range(trials):
         hp = np.uint64(hash_prefix(s, 4, 0, 0))
-        nk = D.target_row_keep(hp, 0, 7, 2, sign, keys, sorted_keys, pos)
+        nk = D.target_row_keep(hp, 0, 7, 2, sign, pos)
         assert nk == 2
         hits[pos[:nk]] += 1
     assert hits[2] == 0  # the test entry is not kept without the flag
     assert chisquare(hits[sign > 0]).pvalue > 1e-3
     # with the flag the test entry is kept too
     hp = np.uint64(hash_prefix(1, 4, 0, 0))
-    nk = D.target_row_keep(hp, 0, 7, 2 | FLAG, sign, keys, sorted_keys, pos)
+    nk = D.target_row_keep(hp, 0, 7, 2 | FLAG, sign, pos)
     assert nk == 3 and 2 in pos[:nk]
+
+
+def test_exact_rows_keep_uniform_k_subsets():
+    """Selection sampling: exactly k of d, every k-subset equally likely (chi-square over the
+    10 subsets of 2 of 5), in ascending position order."""
+    import itertools
+
+    pos = np.empty(6, np.int64)
+    subsets = {c: 0 for c in itertools.combinations(range(5), 2)}
+    for s in range(5000):
+        hp = np.uint64(hash_prefix(s, 4, 1, 2))
+        nk = D.exact_row_keep(hp, 0, 5, 2, pos)
+        assert nk == 2 and pos[0] < pos[1]
+        subsets[(int(pos[0]), int(pos[1]))] += 1
+    assert chisquare(list(subsets.values())).pvalue > 1e-3
+    hp = np.uint64(hash_prefix(0, 4, 1, 2))
+    assert D.exact_row_keep(hp, 3, 8, 9, pos) == 5 and pos[:5].tolist() == [3, 4, 5, 6, 7]
+    assert D.exact_row_keep(hp, 3, 8, 0, pos) == 0
 
 
 def test_targeted_keep_rows_sum_to_one_integer():
