@@ -113,6 +113,10 @@ def child_ours(spec: dict) -> None:
         return res
 
     _dask.run = timed_run
+    # the writer imported run by name: time its passes too
+    import daskfractal.expansion._write as writer_module
+
+    writer_module.run = timed_run
     if spec["scheduler"] == "cluster":
         st.start("cluster start")
         ctx = _dask.cluster_client(workers=spec["workers"], threads=spec["threads"])
@@ -460,9 +464,10 @@ def main() -> None:
         if len(runs) > 1:
             ref = runs[0]
             for r in runs[1:]:
+                rr, rf = expand_rate(r), expand_rate(ref)
+                passes = f"{rr / rf:.2f} (expand + write passes), " if rr and rf else ""
                 print(
-                    f"{name}: {r['mode']} / {ref['mode']}: interactions/s "
-                    f"{expand_rate(r) / expand_rate(ref):.2f} (expand + write passes), "
+                    f"{name}: {r['mode']} / {ref['mode']}: interactions/s {passes}"
                     f"wall {r['result']['wall'] / ref['result']['wall']:.2f}, peak RSS "
                     f"{r['tree_peak_mb'] / ref['tree_peak_mb']:.2f}"
                 )
