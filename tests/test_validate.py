@@ -389,7 +389,10 @@ def test_randomized_svd_matches_arpack_on_ml100k(ml100k_stores):
 @pytest.mark.parametrize("data", GIVEN_SPLIT)
 def test_randomized_svd_matches_arpack_on_gowalla_4x4(tmp_path, data):
     split = dfr.preprocess(given_split_interactions(data))
-    store = dfr.expand(split, factors=(4, 4), seed=0).to_zarr(tmp_path / "g.zarr", progress=False)
+    # the papers' modes: a well separated tail (stratified's flatter tail converges slower:
+    # 0.27 % at σ7..σ10 with these settings, see docs/validation.md "Accuracy")
+    ex = dfr.expand(split, factors=(4, 4), seed=0, shuffle="block", dropout="bernoulli")
+    store = ex.to_zarr(tmp_path / "g.zarr", progress=False)
     sv = randomized_svd(store)  # k = 64, as the CLI
     a = store.to_scipy(values="ones").astype(np.float64)
     v0 = np.random.default_rng(0).standard_normal(min(a.shape))
@@ -608,8 +611,8 @@ def test_cli_report_path_that_is_a_file(small_kron, capsys, tmp_path):
 
 def test_validate_package_dependencies_point_one_way():
     """validate/ sits downstream: nothing else imports it (but the package's public API, the
-    CLI and evaluation/, which sits further downstream and rebuilds the original as validate
-    does), the kernels it uses import nothing of daskfractal but the jit decorator, and it
+    CLI, and evaluation/ and privacy/, which sit further downstream and rebuild the original
+    as validate does), the kernels it uses import nothing of daskfractal but the jit decorator, and it
     imports no private name from outside validate/."""
     import ast
     from pathlib import Path
@@ -644,7 +647,7 @@ def test_validate_package_dependencies_point_one_way():
                 ):
                     private = [n for n in names if n.startswith("_") and n != "__version__"]
                     assert not private, f"{rel} imports private {private} from {module}"
-            elif rel != "__init__.py" and not rel.startswith(("cli/", "evaluation/")):
+            elif rel != "__init__.py" and not rel.startswith(("cli/", "evaluation/", "privacy/")):
                 assert not any(t.startswith("daskfractal.validation") for t in target), (
                     f"{rel} imports {module}: validate/ must stay downstream"
                 )
