@@ -298,11 +298,11 @@ def run_once(name: str, a: argparse.Namespace, baseline: bool, mode: str = "") -
     }
     print(f"\n== {label}", flush=True)
     a.out_dir.mkdir(parents=True, exist_ok=True)
-    log = a.out_dir / f"{name}{'-baseline' if baseline else ''}.log"
-    mode = "baseline" if baseline else "ours"
+    log = a.out_dir / f"{name}{'-baseline' if baseline else ''}{'' if baseline else '-' + mode}.log"
+    child = "baseline" if baseline else "ours"
     wait_until_idle(a.idle_wait)
     res = run_child(
-        [__file__, "--child", mode, json.dumps(spec)], timeout=a.timeout, log=log, echo=True
+        [__file__, "--child", child, json.dumps(spec)], timeout=a.timeout, log=log, echo=True
     )
     res["label"] = label
     res["case"] = name
