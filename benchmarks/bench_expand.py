@@ -5,6 +5,7 @@ One command::
     python benchmarks/bench_expand.py                 # all cases, LocalCluster
     python benchmarks/bench_expand.py --quick         # the 1M-interaction case only
     python benchmarks/bench_expand.py --cases ml20m-4x8 --scheduler threads
+    python benchmarks/bench_expand.py --cases ml20m-16x32 --modes block stratified+balanced
 
 Cases (inputs are seeded surrogates from ``surrogate.py``, generated once under ``bench-data/``):
 
@@ -61,6 +62,8 @@ BASELINE_CASES = ("s1m-16x32",)
 MLPERF = {"wall": 146.0, "rss_mb": 1970.0, "interactions": 88.6e6}  # issue #3, this machine
 PASS_NAMES = ("expand: count (pass 1)", "expand: write (pass 2)")
 SEED = 0
+#: the library's default shuffle and dropout, as "shuffle+dropout"
+DEFAULT_MODE = "block+bernoulli"
 
 
 # --------------------------------------------------------------------------------------
@@ -85,6 +88,9 @@ def child_ours(spec: dict) -> None:
     st.start("plan")
     kw = {} if spec["chunk_size"] is None else {"chunk_size": spec["chunk_size"]}
     carry = "auto" if spec["carry"] == "auto" else ()
+    shuffle, _, dropout = spec["mode"].partition("+")
+    kw["shuffle"] = shuffle
+    kw["dropout"] = dropout or "bernoulli"
     ex = dfr.expand(split, reduced=red, seed=SEED, carry=carry, **kw)
     n_tasks = len(ex.tasks())
     expected = ex.expected()
@@ -107,6 +113,10 @@ def child_ours(spec: dict) -> None:
         return res
 
     _dask.run = timed_run
+    # the writer imported run by name: time its passes too
+    import daskfractal.expansion._write as writer_module
+
+    writer_module.run = timed_run
     if spec["scheduler"] == "cluster":
         st.start("cluster start")
         ctx = _dask.cluster_client(workers=spec["workers"], threads=spec["threads"])
@@ -253,9 +263,9 @@ def partial_progress(out: Path) -> dict | None:
     return {"tasks": n_tasks, "done": len(done), "shards": shards}
 
 
-def run_case(name: str, a: argparse.Namespace, baseline: bool) -> dict:
+def run_case(name: str, a: argparse.Namespace, baseline: bool, mode: str = "") -> dict:
     """Run a case ``--repeat`` times; keep the fastest complete run."""
-    runs = [run_once(name, a, baseline) for _ in range(a.repeat)]
+    runs = [run_once(name, a, baseline, mode) for _ in range(a.repeat)]
     done = [r for r in runs if r["result"] is not None]
     if not done:
         return runs[-1]
@@ -264,10 +274,15 @@ def run_case(name: str, a: argparse.Namespace, baseline: bool) -> dict:
     return best
 
 
-def run_once(name: str, a: argparse.Namespace, baseline: bool) -> dict:
+def run_once(name: str, a: argparse.Namespace, baseline: bool, mode: str = "") -> dict:
     inp, factors = CASES[name]
     path = ensure_input(inp)
-    label = f"{name} [numpy baseline]" if baseline else f"{name} [daskfractal {a.scheduler}]"
+    mode = mode or a.modes[0]
+    label = (
+        f"{name} [numpy baseline]"
+        if baseline
+        else f"{name} [daskfractal {a.scheduler}{'' if mode == DEFAULT_MODE else ', ' + mode}]"
+    )
     out = a.out_dir / (f"{name}-baseline" if baseline else f"{name}.zarr")
     spec = {
         "path": str(path),
@@ -279,18 +294,20 @@ def run_once(name: str, a: argparse.Namespace, baseline: bool) -> dict:
         "scheduler": a.scheduler,
         "workers": a.workers,
         "threads": a.threads,
+        "mode": mode,
     }
     print(f"\n== {label}", flush=True)
     a.out_dir.mkdir(parents=True, exist_ok=True)
-    log = a.out_dir / f"{name}{'-baseline' if baseline else ''}.log"
-    mode = "baseline" if baseline else "ours"
+    log = a.out_dir / f"{name}{'-baseline' if baseline else ''}{'' if baseline else '-' + mode}.log"
+    child = "baseline" if baseline else "ours"
     wait_until_idle(a.idle_wait)
     res = run_child(
-        [__file__, "--child", mode, json.dumps(spec)], timeout=a.timeout, log=log, echo=True
+        [__file__, "--child", child, json.dumps(spec)], timeout=a.timeout, log=log, echo=True
     )
     res["label"] = label
     res["case"] = name
     res["baseline"] = baseline
+    res["mode"] = None if baseline else mode
     if res["timed_out"]:
         res["partial"] = partial_progress(out)
         print(f"  stopped after {a.timeout:.0f} s: {res['partial']}", flush=True)
@@ -375,6 +392,13 @@ def main() -> None:
         help="carry ratings/timestamps (auto) or ids only (none, like the MLPerf reference)",
     )
     ap.add_argument("--resize", choices=("antialias", "legacy"), default="antialias")
+    ap.add_argument(
+        "--modes",
+        nargs="+",
+        default=[DEFAULT_MODE],
+        help="shuffle+dropout of each daskfractal run, e.g. block+bernoulli "
+        "stratified+balanced (the first is the reference of the ratio lines)",
+    )
     ap.add_argument("--no-baseline", action="store_true", help="skip the NumPy baseline")
     ap.add_argument("--out-dir", type=Path, default=BENCH_DATA / "out")
     ap.add_argument("--timeout", type=float, default=900.0, help="per case, seconds")
@@ -407,7 +431,8 @@ def main() -> None:
         )
     )
     print(
-        f"options: scheduler={a.scheduler}, chunk_size={a.chunk_size or 'default'}, "
+        f"options: scheduler={a.scheduler}, modes={' '.join(a.modes)}, "
+        f"chunk_size={a.chunk_size or 'default'}, "
         f"carry={a.carry}, resize={a.resize}, seed={SEED}; out-dir {a.out_dir} "
         f"({free / 1e9:.0f} GB free)"
     )
@@ -417,7 +442,8 @@ def main() -> None:
     print(f"  {warm['wall']:.1f} s", flush=True)
     results = []
     for name in cases:
-        results.append(run_case(name, a, baseline=False))
+        for mode in a.modes:
+            results.append(run_case(name, a, baseline=False, mode=mode))
         if name in BASELINE_CASES and not a.no_baseline:
             results.append(run_case(name, a, baseline=True))
 
@@ -433,7 +459,20 @@ def main() -> None:
         f"{fmt_rate(MLPERF['interactions'] / MLPERF['wall'])}"
     )
 
-    by = {(r["case"], r["baseline"]): r for r in results}
+    for name in cases:
+        runs = [r for r in results if r["case"] == name and not r["baseline"] and r["result"]]
+        if len(runs) > 1:
+            ref = runs[0]
+            for r in runs[1:]:
+                rr, rf = expand_rate(r), expand_rate(ref)
+                passes = f"{rr / rf:.2f} (expand + write passes), " if rr and rf else ""
+                print(
+                    f"{name}: {r['mode']} / {ref['mode']}: interactions/s {passes}"
+                    f"wall {r['result']['wall'] / ref['result']['wall']:.2f}, peak RSS "
+                    f"{r['tree_peak_mb'] / ref['tree_peak_mb']:.2f}"
+                )
+
+    by = {(r["case"], r["baseline"]): r for r in results if r.get("mode") in (None, a.modes[0])}
     for name in cases:
         ours, base = by.get((name, False)), by.get((name, True))
         if ours and base and ours["result"] and base["result"]:

@@ -6,8 +6,9 @@ One command::
     python benchmarks/fidelity_matrix.py --datasets ml-100k --factors 8x8 --modes block stratified
 
 For each data set of ``../shared/data`` (the embedded ml-latest-small always), each shuffle mode
-and each factor shape: expand (``reduce`` with the default options, seed 1, ratings and
-timestamps carried when the input has them) into a temporary Zarr store, then
+and each factor shape: expand (``reduce`` with the default options, seed 1 or each of
+``--seeds``, ratings and timestamps carried when the input has them) into a temporary Zarr
+store, then
 
 * ``validate`` (k = 8): the KS distance of the log-normalized degrees ``log(d / mean d)`` of
   R_train and of the expansion's train part (users / items, non-zero degrees), the top
@@ -26,6 +27,7 @@ Markdown version of the tables to ``bench-data/logs/fidelity.md``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import sys
@@ -68,22 +70,8 @@ def load_split(name: str) -> Any:
     return dfr.preprocess(data)
 
 
-def log_normalized_ks(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
-    """KS distance of log(d / mean d) over the non-zero degrees of two degree arrays."""
-    from scipy.stats import ks_2samp
-
-    if a is None or b is None:
-        return None
-    a = np.asarray(a, float)
-    b = np.asarray(b, float)
-    a, b = a[a > 0], b[b > 0]
-    if a.size == 0 or b.size == 0:
-        return None
-    return float(ks_2samp(np.log(a / a.mean()), np.log(b / b.mean())).statistic)
-
-
 def one_case(split: Any, name: str, mode: str, factors: tuple[int, int], root: Path,
-             evaluate_too: bool, max_items: int) -> dict[str, Any]:  # fmt: skip
+             evaluate_too: bool, max_items: int, seed: int = 1) -> dict[str, Any]:  # fmt: skip
     """Expand, validate and evaluate one case; return its numbers."""
     import daskfractal as dfr
 
@@ -94,20 +82,22 @@ def one_case(split: Any, name: str, mode: str, factors: tuple[int, int], root: P
     if ":" in shuffle:
         shuffle, _, window = shuffle.partition(":")
     extra = {"window": int(window)} if window else {}
-    ex = dfr.expand(split, reduced=red, shuffle=shuffle, dropout=dropout, seed=1, **extra)
+    ex = dfr.expand(split, reduced=red, shuffle=shuffle, dropout=dropout, seed=seed, **extra)
     label = mode.replace(":", "w").replace("+", "-")
-    store = ex.to_zarr(root / f"{name}-{label}-{factors[0]}x{factors[1]}.zarr", progress=False)
+    store = ex.to_zarr(
+        root / f"{name}-{label}-{factors[0]}x{factors[1]}-s{seed}.zarr", progress=False
+    )
     t_expand = time.perf_counter() - t0
     val = dfr.validate(store, split, k=8, progress=False, figures=False)
-    deg = val.degrees
     sv = val.numbers["spectrum"]
     out: dict[str, Any] = {
         "dataset": name,
         "mode": mode,
+        "seed": seed,
         "factors": list(factors),
         "nnz_train": store.nnz["train"],
-        "ks_users": log_normalized_ks(deg["users"]["R"], deg["users"]["expansion"]),
-        "ks_items": log_normalized_ks(deg["items"]["R"], deg["items"]["expansion"]),
+        "ks_users": val.numbers["degrees"]["users"]["ks"]["log_normalized"],
+        "ks_items": val.numbers["degrees"]["items"]["ks"]["log_normalized"],
         "ks_standardized": [
             val.numbers["degrees"]["users"]["ks"]["standardized"],
             val.numbers["degrees"]["items"]["ks"]["standardized"],
@@ -115,6 +105,7 @@ def one_case(split: Any, name: str, mode: str, factors: tuple[int, int], root: P
         "sigma1": (sv.get("expansion") or [None])[0],
         "sigma1_theorem1": (sv.get("prediction") or [None])[0],
         "rank1_share": val.numbers["blocks"].get("rank1_energy_share"),
+        "goal_missed": val.numbers["fidelity_goal"]["missed"],
         "expand_s": round(t_expand, 1),
     }
     if evaluate_too:
@@ -159,6 +150,58 @@ def metric_tables(results: list[dict[str, Any]]) -> list[str]:
     return md
 
 
+#: the goal of each number drawn by :func:`draw_figure` (issue: faithful by default)
+GOALS = {"KS users": 0.10, "KS items": 0.10, "|σ1 / Thm 1 − 1|": 0.05, "agreement": 0.90}
+
+
+def draw_figure(results: list[dict[str, Any]], path: Path) -> None:
+    """One panel per number (KS users, KS items, top-σ deviation, ranking agreement): bars per
+    data set × factors, one colour per mode, the goal as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = sorted({(r["dataset"], "x".join(map(str, r["factors"]))) for r in results})
+    modes = list(dict.fromkeys(r["mode"] for r in results))
+
+    def value(r: dict[str, Any], what: str) -> float:
+        if what == "KS users":
+            v = r["ks_users"]
+        elif what == "KS items":
+            v = r["ks_items"]
+        elif what == "agreement":
+            v = r.get("agreement")
+        else:
+            s1, s2 = r["sigma1"], r["sigma1_theorem1"]
+            v = abs(s1 / s2 - 1) if s1 is not None and s2 else None
+        return float("nan") if v is None else float(v)
+
+    fig, axes = plt.subplots(len(GOALS), 1, figsize=(max(8, 1.2 * len(cases)), 10), sharex=True)
+    width = 0.8 / max(1, len(modes))
+    for ax, (what, goal) in zip(axes, GOALS.items(), strict=True):
+        for k, mode in enumerate(modes):
+            vals = []
+            for name, shape in cases:
+                rs = [
+                    value(r, what)
+                    for r in results
+                    if r["mode"] == mode
+                    and r["dataset"] == name
+                    and "x".join(map(str, r["factors"])) == shape
+                ]
+                vals.append(float(np.nanmean(rs)) if rs and not np.all(np.isnan(rs)) else np.nan)
+            ax.bar(np.arange(len(cases)) + (k - (len(modes) - 1) / 2) * width, vals, width,
+                   label=mode)  # fmt: skip
+        ax.axhline(goal, color="black", ls="--", lw=1)
+        ax.set_ylabel(what + (" (≥ goal)" if what == "agreement" else " (≤ goal)"))
+    axes[-1].set_xticks(range(len(cases)), [f"{n}\n{s}" for n, s in cases], fontsize=8)
+    axes[0].legend(fontsize=8, ncol=min(len(modes), 3), loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _f(x: Any, spec: str = ".3f") -> str:
     return "-" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
 
@@ -177,13 +220,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--factors", nargs="+", default=["2x2", "4x4"], help="shapes like 8x8")
     p.add_argument("--no-evaluate", action="store_true", help="degrees and spectrum only")
     p.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[1],
+        help="expansion seeds: one row per seed (the spread of the ranking numbers over seeds)",
+    )
+    p.add_argument(
         "--max-items", type=int, default=20_000, help="evaluate's max_items (20000, its default)"
     )
     p.add_argument("--out", default=str(BENCH_DATA / "logs" / "fidelity.json"))
+    p.add_argument("--figure", type=Path, help="also draw the numbers into this PNG")
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        help="no runs: print, write and draw the results of earlier runs (their --out files)",
+    )
     args = p.parse_args(argv)
     shapes = [tuple(int(v) for v in f.lower().split("x")) for f in args.factors]
     print(machine())
-    results = []
+    results: list[dict[str, Any]] = []
+    if args.from_json:
+        for f in args.from_json:
+            results += json.loads(f.read_text())
+        args.datasets = []
     tmp_dir = BENCH_DATA if BENCH_DATA.exists() else None
     root = Path(tempfile.mkdtemp(prefix="fidelity-", dir=tmp_dir))
     try:
@@ -196,17 +257,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}: {split.shape[0]:,} x {split.shape[1]:,}, {split.train.nnz:,} "
                   f"train / {split.test.nnz:,} test", flush=True)  # fmt: skip
             for shape in shapes:
-                for mode in args.modes:
+                for mode, seed in itertools.product(args.modes, args.seeds):
                     r = one_case(split, name, mode, shape, root, not args.no_evaluate,
-                                 args.max_items)  # fmt: skip
+                                 args.max_items, seed)  # fmt: skip
                     results.append(r)
-                    print(f"    {mode:10s} {shape[0]}x{shape[1]}: KS {_f(r['ks_users'])} / "
+                    print(f"    {mode:10s} {shape[0]}x{shape[1]} seed {seed}: "
+                          f"KS {_f(r['ks_users'])} / "
                           f"{_f(r['ks_items'])}, τ {_f(r.get('tau'), '.2f')}, agreement "
                           f"{_f(r.get('agreement'), '.2f')} ({r.get('evaluate_s', 0)} s)",
                           flush=True)  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    header = ["data set", "factors", "mode", "train", "KS users", "KS items", "σ1 / Thm 1",
+    header = ["data set", "factors", "mode", "seed", "train", "KS users", "KS items", "σ1 / Thm 1",
               "rank-1 energy", "τ ndcg@10 [95 %]", "ρ", "agreement (sig. pairs)"]  # fmt: skip
     rows = []
     for r in results:
@@ -218,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         tau = r.get("tau")
         lo, hi = r.get("tau_interval") or (None, None)
         rows.append([
-            r["dataset"], f"{r['factors'][0]}x{r['factors'][1]}", r["mode"],
+            r["dataset"], f"{r['factors'][0]}x{r['factors'][1]}", r["mode"], str(r.get("seed", 1)),
             f"{r['nnz_train'] / 1e6:.2f}M", _f(r["ks_users"]), _f(r["ks_items"]), _f(ratio, ".2f"),
             _f(r["rank1_share"], ".2f"),
             f"{_f(tau, '.2f')} [{_f(lo, '.2f')}, {_f(hi, '.2f')}]" if tau is not None else "-",
@@ -235,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     md += metric_tables(results)
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
     print(f"numbers: {out}")
+    if args.figure:
+        draw_figure(results, args.figure)
+        print(f"figure: {args.figure}")
     return 0
 
 

@@ -25,6 +25,7 @@ from .expansion import ExpandedData, Expansion, expand, write_store
 from .interactions import Interactions
 from .negatives import NegativeSampler, NegativesStore, open_negatives
 from .preprocess import SignedMatrix, SplitData, preprocess
+from .privacy import PrivacyReport, privacy_audit
 from .reduction import Reduced, expected_interactions, reduce, solve_factors
 from .store import ExpansionStore, VerifyReport, store_status, verify
 from .store import open_store as open  # daskfractal.open(path), like zarr.open
@@ -44,6 +45,7 @@ __all__ = [
     "NegativeSampler",
     "NegativesStore",
     "ParameterError",
+    "PrivacyReport",
     "Recommender",
     "Reduced",
     "SignedMatrix",
@@ -62,6 +64,7 @@ __all__ = [
     "open",
     "open_negatives",
     "preprocess",
+    "privacy_audit",
     "reduce",
     "solve_factors",
     "store_status",

@@ -216,3 +216,19 @@ def test_the_library_parses_no_command_line() -> None:
         )
     )
     assert bad == []
+
+
+def test_only_the_root_and_the_command_line_import_the_privacy_audit() -> None:
+    # privacy/ attacks what the rest of the package writes: it sits on top, beside cli/
+    def inside(mod: str) -> bool:
+        return mod == "daskfractal.privacy" or mod.startswith("daskfractal.privacy.")
+
+    assert any(inside(m) for m in MODULES)
+    bad = sorted(
+        f"{m} imports {d}"
+        for m, deps in EDGES.items()
+        if not inside(m) and not _in_cli(m) and m != "daskfractal"
+        for d, _ in deps
+        if inside(d)
+    )
+    assert bad == []

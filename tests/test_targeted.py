@@ -50,14 +50,37 @@ def test_targeted_counts_match_the_reference_and_hit_the_target(m, nb, seed, i, 
         assert not got.any()
         return
     flags = (got & FLAG) != 0
-    anchors = np.flatnonzero(flags.any(axis=1))
-    assert anchors.size == 1 and keep[anchors[0]] > 0  # one anchor block per block row
-    assert flags[anchors[0]].all()  # every source row anchors one user
-    a = anchors[0]
+    totals = np.array([sum(int(k[j, src[j, t]]) for j in range(nb)) for t in range(m)])
+    room = np.array(
+        [sum(int(deg[src[j, t]]) for j in range(nb) if keep[j] > 0) for t in range(m)]
+    )
+    # one anchor block per block row: every total is `multiple` times the degree of the row
+    # the user copies there (so every source row anchors exactly one user)
+    anchors = [
+        a
+        for a in range(nb)
+        if keep[a] > 0
+        and all(totals[t] == min(multiple * int(deg[src[a, t]]), room[t]) for t in range(m))
+    ]
+    assert anchors
+    # exactly one test block per user, among the blocks that give it train entries
     for t in range(m):
-        total = sum(int(k[j, src[j, t]]) for j in range(nb))
-        room = sum(int(deg[src[j, t]]) for j in range(nb) if keep[j] > 0)
-        assert total == min(multiple * int(deg[src[a, t]]), room)
+        fj = [j for j in range(nb) if flags[j, src[j, t]]]
+        assert len(fj) == 1
+        assert totals[t] == 0 or k[fj[0], src[fj[0], t]] > 0
+
+
+def test_targeted_test_block_follows_the_train_parts():
+    # 3 blocks with keep 0.1 / 0.3 / 0.6 and equal degrees: a user's test block is drawn
+    # in proportion to its train parts, so the held-out entries spread like the train
+    m, nb = 30_000, 3
+    deg = np.full(m, 10)
+    keep = np.array([0.1, 0.3, 0.6])
+    src = np.stack([np.random.default_rng(j).permutation(m) for j in range(nb)])
+    got = D.targeted_row_counts(deg, keep, src, 3, 0, 1)
+    k = got & (FLAG - 1)
+    per_block_test = ((got & FLAG) != 0).sum(axis=1)
+    np.testing.assert_allclose(per_block_test / m, k.sum(axis=1) / k.sum(), atol=0.01)
 
 
 @settings(max_examples=50, deadline=None)
@@ -79,22 +102,38 @@ def test_balanced_counts_are_unbiased():
 def test_the_surviving_train_entries_are_a_uniform_subset():
     """Targeted: which 2 of a row's 6 train entries survive is uniform (chi-square)."""
     sign = np.array([1, 1, -1, 1, 1, 1, 1], np.int8)
-    keys = np.empty(7, np.uint64)
-    sorted_keys = np.empty(7, np.uint64)
     pos = np.empty(8, np.int64)
     hits = np.zeros(7)
     trials = 3000
     for s in range(trials):
         hp = np.uint64(hash_prefix(s, 4, 0, 0))
-        nk = D.target_row_keep(hp, 0, 7, 2, sign, keys, sorted_keys, pos)
+        nk = D.target_row_keep(hp, 0, 7, 2, sign, pos)
         assert nk == 2
         hits[pos[:nk]] += 1
     assert hits[2] == 0  # the test entry is not kept without the flag
     assert chisquare(hits[sign > 0]).pvalue > 1e-3
     # with the flag the test entry is kept too
     hp = np.uint64(hash_prefix(1, 4, 0, 0))
-    nk = D.target_row_keep(hp, 0, 7, 2 | FLAG, sign, keys, sorted_keys, pos)
+    nk = D.target_row_keep(hp, 0, 7, 2 | FLAG, sign, pos)
     assert nk == 3 and 2 in pos[:nk]
+
+
+def test_exact_rows_keep_uniform_k_subsets():
+    """Selection sampling: exactly k of d, every k-subset equally likely (chi-square over the
+    10 subsets of 2 of 5), in ascending position order."""
+    import itertools
+
+    pos = np.empty(6, np.int64)
+    subsets = {c: 0 for c in itertools.combinations(range(5), 2)}
+    for s in range(5000):
+        hp = np.uint64(hash_prefix(s, 4, 1, 2))
+        nk = D.exact_row_keep(hp, 0, 5, 2, pos)
+        assert nk == 2 and pos[0] < pos[1]
+        subsets[(int(pos[0]), int(pos[1]))] += 1
+    assert chisquare(list(subsets.values())).pvalue > 1e-3
+    hp = np.uint64(hash_prefix(0, 4, 1, 2))
+    assert D.exact_row_keep(hp, 3, 8, 9, pos) == 5 and pos[:5].tolist() == [3, 4, 5, 6, 7]
+    assert D.exact_row_keep(hp, 3, 8, 0, pos) == 0
 
 
 def test_targeted_keep_rows_sum_to_one_integer():

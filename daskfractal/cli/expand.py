@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ParameterError
+from ..expansion import DEFAULT_DROPOUT, DEFAULT_SHUFFLE
 from ..store import FORMATS
 from .codes import EXIT_OK
 from .options import (
@@ -60,20 +61,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     g.add_argument(
         "--shuffle",
-        default="block",
-        choices=["block", "stratified", "none"],
-        help="per-block permutations: block (the papers, default), stratified "
-        "(only among users/items of similar degree: keeps degree distributions), "
-        "none (plain stochastic Kronecker)",
+        default=DEFAULT_SHUFFLE,
+        choices=["stratified", "block", "none"],
+        help="per-block permutations: stratified (default: only among users/items of similar "
+        "degree, keeps degree distributions), block (the papers and MLPerf), none (plain "
+        "stochastic Kronecker)",
     )
     g.add_argument("--window", type=int, default=64, help="window of --shuffle stratified (64)")
     g.add_argument(
         "--dropout",
-        default="bernoulli",
-        choices=["bernoulli", "exact", "balanced", "targeted"],
-        help="bernoulli: independent keeps (default); exact: round(p*nnz) per block; "
-        "balanced: p*d per (row, block), rounded; targeted: each user's total p*d fixed, then "
-        "split over the blocks (keeps k-core degree distributions)",
+        default=DEFAULT_DROPOUT,
+        choices=["balanced", "bernoulli", "exact", "targeted"],
+        help="balanced (default): p*d per (row, block), rounded; bernoulli: independent keeps "
+        "(the papers); exact: round(p*nnz) per block (MLPerf); targeted: each user exactly c "
+        "times a real user's degree (keeps k-core degree distributions)",
     )
     g.add_argument(
         "--block-sample-rate",

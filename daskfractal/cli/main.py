@@ -17,7 +17,7 @@ from ..errors import (
     ResourceError,
     StoreError,
 )
-from . import download, evaluate, expand, info, negatives, reduce, validate, verify
+from . import download, evaluate, expand, info, negatives, privacy, reduce, validate, verify
 from .codes import (
     EXIT_DOWNLOAD,
     EXIT_FAILURE,
@@ -33,7 +33,7 @@ from .codes import (
 __all__ = ["EXIT_CODES", "build_parser", "main"]
 
 #: The sub-commands, in the order of ``daskfractal --help``.
-COMMANDS = (info, reduce, expand, download, verify, negatives, validate, evaluate)
+COMMANDS = (info, reduce, expand, download, verify, negatives, validate, evaluate, privacy)
 
 #: Exception classes and their exit codes, most specific first (documented in docs/cli.md).
 EXIT_CODES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int], ...] = (

@@ -27,6 +27,8 @@ from ._materialize import check_level_memory
 from ._plan import (
     CARRY_NAMES,
     DEFAULT_CHUNK_SIZE,
+    DEFAULT_DROPOUT,
+    DEFAULT_SHUFFLE,
     DROPOUTS,
     SHUFFLES,
     TEST_POLICIES,
@@ -47,9 +49,9 @@ def expand(
     reduced: Any = None,
     target_interactions: float | None = None,
     seed: int = 0,
-    shuffle: Shuffle = "block",
+    shuffle: Shuffle = DEFAULT_SHUFFLE,
     window: int = 64,
-    dropout: Dropout = "bernoulli",
+    dropout: Dropout = DEFAULT_DROPOUT,
     test_policy: TestPolicy = "all",
     carry: Sequence[str] | str = "auto",
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -89,21 +91,24 @@ def expand(
     seed : int in [0, 2**64), default 0
         Every random stream is derived from (seed, block, row, element): the same seed gives
         the same output whatever the chunking, workers or scheduler.
-    shuffle : {"block", "stratified", "none"}, default "block"
-        ``block``: independent uniform row and column permutations per block (the papers).
+    shuffle : {"stratified", "block", "none"}, default "stratified"
         ``stratified``: per-block permutations that only exchange users (items) of similar
         degree, inside windows of ``window`` after sorting by degree: keeps the degree
-        distributions' shape. ``none``: no permutation (plain stochastic Kronecker product).
+        distributions' shape. ``block``: independent uniform row and column permutations per
+        block (the papers and the MLPerf reference). ``none``: no permutation (plain
+        stochastic Kronecker product).
     window : int, default 64
         Window of the ``stratified`` shuffle.
-    dropout : {"bernoulli", "exact", "balanced", "targeted"}, default "bernoulli"
-        ``bernoulli``: every entry kept independently; ``exact``: exactly round(p·nnz(S))
-        entries per block, chosen uniformly (as the MLPerf reference); ``balanced``: each
-        (row, block) keeps ``p·d`` entries rounded stochastically, a uniform subset;
-        ``targeted``: each output user's total ``Σ_j p_ij·d_j`` is fixed (rounded) first,
-        then split over its blocks by systematic rounding, so that a user's degree is its
-        expectation up to one (the point masses of k-core data survive). All are unbiased:
-        the expected count of every (row, block) is ``p·d``.
+    dropout : {"balanced", "bernoulli", "exact", "targeted"}, default "balanced"
+        ``balanced``: each (row, block) keeps ``p·d`` entries rounded stochastically, a
+        uniform subset (a user's degree varies by at most one per block instead of
+        binomially); ``bernoulli``: every entry kept independently (the papers);
+        ``exact``: exactly round(p·nnz(S)) entries per block, chosen uniformly (the MLPerf
+        reference); ``targeted``: R̂'s rows are rescaled to one integer sum ``c`` and every
+        output user keeps exactly ``c`` times the train degree of the real user it is
+        anchored on, split over its blocks by systematic rounding (the point masses of
+        k-core data survive; the size is R̂'s up to the rounding of ``c``). Apart from
+        ``targeted``'s rescaling, the expected count of every (row, block) is ``p·d``.
     test_policy : {"all", "one"}, default "all"
         ``all``: every kept test entry; ``one``: exactly one test item per user, chosen
         uniformly among its kept test entries (users with none are dropped).
@@ -211,6 +216,8 @@ def expand(
 __all__ = [
     "CARRY_NAMES",
     "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_DROPOUT",
+    "DEFAULT_SHUFFLE",
     "DROPOUTS",
     "SHUFFLES",
     "TEST_POLICIES",

@@ -24,6 +24,8 @@ from ._expansion import Expansion
 from ._materialize import check_level_memory
 from ._plan import (
     CARRY_NAMES,
+    DEFAULT_DROPOUT,
+    DEFAULT_SHUFFLE,
     DROPOUTS,
     SHUFFLES,
     TEST_POLICIES,
@@ -37,9 +39,9 @@ from ._sample import block_sampled, check_rate
 class LevelOptions:
     """The options every level of a chain shares (checked once)."""
 
-    shuffle: str = "block"
+    shuffle: str = DEFAULT_SHUFFLE
     window: int = 64
-    dropout: str = "bernoulli"
+    dropout: str = DEFAULT_DROPOUT
     test_policy: str = "all"
     carry: Sequence[str] | str = "auto"
     chunk_size: int = 2**22

@@ -47,6 +47,11 @@ TestPolicy = Literal["all", "one"]
 SHUFFLES = ("block", "stratified", "none")
 DROPOUTS = ("bernoulli", "exact", "balanced", "targeted")
 TEST_POLICIES = ("all", "one")
+#: The defaults of :func:`daskfractal.expand` and ``daskfractal expand``: the modes that keep
+#: the degree distributions and the spectrum best over the measured data sets (docs/fidelity.md);
+#: ``block`` + ``bernoulli`` reproduce the papers and the MLPerf reference.
+DEFAULT_SHUFFLE: Shuffle = "stratified"
+DEFAULT_DROPOUT: Dropout = "balanced"
 CARRY_NAMES = ("ratings", "timestamps")
 
 DEFAULT_CHUNK_SIZE = 2**22  # expected kept interactions per count (and compute) task

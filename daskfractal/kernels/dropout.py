@@ -4,21 +4,24 @@ EXACT dropout (a fixed number of kept elements per source row).
 Dropout of the element at absolute CSR position ``q`` in block ``(i, j)``:
 
 * ``MODE_BERNOULLI``: kept iff ``uniform(seed, STREAM_DROP, i, j, q) < keep_row[j]``.
-* ``MODE_EXACT``: keep the ``exact_counts[j, r]`` elements of source row ``r`` with the
-  smallest keys ``uniform(seed, STREAM_EXACT, i, j, q)`` (ties by ``q``); ``keep_row`` is not
-  used. Three rules give the per-row counts (the dropout names of the expansion):
+* ``MODE_EXACT``: keep ``k = exact_counts[j, r]`` elements of source row ``r``, a uniform
+  ``k``-subset by selection sampling (:func:`select_next`: going through the row in order,
+  element ``q`` is kept iff ``uniform(seed, STREAM_EXACT, i, j, q) · left < need``, so exactly
+  ``k`` are kept with one hash each and no sort); ``keep_row`` is not used. Three rules give
+  the per-row counts (the dropout names of the expansion):
 
   - ``"exact"`` (:func:`exact_row_counts`): a fixed total per block, split over the rows
     multivariate-hypergeometrically (the MLPerf reference's semantics);
   - ``"balanced"`` (:func:`balanced_row_counts`): each (row, block) keeps ``p·d`` rounded
     stochastically (``⌊p·d + u⌋``, ``u`` from ``(seed, i, j, r)``), so a row's count varies by
     at most one around its expectation instead of binomially;
-  - ``"targeted"`` (:func:`targeted_row_counts`): each output user's total
-    ``T = ⌊Σ_j p_ij·d_j + u⌋`` is fixed first (``d_j`` the degree of the row it copies in block
-    column ``j``), then split over the blocks in proportion to ``p_ij·d_j`` by systematic
-    rounding (each block gets its expectation rounded down or up, the parts sum to ``T``).
-    A user's degree is then its expectation up to one unit, so the point masses of a k-core
-    input survive.
+  - ``"targeted"`` (:func:`targeted_row_counts`): each output user's train total
+    ``T = c·d*`` is fixed first (``c`` the integer row sum of R̂, ``d*`` the degree of the real
+    user it is anchored on), then split over the blocks in proportion to ``p_ij·d_j`` by
+    systematic rounding (each block gets its share rounded down or up, the parts sum to
+    ``T``). The output degrees are exactly the input's times ``c``, so the point masses of a
+    k-core input survive (any other scale moves every atom a little, and the KS distance of
+    ``log(d / mean d)`` then counts each atom's whole mass).
 
 Test policy (entries with ``sign < 0``):
 
@@ -33,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import IntLike, ngjit
-from .rng import STREAM_BALANCE, STREAM_EXACT, STREAM_TARGET, absorb, as_seed, uniform
+from .rng import STREAM_BALANCE, STREAM_EXACT, STREAM_TARGET, absorb, as_seed, to_unit, uniform
 
 MODE_BERNOULLI = 0
 MODE_EXACT = 1
@@ -51,8 +54,6 @@ _MODES = {
     "targeted": MODE_TARGET,
 }
 _POLICIES = {"all": TEST_ALL, "one": TEST_ONE}
-_INSERTION_MAX = 32
-_S11 = np.uint64(11)
 
 
 def as_mode(mode: str | IntLike) -> int:
@@ -78,99 +79,67 @@ def as_test_policy(policy: str | IntLike) -> int:
 
 
 @ngjit
-def _sort_small(a: np.ndarray, n: IntLike) -> None:
-    """In-place ascending sort of ``a[:n]`` (insertion sort for short rows)."""
-    if n <= _INSERTION_MAX:
-        for x in range(1, n):
-            key = a[x]
-            y = x - 1
-            while y >= 0 and a[y] > key:
-                a[y + 1] = a[y]
-                y -= 1
-            a[y + 1] = key
-    else:
-        a[:n].sort()
+def select_next(hp: np.uint64, q: IntLike, need: IntLike, left: IntLike) -> bool:
+    """Selection sampling (Knuth's Algorithm S): keep candidate ``q`` when ``need`` of the
+    ``left`` candidates not yet seen (``q`` included) are still to be kept.
 
-
-@ngjit
-def exact_threshold(
-    hp: np.uint64, a: IntLike, d: int, k: int, keys: np.ndarray, sorted_keys: np.ndarray
-) -> tuple[np.uint64, int]:
-    """EXACT dropout of one source row: keys and the keep rule for its ``k`` of ``d``.
-
-    Fills ``keys[:d]`` with the integer keys ``absorb(hp, a + x) >> 11`` and returns
-    ``(thr, ties_left)``: keep ``x`` iff ``keys[x] < thr``, plus the first ``ties_left`` (by
-    position) with ``keys[x] == thr``. ``0 < k < d``.
+    Kept with probability ``need / left`` from ``u = to_unit(absorb(hp, q))``: going through a
+    row's ``d`` candidates in order with ``need = k`` and ``left = d`` at the start keeps
+    exactly ``k``, every ``k``-subset equally likely, one hash per candidate and no sort.
     """
-    for x in range(d):
-        key = absorb(hp, a + x) >> _S11
-        keys[x] = key
-        sorted_keys[x] = key
-    return _kth_key(sorted_keys, d, k)
+    return bool(to_unit(absorb(hp, q)) * np.float64(left) < np.float64(need))
 
 
 @ngjit
-def _kth_key(sorted_keys: np.ndarray, d: int, k: int) -> tuple[np.uint64, int]:
-    """Sort ``sorted_keys[:d]`` in place; return the ``k``-th smallest key and how many of the
-    keys equal to it are kept (the first ones by position) so that exactly ``k`` are kept."""
-    _sort_small(sorted_keys, d)
-    thr = sorted_keys[k - 1]
-    n_less = k - 1
-    while n_less > 0 and sorted_keys[n_less - 1] == thr:
-        n_less -= 1
-    return thr, k - n_less
+def exact_row_keep(hp: np.uint64, a: IntLike, b: IntLike, k: IntLike, pos: np.ndarray) -> int:
+    """EXACT dropout of source row ``[a, b)``: fill ``pos`` with the ``k`` kept CSR positions
+    (ascending, a uniform ``k``-subset by :func:`select_next`; all when ``k >= b - a``) and
+    return how many."""
+    d = b - a
+    nk: IntLike = 0
+    need = min(k, d)
+    for x in range(d):
+        if need <= 0:
+            break
+        q = a + x
+        if select_next(hp, q, need, d - x):
+            pos[nk] = q
+            nk += 1
+            need -= 1
+    return int(nk)
 
 
 @ngjit
 def target_row_keep(
-    hp: np.uint64,
-    a: IntLike,
-    b: IntLike,
-    count: IntLike,
-    sign: np.ndarray,
-    keys: np.ndarray,
-    sorted_keys: np.ndarray,
-    pos: np.ndarray,
+    hp: np.uint64, a: IntLike, b: IntLike, count: IntLike, sign: np.ndarray, pos: np.ndarray
 ) -> int:
     """``MODE_TARGET`` on source row ``[a, b)``: fill ``pos`` with the kept CSR positions
     (ascending) and return how many.
 
-    ``count`` is ``k | TARGET_TEST_FLAG·f``: the row keeps its ``k`` train entries
-    (``sign > 0``) with the smallest keys ``absorb(hp, q) >> 11`` (ties by position; all of
-    them when ``k`` reaches the row's train degree) and, when ``f``, all its test entries.
+    ``count`` is ``k | TARGET_TEST_FLAG·f``: the row keeps ``k`` of its train entries
+    (``sign > 0``; a uniform subset by :func:`select_next` over the train entries in order,
+    all of them when ``k`` reaches the row's train degree) and, when ``f``, all its test
+    entries.
     """
     k = count & _COUNT_MASK
     with_test = (count & TARGET_TEST_FLAG) != 0
-    d = b - a
     n_train: IntLike = 0
     for q in range(a, b):
         n_train += np.int64(sign[q] > 0)
-    big = np.uint64(1) << np.uint64(60)  # above every 53-bit key: never among the k smallest
-    thr = big
-    ties_left: IntLike = 0
-    if 0 < k < n_train:
-        for x in range(d):
-            key = (absorb(hp, a + x) >> _S11) if sign[a + x] > 0 else big
-            keys[x] = key
-            sorted_keys[x] = key
-        thr, ties_left = _kth_key(sorted_keys, int(d), int(k))
+    need = min(k, n_train)
+    left = n_train
     nk: IntLike = 0
-    for x in range(d):
-        s = sign[a + x]
+    for q in range(a, b):
+        s = sign[q]
         if s > 0:
-            if k <= 0:
+            kept = need > 0 and select_next(hp, q, need, left)
+            left -= 1
+            if not kept:
                 continue
-            if k < n_train:
-                key = keys[x]
-                kept = key < thr
-                if key == thr and ties_left > 0:
-                    kept = True
-                    ties_left -= 1
-                if not kept:
-                    continue
+            need -= 1
         elif not (s < 0 and with_test):
             continue
-        pos[nk] = a + x
+        pos[nk] = q
         nk += 1
     return int(nk)
 
@@ -256,8 +225,11 @@ def targeted_counts_kernel(
     falls short of ``T`` only when ``Σ_j d_j < T`` over the blocks with ``keep_row[j] > 0``;
     the others stay empty). Since ``row_src[j*]`` is a permutation, every real user anchors
     exactly one output user of the block row: the block row's train degrees are ``multiple``
-    times the input's. The anchor's count carries :data:`TARGET_TEST_FLAG`: the user's test
-    entries are those of the row it copies in block ``j*``.
+    times the input's. The user's test entries are those of the row it copies in one block
+    ``j_t``, drawn with probability proportional to the train entries block ``j_t`` gives it
+    (``u2 = uniform(seed, STREAM_TARGET, i, t, 2)``; ``j*`` for a user with none): that count
+    carries :data:`TARGET_TEST_FLAG`. Held-out items thus spread over the column blocks as
+    the train entries do.
     """
     nb, m = row_src.shape
     out = np.zeros((nb, m), np.int64)
@@ -309,7 +281,21 @@ def targeted_counts_kernel(
                     out[j, row_src[j, t]] += add
                     carry -= add
                 j += 1
-        out[anchor, row_src[anchor, t]] |= TARGET_TEST_FLAG
+        # the test block: drawn in proportion to the train entries each block gives the
+        # user, so that held-out items spread over the column blocks as the train does
+        ktot: IntLike = 0
+        for j in range(nb):
+            ktot += out[j, row_src[j, t]]
+        test_j = anchor
+        if ktot > 0:
+            u2 = uniform(seed, STREAM_TARGET, i, t, 2) * ktot
+            acc = 0.0
+            for j in range(nb):
+                acc += out[j, row_src[j, t]]
+                if u2 < acc:
+                    test_j = j
+                    break
+        out[test_j, row_src[test_j, t]] |= TARGET_TEST_FLAG
     return out
 
 
@@ -384,8 +370,9 @@ __all__ = [
     "balanced_counts_kernel",
     "balanced_row_counts",
     "exact_row_counts",
-    "exact_threshold",
+    "exact_row_keep",
     "exact_total",
+    "select_next",
     "target_row_keep",
     "targeted_counts_kernel",
     "targeted_row_counts",

@@ -47,7 +47,8 @@ from .dropout import (
     TEST_ONE,
     as_mode,
     as_test_policy,
-    exact_threshold,
+    exact_row_keep,
+    select_next,
     target_row_keep,
 )
 from .rng import STREAM_DROP, STREAM_EXACT, STREAM_ONE, absorb, as_seed, hash_prefix
@@ -274,8 +275,6 @@ def emit_rows_kernel(
             d = indptr[r + 1] - indptr[r]
             if d > max_deg:
                 max_deg = d
-    keys = np.empty(max_deg if exact or target else 0, np.uint64)
-    sorted_keys = np.empty(max_deg if exact or target else 0, np.uint64)
     pos = np.empty(max_deg + 1, np.int64)
     tmp = np.empty(max_deg + 1, out_train.dtype)
     tmp_src = np.empty(max_deg + 1 if with_src else 0, np.int64)
@@ -320,7 +319,7 @@ def emit_rows_kernel(
                 continue
             nk: IntLike = 0
             if target:
-                nk = target_row_keep(hp, a, b, exact_counts[j, r], sign, keys, sorted_keys, pos)
+                nk = target_row_keep(hp, a, b, exact_counts[j, r], sign, pos)
             elif not exact:
                 if thr == 0:
                     continue
@@ -342,21 +341,7 @@ def emit_rows_kernel(
                 k = exact_counts[j, r]
                 if k <= 0:
                     continue
-                if k >= d:
-                    for q in range(a, b):
-                        pos[nk] = q
-                        nk += 1
-                else:
-                    kthr, ties_left = exact_threshold(hp, a, d, k, keys, sorted_keys)
-                    for x in range(d):
-                        key = keys[x]
-                        kept = key < kthr
-                        if key == kthr and ties_left > 0:
-                            kept = True
-                            ties_left -= 1
-                        if kept:
-                            pos[nk] = a + x
-                            nk += 1
+                nk = exact_row_keep(hp, a, b, k, pos)
             s_tr = c_tr
             s_te = c_te
             if c_tr + nk > cap_tr or c_te + nk > cap_te:
@@ -471,13 +456,11 @@ def count_rows_kernel(
     block_test = np.zeros(nb, np.int64)
     prefix, thr_b, lq_b = _block_streams(seed, stream, i, keep_row, exact or target)
     max_deg = 0
-    if exact or target:
+    if target:
         for r in range(indptr.shape[0] - 1):
             d = indptr[r + 1] - indptr[r]
             if d > max_deg:
                 max_deg = d
-    keys = np.empty(max_deg, np.uint64)
-    sorted_keys = np.empty(max_deg, np.uint64)
     pos = np.empty(max_deg + 1 if target else 0, np.int64)
     for t in range(t0, t1):
         n_tr = 0
@@ -493,9 +476,7 @@ def count_rows_kernel(
             c_tr: IntLike = 0
             c_te: IntLike = 0
             if target:
-                nk = target_row_keep(
-                    prefix[j], a, b, exact_counts[j, r], sign, keys, sorted_keys, pos
-                )
+                nk = target_row_keep(prefix[j], a, b, exact_counts[j, r], sign, pos)
                 for x in range(nk):
                     s = sign[pos[x]]
                     c_tr += np.int64(s > 0)
@@ -534,16 +515,15 @@ def count_rows_kernel(
                         c_tr += np.int64(sign[q] > 0)
                         c_te += np.int64(sign[q] < 0)
                 else:
-                    thr, ties_left = exact_threshold(prefix[j], a, d, k, keys, sorted_keys)
+                    need = k
                     for x in range(d):
-                        key = keys[x]
-                        kept = key < thr
-                        if key == thr and ties_left > 0:
-                            kept = True
-                            ties_left -= 1
-                        s = sign[a + x]
-                        c_tr += np.int64(kept & (s > 0))
-                        c_te += np.int64(kept & (s < 0))
+                        if need <= 0:
+                            break
+                        q = a + x
+                        if select_next(prefix[j], q, need, d - x):
+                            need -= 1
+                            c_tr += np.int64(sign[q] > 0)
+                            c_te += np.int64(sign[q] < 0)
             block_train[j] += c_tr
             block_test[j] += c_te
             n_tr += c_tr

@@ -7,6 +7,7 @@ inputs and meant for tests and for reading.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -299,24 +300,16 @@ def expand_block_rows(
         tl = np.repeat(np.arange(nrows, dtype=np.int64), deg)
         offs = np.arange(deg.sum(), dtype=np.int64) - np.repeat(np.cumsum(deg) - deg, deg)
         q = np.repeat(starts, deg) + offs
-        if mode == MODE_TARGET:
+        if mode in (MODE_TARGET, MODE_EXACT):
             count = np.asarray(exact_counts, dtype=np.int64)[j, r][tl]
-            k = count & (TARGET_TEST_FLAG - 1)
-            is_train = sign[q] > 0
-            # train entries ranked by key inside their row; others after every train entry
-            key = np.where(is_train, uniform(seed, STREAM_EXACT, i, j, q), 2.0)
-            order = np.lexsort((q, key, tl))
-            stl = tl[order]
-            rank = np.empty_like(q)
-            rank[order] = np.arange(q.shape[0]) - np.searchsorted(stl, stl, side="left")
-            kept = np.where(is_train, rank < k, (sign[q] < 0) & ((count & TARGET_TEST_FLAG) != 0))
-        elif mode == MODE_EXACT:
-            key = uniform(seed, STREAM_EXACT, i, j, q)
-            order = np.lexsort((q, key, tl))
-            stl = tl[order]
-            rank = np.empty_like(q)
-            rank[order] = np.arange(q.shape[0]) - np.searchsorted(stl, stl, side="left")
-            kept = rank < np.asarray(exact_counts, dtype=np.int64)[j, r][tl]
+            k = count & (TARGET_TEST_FLAG - 1) if mode == MODE_TARGET else count
+            # selection sampling: the candidates are the row's train entries (targeted) or
+            # all its entries (exact); kept iff u · (candidates left) < (still to keep)
+            cand = sign[q] > 0 if mode == MODE_TARGET else np.ones(q.shape[0], bool)
+            u = uniform(seed, STREAM_EXACT, i, j, q)
+            kept = _selection_sample(u, cand, k, tl)
+            if mode == MODE_TARGET:
+                kept |= (sign[q] < 0) & ((count & TARGET_TEST_FLAG) != 0)
         else:
             kept = np.zeros(int(indptr[-1]), bool)
             for src_row in np.unique(r):
@@ -365,6 +358,29 @@ def expand_block_rows(
         block_train,
         block_test,
     )
+
+
+def _selection_sample(
+    u: np.ndarray, cand: np.ndarray, k: np.ndarray, row: np.ndarray
+) -> np.ndarray:
+    """Knuth's Algorithm S per row (``row`` sorted, each row's entries in CSR order): among the
+    candidates of a row, keep the next one iff ``u · left < need`` (``need`` starts at the
+    row's ``k``, ``left`` at its number of candidates)."""
+    kept = np.zeros(u.shape[0], bool)
+    if u.shape[0] == 0:
+        return kept
+    bounds = np.flatnonzero(np.r_[True, row[1:] != row[:-1], True])
+    for s0, s1 in itertools.pairwise(bounds):
+        idx = np.arange(s0, s1)[cand[s0:s1]]
+        need, left = int(k[s0]), idx.shape[0]
+        for x in idx:
+            if need <= 0:
+                break
+            if u[x] * np.float64(left) < np.float64(need):
+                kept[x] = True
+                need -= 1
+            left -= 1
+    return kept
 
 
 def count_rows(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -438,7 +454,18 @@ def targeted_row_counts(
         k[j] += add
         carry -= add
     k[:, ~go] = 0
-    k[anchor, t] |= TARGET_TEST_FLAG
+    # test block: proportional to the user's train parts (sequential sums, as the kernel)
+    ktot = k.sum(axis=0)
+    u2 = uniform(int(seed), STREAM_TARGET, int(i), t, 2) * ktot
+    acc = np.zeros(m)
+    test_j = anchor.copy()
+    found = ktot <= 0
+    for j in range(nb):
+        acc = acc + k[j]
+        hit = ~found & (u2 < acc)
+        test_j[hit] = j
+        found |= hit
+    k[test_j, t] |= TARGET_TEST_FLAG
     out[np.arange(nb)[:, None], row_src] = k
     return out
 

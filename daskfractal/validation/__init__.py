@@ -36,10 +36,11 @@ in :mod:`daskfractal.kernels.spmm`, the ``validate`` sub-command in
 """
 
 from .blocks import BLOCK_SAMPLE, block_gram
-from .core import validate
+from .core import fidelity_goal, validate
 from .linalg import randomized_svd
 from .report import ValidationReport
 from .stats import (
+    FIDELITY_GOAL,
     gini,
     ks_distance,
     loglog_slopes,
@@ -51,8 +52,10 @@ from .stats import (
 
 __all__ = [
     "BLOCK_SAMPLE",
+    "FIDELITY_GOAL",
     "ValidationReport",
     "block_gram",
+    "fidelity_goal",
     "gini",
     "ks_distance",
     "loglog_slopes",

@@ -217,7 +217,7 @@ def _overlay_figure(rep: ValidationReport) -> Any:
             any_drawn = True
         title = row_title
         if row != "spectrum":
-            ks = (deg.get(row) or {}).get("ks", {}).get("standardized")
+            ks = (deg.get(row) or {}).get("ks", {}).get("log_normalized")
             if ks is not None:
                 title += f" (KS R vs expansion: {ks:.3f})"
         ax.set_title(title, fontsize=10)
@@ -295,6 +295,19 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [*out, ""]
 
 
+def _goal_markdown(goal: dict[str, Any]) -> str:
+    """The fidelity goal as a Markdown table: each number, its bound, met or missed."""
+    verdict = {True: "**met**", False: "**missed**", None: "not fully measured"}[goal["met"]]
+    rows = []
+    for k, bound in goal["goal"].items():
+        v = goal["values"].get(k)
+        ok = "—" if v is None else ("missed" if k in goal["missed"] else "met")
+        rows.append([k, _f(v, ".3f"), f"≤ {bound:.2f}", ok])
+    return "\n".join(
+        [f"## Fidelity goal: {verdict}", "", *_table(["number", "value", "goal", ""], rows)]
+    )
+
+
 def _markdown(rep: ValidationReport, drawn: list[str], why_not: str | None) -> str:
     n = rep.to_dict()
     s = n["store"]
@@ -316,6 +329,9 @@ def _markdown(rep: ValidationReport, drawn: list[str], why_not: str | None) -> s
         "All statistics are of the binarized train split. Every number is in `report.json`.",
         "",
     ]
+    goal = n.get("fidelity_goal")
+    if goal:
+        lines += [_goal_markdown(goal), ""]
     if rep.notes:
         lines += ["Notes:", ""] + [f"- {x}" for x in rep.notes] + [""]
     if why_not:
@@ -368,7 +384,9 @@ def _markdown(rep: ValidationReport, drawn: list[str], why_not: str | None) -> s
         lines += [f"### {'Items (popularity)' if axis == 'items' else 'Users (engagement)'}", ""]
         lines += _table(header, rows)
         lines += [
-            f"KS distance R vs expansion: standardized log-degrees {_f(ks['standardized'], '.4f')},"
+            f"KS distance R vs expansion: log(d / mean d) "
+            f"{_f(ks.get('log_normalized'), '.4f')} (the fidelity goal's measure), "
+            f"standardized log-degrees {_f(ks['standardized'], '.4f')},"
             f" centered {_f(ks['centered'], '.4f')}; expansion vs Proposition-1 prediction "
             f"(raw log-degrees) {_f(ks['prediction'], '.4f')}"
             + (

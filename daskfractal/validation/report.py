@@ -164,7 +164,8 @@ def _summary_text(rep: ValidationReport) -> str:
         d = n["degrees"][axis]
         e = d["expansion"]
         lines.append(
-            f"{axis:5s}: KS(R, expansion) {fmt(d['ks']['standardized'], '.3f')}, "
+            f"{axis:5s}: KS(R, expansion) {fmt(d['ks'].get('log_normalized'), '.3f')} "
+            f"(standardized {fmt(d['ks']['standardized'], '.3f')}), "
             f"Gini {fmt(d.get('R', {}).get('gini'), '.3f')} -> {fmt(e['gini'], '.3f')}, "
             f"head slope {fmt(d.get('R', {}).get('head_slope'), '.3f')} -> "
             f"{fmt(e['head_slope'], '.3f')}, empty {fmt(e['empty_share'], '.2%')}"
@@ -200,5 +201,44 @@ def _summary_text(rep: ValidationReport) -> str:
             f"split: train ∩ test {fmt(sp2.get('overlap'))}, users without test "
             f"{fmt(sp2.get('users_without_test'))} ({share}), test items per user mean {mean}"
         )
+    goal = n.get("fidelity_goal")
+    if goal:
+        lines.append(goal_line(goal))
     lines.extend(f"note: {x}" for x in rep.notes)
     return "\n".join(lines)
+
+
+#: How the goal's numbers are named in the one-line verdict.
+_GOAL_LABELS = {
+    "ks_users": "KS users",
+    "ks_items": "KS items",
+    "top_sigma_deviation": "|σ1 / Theorem 1 − 1|",
+    "rank1_energy_share": "rank-1 block energy",
+}
+
+
+def goal_line(goal: dict[str, Any]) -> str:
+    """The fidelity goal's verdict in one line (see ``validation.core.fidelity_goal``).
+
+    Examples
+    --------
+    >>> g = {"goal": {"ks_users": 0.1, "ks_items": 0.1}, "values": {"ks_users": 0.02,
+    ...      "ks_items": 0.31}, "missed": ["ks_items"], "met": False}
+    >>> goal_line(g)
+    'fidelity goal MISSED: KS items 0.310 > 0.10 (met: KS users 0.020)'
+    """
+    vals, bound = goal["values"], goal["goal"]
+    missed = [f"{_GOAL_LABELS[k]} {fmt(vals[k], '.3f')} > {bound[k]:.2f}" for k in goal["missed"]]
+    met = [
+        f"{_GOAL_LABELS[k]} {fmt(v, '.3f')}"
+        for k, v in vals.items()
+        if v is not None and k not in goal["missed"]
+    ]
+    unknown = [_GOAL_LABELS[k] for k, v in vals.items() if v is None]
+    tail = f" (not measured: {', '.join(unknown)})" if unknown else ""
+    if missed:
+        also = f" (met: {', '.join(met)})" if met else ""
+        return f"fidelity goal MISSED: {'; '.join(missed)}{also}" + tail
+    if goal["met"]:
+        return "fidelity goal met: " + ", ".join(met)
+    return "fidelity goal: " + (", ".join(met) or "nothing measured") + tail

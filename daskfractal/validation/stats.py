@@ -16,6 +16,7 @@ from ..errors import ParameterError
 
 __all__ = [
     "CURVE_POINTS",
+    "FIDELITY_GOAL",
     "HEAD_SHARE",
     "gini",
     "ks_distance",
@@ -28,6 +29,16 @@ __all__ = [
 
 #: Share of the ranked curve that is the "head" of the log-log slope fits.
 HEAD_SHARE = 0.1
+#: The fidelity goal an expansion is flagged against (``validate``): KS distance of
+#: ``log(d / mean d)`` between R_train and the expansion's train part, users and items; the top
+#: singular value against Theorem 1; the Kronecker rank-1 share of the block energy (the
+#: blocks stay hidden).
+FIDELITY_GOAL = {
+    "ks_users": 0.10,
+    "ks_items": 0.10,
+    "top_sigma_deviation": 0.05,
+    "rank1_energy_share": 0.30,
+}
 #: Points kept per ranked curve in report.json (log-spaced ranks).
 CURVE_POINTS = 400
 
@@ -39,17 +50,23 @@ def normalized_log_degrees(degrees: np.ndarray, how: str = "standard") -> np.nda
     ----------
     degrees : array_like
         Degrees (or any non-negative sums); zeros are dropped.
-    how : {"standard", "center"}
+    how : {"standard", "center", "mean"}
         ``standard``: ``(x − mean) / std`` of ``x = log d`` (shape only: invariant to a
         multiplicative scale of the degrees and to a power of them); ``center``: ``x − mean``
         (invariant to a multiplicative scale only). A constant ``x`` is only centered.
+        ``mean``: ``log(d / mean d)`` (invariant to a multiplicative scale; the fidelity
+        goal's measure, :data:`FIDELITY_GOAL`).
 
     Returns
     -------
     ndarray of float64
     """
     d = np.asarray(degrees, dtype=np.float64).ravel()
-    x = np.log(d[d > 0])
+    d = d[d > 0]
+    if how == "mean":
+        # divide before the log: equal degrees give equal values whatever log's rounding
+        return np.log(d / d.mean()) if d.size else d
+    x = np.log(d)
     if x.size == 0:
         return x
     x = x - x.mean()
@@ -58,7 +75,7 @@ def normalized_log_degrees(degrees: np.ndarray, how: str = "standard") -> np.nda
         if sd > 0:
             x = x / sd
     elif how != "center":
-        raise ParameterError(f"how={how!r} must be 'standard' or 'center'")
+        raise ParameterError(f"how={how!r} must be 'standard', 'center' or 'mean'")
     return x
 
 

@@ -1,0 +1,113 @@
+"""The ground truth of an audit: which real user each synthetic segment copies.
+
+A store records its seed, shuffle and window (``params``, or ``params.levels[0]`` for the
+outermost level of a chain) and the slot ``i·m + t`` of every user (``users/slot``). With the
+input ``R`` these give back every permutation of the expansion: the row and column
+permutations of block ``(i, j)`` are recomputed here with the expansion's own functions
+(:func:`daskfractal.kernels.permute.permutation_table` on the streams
+:data:`~daskfractal.kernels.rng.STREAM_ROW_PERM` / ``STREAM_COL_PERM``, with the degrees of the
+signed input S = R_train − R_test for the ``stratified`` kind), exactly as the planner does.
+That is also what an attacker holding the store and ``R`` can do: with the recorded seed the
+re-identification is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import StoreError
+from ..kernels import STREAM_COL_PERM, STREAM_ROW_PERM, invert_permutation, permutation_table
+from ..preprocess import SignedMatrix
+
+__all__ = ["LevelTruth", "level_of"]
+
+
+def level_of(params: dict[str, Any]) -> dict[str, Any]:
+    """The recorded options of the outermost level: ``seed``, ``shuffle``, ``window``, ...
+
+    Raises
+    ------
+    StoreError
+        If the store does not record its seed or shuffle (a store written without them).
+
+    Examples
+    --------
+    >>> level_of({"seed": 3, "shuffle": "none", "window": 64})["seed"]
+    3
+    """
+    levels = params.get("levels") or []
+    level = dict(levels[0]) if levels else dict(params)
+    missing = [k for k in ("seed", "shuffle") if level.get(k) is None]
+    if missing:
+        raise StoreError(
+            f"the store does not record {' and '.join(missing)}: the ground truth of a privacy "
+            "audit cannot be rebuilt"
+        )
+    level.setdefault("window", 64)
+    return level
+
+
+@dataclass(frozen=True)
+class LevelTruth:
+    """The permutations of one expansion level, recomputed from its recorded options.
+
+    Attributes
+    ----------
+    seed : int
+    shuffle : str
+        ``"block"``, ``"stratified"`` or ``"none"``.
+    window : int
+    n_blocks : int
+        n', the number of block columns.
+    row_degree, col_degree : numpy.ndarray of int64
+        Row and column degrees of the signed input (train and test entries), which the
+        ``stratified`` kind sorts by.
+
+    Examples
+    --------
+    >>> import daskfractal as dfr
+    >>> from daskfractal.testing import tiny_split
+    >>> split = tiny_split()
+    >>> truth = LevelTruth.of({"seed": 1, "shuffle": "none"}, split.signed(), 2)
+    >>> truth.sources(0)[0].tolist() == list(range(split.shape[0]))
+    True
+    """
+
+    seed: int
+    shuffle: str
+    window: int
+    n_blocks: int
+    row_degree: np.ndarray
+    col_degree: np.ndarray
+
+    @classmethod
+    def of(cls, params: dict[str, Any], signed: SignedMatrix, n_blocks: int) -> LevelTruth:
+        """From a store's ``params`` (see :func:`level_of`) and the signed input."""
+        level = level_of(params)
+        n = signed.shape[1]
+        return cls(
+            seed=int(level["seed"]),
+            shuffle=str(level["shuffle"]),
+            window=int(level["window"]),
+            n_blocks=int(n_blocks),
+            row_degree=np.diff(signed.indptr).astype(np.int64),
+            col_degree=np.bincount(signed.indices, minlength=n).astype(np.int64),
+        )
+
+    def _table(self, size: int, stream: int, i: int, degree: np.ndarray) -> np.ndarray:
+        extra: dict[str, Any] = {}
+        if self.shuffle == "stratified":
+            extra = {"degree": degree, "window": self.window}
+        return permutation_table(self.shuffle, size, self.seed, stream, i, self.n_blocks, **extra)
+
+    def sources(self, i: int) -> np.ndarray:
+        """int64 (n', m): ``out[j, t]`` is the real user copied into slot ``t`` of block (i, j)."""
+        rows = self._table(self.row_degree.size, STREAM_ROW_PERM, i, self.row_degree)
+        return invert_permutation(rows)
+
+    def item_permutations(self, i: int) -> np.ndarray:
+        """int64 (n', n): ``out[j, c]`` is the offset of real item ``c`` in block (i, j)."""
+        return self._table(self.col_degree.size, STREAM_COL_PERM, i, self.col_degree)
