@@ -9,29 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OutputError
+from ..validation.report import check_report_dir
 
 __all__ = ["PrivacyReport", "check_report_dir"]
-
-
-def check_report_dir(report_dir: str | os.PathLike | None) -> Path | None:
-    """``report_dir`` as a Path, or :class:`~daskfractal.errors.OutputError` when it (or a
-    folder above it) is an existing file; checked before the audit runs.
-
-    Examples
-    --------
-    >>> check_report_dir(None) is None
-    True
-    """
-    if report_dir is None:
-        return None
-    out = Path(report_dir)
-    for p in (out, *out.parents):
-        if p.exists() or p.is_symlink():
-            if not p.is_dir():
-                what = "is a file" if p == out else f"is below the file {p}"
-                raise OutputError(f"report folder {out} {what}: give a folder (created if missing)")
-            break
-    return out
 
 
 def _pct(x: float | None) -> str:
