@@ -32,6 +32,7 @@ from .stats import (
     _spectrum_slope,
     _summary,
     ks_distance,
+    ks_scaled_degrees,
     minkowski_product,
     normalized_log_degrees,
     rank1_energy_share,
@@ -399,11 +400,9 @@ def _degree_numbers(degrees: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "prediction": None,
         }
         if mats["R"] is not None:
-            for how, label in (
-                ("mean", "log_normalized"),
-                ("standard", "standardized"),
-                ("center", "centered"),
-            ):
+            # the goal's measure, exact for integer degrees (no last-bit atom splits)
+            ks["log_normalized"] = ks_scaled_degrees(mats["R"], mats["expansion"])
+            for how, label in (("standard", "standardized"), ("center", "centered")):
                 ks[label] = ks_distance(
                     normalized_log_degrees(mats["R"], how),
                     normalized_log_degrees(mats["expansion"], how),
