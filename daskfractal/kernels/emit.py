@@ -48,7 +48,6 @@ from .dropout import (
     as_mode,
     as_test_policy,
     exact_row_keep,
-    select_next,
     target_row_keep,
 )
 from .rng import STREAM_DROP, STREAM_EXACT, STREAM_ONE, absorb, as_seed, hash_prefix
@@ -456,12 +455,12 @@ def count_rows_kernel(
     block_test = np.zeros(nb, np.int64)
     prefix, thr_b, lq_b = _block_streams(seed, stream, i, keep_row, exact or target)
     max_deg = 0
-    if target:
+    if exact or target:
         for r in range(indptr.shape[0] - 1):
             d = indptr[r + 1] - indptr[r]
             if d > max_deg:
                 max_deg = d
-    pos = np.empty(max_deg + 1 if target else 0, np.int64)
+    pos = np.empty(max_deg + 1 if exact or target else 0, np.int64)
     for t in range(t0, t1):
         n_tr = 0
         n_te = 0
@@ -475,13 +474,17 @@ def count_rows_kernel(
                 continue
             c_tr: IntLike = 0
             c_te: IntLike = 0
-            if target:
-                nk = target_row_keep(prefix[j], a, b, exact_counts[j, r], sign, pos)
+            if exact or target:
+                # the survivors the emit pass keeps, by the same functions
+                if target:
+                    nk = target_row_keep(prefix[j], a, b, exact_counts[j, r], sign, pos)
+                else:
+                    nk = exact_row_keep(prefix[j], a, b, exact_counts[j, r], pos)
                 for x in range(nk):
                     s = sign[pos[x]]
                     c_tr += np.int64(s > 0)
                     c_te += np.int64(s < 0)
-            elif not exact:
+            else:
                 thr = thr_b[j]
                 if thr == 0:
                     continue
@@ -505,25 +508,6 @@ def count_rows_kernel(
                         s = sign[q]
                         c_tr += np.int64(kept & (s > 0))
                         c_te += np.int64(kept & (s < 0))
-            else:
-                k = exact_counts[j, r]
-                if k <= 0:
-                    continue
-                d = b - a
-                if k >= d:
-                    for q in range(a, b):
-                        c_tr += np.int64(sign[q] > 0)
-                        c_te += np.int64(sign[q] < 0)
-                else:
-                    need = k
-                    for x in range(d):
-                        if need <= 0:
-                            break
-                        q = a + x
-                        if select_next(prefix[j], q, need, d - x):
-                            need -= 1
-                            c_tr += np.int64(sign[q] > 0)
-                            c_te += np.int64(sign[q] < 0)
             block_train[j] += c_tr
             block_test[j] += c_te
             n_tr += c_tr
