@@ -8,7 +8,7 @@ import scipy.sparse.linalg as sla
 
 import daskfractal as dfr
 
-from .conftest import MOVIELENS, movielens_source
+from .conftest import MOVIELENS, SHARED_DATA, movielens_source
 
 
 def _top_sv(mat) -> float:
@@ -60,16 +60,25 @@ def test_stratified_keeps_the_degree_shape(ml100k_4x4):
     assert ks["stratified"] < 0.1
 
 
-@pytest.mark.parametrize("name", ["ml-100k"])
-def test_the_default_modes_meet_the_degree_and_spectrum_goal(name, tmp_path):
-    """The default (stratified + balanced) on ML-100K 8 × 8 meets validate's fidelity goal:
-    KS of log(d / mean d) users and items ≤ 0.10 (measured 0.056 / 0.044; the papers' block +
-    bernoulli give 0.32 / 0.33), top σ within 5 % of Theorem 1 (0.98), rank-1 block energy
-    ≤ 0.30 (0.13). Fails when a change of the defaults or kernels regresses them."""
+#: (data set, the goal numbers it is known to miss under the default modes at 8 × 8): the
+#: embedded ml-latest-small always; ML-100K when ../shared/data has it (an added case)
+DEFAULT_GOAL_CASES = [("ml-latest-small", ["ks_items"])] + (
+    [("ml-100k", [])] if (SHARED_DATA / "ml-100k" / "u.data").exists() else []
+)
+
+
+@pytest.mark.parametrize(("name", "known_misses"), DEFAULT_GOAL_CASES)
+def test_the_default_modes_meet_the_degree_and_spectrum_goal(name, known_misses, tmp_path):
+    """The defaults (stratified + balanced) at 8 × 8 against validate's fidelity goal: on
+    ML-100K every number (KS of log(d / mean d) users / items 0.056 / 0.044, the papers'
+    block + bernoulli 0.32 / 0.33; top σ 0.98 of Theorem 1; rank-1 energy 0.13); on
+    ml-latest-small all but the item degrees (users 0.046, items 0.263: its one-rating atom,
+    docs/fidelity.md). Fails when a change of the defaults or kernels regresses any of them."""
     split = dfr.preprocess(dfr.load(movielens_source(name)))
     store = dfr.expand(split, factors=(8, 8), seed=1).to_zarr(tmp_path / "s", progress=False)
     assert store.attrs["params"]["shuffle"] == "stratified"
     assert store.attrs["params"]["dropout"] == "balanced"
     rep = dfr.validate(store, split, k=4, progress=False, figures=False)
     goal = rep.numbers["fidelity_goal"]
-    assert goal["missed"] == [] and goal["met"] is True, goal["values"]
+    assert goal["missed"] == known_misses, goal["values"]
+    assert goal["met"] is (not known_misses)
