@@ -3,7 +3,8 @@
 Tests that need real data take it from ``../shared/data`` when present; every such test also
 runs on an input that is always there (the embedded ml-latest-small, or seeded generated data
 of the same kind from :mod:`daskfractal.testing`), so a fresh clone runs them too. The shared
-variants are extra parametrizations that skip when the folder is absent.
+variants are extra cases, defined only where the files exist (:func:`if_shared`): nothing
+skips for want of data.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from hypothesis import settings
 import daskfractal as dfr
 from daskfractal.testing import fat_tailed_interactions
 
-# Real data sets (../shared/data relative to the project root); tests skip when absent.
+# Real data sets (../shared/data relative to the project root): they add cases when present.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 settings.register_profile("ci", max_examples=30, deadline=None)
@@ -25,19 +26,29 @@ settings.register_profile("quick", max_examples=10, deadline=None)  # .ci/run mi
 settings.load_profile("ci")
 
 
+def has_shared(*parts: str) -> bool:
+    """Whether ``../shared/data/<parts>`` exists (the cases that read it are then defined)."""
+    return SHARED_DATA.joinpath(*parts).exists()
+
+
+def if_shared(cases: list, *parts: str) -> list:
+    """``cases`` where ``../shared/data/<parts>`` exists, else none: extra parametrizations."""
+    return list(cases) if has_shared(*parts) else []
+
+
 def shared_file(*parts: str) -> Path:
-    """Path of a file in ../shared/data, or skip the test when it is absent."""
+    """Path of a file in ../shared/data; only called by cases :func:`if_shared` defined."""
     path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
+    if not path.exists():  # a case defined without its file is a bug of the test module
+        raise FileNotFoundError(f"{path} is absent: define the case with if_shared()")
     return path
 
 
 #: MovieLens inputs (ratings and timestamps, leave-last-out): the embedded ml-latest-small
-#: (610 x 9,724, always there) and ML-100K (943 x 1,682, ../shared/data, skips when absent).
+#: (610 x 9,724, always there) and ML-100K (943 x 1,682, ../shared/data, where present).
 MOVIELENS = [
     pytest.param("ml-latest-small", id="ml-small"),
-    pytest.param("ml-100k", id="ml-100k"),
+    *if_shared([pytest.param("ml-100k", id="ml-100k")], "ml-100k", "u.data"),
 ]
 
 
@@ -50,10 +61,10 @@ def movielens_source(name: str) -> str:
 
 #: Inputs with a given split and many test interactions per user, no ratings or timestamps:
 #: seeded generated data (12,000 x 8,000, fat-tailed, 20 % test; always there) and Gowalla
-#: (29,858 x 40,981, ../shared/data, skips when absent).
+#: (29,858 x 40,981, ../shared/data, where present).
 GIVEN_SPLIT = [
     pytest.param("generated", id="generated"),
-    pytest.param("gowalla", id="gowalla"),
+    *if_shared([pytest.param("gowalla", id="gowalla")], "gowalla", "train.txt"),
 ]
 
 

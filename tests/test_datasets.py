@@ -27,7 +27,7 @@ from daskfractal.testing import (
     write_movielens_udata,
 )
 
-from .conftest import shared_file
+from .conftest import has_shared, if_shared, shared_file
 
 ML_SMALL_SHA256 = "80da8b3393dae325bbba5a31f291a6ba55d8d4f4396de3c456f2c1635b1b70e8"
 ML_SMALL_README_SHA256 = "63d22ac138e80fae37021797ed8e1b9424b5239dc576a137422adf783ae3f404"
@@ -76,7 +76,9 @@ def generated_adjacency(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_adjacency_split(folder, data, valid_share=0.08, seed=5) / "train.txt"
 
 
-@pytest.mark.parametrize("where", ["embedded", "shared"])
+@pytest.mark.parametrize(
+    "where", ["embedded", *if_shared(["shared"], "ml-latest-small", "ratings.csv")]
+)
 def test_ml_latest_small_file_and_directory(where: str, tmp_path: Path) -> None:
     if where == "embedded":
         path = embedded_movielens_dir(tmp_path) / "ratings.csv"
@@ -98,7 +100,7 @@ def test_ml_latest_small_file_and_directory(where: str, tmp_path: Path) -> None:
     assert data.is_test is None
 
 
-@pytest.mark.parametrize("where", ["generated", "shared"])
+@pytest.mark.parametrize("where", ["generated", *if_shared(["shared"], "ml-100k", "u.data")])
 def test_ml_100k(where: str, generated_udata: Path) -> None:
     if where == "generated":
         path = generated_udata
@@ -119,7 +121,7 @@ def test_ml_100k(where: str, generated_udata: Path) -> None:
     np.testing.assert_array_equal(data.timestamps, df[3].to_numpy())
 
 
-@pytest.mark.parametrize("where", ["generated", "shared"])
+@pytest.mark.parametrize("where", ["generated", *if_shared(["shared"], "gowalla", "test.txt")])
 def test_gowalla_given_split(where: str, generated_adjacency: Path) -> None:
     if where == "generated":
         train = generated_adjacency
@@ -156,7 +158,7 @@ def test_gowalla_given_split(where: str, generated_adjacency: Path) -> None:
     assert data.meta["files"] == [str(train), str(test)]
 
 
-@pytest.mark.parametrize("where", ["generated", "shared"])
+@pytest.mark.parametrize("where", ["generated", *if_shared(["shared"], "gowalla", "test.txt")])
 def test_gowalla_train_is_fast(where: str, generated_adjacency: Path) -> None:
     train = generated_adjacency if where == "generated" else shared_file("gowalla", "train.txt")
     load(train)  # warm the page cache and imports
@@ -192,12 +194,14 @@ def test_embedded_files_are_the_published_ones() -> None:
     assert hashlib.sha256(readme).hexdigest() == ML_SMALL_README_SHA256
 
 
-def test_embedded_readme_is_the_shared_one() -> None:
-    from importlib import resources
+if has_shared("ml-latest-small", "README.txt"):  # an added case where shared data exists
 
-    folder = resources.files("daskfractal.datasets").joinpath("data", "ml-latest-small")
-    original = shared_file("ml-latest-small", "README.txt")
-    assert folder.joinpath("README.txt").read_bytes() == original.read_bytes()
+    def test_embedded_readme_is_the_shared_one() -> None:
+        from importlib import resources
+
+        folder = resources.files("daskfractal.datasets").joinpath("data", "ml-latest-small")
+        original = shared_file("ml-latest-small", "README.txt")
+        assert folder.joinpath("README.txt").read_bytes() == original.read_bytes()
 
 
 def test_embedded_rejects_options() -> None:

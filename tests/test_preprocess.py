@@ -13,7 +13,7 @@ from daskfractal.interactions import Interactions
 from daskfractal.preprocess import preprocess
 from daskfractal.testing import embedded_movielens_dir
 
-from .conftest import shared_file
+from .conftest import if_shared, shared_file
 
 
 def _inter(rows, **kw) -> Interactions:
@@ -193,7 +193,10 @@ def test_split_invariants_property(data, tie_policy, seed):
     assert train | test == kept
 
 
-@pytest.fixture(scope="module", params=["embedded", "shared"])
+@pytest.fixture(
+    scope="module",
+    params=["embedded", *if_shared(["shared"], "ml-latest-small", "ratings.csv")],
+)
 def ml_small(request, tmp_path_factory):
     """ml-latest-small's ratings.csv: the embedded copy, and ../shared/data's when present."""
     if request.param == "embedded":
