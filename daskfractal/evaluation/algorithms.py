@@ -41,6 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 from scipy.sparse.linalg import svds
+from threadpoolctl import threadpool_limits
 
 from .._checks import as_int, as_seed
 from ..errors import AlgorithmError, ParameterError
@@ -235,7 +236,17 @@ def _spd_inverse(a: np.ndarray, name: str, what: str) -> np.ndarray:
     LAPACK ``dpotrf`` (Cholesky) then ``dpotri`` (inverse from the factor) work on one
     triangle in place, so the peak memory is ``a`` itself. ``a`` (C order) is handed to
     LAPACK as its transpose (Fortran order, the same values since ``a`` is symmetric).
+
+    BLAS runs single-threaded here: OpenBLAS' multi-threaded ``dpotrf`` (0.3.30 and
+    0.3.31, SkylakeX kernels, both the SciPy and the NumPy wheels) crashes the process
+    with a segmentation fault from about 16,000 items on a 2-core machine, and the
+    second thread only saved ~10 % there.
     """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _spd_inverse_in_place(a, name, what)
+
+
+def _spd_inverse_in_place(a: np.ndarray, name: str, what: str) -> np.ndarray:
     factor, info = lapack.dpotrf(a.T, lower=0, clean=0, overwrite_a=1)
     if info != 0:
         detail = (
