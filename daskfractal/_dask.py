@@ -21,6 +21,13 @@ if TYPE_CHECKING:
 
 LOCAL_SCHEDULERS = ("sync", "synchronous", "single-threaded", "threads", "processes")
 
+#: ``local="auto"``: below this many expected interactions the work runs on the threaded
+#: scheduler instead of a ``LocalCluster``. Starting the cluster (and importing
+#: ``distributed``) costs about a second, more than such a job takes on it; a job of this
+#: size takes a few seconds and a few hundred MB either way, so the cluster's memory
+#: monitor has nothing to guard.
+AUTO_THREADS_BELOW = 1 << 25
+
 
 class _ShutdownNoise(logging.Filter):
     """Drop the scheduler's "ERROR ... CancelledError" of a progress feed cut by shutdown.
@@ -109,7 +116,24 @@ def run(tasks: Sequence[Any], *, scheduler: Any = None, progress: bool = True) -
 
         ctx = ProgressBar(minimum=1.0, out=sys.stderr)
     with ctx:
-        return list(dask.compute(*tasks, scheduler=name))
+        # the scheduler's function, not its name: for a name, dask imports distributed to
+        # look for a Client (half a second a small job on threads need not pay)
+        return list(dask.compute(*tasks, scheduler=_local_get(name)))
+
+
+def _local_get(name: str) -> Any:
+    """The ``get`` function of Dask's local scheduler ``name`` (one of LOCAL_SCHEDULERS)."""
+    if name == "threads":
+        import dask.threaded
+
+        return dask.threaded.get
+    if name == "processes":
+        import dask.multiprocessing
+
+        return dask.multiprocessing.get
+    import dask.local
+
+    return dask.local.get_sync
 
 
 def tree_reduce(nodes: Sequence[Any], combine: Any, empty: Any = None) -> Any:
@@ -162,6 +186,9 @@ def _owns_cluster(client: Any) -> bool:
 
 
 def _is_client(obj: object) -> TypeGuard[Client]:
+    # a Client exists only once distributed is imported: do not import it (~0.5 s) to ask
+    if obj is None or isinstance(obj, str) or "distributed" not in sys.modules:
+        return False
     try:
         from distributed import Client
     except ImportError:  # pragma: no cover
@@ -308,6 +335,7 @@ def cluster_client(
     memory_limit: str | int | None = "auto",
     local: str = "cluster",
     timeout: float = DEFAULT_TIMEOUT,
+    work: float | None = None,
 ) -> Iterator[Any]:
     """A Dask scheduler to run on, chosen the way the CLI's options say.
 
@@ -324,11 +352,15 @@ def cluster_client(
     memory_limit : str or int, optional
         Memory limit of each local worker (``"auto"``: the machine's memory / workers; a
         size such as ``"2GB"``).
-    local : {"cluster", "threads", "sync", "processes"}
+    local : {"cluster", "auto", "threads", "sync", "processes"}
         Without a scheduler address: start a ``LocalCluster`` (default) or use a plain local
-        scheduler.
+        scheduler; ``"auto"``: the threaded scheduler when ``work`` is below
+        :data:`AUTO_THREADS_BELOW` and no local-cluster size (``workers``, ``threads``,
+        ``memory_limit``) was chosen, else a ``LocalCluster``.
     timeout : float, default 30
         Seconds to wait for the scheduler file to appear, then for the connection.
+    work : float, optional
+        How many interactions the work is expected to produce (for ``local="auto"``).
 
     Yields
     ------
@@ -345,6 +377,8 @@ def cluster_client(
         raise ParameterError("give --scheduler or --scheduler-file, not both")
     if not (isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0):
         raise ParameterError(f"--timeout must be a number of seconds > 0, got {timeout!r}")
+    if local == "auto":
+        local = auto_local(work, workers=workers, threads=threads, memory_limit=memory_limit)
     memory_limit = _check_local_options(workers, threads, memory_limit)
     if scheduler or scheduler_file:
         from distributed import Client
@@ -404,6 +438,39 @@ def cluster_client(
             yield client
         finally:
             _OWNED_CLIENTS.discard(id(client))
+
+
+def auto_local(
+    work: float | None,
+    *,
+    workers: int | None = None,
+    threads: int | None = None,
+    memory_limit: str | int | None = "auto",
+) -> str:
+    """What ``local="auto"`` runs on: ``"threads"`` for small work, else ``"cluster"``.
+
+    Parameters
+    ----------
+    work : float or None
+        Expected interactions of the job (None: unknown, a cluster).
+    workers, threads, memory_limit
+        The local-cluster options: any of them chosen means the caller wants the cluster.
+
+    Returns
+    -------
+    str
+        ``"threads"`` or ``"cluster"``.
+
+    Examples
+    --------
+    >>> auto_local(1e6), auto_local(1e9), auto_local(1e6, workers=2)
+    ('threads', 'cluster', 'cluster')
+    """
+    sized = workers is not None or threads is not None
+    sized = sized or not (memory_limit is None or str(memory_limit).strip().lower() == "auto")
+    if work is None or sized or not work < AUTO_THREADS_BELOW:
+        return "cluster"
+    return "threads"
 
 
 def worker_memory_limit(scheduler: object = None) -> int:

@@ -7,8 +7,10 @@ killed half-way. ``force=True`` (``--force`` on the command line) skips a refusa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from .errors import ResourceError
@@ -90,13 +92,52 @@ def free_disk(path: str | os.PathLike[str]) -> int:
     return int(shutil.disk_usage(_existing_ancestor(Path(path))).free)
 
 
+#: Where Linux states a memory limit for this process's cgroup (v1 hard and soft, v2 max,
+#: high and low): the files ``distributed.system.memory_limit`` reads.
+_CGROUP_LIMITS = (
+    "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes",
+    "/sys/fs/cgroup/memory.max",
+    "/sys/fs/cgroup/memory.high",
+    "/sys/fs/cgroup/memory.low",
+)
+
+
+def memory_limit() -> int:
+    """The machine's memory limit: total memory, lowered by a cgroup limit or ``RLIMIT_RSS``.
+
+    The rule of ``distributed.system.memory_limit`` (a worker's default limit), without
+    importing ``distributed``, which costs half a second that a small job on the threaded
+    scheduler need not pay.
+    """
+    import psutil
+
+    limit = int(psutil.virtual_memory().total)
+    if sys.platform == "linux":
+        for path in _CGROUP_LIMITS:
+            try:
+                with open(path) as f:
+                    value = int(f.read())
+            except (OSError, ValueError):  # absent, or "max"
+                continue
+            if value > 0:
+                limit = min(limit, value)
+    if sys.platform != "win32":
+        import resource
+
+        with contextlib.suppress(OSError, ValueError):
+            hard = resource.getrlimit(resource.RLIMIT_RSS)[1]
+            if 0 < hard < limit:
+                limit = hard
+    return limit
+
+
 def available_memory() -> int:
     """Memory this process may use: the smaller of the machine's available memory and the
-    cgroup / container limit (what ``distributed`` reports as its memory limit)."""
+    cgroup / container limit (:func:`memory_limit`, what ``distributed`` reports)."""
     import psutil
-    from distributed.system import MEMORY_LIMIT
 
-    return int(min(psutil.virtual_memory().available, MEMORY_LIMIT))
+    return int(min(psutil.virtual_memory().available, memory_limit()))
 
 
 def check_disk(

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import daskfractal as dfr
-from daskfractal._dask import cluster_client
+from daskfractal._dask import AUTO_THREADS_BELOW, auto_local, cluster_client
 from daskfractal.errors import StoreError
 from daskfractal.expansion import _write as write_mod
 
@@ -246,12 +246,62 @@ def test_cli_expand_on_the_default_cluster(
     ml_path = movielens_source(data)
     out = tmp_path / "cli.zarr"
     argv = ["expand", ml_path, "--factors", "2", "3", "--out", str(out), "--seed", "3"]
-    assert main(argv) == 0
+    # a job this small runs on threads by default (--local auto): ask for the cluster
+    assert main([*argv, "--local", "cluster"]) == 0
     shown, err = capsys.readouterr()
     assert "100%" in err and "100%" not in shown  # distributed's bar showed, on stderr
     assert "ERROR" not in err and "Traceback" not in err
     ref = tmp_path / "ref.zarr"
     assert main([*argv[:-4], "--out", str(ref), "--seed", "3", "--local", "sync", "--quiet"]) == 0
+    assert_same_bytes(ref, out)
+
+
+@pytest.mark.parametrize(
+    ("work", "options", "expected"),
+    [
+        (AUTO_THREADS_BELOW - 1, {}, "threads"),
+        (AUTO_THREADS_BELOW, {}, "cluster"),
+        (None, {}, "cluster"),
+        (1_000, {"workers": 2}, "cluster"),
+        (1_000, {"threads": 1}, "cluster"),
+        (1_000, {"memory_limit": "2GB"}, "cluster"),
+        (1_000, {"memory_limit": "auto"}, "threads"),
+    ],
+)
+def test_auto_local_picks_threads_for_small_jobs_only(
+    work: float | None, options: dict, expected: str
+) -> None:
+    assert auto_local(work, **options) == expected
+
+
+def test_auto_local_starts_a_cluster_for_large_jobs() -> None:
+    from distributed import Client
+
+    with cluster_client(local="auto", work=AUTO_THREADS_BELOW, memory_limit="2GB") as sched:
+        assert isinstance(sched, Client)
+    with cluster_client(local="auto", work=10_000) as sched:
+        assert sched == "threads"
+
+
+def test_small_cli_job_does_not_start_a_cluster(tmp_path: Path) -> None:
+    """The README's main job (under a million interactions) runs on threads: no
+    ``distributed`` import, no cluster start (about a second of its fixed cost), same bytes."""
+    out = tmp_path / "auto.zarr"
+    code = (
+        "import sys; from daskfractal.cli import main; "
+        f"rc = main(['expand', 'default', '--factors', '2', '2', '--out', {str(out)!r}, "
+        "'--seed', '3', '--quiet']); "
+        "print(rc, 'distributed' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=True
+    )
+    assert done.stdout.split()[-2:] == ["0", "False"], done.stderr
+    from daskfractal.cli import main
+
+    ref = tmp_path / "ref.zarr"
+    argv = ["expand", "default", "--factors", "2", "2", "--out", str(ref), "--seed", "3"]
+    assert main([*argv, "--quiet", "--local", "cluster"]) == 0
     assert_same_bytes(ref, out)
 
 
@@ -272,3 +322,12 @@ def test_shutdown_noise_filter_drops_only_cancellations() -> None:
     assert _SHUTDOWN_NOISE.filter(record(RuntimeError("a real failure")))
     plain = logging.LogRecord("distributed.scheduler", logging.ERROR, __file__, 1, "x", None, None)
     assert _SHUTDOWN_NOISE.filter(plain)
+
+
+def test_memory_limit_is_distributeds() -> None:
+    """The preflight's machine limit follows distributed's rule without importing it."""
+    from distributed.system import memory_limit as distributed_limit
+
+    from daskfractal._preflight import memory_limit
+
+    assert memory_limit() == distributed_limit()

@@ -141,7 +141,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--clip (--scale and --target-interactions size the outermost level); level l uses "
         "a seed derived from (--seed, l)",
     )
-    add_cluster_options(p)
+    add_cluster_options(p, local_default="auto")
     add_output_options(p, "print the result as JSON", quiet_help="no progress bars")
     p.set_defaults(func=run)
 
@@ -161,9 +161,17 @@ def run(args: argparse.Namespace) -> int:
     _, split = load_split(args)
     if args.factors and args.target_interactions is not None:
         raise ParameterError("give either --factors or --target-interactions, not both")
-    with client_from_args(args) as sched:
-        ex = _plan_expansion(args, split, sched)
-        del split
+    if args.inner_factors:
+        # the inner levels are computed while planning: the cluster starts first
+        with client_from_args(args) as sched:
+            ex = _plan_expansion(args, split, sched)
+            del split
+            return _write_expansion(args, ex, sched)
+    ex = _plan_expansion(args, split, None)
+    del split
+    exp = ex.expected()
+    # --local auto: a small job runs on threads, without starting a cluster
+    with client_from_args(args, work=exp["train"] + exp["test"]) as sched:
         return _write_expansion(args, ex, sched)
 
 

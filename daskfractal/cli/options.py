@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._dask import DEFAULT_TIMEOUT, cluster_client
+from .._dask import AUTO_THREADS_BELOW, DEFAULT_TIMEOUT, cluster_client
 from ..errors import ParameterError
 
 if TYPE_CHECKING:
@@ -263,8 +263,8 @@ def add_cluster_options(parser: argparse.ArgumentParser, *, local_default: str =
     ----------
     parser : argparse.ArgumentParser
         The parser of one sub-command.
-    local_default : {"cluster", "threads", "processes", "sync"}
-        Default of ``--local``.
+    local_default : {"cluster", "auto", "threads", "processes", "sync"}
+        Default of ``--local`` (``"auto"`` also offers it as a choice).
     """
     g = parser.add_argument_group("where to run")
     g.add_argument(
@@ -300,17 +300,28 @@ def add_cluster_options(parser: argparse.ArgumentParser, *, local_default: str =
         help="seconds to wait for --scheduler-file to appear and for the scheduler to "
         f"answer (default: {DEFAULT_TIMEOUT:g})",
     )
+    choices = ["cluster", "threads", "processes", "sync"]
+    what = "a LocalCluster or a plain local scheduler"
+    if local_default == "auto":
+        choices.insert(0, "auto")
+        what = (
+            "a LocalCluster, or a plain local scheduler; auto: the threaded scheduler when "
+            f"the job is small (under {AUTO_THREADS_BELOW:,} interactions, no --workers, "
+            "--threads or --memory-limit), else a LocalCluster"
+        )
     g.add_argument(
         "--local",
         default=local_default,
-        choices=["cluster", "threads", "processes", "sync"],
-        help="without --scheduler: a LocalCluster or a plain local scheduler "
-        f"(default: {local_default})",
+        choices=choices,
+        help=f"without --scheduler: {what} (default: {local_default})",
     )
 
 
-def client_from_args(args: argparse.Namespace) -> contextlib.AbstractContextManager:
-    """:func:`daskfractal._dask.cluster_client` configured by :func:`add_cluster_options`."""
+def client_from_args(
+    args: argparse.Namespace, work: float | None = None
+) -> contextlib.AbstractContextManager:
+    """:func:`daskfractal._dask.cluster_client` configured by :func:`add_cluster_options`
+    (``work``: the expected interactions, for ``--local auto``)."""
     return cluster_client(
         scheduler=args.scheduler,
         scheduler_file=args.scheduler_file,
@@ -319,6 +330,7 @@ def client_from_args(args: argparse.Namespace) -> contextlib.AbstractContextMana
         memory_limit=args.memory_limit,
         local=args.local,
         timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
+        work=work,
     )
 
 

@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 from .._checks import as_int, as_seed
 from ..errors import InputDataError, ParameterError
@@ -216,6 +215,8 @@ def rank_correlations(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
         return math.nan, math.nan
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan, math.nan
+    import scipy.stats  # here: importing it costs ~0.4 s, which `expand` need not pay
+
     tau = float(scipy.stats.kendalltau(x, y).statistic)
     rho = float(scipy.stats.spearmanr(x, y).statistic)
     return tau, rho
@@ -237,6 +238,8 @@ def _rank_correlations_rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, n
     sy = np.sign(y[:, i] - y[:, j])
     num = (sx * sy).sum(axis=1)
     den = np.sqrt(np.count_nonzero(sx, axis=1) * np.count_nonzero(sy, axis=1).astype(np.float64))
+    import scipy.stats
+
     rx = scipy.stats.rankdata(x, axis=1)
     ry = scipy.stats.rankdata(y, axis=1)
     rx -= rx.mean(axis=1, keepdims=True)
