@@ -9,7 +9,14 @@ from .codes import EXIT_OK
 
 if TYPE_CHECKING:
     from ..store import ExpansionStore, ExportStore
-from .options import add_input_options, add_output_options, fmt, load_split, print_json
+from .options import (
+    add_input_options,
+    add_output_options,
+    add_storage_options,
+    fmt,
+    load_split,
+    print_json,
+)
 
 __all__ = ["register", "run"]
 
@@ -23,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_input_options(p)
     add_output_options(p, "print JSON")
+    add_storage_options(p)
     p.set_defaults(func=run)
 
 

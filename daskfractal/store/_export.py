@@ -55,6 +55,7 @@ from ._fs import (
     RemotePath,
     StorePath,
     atomic_write_bytes,
+    check_reachable,
     read_npz,
     remote_errors,
     remove_tree,
@@ -634,6 +635,7 @@ def open_export(path: str | os.PathLike[str] | RemotePath) -> ExportStore:
         files, edited metadata).
     """
     root = store_path(path)
+    check_reachable(root, writing=False)
     with remote_errors(root, writing=False):
         return _open_export(root)
 

@@ -27,7 +27,14 @@ from typing import Any
 
 from ..errors import StoreError
 from ._common import PARQUET_META, ZARR_META, dump_json, inspect_store
-from ._fs import StorePath, atomic_write_bytes, remote_errors, store_path, walk_files
+from ._fs import (
+    StorePath,
+    atomic_write_bytes,
+    check_reachable,
+    remote_errors,
+    store_path,
+    walk_files,
+)
 from ._layout import MANIFEST_FILE, PROGRESS_DIR, SUCCESS_FILE
 from ._ownership import MARKER
 
@@ -294,6 +301,7 @@ def verify(store: str | os.PathLike[str], full: bool = False) -> VerifyReport:
         If ``store`` does not exist or is not a daskfractal store.
     """
     root = store_path(store)
+    check_reachable(root, writing=False)
     with remote_errors(root, writing=False):
         return _verify(root, full)
 

@@ -20,7 +20,16 @@ import zarr
 
 from ..errors import DaskFractalError, ParameterError, StoreError
 from ._common import INCOMPLETE_HINT, StoreFormat, inspect_store
-from ._fs import RemotePath, StorePath, arrow_source, glob, remote_errors, store_path, zarr_store
+from ._fs import (
+    RemotePath,
+    StorePath,
+    arrow_source,
+    check_reachable,
+    glob,
+    remote_errors,
+    store_path,
+    zarr_store,
+)
 from ._layout import FORMAT_VERSION, SPLITS, STATS_NAMES, StoreLayout, check_split
 from ._manifest import VERIFY_HINT, check_on_open
 from ._parquet import COLUMN_OF, interaction_schema, small_column, small_file
@@ -137,6 +146,7 @@ def open_store(path: str | os.PathLike[str] | RemotePath) -> ExpansionStore:
         the full list; damaged chunks are refused when read).
     """
     where = store_path(path)
+    check_reachable(where, writing=False)
     with remote_errors(where, writing=False):
         return _open_store(where)
 
