@@ -40,9 +40,10 @@ def run(args: argparse.Namespace) -> int:
     A daskfractal output (Zarr or Parquet store, ``mlperf`` or ``meta-csv`` export) is
     described from its metadata (checked against its manifest) instead of read as input.
     """
-    from ..store import store_format
+    from ..store import is_remote, store_format
 
-    if args.input != "default" and store_format(args.input) is not None:
+    # an object-store URL is only ever a store (data sets are read from local files)
+    if is_remote(args.input) or (args.input != "default" and store_format(args.input)):
         return _output_info(args)
     data, split = load_split(args)
     raw, pre = data.summary(), split.summary()

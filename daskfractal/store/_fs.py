@@ -367,10 +367,9 @@ def store_path(path: str | os.PathLike[str] | RemotePath) -> StorePath:
             f"{text}: the {protocol}:// protocol needs a package that is not installed: "
             f"{exc}{extra}"
         ) from None
-    key = key.strip("/")
-    if not key or key.startswith("/") or "//" in key:
+    if key.startswith("/") or "//" in key.rstrip("/") or not key.strip("/"):
         raise ParameterError(f"{text} is not a valid URL: give {protocol}://BUCKET/PREFIX")
-    return RemotePath(protocol, key, storage_options())
+    return RemotePath(protocol, key.strip("/"), storage_options())
 
 
 # ---------------------------------------------------------------------------- operations
