@@ -75,6 +75,13 @@ _options: dict[str, Any] | None = None
 def set_storage_options(options: dict[str, Any] | str | None) -> None:
     """Set the fsspec storage options of the object-store URLs opened from now on.
 
+    Stores, work prefixes and locks may be fsspec URLs (``s3://bucket/prefix``, ``gcs://``
+    ...) wherever a path is accepted (``Expansion.to_zarr``, :func:`daskfractal.open`,
+    ``validate`` ...). Their options (endpoint, credentials, region, ...) are, in this order:
+    the ones set here, the JSON of ``DASKFRACTAL_STORAGE_OPTIONS``, the client library's own
+    configuration (``AWS_*`` variables, ``~/.aws``). A store's path carries its options to the
+    Dask workers.
+
     Parameters
     ----------
     options : dict, str or None
