@@ -118,9 +118,9 @@ def write(ex: dfr.Expansion, fmt: str, url: str, **kw: Any) -> Any:
 
 def remote_tree(fs: Any, url: str) -> dict[str, bytes]:
     """Every object below ``url`` (relative key -> bytes), the ownership marker left out."""
-    key = url.removeprefix("s3://")
+    key = url.split("://", 1)[1]
     return {
-        f[len(key) + 1 :]: fs.cat_file(f)
+        f.lstrip("/")[len(key) + 1 :]: fs.cat_file(f)
         for f in sorted(fs.find(key))
         if not f.endswith("/" + MARKER)
     }
@@ -135,6 +135,7 @@ def local_tree(root: Path) -> dict[str, bytes]:
 
 
 def assert_same_bytes(fs: Any, url: str, root: Path) -> None:
+    """The objects below ``url`` are the files below ``root``, byte for byte."""
     remote, here = remote_tree(fs, url), local_tree(root)
     assert sorted(remote) == sorted(here), set(remote) ^ set(here)
     differ = [k for k in here if remote[k] != here[k]]
@@ -451,3 +452,22 @@ def test_killed_worker_then_resume_then_validate(
     assert code == EXIT_OK, err
     report = json.loads(out)
     assert report["store"]["path"] == url
+
+
+@pytest.mark.parametrize("fmt", ["zarr", "parquet"])
+def test_other_fsspec_protocols(
+    split: dfr.SplitData, local: dict[str, Path], want: dfr.ExpandedData, fmt: str
+) -> None:
+    """Any fsspec file system: ``memory://`` (synchronous, no buckets) gives the same bytes;
+    ``file://`` is a local path."""
+    import fsspec
+
+    url = f"memory://daskfractal-{uuid.uuid4().hex[:8]}/{fmt}"
+    write(expansion(split), fmt, url, scheduler="sync")
+    mem = fsspec.filesystem("memory")
+    assert_same_bytes(mem, url, local[fmt])
+    store = dfr.open(url)
+    np.testing.assert_array_equal(store.indptr("train"), want.train.indptr)
+    assert verify(url, full=True).ok
+    assert store_path(f"file://{local[fmt]}") == local[fmt]
+    assert dfr.open(f"file://{local[fmt]}").counts() == store.counts()

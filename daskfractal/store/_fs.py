@@ -66,6 +66,9 @@ PROTOCOL_DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: Protocols whose first path component is a bucket (checked by :func:`check_reachable`).
+BUCKET_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss"})
+
 #: Packages whose exceptions are errors of the storage service or its client.
 _CLIENT_PACKAGES = frozenset({"botocore", "aiobotocore", "aiohttp", "s3fs", "fsspec", "gcsfs"})
 
@@ -445,8 +448,9 @@ def walk_files(root: StorePath) -> list[str]:
     """Relative ``/``-separated paths of every file below ``root`` (sorted)."""
     if isinstance(root, RemotePath):
         prefix = root.key + "/"
-        found = root.fs.find(root.key)
-        return sorted(str(f)[len(prefix) :] for f in found if str(f).startswith(prefix))
+        # some file systems answer with a leading "/" (memory://)
+        found = (str(f).lstrip("/") for f in root.fs.find(root.key))
+        return sorted(f[len(prefix) :] for f in found if f.startswith(prefix))
     out = []
     for dirpath, _, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root)
@@ -556,7 +560,8 @@ def remote_errors(path: object, *, writing: bool) -> Iterator[None]:
 def check_reachable(path: StorePath, *, writing: bool) -> None:
     """Fail at once, with one line, when the bucket of ``path`` cannot be listed.
 
-    Local paths are not checked (their errors are those of the file system).
+    Local paths and file systems without buckets (``memory://`` ...) are not checked (their
+    errors are those of the file system).
 
     Raises
     ------
@@ -565,12 +570,16 @@ def check_reachable(path: StorePath, *, writing: bool) -> None:
     StoreError
         Reading: the same causes.
     """
-    if not isinstance(path, RemotePath):
+    if not isinstance(path, RemotePath) or path.protocol not in BUCKET_PROTOCOLS:
         return
     bucket = path.key.split("/", 1)[0]
     with remote_errors(path, writing=writing):
-        # not fs.exists: it answers False for every error (no credentials, access denied)
-        path.fs.ls(bucket, detail=False)
+        # not fs.exists: it answers False for every error (no credentials, access denied);
+        # the bucket's info is one request (S3: HEAD bucket), however many objects it holds
+        try:
+            path.fs.info(bucket)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"NoSuchBucket: the bucket {bucket} does not exist") from None
 
 
 __all__ = [
