@@ -471,3 +471,26 @@ def test_other_fsspec_protocols(
     assert verify(url, full=True).ok
     assert store_path(f"file://{local[fmt]}") == local[fmt]
     assert dfr.open(f"file://{local[fmt]}").counts() == store.counts()
+
+
+def test_readers_on_s3(
+    s3: dict[str, Any], split: dfr.SplitData, local: dict[str, Path], tmp_path: Path
+) -> None:
+    """``validate``, ``evaluate`` and ``negatives`` read a store on S3 as they read the local
+    one: the same numbers."""
+    url = f"{s3['prefix']}/read"
+    write(expansion(split), "zarr", url, scheduler="threads")
+    kw: dict[str, Any] = {"progress": False, "figures": False, "scheduler": "threads"}
+    remote, here = dfr.validate(url, k=8, **kw), dfr.validate(local["zarr"], k=8, **kw)
+    assert remote.numbers["degrees"] == here.numbers["degrees"]
+    ev = {"algorithms": ["random", "popularity"], "users": 200, "n_boot": 50, **kw}
+    got, ref = dfr.evaluate(url, **ev), dfr.evaluate(local["zarr"], **ev)
+    assert got.numbers["results"] == ref.numbers["results"]
+    neg = {"num_negatives": 2, "seed": 1}
+    a = next(iter(dfr.NegativeSampler(url, **neg).epoch(0, batch_size=4096)))
+    b = next(iter(dfr.NegativeSampler(local["zarr"], **neg).epoch(0, batch_size=4096)))
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    out = tmp_path / "neg.zarr"
+    code = main(["negatives", url, "--out", str(out), "--num-negatives", "1", "--quiet"])
+    assert code == EXIT_OK and dfr.open_negatives(out).format == "zarr"
