@@ -105,7 +105,8 @@ def local(tmp_path_factory: pytest.TempPathFactory, split: dfr.SplitData) -> dic
     ex.to_zarr(root / "z", scheduler="sync", **QUIET, **SHARDS)
     ex.to_parquet(root / "p", scheduler="sync", users_per_file=300, **QUIET)
     ex.to_mlperf(root / "m", shards=4, scheduler="sync", **QUIET)
-    return {"zarr": root / "z", "parquet": root / "p", "mlperf": root / "m"}
+    ex.to_meta_csv(root / "c", scheduler="sync", **QUIET)
+    return {"zarr": root / "z", "parquet": root / "p", "mlperf": root / "m", "meta-csv": root / "c"}
 
 
 def write(ex: dfr.Expansion, fmt: str, url: str, **kw: Any) -> Any:
@@ -113,6 +114,8 @@ def write(ex: dfr.Expansion, fmt: str, url: str, **kw: Any) -> Any:
         return ex.to_zarr(url, **QUIET, **SHARDS, **kw)
     if fmt == "parquet":
         return ex.to_parquet(url, users_per_file=300, **QUIET, **kw)
+    if fmt == "meta-csv":
+        return ex.to_meta_csv(url, **QUIET, **kw)
     return ex.to_mlperf(url, shards=4, **QUIET, **kw)
 
 
@@ -159,7 +162,7 @@ def one_line(err: str, *phrases: str) -> str:
 
 
 # ----------------------------------------------------------------------------- round trips
-@pytest.mark.parametrize("fmt", ["zarr", "parquet", "mlperf"])
+@pytest.mark.parametrize("fmt", ["zarr", "parquet", "mlperf", "meta-csv"])
 def test_written_to_s3_equals_local_and_compute(
     s3: dict[str, Any],
     split: dfr.SplitData,
@@ -174,6 +177,9 @@ def test_written_to_s3_equals_local_and_compute(
     assert not s3["fs"].exists(url.removeprefix("s3://") + ".work")
     assert not s3["fs"].exists(url.removeprefix("s3://") + ".lock")
     assert verify(url, full=True).ok
+    if fmt == "meta-csv":
+        assert open_export(url).counts()["nnz_train"] == want.train.nnz
+        return
     if fmt == "mlperf":
         store = open_export(url)
         rows = []
