@@ -500,3 +500,44 @@ def test_readers_on_s3(
     out = tmp_path / "neg.zarr"
     code = main(["negatives", url, "--out", str(out), "--num-negatives", "1", "--quiet"])
     assert code == EXIT_OK and dfr.open_negatives(out).format == "zarr"
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_bytes(
+    s3: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``kill -9`` of the whole run (a subprocess) while it writes shards to S3: the lock
+    object it leaves is taken over (same host, holder gone) and ``--resume`` finishes the store
+    to the bytes of a local run."""
+    import subprocess
+    import sys
+
+    args = ["expand", "default", "--factors", "2", "2", "--quiet", "--shard-size", "4096"]
+    url = f"{s3['prefix']}/killed-run"
+    key = url.removeprefix("s3://")
+    fs = s3["fs"]
+    env = {**os.environ, STORAGE_OPTIONS_ENV: json.dumps(s3["options"])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daskfractal.cli", *args, "--local", "sync", "--out", url],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(fs.find(f"{key}/_progress")) >= 3:  # a few shards written and marked
+                break
+            time.sleep(0.2)
+        proc.kill()
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -9, "the run finished before it could be killed"
+    assert fs.exists(f"{key}.lock") and not fs.exists(f"{key}/_SUCCESS")
+    code, _, err = cli(capsys, *args, "--local", "sync", "--out", url)
+    assert code == EXIT_STORE
+    one_line(err, "--resume")
+    assert cli(capsys, *args, "--local", "sync", "--out", url, "--resume")[0] == EXIT_OK
+    assert cli(capsys, *args, "--local", "sync", "--out", str(tmp_path / "here"))[0] == EXIT_OK
+    assert_same_bytes(fs, url, tmp_path / "here")
+    assert not fs.exists(f"{key}.lock") and not fs.exists(f"{key}.work")
