@@ -27,7 +27,7 @@ from .negatives import NegativeSampler, NegativesStore, open_negatives
 from .preprocess import SignedMatrix, SplitData, preprocess
 from .privacy import PrivacyReport, privacy_audit
 from .reduction import Reduced, expected_interactions, reduce, solve_factors
-from .store import ExpansionStore, VerifyReport, store_status, verify
+from .store import ExpansionStore, VerifyReport, set_storage_options, store_status, verify
 from .store import open_store as open  # daskfractal.open(path), like zarr.open
 from .validation import ValidationReport, validate
 
@@ -66,6 +66,7 @@ __all__ = [
     "preprocess",
     "privacy_audit",
     "reduce",
+    "set_storage_options",
     "solve_factors",
     "store_status",
     "validate",

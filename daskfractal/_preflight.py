@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from .errors import ResourceError
+from .store import is_remote
 
 __all__ = [
     "MAX_TASKS",
@@ -168,7 +169,7 @@ def check_disk(
     ResourceError
         With the estimate, the free space and the way out.
     """
-    if force:
+    if force or is_remote(path):  # an object store has no free-space figure to check
         return
     free = free_disk(path)
     rest = max(float(need) - float(already), 0.0)
@@ -180,11 +181,14 @@ def check_disk(
         )
 
 
-def disk_usage(*paths: str | os.PathLike[str]) -> int:
+def disk_usage(*paths: object) -> int:
     """Bytes of the files under ``paths`` (missing paths count 0): what a resumed or
     overwritten run may reuse or free."""
     total = 0
     for top in paths:
+        if is_remote(top):  # not checked against a free-space figure (see check_disk)
+            continue
+        assert isinstance(top, str | Path)
         for root, _dirs, files in os.walk(top):
             for name in files:
                 try:

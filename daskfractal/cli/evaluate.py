@@ -13,6 +13,7 @@ from .options import (
     add_cluster_options,
     add_original_options,
     add_output_options,
+    add_storage_options,
     client_from_args,
     original_from_args,
 )
@@ -144,4 +145,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-figures", action="store_true", help="numbers only, no PNG")
     add_cluster_options(p, local_default="threads")
     add_output_options(p, "print report.json to stdout", quiet_help="no progress output")
+    add_storage_options(p)
     p.set_defaults(func=run)

@@ -15,6 +15,7 @@ from .options import (
     add_input_options,
     add_output_options,
     add_reduce_options,
+    add_storage_options,
     client_from_args,
     load_split,
     memory_limit,
@@ -41,7 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_input_options(p)
     add_reduce_options(p)
     g = p.add_argument_group("expansion")
-    g.add_argument("--out", required=True, metavar="PATH", help="output store (a directory)")
+    g.add_argument(
+        "--out",
+        required=True,
+        metavar="PATH",
+        help="output store: a directory, or an object-store URL (s3://BUCKET/PREFIX, any "
+        "fsspec URL; see --storage-options)",
+    )
     g.add_argument(
         "--format",
         dest="format_out",
@@ -143,6 +150,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_cluster_options(p, local_default="auto")
     add_output_options(p, "print the result as JSON", quiet_help="no progress bars")
+    add_storage_options(p)
     p.set_defaults(func=run)
 
 

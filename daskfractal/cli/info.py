@@ -9,7 +9,14 @@ from .codes import EXIT_OK
 
 if TYPE_CHECKING:
     from ..store import ExpansionStore, ExportStore
-from .options import add_input_options, add_output_options, fmt, load_split, print_json
+from .options import (
+    add_input_options,
+    add_output_options,
+    add_storage_options,
+    fmt,
+    load_split,
+    print_json,
+)
 
 __all__ = ["register", "run"]
 
@@ -23,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_input_options(p)
     add_output_options(p, "print JSON")
+    add_storage_options(p)
     p.set_defaults(func=run)
 
 
@@ -32,9 +40,10 @@ def run(args: argparse.Namespace) -> int:
     A daskfractal output (Zarr or Parquet store, ``mlperf`` or ``meta-csv`` export) is
     described from its metadata (checked against its manifest) instead of read as input.
     """
-    from ..store import store_format
+    from ..store import is_remote, store_format
 
-    if args.input != "default" and store_format(args.input) is not None:
+    # an object-store URL is only ever a store (data sets are read from local files)
+    if is_remote(args.input) or (args.input != "default" and store_format(args.input)):
         return _output_info(args)
     data, split = load_split(args)
     raw, pre = data.summary(), split.summary()

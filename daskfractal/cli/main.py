@@ -29,6 +29,7 @@ from .codes import (
     EXIT_STORE,
     EXIT_USAGE,
 )
+from .options import apply_storage_options
 
 __all__ = ["EXIT_CODES", "build_parser", "main"]
 
@@ -120,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
+        apply_storage_options(args)
         return int(args.func(args) or EXIT_OK)
     except KeyboardInterrupt:
         print("daskfractal: interrupted", file=sys.stderr)

@@ -12,7 +12,7 @@ from ..negatives.io import MAX_EPOCHS
 from ..negatives.sampler import DEFAULT_WINDOW
 from ..store import open_store
 from .codes import EXIT_OK
-from .options import add_cluster_options, client_from_args
+from .options import add_cluster_options, add_storage_options, client_from_args
 
 __all__ = ["register", "run"]
 
@@ -82,6 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "memory exceeds the memory limit",
     )
     add_cluster_options(p, local_default="threads")
+    add_storage_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)

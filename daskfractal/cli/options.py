@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,6 +30,8 @@ __all__ = [
     "add_original_options",
     "add_output_options",
     "add_reduce_options",
+    "add_storage_options",
+    "apply_storage_options",
     "client_from_args",
     "fmt",
     "json_default",
@@ -355,6 +358,34 @@ def add_output_options(
     if quiet_help is not None:
         p.add_argument("--quiet", action="store_true", help=quiet_help)
     p.add_argument("--json", action="store_true", help=json_help)
+
+
+def add_storage_options(p: argparse.ArgumentParser) -> None:
+    """Add ``--storage-options`` (fsspec options of ``s3://`` ... URLs, as JSON)."""
+    p.add_argument(
+        "--storage-options",
+        metavar="JSON",
+        help="options of an object-store URL (s3://BUCKET/PREFIX ...) for fsspec, e.g. "
+        '\'{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}\' (default: '
+        "$DASKFRACTAL_STORAGE_OPTIONS, then the AWS_* variables and ~/.aws)",
+    )
+
+
+def apply_storage_options(args: argparse.Namespace) -> None:
+    """Make ``--storage-options`` (when given) the options of every URL the command opens.
+
+    Raises
+    ------
+    ParameterError
+        If the text is not a JSON object.
+    """
+    from ..store import STORAGE_OPTIONS_ENV, set_storage_options
+
+    text = getattr(args, "storage_options", None)
+    if text is not None:
+        set_storage_options(text)
+        # worker processes started by this command (a LocalCluster) read the same options
+        os.environ[STORAGE_OPTIONS_ENV] = text
 
 
 def print_json(obj: object) -> None:

@@ -14,6 +14,7 @@ from .options import (
     add_cluster_options,
     add_original_options,
     add_output_options,
+    add_storage_options,
     client_from_args,
     original_from_args,
 )
@@ -125,4 +126,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     # threads by default: the sketch is shared between tasks instead of shipped to workers
     add_cluster_options(p, local_default="threads")
     add_output_options(p, "print report.json to stdout", quiet_help="no progress bars")
+    add_storage_options(p)
     p.set_defaults(func=run)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from .codes import EXIT_OK, EXIT_STORE
-from .options import add_output_options, print_json
+from .options import add_output_options, add_storage_options, print_json
 
 __all__ = ["register", "run"]
 
@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("store", metavar="STORE", help="the store directory (Zarr or Parquet)")
     p.add_argument("--full", action="store_true", help="check the digest of every file")
     add_output_options(p, "print the report as JSON")
+    add_storage_options(p)
     p.set_defaults(func=run)
 
 

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from .._checks import as_int
 from ..errors import StoreError
 from ..kernels.reference import hash64, to_unit
-from ..store import ExpansionStore
+from ..store import ExpansionStore, StorePath
 
 __all__ = [
     "STREAM_EVAL_BLOCKS",
@@ -327,7 +327,7 @@ def block_users(st: ExpansionStore, m: int) -> np.ndarray:
 
 
 def _read_task(
-    path: str,
+    path: str | StorePath,
     u0: int,
     u1: int,
     cols: np.ndarray,
@@ -421,7 +421,7 @@ def read_sub_expansion(
         n_items = int(keep_items.size)
     task = dask.delayed(_read_task, pure=True)
     parts = run(
-        [task(str(st.path), a, b, cols, n, timestamps, new_id) for a, b in ranges],
+        [task(st.path, a, b, cols, n, timestamps, new_id) for a, b in ranges],
         scheduler=scheduler,
         progress=progress,
     )

@@ -32,10 +32,8 @@ import itertools
 import json
 import logging
 import os
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
@@ -50,10 +48,14 @@ from ..store import (
     ExportStore,
     ExportWriter,
     ParquetWriter,
+    RemotePath,
     StoreLayout,
+    StorePath,
     Writer,
     ZarrWriter,
+    atomic_write_bytes,
     check_lock,
+    check_reachable,
     check_resume,
     claim_folder,
     lock_output,
@@ -61,7 +63,11 @@ from ..store import (
     open_store,
     output_path,
     prepare_run,
+    read_npz,
+    remote_errors,
     remove_owned,
+    staged_file,
+    store_path,
     store_status,
     writer_class,
 )
@@ -84,18 +90,18 @@ COUNTS_DIR = "counts"
 TEST_PARTS_DIR = "test-parts"
 
 
-def work_dir(path: str | os.PathLike) -> Path:
+def work_dir(path: str | os.PathLike | RemotePath) -> StorePath:
     """The work folder of the store at ``path`` (counts and parts of an unfinished run)."""
-    p = Path(path)
+    p = store_path(path)
     return p.with_name(p.name + WORK_SUFFIX)
 
 
-def _save_atomic(final: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Save ``arrays`` as one ``.npz`` that is either whole or absent."""
-    tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex}.npz")
-    # numpy's stub types the ** names against allow_pickle too; these keys are array names
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]
-    os.replace(tmp, final)  # the same bytes if another attempt of the task got there first
+def _save_atomic(final: StorePath, arrays: dict[str, np.ndarray]) -> None:
+    """Save ``arrays`` as one ``.npz`` that is either whole or absent (the same bytes if
+    another attempt of the task got there first)."""
+    with staged_file(final) as tmp, open(tmp, "wb") as f:
+        # numpy's stub types the ** names against allow_pickle too; these keys are array names
+        np.savez(f, **arrays)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------
@@ -108,12 +114,11 @@ def _part_name(task: Sequence[int]) -> str:
     return f"{i:06d}-{t0:012d}-{t1:012d}"
 
 
-def _count_part(plan: Plan, task: tuple[int, int, int], counts_dir: str) -> dict:
+def _count_part(plan: Plan, task: tuple[int, int, int], counts_dir: StorePath) -> dict:
     """Per-slot train/test counts of one slot range (saved, so a resumed run skips it)."""
-    final = Path(counts_dir) / f"{_part_name(task)}.npz"
+    final = counts_dir / f"{_part_name(task)}.npz"
     if final.exists():  # done by an earlier (interrupted) run
-        with np.load(final) as z:
-            return {k: z[k] for k in z.files}
+        return read_npz(final)
     train_c, test_c, block_train, block_test = count_slots(plan, *task)
     out = {
         "train": train_c.astype(np.int32),
@@ -178,12 +183,12 @@ def _item_degree(items: np.ndarray, n_items: int) -> np.ndarray:
     return np.bincount(items, minlength=n_items).astype(np.int64)
 
 
-def _test_part(test_dir: str, k: int) -> Path:
-    return Path(test_dir) / f"{k:08d}.npz"
+def _test_part(test_dir: StorePath, k: int) -> StorePath:
+    return test_dir / f"{k:08d}.npz"
 
 
 def _write_zarr_shard(
-    plan: Plan, writer: ZarrWriter, index: _Index, k: int, test_dir: str, index_dtype: str
+    plan: Plan, writer: ZarrWriter, index: _Index, k: int, test_dir: StorePath, index_dtype: str
 ) -> np.ndarray:
     """Generate and write train shard ``k`` whole, save the owned users' test entries.
 
@@ -211,7 +216,7 @@ def _write_zarr_shard(
 
 
 def _assemble_test_shard(
-    writer: ZarrWriter, bounds: np.ndarray, test_dir: str, k: int, after: Any = None
+    writer: ZarrWriter, bounds: np.ndarray, test_dir: StorePath, k: int, after: Any = None
 ) -> np.ndarray:
     """Write test shard ``k`` from the test parts (part p holds entries ``bounds[p:p+2]``).
 
@@ -228,9 +233,9 @@ def _assemble_test_shard(
         a, b = max(start, bounds[p]) - bounds[p], min(stop, bounds[p + 1]) - bounds[p]
         if b <= a:
             continue
-        with np.load(_test_part(test_dir, p)) as z:
-            for n in names:
-                pieces[n].append(z[n][a:b])
+        z = read_npz(_test_part(test_dir, p))
+        for n in names:
+            pieces[n].append(z[n][a:b])
     cat = {n: np.concatenate(v) if v else np.zeros(0, np.int64) for n, v in pieces.items()}
     if not writer.shard_done("test", "indices", k):
         writer.write_shard("test", "indices", k, cat["items"])
@@ -378,7 +383,9 @@ def _versions() -> dict:
     }
 
 
-def check_output(path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False) -> None:
+def check_output(
+    path: str | os.PathLike | RemotePath, *, resume: bool = False, overwrite: bool = False
+) -> None:
     """Refuse at once an output that :func:`write_store` would refuse, changing nothing.
 
     Called by the CLI before the input is read, so that a folder that is not daskfractal's,
@@ -389,14 +396,19 @@ def check_output(path: str | os.PathLike, *, resume: bool = False, overwrite: bo
     ------
     StoreError
         The refusal :func:`write_store` would raise.
+    OutputError
+        An object store that cannot be written: missing bucket or credentials, access
+        denied, endpoint unreachable.
     """
     path = output_path(path)
-    work = work_dir(path)
-    check_lock(path)
-    if not resume:
-        prepare_run(path, work, overwrite, dry_run=True)
-    elif (work / PLAN_FILE).exists():
-        check_resume(path, work)
+    check_reachable(path, writing=True)
+    with remote_errors(path, writing=True):
+        work = work_dir(path)
+        check_lock(path)
+        if not resume:
+            prepare_run(path, work, overwrite, dry_run=True)
+        elif (work / PLAN_FILE).exists():
+            check_resume(path, work)
 
 
 StoreFormat = Literal["zarr", "parquet"]
@@ -406,7 +418,7 @@ ExportFormat = Literal["mlperf", "meta-csv"]
 @overload
 def write_store(
     expansion: Expansion,
-    path: str | os.PathLike,
+    path: str | os.PathLike | RemotePath,
     *,
     format: StoreFormat = "zarr",
     resume: bool = False,
@@ -423,7 +435,7 @@ def write_store(
 @overload
 def write_store(
     expansion: Expansion,
-    path: str | os.PathLike,
+    path: str | os.PathLike | RemotePath,
     *,
     format: ExportFormat,
     resume: bool = False,
@@ -440,7 +452,7 @@ def write_store(
 @overload
 def write_store(
     expansion: Expansion,
-    path: str | os.PathLike,
+    path: str | os.PathLike | RemotePath,
     *,
     format: str,
     resume: bool = False,
@@ -456,7 +468,7 @@ def write_store(
 
 def write_store(
     expansion: Expansion,
-    path: str | os.PathLike,
+    path: str | os.PathLike | RemotePath,
     *,
     format: str = "zarr",
     resume: bool = False,
@@ -523,7 +535,8 @@ def write_store(
     start time. Only folders carrying daskfractal's ownership marker are ever deleted.
     """
     path = output_path(path)
-    with lock_output(path):
+    check_reachable(path, writing=True)
+    with remote_errors(path, writing=True), lock_output(path):
         return _write_locked(
             expansion,
             path,
@@ -541,7 +554,7 @@ def write_store(
 
 def _write_locked(
     expansion: Expansion,
-    path: Path,
+    path: StorePath,
     *,
     format: str,
     resume: bool,
@@ -581,7 +594,6 @@ def _write_locked(
         or users_per_file < 1
     ):
         raise ParameterError(f"users_per_file={users_per_file!r} must be an integer ≥ 1")
-    path = Path(path)
     work = work_dir(path)
     plan = expansion.plan
     params = expansion.params
@@ -624,13 +636,12 @@ def _write_locked(
         (work / COUNTS_DIR).mkdir()
         (work / TEST_PARTS_DIR).mkdir()
         doc = {"fingerprint": fingerprint, "tasks": [list(t) for t in tasks]}
-        tmp = work / f".{PLAN_FILE}.{uuid.uuid4().hex}"
-        tmp.write_text(json.dumps(doc))
-        os.replace(tmp, work / PLAN_FILE)  # a plan file is whole or absent
+        # a plan file is whole or absent
+        atomic_write_bytes(work / PLAN_FILE, json.dumps(doc).encode())
 
     index_dtype = "int32" if expansion.n_items < 2**31 else "int64"
-    counts_dir = str(work / COUNTS_DIR)
-    test_dir = str(work / TEST_PARTS_DIR)
+    counts_dir = work / COUNTS_DIR
+    test_dir = work / TEST_PARTS_DIR
 
     # pass 1: counts per output slot
     dplan = dask.delayed(plan, pure=True)

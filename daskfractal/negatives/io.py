@@ -332,6 +332,11 @@ def write_negatives(
     window = sampler.shuffle_window
     rows_per_task, chunk_rows = plan_sizes(window, rows_per_task, chunk_rows)
     out = output_path(path)
+    if not isinstance(out, Path):
+        raise ParameterError(
+            f"{out}: negatives are written to a local folder (or a shared file system), not "
+            "to an object store; write them locally and copy them"
+        )
     check_output(out, overwrite)
     n_rows = sampler.n_examples
     test_users = sampler.test_users() if test_k is not None else None

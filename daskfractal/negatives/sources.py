@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ import scipy.sparse as sp
 from .._checks import index_dtype
 from ..errors import ParameterError, StoreError
 from ..kernels import alias as A
-from ..store import ExpansionStore, open_store
+from ..store import ExpansionStore, RemotePath, open_store, store_path
 
 __all__ = ["CsrSource", "Source", "StoreSource", "canonical_csr", "canonical_rows", "make_source"]
 
@@ -78,7 +77,7 @@ class StoreSource:
     """An expansion store, reopened lazily (pickles as its path)."""
 
     def __init__(self, store: Any) -> None:
-        self.path = Path(store.path)
+        self.path = store_path(store.path)
         self._store = store
         self.n_users = int(store.n_users)
         self.n_items = int(store.n_items)
@@ -87,7 +86,8 @@ class StoreSource:
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": str(self.path)}
+        # a RemotePath pickles with its storage options
+        return {"path": self.path}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # unpickling: the instance pickle made, initialized again from its state
@@ -136,7 +136,7 @@ def make_source(store_or_csr: Any) -> Source:
     """The source for what :class:`NegativeSampler` was given (see its ``store_or_csr``)."""
     if isinstance(store_or_csr, ExpansionStore):
         return StoreSource(store_or_csr)
-    if isinstance(store_or_csr, str | os.PathLike):
+    if isinstance(store_or_csr, str | os.PathLike | RemotePath):
         return StoreSource(open_store(store_or_csr))
     if sp.issparse(store_or_csr):
         return CsrSource(store_or_csr)

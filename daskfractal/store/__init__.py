@@ -13,6 +13,10 @@ driver and then used from Dask tasks, each task writing one whole shard (Zarr) o
     writer.finalize()
     store = open("out.zarr")                    # refuses incomplete stores
 
+Object stores: every path may be an fsspec URL (``s3://bucket/prefix``): :mod:`._fs` is the
+one I/O interface (:class:`RemotePath`, :func:`staged_file`, :func:`store_path`; storage
+options from :func:`set_storage_options` or ``DASKFRACTAL_STORAGE_OPTIONS``).
+
 Ownership and locking (:mod:`._ownership`: the ``.daskfractal-owner`` marker, the output
 lock), run preparation (:func:`prepare_run`, :func:`check_resume`) and the manifest
 (:func:`write_manifest`, :func:`check_manifest`) are the internal API of the writers of
@@ -22,7 +26,6 @@ writer (:mod:`daskfractal.negatives.io`), which give their outputs the same guar
 
 from ._common import (
     MLPERF_FILE,
-    atomic_write_bytes,
     check_resume,
     dump_json,
     prepare_run,
@@ -37,6 +40,20 @@ from ._export import (
     MLPerfWriter,
     csv_lines,
     open_export,
+)
+from ._fs import (
+    STORAGE_OPTIONS_ENV,
+    RemotePath,
+    StorePath,
+    atomic_write_bytes,
+    check_reachable,
+    is_remote,
+    read_npz,
+    remote_errors,
+    set_storage_options,
+    staged_file,
+    storage_options,
+    store_path,
 )
 from ._layout import FORMAT_VERSION, SMALL_KEYS, SPLITS, STATS_NAMES, StoreLayout
 from ._manifest import MANIFEST_FILE, VerifyReport, verify, write_manifest
@@ -70,13 +87,16 @@ __all__ = [
     "SMALL_KEYS",
     "SPLITS",
     "STATS_NAMES",
+    "STORAGE_OPTIONS_ENV",
     "ExpansionStore",
     "ExportStore",
     "ExportWriter",
     "MLPerfWriter",
     "MetaCSVWriter",
     "ParquetWriter",
+    "RemotePath",
     "StoreLayout",
+    "StorePath",
     "VerifyReport",
     "Writer",
     "ZarrWriter",
@@ -84,11 +104,13 @@ __all__ = [
     "check_lock",
     "check_manifest",
     "check_owned",
+    "check_reachable",
     "check_resume",
     "claim_folder",
     "clear_owned",
     "csv_lines",
     "dump_json",
+    "is_remote",
     "lock_output",
     "new_store_id",
     "open",
@@ -97,8 +119,14 @@ __all__ = [
     "open_store",
     "output_path",
     "prepare_run",
+    "read_npz",
+    "remote_errors",
     "remove_owned",
+    "set_storage_options",
+    "staged_file",
+    "storage_options",
     "store_format",
+    "store_path",
     "store_status",
     "verify",
     "write_manifest",

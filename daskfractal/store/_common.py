@@ -6,13 +6,12 @@ import json
 import logging
 import os
 import re
-import uuid
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from ..errors import StoreError
+from ._fs import RemotePath, StorePath, store_path
 from ._layout import FORMAT_VERSION, MANIFEST_FILE, SUCCESS_FILE, StoreLayout
 from ._ownership import (
     MARKER,
@@ -46,7 +45,9 @@ INCOMPLETE_HINT = (
 )
 
 
-def inspect_store(path: str | os.PathLike[str]) -> tuple[Status, StoreFormat | None, dict]:
+def inspect_store(
+    path: str | os.PathLike[str] | RemotePath,
+) -> tuple[Status, StoreFormat | None, dict]:
     """What lies at ``path``: its status, format and root metadata (empty when not a store).
 
     Returns
@@ -58,7 +59,7 @@ def inspect_store(path: str | os.PathLike[str]) -> tuple[Status, StoreFormat | N
     meta : dict
         The root attributes (``format_version``, ``complete``, ``layout``, ``daskfractal``...).
     """
-    p = Path(path)
+    p = store_path(path)
     if not p.exists():
         return "missing", None, {}
     if not p.is_dir():
@@ -86,7 +87,7 @@ def inspect_store(path: str | os.PathLike[str]) -> tuple[Status, StoreFormat | N
     return ("complete" if done else "incomplete"), fmt, meta
 
 
-def store_status(path: str | os.PathLike[str]) -> Status:
+def store_status(path: str | os.PathLike[str] | RemotePath) -> Status:
     """Whether ``path`` is missing, empty, foreign, or an incomplete or complete store.
 
     Parameters
@@ -101,7 +102,7 @@ def store_status(path: str | os.PathLike[str]) -> Status:
     return inspect_store(path)[0]
 
 
-def store_format(path: str | os.PathLike[str]) -> StoreFormat | None:
+def store_format(path: str | os.PathLike[str] | RemotePath) -> StoreFormat | None:
     """The format of the daskfractal output at ``path`` (finished or not), else None.
 
     Examples
@@ -112,7 +113,7 @@ def store_format(path: str | os.PathLike[str]) -> StoreFormat | None:
     return inspect_store(path)[1]
 
 
-def prepare_new_store(path: Path, fmt: StoreFormat, overwrite: bool) -> None:
+def prepare_new_store(path: StorePath, fmt: StoreFormat, overwrite: bool) -> None:
     """Make ``path`` an empty, marked folder for a new store, refusing what it must not touch.
 
     A missing or empty folder is claimed (the ownership marker is written first). An existing
@@ -169,7 +170,7 @@ STORE_ENTRIES = (
 COMPLETION_FILES = (SUCCESS_FILE, MANIFEST_FILE, ZARR_META, PARQUET_META)
 
 
-def refuse_unexpected(path: Path) -> None:
+def refuse_unexpected(path: StorePath) -> None:
     """Refuse to delete a store that holds files a store never writes (the user's).
 
     Raises
@@ -186,17 +187,26 @@ def refuse_unexpected(path: Path) -> None:
         )
 
 
-def unmarked_message(path: Path) -> str:
+def unmarked_message(path: StorePath) -> str:
     """The refusal to delete a store that has no ownership marker."""
     return (
         f"{path} holds a store without the {MARKER} marker (written by an earlier daskfractal "
         "version, or copied by hand): it stays readable, but daskfractal cannot prove it "
         "created the folder, so it neither resumes nor deletes it nor writes into it; "
-        f"remove it by hand (rm -r {path}) or choose another output path (--out)"
+        f"remove it by hand ({_rm(path)}) or choose another output path (--out)"
     )
 
 
-def existing_message(path: Path, status: str, work: Path | None, *, api: bool = False) -> str:
+def _rm(path: StorePath) -> str:
+    """The command that removes ``path`` by hand."""
+    if isinstance(path, RemotePath):
+        return f"e.g. aws s3 rm --recursive {path}/"
+    return f"rm -r {path}"
+
+
+def existing_message(
+    path: StorePath, status: str, work: StorePath | None, *, api: bool = False
+) -> str:
     """What is at ``path``, the safe way on first, then exactly what overwriting deletes."""
     gone = describe(path) if path.is_dir() else str(path)
     if work is not None and work.is_dir():
@@ -217,7 +227,7 @@ def existing_message(path: Path, status: str, work: Path | None, *, api: bool = 
     )
 
 
-def prepare_run(path: Path, work: Path, overwrite: bool, *, dry_run: bool = False) -> str:
+def prepare_run(path: StorePath, work: StorePath, overwrite: bool, *, dry_run: bool = False) -> str:
     """Make ``path`` and its work folder ready for a new run; return the store id.
 
     The store folder is claimed (marker first) or, with ``overwrite``, emptied after its
@@ -249,7 +259,7 @@ def prepare_run(path: Path, work: Path, overwrite: bool, *, dry_run: bool = Fals
         if work.is_dir():
             raise StoreError(
                 f"{work} is the work folder of a store that is no longer at {path}: it is not "
-                f"deleted; remove it by hand (rm -r {work}) or choose another output path (--out)"
+                f"deleted; remove it by hand ({_rm(work)}) or choose another output path (--out)"
             )
         if status in ("complete", "incomplete"):
             raise StoreError(unmarked_message(path))
@@ -275,7 +285,7 @@ def prepare_run(path: Path, work: Path, overwrite: bool, *, dry_run: bool = Fals
     return store_id
 
 
-def check_resume(path: Path, work: Path) -> str:
+def check_resume(path: StorePath, work: StorePath) -> str:
     """Check that the unfinished run at ``path`` and ``work`` is daskfractal's; its store id.
 
     Raises
@@ -294,15 +304,17 @@ def check_resume(path: Path, work: Path) -> str:
     store_id = check_owned(work, "work")
     if not path.is_dir():
         raise StoreError(
-            f"cannot resume {path}: the store folder is gone; remove {work} by hand (rm -r "
-            f"{work}) and run again"
+            f"cannot resume {path}: the store folder is gone; remove {work} by hand "
+            f"({_rm(work)}) and run again"
         )
     check_owned(path, "store", store_id)
     refuse_unexpected(path)
     return store_id
 
 
-def check_reopen(path: Path, fmt: StoreFormat, layout: StoreLayout, attrs: dict | None) -> dict:
+def check_reopen(
+    path: StorePath, fmt: StoreFormat, layout: StoreLayout, attrs: dict | None
+) -> dict:
     """Validate that ``path`` is an incomplete ``fmt`` store written with ``layout``/``attrs``.
 
     Returns
@@ -398,30 +410,18 @@ def coerce_values(
     return arr.astype(dtype, copy=False)
 
 
-def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
-    """Write ``data`` to ``path`` through a hidden temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def dump_json(doc: dict) -> bytes:
     """Deterministic JSON bytes (sorted keys, indented, trailing newline)."""
     return (json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n").encode()
 
 
-def touch(path: Path) -> None:
+def touch(path: StorePath) -> None:
     """Create the empty marker file ``path`` (and its parents)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch()
 
 
-def sweep_temporaries(root: Path, patterns: tuple[str, ...]) -> None:
+def sweep_temporaries(root: StorePath, patterns: tuple[str, ...]) -> None:
     """Delete files under ``root`` matching ``patterns`` (leftovers of killed writers)."""
     for pattern in patterns:
         for leftover in root.rglob(pattern):

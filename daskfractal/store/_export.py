@@ -29,8 +29,6 @@ import csv
 import io
 import os
 import re
-import shutil
-import uuid
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -45,7 +43,6 @@ from ._common import (
     INCOMPLETE_HINT,
     MLPERF_FILE,
     PARQUET_META,
-    atomic_write_bytes,
     check_reopen,
     dump_json,
     inspect_store,
@@ -53,6 +50,17 @@ from ._common import (
     root_meta,
     sweep_temporaries,
     touch,
+)
+from ._fs import (
+    RemotePath,
+    StorePath,
+    atomic_write_bytes,
+    check_reachable,
+    read_npz,
+    remote_errors,
+    remove_tree,
+    staged_file,
+    store_path,
 )
 from ._layout import (
     FORMAT_VERSION,
@@ -117,12 +125,12 @@ class ExportWriter(ABC):
 
     format: str = ""
 
-    def __init__(self, path: str | os.PathLike[str], layout: StoreLayout) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str] | RemotePath, layout: StoreLayout) -> None:
+        self.path = store_path(path)
         self.layout = layout
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": str(self.path), "layout": self.layout}
+        return {"path": self.path, "layout": self.layout}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["path"], state["layout"])  # type: ignore[misc]  # unpickling
@@ -137,7 +145,7 @@ class ExportWriter(ABC):
     @classmethod
     def create(
         cls,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | RemotePath,
         layout: StoreLayout,
         attrs: dict[str, Any] | None = None,
         *,
@@ -147,7 +155,7 @@ class ExportWriter(ABC):
         if not isinstance(layout, StoreLayout):
             raise TypeError(f"layout must be a StoreLayout, got {type(layout).__name__}")
         attrs = canonical_attrs(attrs)
-        path = Path(path)
+        path = store_path(path)
         prepare_new_store(path, "parquet", overwrite)
         fmt: Any = cls.format
         meta = root_meta(fmt, layout, attrs, complete=False)
@@ -157,12 +165,12 @@ class ExportWriter(ABC):
     @classmethod
     def reopen(
         cls,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | RemotePath,
         layout: StoreLayout,
         attrs: dict[str, Any] | None = None,
     ) -> Self:
         """Reopen an incomplete export to resume it; damaged or unmarked pieces are deleted."""
-        path = Path(path)
+        path = store_path(path)
         fmt: Any = cls.format
         check_reopen(path, fmt, layout, None if attrs is None else canonical_attrs(attrs))
         writer = cls(path, layout)
@@ -193,7 +201,7 @@ class ExportWriter(ABC):
             raise ParameterError(f"piece index must be an integer >= 0, got {k!r}")
         return self.piece_file(split, int(k))
 
-    def _marker(self, rel: str) -> Path:
+    def _marker(self, rel: str) -> StorePath:
         return self.path / PROGRESS_DIR / (rel.replace("/", "__") + ".json")
 
     def piece_done(self, split: str, k: int) -> bool:
@@ -224,16 +232,15 @@ class ExportWriter(ABC):
             If the chunks do not hold ``rows`` interactions or users go backwards.
         """
         rels = {s: self._check_piece(s, k) for s in SPLITS}
-        tmps = {s: self.path / f"{rels[s]}.{uuid.uuid4().hex}.tmp" for s in SPLITS}
-        tmps = {s: p.with_name("." + p.name) for s, p in tmps.items()}
         written = dict.fromkeys(SPLITS, 0)
         lines = dict.fromkeys(SPLITS, 0)
         last = dict.fromkeys(SPLITS, -1)
-        try:
+        # both files are placed (moved or uploaded) only when both were written whole
+        with ExitStack() as staged:
+            tmps = {s: staged.enter_context(staged_file(self.path / rels[s])) for s in SPLITS}
             with ExitStack() as stack:
                 sinks = {}
                 for s in SPLITS:
-                    tmps[s].parent.mkdir(parents=True, exist_ok=True)
                     sinks[s] = stack.enter_context(self._open_sink(tmps[s], int(rows[s])))
                 for chunk in chunks:
                     for s in SPLITS:
@@ -250,11 +257,6 @@ class ExportWriter(ABC):
                     raise StoreError(
                         f"{self.path}: piece {k} of {s} got {written[s]} rows, expected {rows[s]}"
                     )
-            for s in SPLITS:
-                os.replace(tmps[s], self.path / rels[s])
-        finally:
-            for tmp in tmps.values():
-                tmp.unlink(missing_ok=True)
         for s in SPLITS:
             # the digest now, while the bytes are in the page cache; finalize only gathers it
             record = describe_file(self.path, rels[s])
@@ -335,7 +337,7 @@ class ExportWriter(ABC):
         atomic_write_bytes(self.path / PARQUET_META, dump_json(final))
         write_manifest(self.path, records, final)
         touch(self.path / SUCCESS_FILE)
-        shutil.rmtree(self.path / PROGRESS_DIR, ignore_errors=True)
+        remove_tree(self.path / PROGRESS_DIR)
 
 
 class _NpzSink:
@@ -399,8 +401,7 @@ class MLPerfWriter(ExportWriter):
 
     def piece_items(self, split: str, k: int) -> np.ndarray:
         """Item ids of the finished shard ``k`` of ``split``."""
-        with np.load(self.path / self._check_piece(split, k), allow_pickle=False) as z:
-            return np.asarray(z["arr_0"][:, 1])
+        return np.asarray(read_npz(self.path / self._check_piece(split, k))["arr_0"][:, 1])
 
     def _open_sink(self, tmp: Path, rows: int) -> _NpzSink:
         return _NpzSink(tmp, rows)
@@ -523,7 +524,8 @@ class MetaCSVWriter(ExportWriter):
     def piece_items(self, split: str, k: int) -> np.ndarray:
         """Item ids of the finished file ``k`` of ``split``."""
         items: list[int] = []
-        with open(self.path / self._check_piece(split, k), encoding="ascii", newline="") as f:
+        with (self.path / self._check_piece(split, k)).open("rb") as raw:
+            f = io.TextIOWrapper(raw, encoding="ascii", newline="")
             for row in csv.reader(f):
                 items.extend(int(x) for x in row[1].split(","))
         return np.asarray(items, dtype=np.int64)
@@ -564,7 +566,7 @@ class ExportStore:
     nnz : dict of str to int
     """
 
-    def __init__(self, path: Path, fmt: str, meta: dict[str, Any]) -> None:
+    def __init__(self, path: StorePath, fmt: str, meta: dict[str, Any]) -> None:
         self.path = path
         self.format = fmt
         self.meta = meta
@@ -589,7 +591,7 @@ class ExportStore:
             "nnz_test": self.nnz["test"],
         }
 
-    def files(self, split: str = "train") -> list[Path]:
+    def files(self, split: str = "train") -> list[StorePath]:
         """The data files of ``split`` in piece order."""
         writer = (MLPerfWriter if self.format == "mlperf" else MetaCSVWriter)(
             self.path, self.layout
@@ -599,7 +601,7 @@ class ExportStore:
 
     def _small(self, key: str) -> np.ndarray:
         shape, dtype = self.layout.small_spec(key)
-        arr = np.load(self.path / small_npy(key), allow_pickle=False)
+        arr = np.load(io.BytesIO((self.path / small_npy(key)).read_bytes()), allow_pickle=False)
         return np.asarray(arr, dtype=dtype).reshape(shape)
 
     def stats(self) -> dict[str, np.ndarray]:
@@ -615,7 +617,7 @@ class ExportStore:
         return self._small(f"{check_split(split)}/indptr")
 
 
-def open_export(path: str | os.PathLike[str]) -> ExportStore:
+def open_export(path: str | os.PathLike[str] | RemotePath) -> ExportStore:
     """Open a finished ``mlperf`` or ``meta-csv`` export (checked against its manifest).
 
     Parameters
@@ -632,7 +634,13 @@ def open_export(path: str | os.PathLike[str]) -> ExportStore:
         If ``path`` is not a finished export, or is damaged (missing, resized or unexpected
         files, edited metadata).
     """
-    root = Path(path)
+    root = store_path(path)
+    check_reachable(root, writing=False)
+    with remote_errors(root, writing=False):
+        return _open_export(root)
+
+
+def _open_export(root: StorePath) -> ExportStore:
     status, fmt, meta = inspect_store(root)
     if status == "missing":
         raise StoreError(f"{root} does not exist")

@@ -23,11 +23,18 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from ._common import PARQUET_META, ZARR_META, atomic_write_bytes, dump_json, inspect_store
+from ._common import PARQUET_META, ZARR_META, dump_json, inspect_store
+from ._fs import (
+    StorePath,
+    atomic_write_bytes,
+    check_reachable,
+    remote_errors,
+    store_path,
+    walk_files,
+)
 from ._layout import MANIFEST_FILE, PROGRESS_DIR, SUCCESS_FILE
 from ._ownership import MARKER
 
@@ -41,16 +48,16 @@ _NOT_LISTED = (MANIFEST_FILE, SUCCESS_FILE, MARKER)
 VERIFY_HINT = "run 'daskfractal verify {path} --full' for a full report"
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: StorePath) -> str:
     """SHA-256 of the file at ``path`` (hex)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with path.open("rb") as f:
         while block := f.read(_BLOCK):
             h.update(block)
     return h.hexdigest()
 
 
-def describe_file(root: Path, rel: str) -> dict[str, Any] | None:
+def describe_file(root: StorePath, rel: str) -> dict[str, Any] | None:
     """``{"file", "size", "sha256"}`` of ``root/rel``, or None when the file does not exist.
 
     Zarr does not write chunks that hold only the fill value, so a shard may legitimately be
@@ -64,12 +71,12 @@ def describe_file(root: Path, rel: str) -> dict[str, Any] | None:
     return {"file": rel, "size": size, ALGORITHM: file_digest(path)}
 
 
-def write_marker(marker: Path, record: dict[str, Any] | None) -> None:
+def write_marker(marker: StorePath, record: dict[str, Any] | None) -> None:
     """Write a completion marker holding the digest record of the file it stands for."""
     atomic_write_bytes(marker, dump_json({"record": record}))
 
 
-def read_marker(marker: Path) -> tuple[bool, dict[str, Any] | None]:
+def read_marker(marker: StorePath) -> tuple[bool, dict[str, Any] | None]:
     """``(has_record, record)`` of a completion marker.
 
     Markers written before digests existed are empty: ``has_record`` is then false.
@@ -83,7 +90,7 @@ def read_marker(marker: Path) -> tuple[bool, dict[str, Any] | None]:
     return True, doc["record"]
 
 
-def record_matches(root: Path, rel: str, record: dict[str, Any] | None) -> bool:
+def record_matches(root: StorePath, rel: str, record: dict[str, Any] | None) -> bool:
     """Whether ``root/rel`` is exactly what its marker recorded (absent when it was absent)."""
     path = root / rel
     if record is None:
@@ -96,26 +103,21 @@ def record_matches(root: Path, rel: str, record: dict[str, Any] | None) -> bool:
     return file_digest(path) == record.get(ALGORITHM)
 
 
-def _store_files(root: Path) -> list[str]:
+def _store_files(root: StorePath) -> list[str]:
     """Relative paths of the files of a store that a manifest lists (sorted)."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = Path(dirpath).relative_to(root)
-        if rel_dir == Path("."):
-            dirnames[:] = [d for d in dirnames if d != PROGRESS_DIR]
-        for name in filenames:
-            rel = (rel_dir / name).as_posix()
-            if rel not in _NOT_LISTED:
-                out.append(rel)
-    return sorted(out)
+    return [
+        rel
+        for rel in walk_files(root)
+        if rel not in _NOT_LISTED and not rel.startswith(PROGRESS_DIR + "/")
+    ]
 
 
-def write_manifest(root: Path, known: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
+def write_manifest(root: StorePath, known: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
     """Write ``manifest.json``: every file of the store with its size and digest.
 
     Parameters
     ----------
-    root : Path
+    root : Path or RemotePath
         The store, with its final root metadata already written.
     known : dict
         Records gathered from completion markers, by relative path; used when the file's size
@@ -194,7 +196,7 @@ class VerifyReport:
         }
 
 
-def read_manifest(root: Path) -> tuple[dict[str, Any] | None, str | None]:
+def read_manifest(root: StorePath) -> tuple[dict[str, Any] | None, str | None]:
     """``(manifest, None)`` for a readable ``manifest.json`` of ``root``, else ``(None, why)``."""
     try:
         doc = json.loads((root / MANIFEST_FILE).read_text(encoding="utf-8"))
@@ -214,13 +216,13 @@ def _is_metadata(rel: str) -> bool:
 
 
 def check_store(
-    root: Path, meta: dict[str, Any], *, full: bool, metadata: tuple[str, ...] = ()
+    root: StorePath, meta: dict[str, Any], *, full: bool, metadata: tuple[str, ...] = ()
 ) -> VerifyReport:
     """Compare the store at ``root`` with its manifest; never raises for damage.
 
     Parameters
     ----------
-    root : Path
+    root : Path or RemotePath
         A store whose root metadata says it carries a manifest.
     meta : dict
         Its root metadata (as read by ``inspect_store``).
@@ -298,7 +300,13 @@ def verify(store: str | os.PathLike[str], full: bool = False) -> VerifyReport:
     StoreError
         If ``store`` does not exist or is not a daskfractal store.
     """
-    root = Path(store)
+    root = store_path(store)
+    check_reachable(root, writing=False)
+    with remote_errors(root, writing=False):
+        return _verify(root, full)
+
+
+def _verify(root: StorePath, full: bool) -> VerifyReport:
     status, _, meta = inspect_store(root)
     if status == "missing":
         raise StoreError(f"{root} does not exist")
@@ -317,7 +325,7 @@ def verify(store: str | os.PathLike[str], full: bool = False) -> VerifyReport:
     return check_store(root, meta, full=full)
 
 
-def check_on_open(root: Path, meta: dict[str, Any]) -> None:
+def check_on_open(root: StorePath, meta: dict[str, Any]) -> None:
     """The fast check of :func:`verify`, raising :class:`StoreError` on the first problem.
 
     Stores without a manifest (written before manifests existed) pass silently.

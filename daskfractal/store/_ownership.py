@@ -20,7 +20,6 @@ import errno
 import json
 import logging
 import os
-import shutil
 import socket
 import uuid
 from collections.abc import Iterable
@@ -29,6 +28,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import DaskFractalError, OutputError, StoreError
+from ._fs import (
+    RemotePath,
+    StorePath,
+    atomic_write_bytes,
+    is_remote,
+    listdir,
+    remote_errors,
+    remove_tree,
+    store_path,
+)
+from ._fs import tree_size as _tree_size
 
 try:  # POSIX; elsewhere the lock falls back to the pid check alone
     import fcntl
@@ -51,17 +61,31 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def output_path(path: str | os.PathLike[str]) -> Path:
+def output_path(path: str | os.PathLike[str] | RemotePath) -> StorePath:
     """``path`` normalized so that it has a last component (``.``, ``..``, ``a/..``).
 
-    Symlinks are not resolved: a symlink given as output is refused, not followed.
+    Symlinks are not resolved: a symlink given as output is refused, not followed. An
+    object-store URL becomes a :class:`~daskfractal.store.RemotePath`.
 
     Raises
     ------
     StoreError
-        If the path is the file-system root (no sibling work folder or lock can exist).
+        If the path is the file-system root or a bare bucket (no sibling work folder or lock
+        can exist).
+    ParameterError
+        If the URL is malformed or its protocol unknown.
     """
-    p = Path(os.path.normpath(os.fspath(path)))
+    if is_remote(path):
+        remote = store_path(path)
+        if isinstance(remote, RemotePath) and "/" not in remote.key:
+            raise StoreError(
+                f"cannot use {remote} as an output: give a prefix inside the bucket "
+                f"({remote}/NAME), its work prefix and lock lie next to it"
+            )
+        return remote
+    local = store_path(path)
+    assert isinstance(local, Path)
+    p = Path(os.path.normpath(local))
     if p.name in ("", ".", ".."):
         p = Path(os.path.abspath(p))
     if not p.name:
@@ -69,7 +93,7 @@ def output_path(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def refuse_symlinks(*paths: Path) -> None:
+def refuse_symlinks(*paths: StorePath) -> None:
     """Refuse outputs that are symlinks: nothing is written or deleted through one.
 
     Raises
@@ -78,7 +102,7 @@ def refuse_symlinks(*paths: Path) -> None:
         Naming the first symlink and where it points.
     """
     for p in paths:
-        if p.is_symlink():
+        if isinstance(p, Path) and p.is_symlink():
             raise StoreError(
                 f"{p} is a symbolic link (to {os.readlink(p)}): daskfractal does not write "
                 "through or delete a symlink; give the real folder as the output"
@@ -86,7 +110,7 @@ def refuse_symlinks(*paths: Path) -> None:
 
 
 # ------------------------------------------------------------------------------- marker
-def read_marker(folder: Path) -> dict[str, Any] | None:
+def read_marker(folder: StorePath) -> dict[str, Any] | None:
     """The marker document of ``folder``, or None when absent or not one of ours."""
     try:
         doc = json.loads((folder / MARKER).read_text(encoding="utf-8"))
@@ -97,7 +121,7 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
     return doc
 
 
-def write_marker(folder: Path, role: Role, store_id: str) -> None:
+def write_marker(folder: StorePath, role: Role, store_id: str) -> None:
     """Write the marker of ``folder`` atomically (whole or absent)."""
     from .._version import __version__
 
@@ -110,12 +134,7 @@ def write_marker(folder: Path, role: Role, store_id: str) -> None:
         "pid": os.getpid(),
         "version": __version__,
     }
-    tmp = folder / f"{MARKER}.{uuid.uuid4().hex}.tmp"
-    try:
-        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, folder / MARKER)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_bytes(folder / MARKER, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
 
 
 def new_store_id() -> str:
@@ -123,12 +142,12 @@ def new_store_id() -> str:
     return uuid.uuid4().hex
 
 
-def only_marker(folder: Path) -> bool:
+def only_marker(folder: StorePath) -> bool:
     """Whether ``folder`` holds nothing but (at most) the marker."""
     return all(e.name == MARKER for e in folder.iterdir())
 
 
-def claim_folder(folder: Path, role: Role, store_id: str) -> None:
+def claim_folder(folder: StorePath, role: Role, store_id: str) -> None:
     """Create ``folder`` (or take an existing empty one) and write its marker first.
 
     Raises
@@ -156,17 +175,9 @@ def claim_folder(folder: Path, role: Role, store_id: str) -> None:
         raise OutputError(f"cannot create {folder}: {exc}") from exc
 
 
-def tree_size(folder: Path) -> tuple[int, int]:
+def tree_size(folder: StorePath) -> tuple[int, int]:
     """``(files, bytes)`` under ``folder`` (symlinks counted, never followed)."""
-    n = size = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
-            n += 1
-            try:
-                size += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return n, size
+    return _tree_size(folder)
 
 
 def _human(n: int) -> str:
@@ -178,13 +189,13 @@ def _human(n: int) -> str:
     return f"{n} B"  # pragma: no cover - the loop always returns
 
 
-def describe(folder: Path) -> str:
+def describe(folder: StorePath) -> str:
     """``"<folder> (N files, S)"``: what deleting ``folder`` would remove."""
     n, size = tree_size(folder)
     return f"{folder} ({n:,} file{'s' if n != 1 else ''}, {_human(size)})"
 
 
-def check_owned(folder: Path, role: Role, store_id: str | None = None) -> str:
+def check_owned(folder: StorePath, role: Role, store_id: str | None = None) -> str:
     """Check that ``folder`` was created by daskfractal as ``role`` (and for ``store_id``).
 
     Returns
@@ -214,7 +225,7 @@ def check_owned(folder: Path, role: Role, store_id: str | None = None) -> str:
     return str(doc["store_id"])
 
 
-def unexpected_entries(folder: Path, expected: Iterable[str]) -> list[str]:
+def unexpected_entries(folder: StorePath, expected: Iterable[str]) -> list[str]:
     """Top-level names of ``folder`` a store never writes (user files put into a store).
 
     Names starting with ``.`` or ``_`` are ours (markers, temporaries, ``_SUCCESS``...).
@@ -225,7 +236,7 @@ def unexpected_entries(folder: Path, expected: Iterable[str]) -> list[str]:
     )
 
 
-def clear_owned(folder: Path, role: Role, store_id: str, first: Iterable[str] = ()) -> None:
+def clear_owned(folder: StorePath, role: Role, store_id: str, first: Iterable[str] = ()) -> None:
     """Delete everything in ``folder`` but its marker (checked first), ``first`` names first.
 
     The marker goes last, so a run killed while deleting leaves a folder that is still
@@ -235,27 +246,24 @@ def clear_owned(folder: Path, role: Role, store_id: str, first: Iterable[str] = 
     check_owned(folder, role, store_id)
     for name in first:
         _remove(folder / name)
-    for entry in list(folder.iterdir()):
+    for entry in listdir(folder):
         if entry.name != MARKER:
             _remove(entry)
 
 
-def remove_owned(folder: Path, role: Role, store_id: str, first: Iterable[str] = ()) -> None:
+def remove_owned(folder: StorePath, role: Role, store_id: str, first: Iterable[str] = ()) -> None:
     """Delete ``folder`` entirely after checking its marker (removed last, then the folder)."""
     clear_owned(folder, role, store_id, first)
     (folder / MARKER).unlink(missing_ok=True)
     folder.rmdir()
 
 
-def _remove(p: Path) -> None:
-    if p.is_dir() and not p.is_symlink():
-        shutil.rmtree(p)
-    elif p.exists() or p.is_symlink():
-        p.unlink()
+def _remove(p: StorePath) -> None:
+    remove_tree(p)
 
 
 # ------------------------------------------------------------------------------- lock
-def lock_path(out: Path) -> Path:
+def lock_path(out: StorePath) -> StorePath:
     """The lock file of the output ``out``: ``<out>.lock`` next to it."""
     return out.with_name(out.name + LOCK_SUFFIX)
 
@@ -319,7 +327,11 @@ def _same_file(fd: int, path: Path) -> bool:
 def _read_lock(fd: int) -> dict[str, Any] | Literal["foreign"] | None:
     """The lock document behind ``fd``: a dict, None when empty, "foreign" when not ours."""
     os.lseek(fd, 0, os.SEEK_SET)
-    raw = os.read(fd, 1 << 16)
+    return _parse_lock(os.read(fd, 1 << 16))
+
+
+def _parse_lock(raw: bytes) -> dict[str, Any] | Literal["foreign"] | None:
+    """A lock document: a dict, None when empty, "foreign" when not ours."""
     if not raw.strip():
         return None
     try:
@@ -347,7 +359,7 @@ def _try_flock(fd: int) -> bool | None:
 
 
 def _inspect_lock(
-    fd: int, out: Path, path: Path, what: str
+    fd: int, out: StorePath, path: Path, what: str
 ) -> tuple[bool | None, dict[str, Any] | None]:
     """Try the flock of an open lock file and read it; refuse a foreign or held lock.
 
@@ -369,7 +381,7 @@ def _inspect_lock(
     return got, doc
 
 
-def lock_output(out: Path, *, what: str = "output path (--out)") -> OutputLock:
+def lock_output(out: StorePath, *, what: str = "output path (--out)") -> OutputLock | RemoteLock:
     """Take the exclusive lock of output ``out`` (the file ``<out>.lock``).
 
     Parameters
@@ -381,8 +393,10 @@ def lock_output(out: Path, *, what: str = "output path (--out)") -> OutputLock:
 
     Returns
     -------
-    OutputLock
-        Release it (or use it as a context manager) when the run ends.
+    OutputLock or RemoteLock
+        Release it (or use it as a context manager) when the run ends. On an object store
+        the lock is the object ``<out>.lock``, created by a conditional PUT
+        (``If-None-Match: *``): see :func:`_lock_remote`.
 
     Raises
     ------
@@ -391,6 +405,9 @@ def lock_output(out: Path, *, what: str = "output path (--out)") -> OutputLock:
         comes from another host, or ``<out>.lock`` is a file daskfractal did not write.
     """
     path = lock_path(out)
+    if isinstance(path, RemotePath):
+        with remote_errors(path, writing=True):
+            return _lock_remote(out, path, what)
     refuse_symlinks(path)
     try:
         return _lock(out, path, what)
@@ -400,7 +417,65 @@ def lock_output(out: Path, *, what: str = "output path (--out)") -> OutputLock:
         raise OutputError(f"cannot create the lock file {path} for {out}: {exc}") from exc
 
 
-def _lock(out: Path, path: Path, what: str) -> OutputLock:
+class RemoteLock:
+    """The lock object ``<out>.lock`` of an output on an object store, held until
+    :meth:`release` (a context manager, like :class:`OutputLock`)."""
+
+    def __init__(self, path: RemotePath, token: bytes) -> None:
+        self.path = path
+        self._token: bytes | None = token
+
+    def __enter__(self) -> RemoteLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Delete the lock object if it is still ours; safe to call twice."""
+        token, self._token = self._token, None
+        if token is None:
+            return
+        try:
+            if self.path.read_bytes() == token:
+                self.path.unlink(missing_ok=True)
+        except Exception as exc:  # the run is over: a lock left behind is taken over later
+            logger.warning("daskfractal: could not remove the lock %s: %s", self.path, exc)
+
+
+def _lock_remote(out: StorePath, path: RemotePath, what: str) -> RemoteLock:
+    """Take the lock object of ``out``.
+
+    Object stores have no ``flock``: the object is created with a conditional PUT
+    (``If-None-Match: *``, S3 and its clones), so of two runs starting together one gets
+    it. A lock left by a dead run on this host (its pid is gone) is taken over, as locally;
+    a lock from another host is refused with how to remove it. File systems without
+    conditional writes check, then write: two runs starting within one round trip may both
+    proceed (docs/reliability.md).
+    """
+    host = socket.gethostname()
+    doc = {"kind": _KIND, "host": host, "pid": os.getpid(), "started": _now(), "output": str(out)}
+    token = (json.dumps(doc, sort_keys=True) + "\n").encode()
+    for _ in range(5):
+        if path.create_exclusive(token):
+            return RemoteLock(path, token)
+        try:
+            held = _parse_lock(path.read_bytes())
+        except FileNotFoundError:  # released meanwhile: try to create it again
+            continue
+        if held == "foreign":
+            raise StoreError(
+                f"{path} exists and was not written by daskfractal: it is not used or "
+                f"deleted; move it away or choose another {what}"
+            )
+        if held is not None:
+            _check_stale(out, path, held, host, None)
+        path.write_bytes(token)
+        return RemoteLock(path, token)
+    raise StoreError(f"could not take the lock {path}: it keeps changing; try again")
+
+
+def _lock(out: StorePath, path: Path, what: str) -> OutputLock:
     path.parent.mkdir(parents=True, exist_ok=True)
     host = socket.gethostname()
     for _ in range(20):  # retried only when the file is replaced under us
@@ -440,7 +515,7 @@ def _lock(out: Path, path: Path, what: str) -> OutputLock:
     raise StoreError(f"could not take the lock {path}: it keeps changing; try again")
 
 
-def check_lock(out: Path, *, what: str = "output path (--out)") -> None:
+def check_lock(out: StorePath, *, what: str = "output path (--out)") -> None:
     """Refuse now what :func:`lock_output` would refuse later, without taking the lock.
 
     Lets a command fail before reading its input when the output is in use. A stale lock
@@ -452,6 +527,10 @@ def check_lock(out: Path, *, what: str = "output path (--out)") -> None:
         As :func:`lock_output`.
     """
     path = lock_path(out)
+    if isinstance(path, RemotePath):
+        with remote_errors(path, writing=True):
+            _check_remote_lock(out, path, what)
+        return
     refuse_symlinks(path)
     try:
         fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
@@ -467,7 +546,33 @@ def check_lock(out: Path, *, what: str = "output path (--out)") -> None:
         os.close(fd)  # also drops the flock taken to look
 
 
-def _check_stale(out: Path, path: Path, doc: dict[str, Any], host: str, got: bool | None) -> None:
+def _check_remote_lock(out: StorePath, path: RemotePath, what: str) -> None:
+    """:func:`check_lock` of an output on an object store."""
+    try:
+        held = _parse_lock(path.read_bytes())
+    except FileNotFoundError:
+        return
+    if held == "foreign":
+        raise StoreError(
+            f"{path} exists and was not written by daskfractal: it is not used or "
+            f"deleted; move it away or choose another {what}"
+        )
+    if held is None:
+        return
+    host = socket.gethostname()
+    pid = held.get("pid")
+    if held.get("host") != host:
+        _check_stale(out, path, held, host, None)
+    elif isinstance(pid, int) and pid != os.getpid() and _pid_alive(pid):
+        raise StoreError(
+            f"{out} is being written by another daskfractal run ({_holder(held)}; lock "
+            f"{path}): wait for it to finish or choose another {what}"
+        )
+
+
+def _check_stale(
+    out: StorePath, path: StorePath, doc: dict[str, Any], host: str, got: bool | None
+) -> None:
     """Take over a lock left by a dead process, or refuse one that may still be held."""
     if doc.get("host") != host:
         raise StoreError(

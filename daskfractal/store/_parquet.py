@@ -23,9 +23,6 @@ all; hidden and ``_`` names are skipped by pyarrow.dataset, pandas, Dask and Spa
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +32,6 @@ import pyarrow.parquet as pq
 from ..errors import ParameterError, StoreError
 from ._common import (
     PARQUET_META,
-    atomic_write_bytes,
     check_reopen,
     coerce_values,
     dump_json,
@@ -44,6 +40,16 @@ from ._common import (
     root_meta,
     sweep_temporaries,
     touch,
+)
+from ._fs import (
+    RemotePath,
+    StorePath,
+    arrow_source,
+    atomic_write_bytes,
+    glob,
+    remove_tree,
+    staged_file,
+    store_path,
 )
 from ._layout import (
     PROGRESS_DIR,
@@ -97,14 +103,13 @@ def small_column(key: str) -> str:
     return "value" if name.startswith("block_") else name
 
 
-def _write_table(table: pa.Table, path: Path, sorting: bool = False) -> None:
-    """Write ``table`` to ``path`` atomically (hidden temporary file, then ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+def _write_table(table: pa.Table, path: StorePath, sorting: bool = False) -> None:
+    """Write ``table`` to ``path`` atomically (a temporary file, then ``os.replace`` or one
+    upload: see :func:`~daskfractal.store._fs.staged_file`)."""
+    with staged_file(path) as tmp:
         pq.write_table(
             table,
-            tmp,
+            str(tmp),
             compression="zstd",
             compression_level=3,
             row_group_size=ROW_GROUP_SIZE,
@@ -112,9 +117,6 @@ def _write_table(table: pa.Table, path: Path, sorting: bool = False) -> None:
             # readers verify page CRCs, so flipped bytes in a page fail instead of decoding
             write_page_checksum=True,
         )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class ParquetWriter:
@@ -133,13 +135,13 @@ class ParquetWriter:
 
     format = "parquet"
 
-    def __init__(self, path: str | os.PathLike[str], layout: StoreLayout) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str] | RemotePath, layout: StoreLayout) -> None:
+        self.path = store_path(path)
         self.layout = layout
         self.schema = interaction_schema(layout)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": str(self.path), "layout": self.layout}
+        return {"path": self.path, "layout": self.layout}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # unpickling: the instance pickle made, initialized again from its state
@@ -155,7 +157,7 @@ class ParquetWriter:
     @classmethod
     def create(
         cls,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | RemotePath,
         layout: StoreLayout,
         attrs: dict[str, Any] | None = None,
         *,
@@ -168,7 +170,7 @@ class ParquetWriter:
         if not isinstance(layout, StoreLayout):
             raise TypeError(f"layout must be a StoreLayout, got {type(layout).__name__}")
         attrs = canonical_attrs(attrs)
-        path = Path(path)
+        path = store_path(path)
         prepare_new_store(path, "parquet", overwrite)
         for split in SPLITS:
             (path / split).mkdir()
@@ -179,7 +181,7 @@ class ParquetWriter:
     @classmethod
     def reopen(
         cls,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | RemotePath,
         layout: StoreLayout,
         attrs: dict[str, Any] | None = None,
     ) -> ParquetWriter:
@@ -189,7 +191,7 @@ class ParquetWriter:
         digest recorded when they were written; a damaged or unmarked part is deleted so the
         resumed run writes it again.
         """
-        path = Path(path)
+        path = store_path(path)
         check_reopen(path, "parquet", layout, None if attrs is None else canonical_attrs(attrs))
         writer = cls(path, layout)
         writer._forget_damaged_parts()
@@ -199,7 +201,7 @@ class ParquetWriter:
         """Delete every part (and marker) that is unmarked or differs from its recorded digest:
         a part killed before its marker, or changed since, is written again on resume."""
         for split in SPLITS:
-            for part in sorted((self.path / split).glob("part-*.parquet")):
+            for part in glob(self.path / split, "part-*.parquet"):
                 marker = self.path / PROGRESS_DIR / split / part.name
                 has, record = read_marker(marker)
                 if has and record_matches(self.path, f"{split}/{part.name}", record):
@@ -208,7 +210,7 @@ class ParquetWriter:
                 marker.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------------- writing
-    def part_path(self, split: str, part_index: int) -> Path:
+    def part_path(self, split: str, part_index: int) -> StorePath:
         """Path of part ``part_index`` of ``split``."""
         check_split(split)
         if isinstance(part_index, bool) or not isinstance(part_index, int | np.integer):
@@ -282,7 +284,7 @@ class ParquetWriter:
         rel = f"{split}/{path.name}"
         write_marker(self._marker(split, path.name), describe_file(self.path, rel))
 
-    def _marker(self, split: str, name: str) -> Path:
+    def _marker(self, split: str, name: str) -> StorePath:
         return self.path / PROGRESS_DIR / split / name
 
     def part_done(self, split: str, part_index: int) -> bool:
@@ -297,7 +299,8 @@ class ParquetWriter:
 
     def piece_items(self, split: str, k: int) -> np.ndarray:
         """Item ids of the finished part ``k`` of ``split``."""
-        table = pq.read_table(self.part_path(split, k), columns=["item_id"])
+        where, fs = arrow_source(self.part_path(split, k))
+        table = pq.read_table(where, columns=["item_id"], filesystem=fs)
         return table.column(0).to_numpy()
 
     def write_small(self, key: str, values: Any) -> None:
@@ -344,8 +347,9 @@ class ParquetWriter:
             raise StoreError(f"cannot finalize {self.path}: not written: {', '.join(missing)}")
         for split in SPLITS:
             rows = 0
-            for part in sorted((self.path / split).glob("part-*.parquet")):
-                info = pq.read_metadata(part)
+            for part in glob(self.path / split, "part-*.parquet"):
+                where, fs = arrow_source(part)
+                info = pq.read_metadata(where, filesystem=fs)
                 if not info.schema.to_arrow_schema().equals(self.schema):
                     raise StoreError(f"cannot finalize {self.path}: {part} has another schema")
                 rows += info.num_rows
@@ -367,4 +371,4 @@ class ParquetWriter:
         atomic_write_bytes(self.path / PARQUET_META, dump_json(final))
         write_manifest(self.path, known, final)
         touch(self.path / SUCCESS_FILE)
-        shutil.rmtree(self.path / PROGRESS_DIR, ignore_errors=True)
+        remove_tree(self.path / PROGRESS_DIR)

@@ -8,7 +8,6 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +20,16 @@ import zarr
 
 from ..errors import DaskFractalError, ParameterError, StoreError
 from ._common import INCOMPLETE_HINT, StoreFormat, inspect_store
+from ._fs import (
+    RemotePath,
+    StorePath,
+    arrow_source,
+    check_reachable,
+    glob,
+    remote_errors,
+    store_path,
+    zarr_store,
+)
 from ._layout import FORMAT_VERSION, SPLITS, STATS_NAMES, StoreLayout, check_split
 from ._manifest import VERIFY_HINT, check_on_open
 from ._parquet import COLUMN_OF, interaction_schema, small_column, small_file
@@ -53,7 +62,7 @@ def _quiet_abandoned_zarr_reads() -> None:
 
 
 @contextmanager
-def _damaged_as_store_error(path: str | os.PathLike[str], what: str) -> Iterator[None]:
+def _damaged_as_store_error(path: object, what: str) -> Iterator[None]:
     """Turn a failed read of stored bytes into a one-line :class:`StoreError`.
 
     A chunk failing its crc32c (zarr raises ValueError), a Parquet page failing its CRC or a
@@ -78,16 +87,17 @@ class CheckedArray:
 
     Parameters
     ----------
-    path : str or path-like
-        The store directory.
+    path : str, path-like or RemotePath
+        The store directory (or object-store URL).
     key : str
         The array inside it, e.g. ``"train/indices"``.
     """
 
-    def __init__(self, path: str | os.PathLike[str], key: str) -> None:
-        self.path = str(path)
+    def __init__(self, path: str | os.PathLike[str] | RemotePath, key: str) -> None:
+        where = store_path(path)
+        self.path = str(where)
         self.key = key
-        store = zarr.storage.LocalStore(self.path, read_only=True)
+        store = zarr_store(where, read_only=True)
         with _damaged_as_store_error(self.path, key):
             self._array = zarr.open_array(store=store, path=key, mode="r")
 
@@ -106,19 +116,20 @@ class CheckedArray:
             return np.asarray(self._array[selection])
 
 
-def open_checked_array(path: str | os.PathLike[str], key: str) -> CheckedArray:
+def open_checked_array(path: str | os.PathLike[str] | RemotePath, key: str) -> CheckedArray:
     """Open array ``key`` of the Zarr store at ``path`` for checked reads (see
     :class:`CheckedArray`)."""
     return CheckedArray(path, key)
 
 
-def open_store(path: str | os.PathLike[str]) -> ExpansionStore:
+def open_store(path: str | os.PathLike[str] | RemotePath) -> ExpansionStore:
     """Open a finished daskfractal store (Zarr or Parquet, detected from its content).
 
     Parameters
     ----------
-    path : str or path-like
-        The store directory.
+    path : str, path-like or RemotePath
+        The store directory, or an fsspec URL (``s3://bucket/prefix``; storage options from
+        :func:`~daskfractal.store.set_storage_options` or ``DASKFRACTAL_STORAGE_OPTIONS``).
 
     Returns
     -------
@@ -134,7 +145,13 @@ def open_store(path: str | os.PathLike[str]) -> ExpansionStore:
         present, or a metadata file or the counts were edited (``daskfractal.verify`` gives
         the full list; damaged chunks are refused when read).
     """
-    path = Path(path)
+    where = store_path(path)
+    check_reachable(where, writing=False)
+    with remote_errors(where, writing=False):
+        return _open_store(where)
+
+
+def _open_store(path: StorePath) -> ExpansionStore:
     status, fmt, meta = inspect_store(path)
     if status == "missing":
         # a run stopped in its first pass has only its work folder (see expansion._write)
@@ -170,7 +187,7 @@ class ExpansionStore:
 
     Attributes
     ----------
-    path : pathlib.Path
+    path : pathlib.Path or RemotePath
     format : {"zarr", "parquet"}
     attrs : dict
         The run description the writer was given (``daskfractal`` root attribute, with the
@@ -181,7 +198,7 @@ class ExpansionStore:
         Interactions per split (``"train"``, ``"test"``).
     """
 
-    def __init__(self, path: Path, fmt: StoreFormat, meta: dict) -> None:
+    def __init__(self, path: StorePath, fmt: StoreFormat, meta: dict) -> None:
         self.path = path
         self.format: StoreFormat = fmt
         self.meta = meta
@@ -225,14 +242,15 @@ class ExpansionStore:
         file = self.path / small_file(key)
         if not file.is_file():
             raise StoreError(f"{self.path}: {key} was not written")
+        where, fs = arrow_source(file)
         with _damaged_as_store_error(self.path, small_file(key)):
             table = pq.read_table(
-                file, columns=[small_column(key)], page_checksum_verification=True
+                where, columns=[small_column(key)], page_checksum_verification=True, filesystem=fs
             )
         return table.column(0).to_numpy().astype(dtype, copy=False).reshape(shape)
 
-    def _parquet_parts(self, split: str) -> list[Path]:
-        return sorted((self.path / split).glob("part-*.parquet"))
+    def _parquet_parts(self, split: str) -> list[StorePath]:
+        return glob(self.path / split, "part-*.parquet")
 
     # ------------------------------------------------------------------------- public
     def counts(self) -> dict[str, int]:
@@ -406,7 +424,7 @@ class ExpansionStore:
         schema = interaction_schema(self.layout)
         meta = schema.empty_table().to_pandas()
         if self.format == "parquet":
-            parts: list[str | None] = [str(p) for p in self._parquet_parts(split)]
+            parts: list[StorePath | None] = list(self._parquet_parts(split))
             if not parts:
                 parts = [None]
             return dd.from_map(
@@ -460,7 +478,13 @@ class ExpansionStore:
         if not parts or u0 == u1:
             return schema.empty_table()
         with _damaged_as_store_error(self.path, f"{split} parts"):
-            dataset = pads.dataset([str(p) for p in parts], format=_CHECKED_PARQUET, schema=schema)
+            sources = [arrow_source(p) for p in parts]
+            dataset = pads.dataset(
+                [where for where, _ in sources],
+                format=_CHECKED_PARQUET,
+                schema=schema,
+                filesystem=sources[0][1],
+            )
             user = pads.field("user_id")
             table = dataset.to_table(filter=(user >= u0) & (user < u1))
         if (u0, u1) == (0, self.n_users) and table.num_rows != self.nnz[split]:
@@ -479,12 +503,13 @@ _CHECKED_PARQUET = pads.ParquetFileFormat(
 )
 
 
-def _read_parquet_part(file: str | None, schema: pa.Schema) -> pd.DataFrame:
+def _read_parquet_part(file: StorePath | None, schema: pa.Schema) -> pd.DataFrame:
     """One Dask partition of a Parquet store: a whole part file."""
     if file is None:
         return schema.empty_table().to_pandas()
-    with _damaged_as_store_error(Path(file).parent.parent, Path(file).name):
-        table = pq.read_table(file, schema=schema, page_checksum_verification=True)
+    where, fs = arrow_source(file)
+    with _damaged_as_store_error(file.parent.parent, file.name):
+        table = pq.read_table(where, schema=schema, page_checksum_verification=True, filesystem=fs)
     return table.to_pandas()
 
 

@@ -14,13 +14,13 @@ a user range of rows): that stays on the classes (``ZarrWriter.write_shard``,
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Protocol, Self
 
 import numpy as np
 
 from ..errors import ParameterError
 from ._export import MetaCSVWriter, MLPerfWriter
+from ._fs import StorePath
 from ._layout import StoreLayout
 from ._parquet import ParquetWriter
 from ._zarr import ZarrWriter
@@ -33,14 +33,14 @@ class Writer(Protocol):
     Attributes
     ----------
     format : {"zarr", "parquet", "mlperf", "meta-csv"}
-    path : pathlib.Path
-        The store directory.
+    path : pathlib.Path or RemotePath
+        The store directory (or object-store prefix).
     layout : StoreLayout
         Sizes and sharding of the store.
     """
 
     format: str
-    path: Path
+    path: StorePath
     layout: StoreLayout
 
     @classmethod

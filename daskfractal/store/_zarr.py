@@ -30,9 +30,7 @@ whole Zarr shard with ``arr[a:b] = values``.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -52,6 +50,7 @@ from ._common import (
     sweep_temporaries,
     touch,
 )
+from ._fs import RemotePath, StorePath, remove_tree, store_path, zarr_store
 from ._layout import (
     PROGRESS_DIR,
     SMALL_KEYS,
@@ -137,14 +136,14 @@ class ZarrWriter:
 
     format = "zarr"
 
-    def __init__(self, path: str | os.PathLike[str], layout: StoreLayout) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str] | RemotePath, layout: StoreLayout) -> None:
+        self.path = store_path(path)
         self.layout = layout
         self._arrays: dict[str, zarr.Array] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": str(self.path), "layout": self.layout}
+        return {"path": self.path, "layout": self.layout}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # unpickling: the instance pickle made, initialized again from its state
@@ -160,7 +159,7 @@ class ZarrWriter:
     @classmethod
     def create(
         cls,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | RemotePath,
         layout: StoreLayout,
         attrs: dict[str, Any] | None = None,
         *,
@@ -170,9 +169,9 @@ class ZarrWriter:
 
         Parameters
         ----------
-        path : str or path-like
-            Directory to create (missing or empty, or an existing daskfractal store when
-            ``overwrite``).
+        path : str, path-like or RemotePath
+            Directory (or object-store URL, e.g. ``s3://bucket/prefix``) to create (missing
+            or empty, or an existing daskfractal store when ``overwrite``).
         layout : StoreLayout
             Sizes, dtypes and sharding.
         attrs : dict, optional
@@ -196,10 +195,10 @@ class ZarrWriter:
         if not isinstance(layout, StoreLayout):
             raise TypeError(f"layout must be a StoreLayout, got {type(layout).__name__}")
         attrs = canonical_attrs(attrs)
-        path = Path(path)
+        path = store_path(path)
         prepare_new_store(path, "zarr", overwrite)
         # not mode "w-": the folder already holds the ownership marker (written first)
-        root = zarr.create_group(store=str(path), zarr_format=3, overwrite=False)
+        root = zarr.create_group(store=zarr_store(path), zarr_format=3, overwrite=False)
         root.attrs.put(root_meta("zarr", layout, attrs, complete=False))
         for group in (*SPLITS, "stats", "users"):
             root.create_group(group)
@@ -249,7 +248,7 @@ class ZarrWriter:
     @classmethod
     def reopen(
         cls,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | RemotePath,
         layout: StoreLayout,
         attrs: dict[str, Any] | None = None,
     ) -> ZarrWriter:
@@ -274,7 +273,7 @@ class ZarrWriter:
             If there is no incomplete Zarr store at ``path``, or its layout, array shapes or
             dtypes, or attributes differ.
         """
-        path = Path(path)
+        path = store_path(path)
         check_reopen(path, "zarr", layout, None if attrs is None else canonical_attrs(attrs))
         writer = cls(path, layout)
         expected: dict[str, tuple[tuple[int, ...], np.dtype]] = {
@@ -325,7 +324,7 @@ class ZarrWriter:
             with self._lock:
                 arr = self._arrays.get(key)
                 if arr is None:
-                    arr = zarr.open_array(store=str(self.path), path=key, mode="r+")
+                    arr = zarr.open_array(store=zarr_store(self.path), path=key, mode="r+")
                     self._arrays[key] = arr
         return arr
 
@@ -337,7 +336,7 @@ class ZarrWriter:
         """
         cdir = self.path / key / "c"
         if k is None:
-            shutil.rmtree(cdir, ignore_errors=True)
+            remove_tree(cdir)
             return
         (cdir / str(k)).unlink(missing_ok=True)
         for leftover in cdir.glob(f"{k}.*.partial"):
@@ -348,10 +347,10 @@ class ZarrWriter:
         """Path of shard ``k`` of ``split/name`` relative to the store."""
         return f"{split}/{name}/c/{k}"
 
-    def _marker(self, split: str, name: str, k: int) -> Path:
+    def _marker(self, split: str, name: str, k: int) -> StorePath:
         return self.path / PROGRESS_DIR / split / name / f"{k:08d}"
 
-    def _small_marker(self, key: str) -> Path:
+    def _small_marker(self, key: str) -> StorePath:
         return self.path / PROGRESS_DIR / "small" / key.replace("/", ".")
 
     def write_shard(
@@ -508,11 +507,11 @@ class ZarrWriter:
             if has and record is not None:
                 known[record["file"]] = record
         final = root_meta("zarr", self.layout, attrs, complete=True, manifest=MANIFEST_FILE)
-        root = zarr.open_group(str(self.path), mode="r+")
+        root = zarr.open_group(zarr_store(self.path), mode="r+")
         root.attrs.put(final)
         write_manifest(self.path, known, final)
         touch(self.path / SUCCESS_FILE)
-        shutil.rmtree(self.path / PROGRESS_DIR, ignore_errors=True)
+        remove_tree(self.path / PROGRESS_DIR)
 
 
 def validate_small(layout: StoreLayout, key: str, values: Any, what: str) -> np.ndarray:

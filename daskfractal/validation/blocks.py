@@ -17,7 +17,7 @@ import numpy as np
 from .._checks import as_int, as_seed
 from .._dask import tree_reduce
 from ..errors import StoreError
-from ..store import ExpansionStore
+from ..store import ExpansionStore, StorePath
 from .passes import READ_NNZ, Passes, SingleThreadedBlas, add, as_store, csr_rows
 
 __all__ = ["BLOCK_SAMPLE", "block_gram"]
@@ -27,7 +27,7 @@ BLOCK_SAMPLE = 2**23
 
 
 def _block_task(
-    path: str,
+    path: str | StorePath,
     pieces: list[tuple[int, int, int, np.ndarray]],
     m: int,
     n: int,
@@ -164,9 +164,7 @@ def block_gram_of(
             u0, u1 = (int(x) for x in np.searchsorted(slots, [lo, hi], side="left"))
             pieces.append((i, u0, u1, slots[u0:u1] - lo))
         n_rows += t1 - t0
-        tasks.append(
-            dask.delayed(_block_task, pure=True)(str(st.path), pieces, m, n, npr, mp * npr)
-        )
+        tasks.append(dask.delayed(_block_task, pure=True)(st.path, pieces, m, n, npr, mp * npr))
     g = passes.run(
         "block Gram matrix" + (" (all rows)" if exact else f" ({n_rows} sampled rows of R)"),
         tree_reduce(tasks, add),

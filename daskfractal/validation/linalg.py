@@ -130,7 +130,7 @@ def svd_and_split(
 
     n_users, n_items, nnz = st.n_users, st.n_items, st.nnz["train"]
     plan = row_plan(indptr_of(st, "train"), n_users, nnz, tasks_per_pass(nnz))
-    path = str(st.path)
+    path = st.path
     do_svd = bool(k > 0 and nnz > 0 and plan)
     if not plan or not (do_svd or check_split):
         return None, None

@@ -14,7 +14,6 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
@@ -22,7 +21,7 @@ import numpy as np
 from .._dask import default_client, is_client, run, tree_reduce
 from ..errors import ParameterError, StoreError
 from ..kernels.spmm import apply_sketch, split_counts
-from ..store import ExpansionStore, open_store
+from ..store import ExpansionStore, RemotePath, StorePath, open_store, store_path
 
 __all__ = [
     "LANES",
@@ -49,18 +48,28 @@ MAX_TASKS = 512
 LANES = 4
 
 
-_OPEN: dict[tuple[str, int], ExpansionStore] = {}
+_OPEN: dict[tuple[str, int | str], ExpansionStore] = {}
 _OPEN_LOCK = threading.Lock()
 
 
-def store_at(path: str) -> ExpansionStore:
-    """The store at ``path``, opened once per process (keyed by its metadata's mtime)."""
-    p = Path(path)
-    meta = p / "zarr.json" if (p / "zarr.json").exists() else p / "_daskfractal.json"
-    try:
-        key = (str(p.resolve()), meta.stat().st_mtime_ns)
-    except OSError:
-        key = (str(p.resolve()), 0)
+def store_at(path: str | StorePath) -> ExpansionStore:
+    """The store at ``path``, opened once per process (keyed by its metadata's mtime, or on
+    an object store by its manifest's ETag).
+
+    Tasks get the store's path object (a ``RemotePath`` carries its storage options)."""
+    p = store_path(path)
+    key: tuple[str, int | str]
+    if isinstance(p, RemotePath):
+        try:
+            key = (str(p), str(p.fs.info((p / "manifest.json").key).get("ETag")))
+        except OSError:
+            key = (str(p), 0)
+    else:
+        meta = p / "zarr.json" if (p / "zarr.json").exists() else p / "_daskfractal.json"
+        try:
+            key = (str(p.resolve()), meta.stat().st_mtime_ns)
+        except OSError:
+            key = (str(p.resolve()), 0)
     with _OPEN_LOCK:
         st = _OPEN.get(key)
         if st is None:
@@ -71,7 +80,9 @@ def store_at(path: str) -> ExpansionStore:
     return st
 
 
-def csr_rows(path: str, u0: int, u1: int, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+def csr_rows(
+    path: str | StorePath, u0: int, u1: int, split: str = "train"
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows ``[u0, u1)`` of ``split``: local row pointer (int64) and item ids.
 
     :meth:`ExpansionStore.rows` of the store opened once per process (:func:`store_at`), so a
@@ -245,13 +256,13 @@ def as_store(store: Any) -> ExpansionStore:
     """``store`` opened (a path) or as is (an :class:`ExpansionStore`), else ParameterError."""
     if isinstance(store, ExpansionStore):
         return store
-    if isinstance(store, str | os.PathLike):
+    if isinstance(store, str | os.PathLike | RemotePath):
         return open_store(store)
     raise ParameterError(f"store must be a path or an ExpansionStore, got {type(store).__name__}")
 
 
 def pass_task(
-    path: str,
+    path: str | StorePath,
     reads: list[tuple[int, int]],
     q: np.ndarray | None,
     gram: bool,
@@ -312,7 +323,9 @@ def _pass_combine(x: dict[str, Any], y: dict[str, Any]) -> dict[str, Any]:
     return {key: None if x[key] is None else add(x[key], y[key]) for key in x}
 
 
-def _item_degree_task(path: str, reads: list[tuple[int, int]], n_items: int) -> np.ndarray:
+def _item_degree_task(
+    path: str | StorePath, reads: list[tuple[int, int]], n_items: int
+) -> np.ndarray:
     out = np.zeros(n_items, np.int64)
     for u0, u1 in reads:
         out += np.bincount(csr_rows(path, u0, u1)[1], minlength=n_items)
@@ -325,7 +338,7 @@ def _item_degree_pass(st: ExpansionStore, passes: Passes) -> np.ndarray:
     nnz = st.nnz["train"]
     plan = row_plan(indptr_of(st, "train"), st.n_users, nnz, tasks_per_pass(nnz))
     task = dask.delayed(_item_degree_task, pure=True)
-    parts = [task(str(st.path), reads, st.n_items) for reads in plan]
+    parts = [task(st.path, reads, st.n_items) for reads in plan]
     if not parts:
         return np.zeros(st.n_items, np.int64)
     return passes.run("item degrees (no stats/ in the store)", tree_reduce(parts, add))
