@@ -27,7 +27,7 @@ from __future__ import annotations
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from .errors import ParameterError
 
@@ -35,13 +35,10 @@ __all__ = [
     "PRESETS",
     "PRESET_NAMES",
     "Preset",
-    "PresetName",
     "get_preset",
     "preset_record",
     "preset_with_format",
 ]
-
-PresetName = Literal["mlperf", "meta", "faithful"]
 
 
 def _frozen(d: dict[str, Any]) -> Mapping[str, Any]:
