@@ -342,5 +342,18 @@ def test_cli_bad_combinations_exit_2_in_one_line(
     assert not (tmp_path / "out").exists()
 
 
+def test_stores_without_a_preset_read_as_before(
+    tmp_path: Path, raw: dfr.Interactions, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "plain.zarr"
+    dfr.expand(raw, FACTORS, seed=SEED).to_zarr(out, progress=False, scheduler="sync")
+    params = dfr.open(out).attrs["params"]
+    assert "preset" not in params and params["reduced"]["params"]["clip_rule"] == "all"
+    capsys.readouterr()
+    assert main(["info", str(out)]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and not any(ln.strip().startswith("preset") for ln in lines)
+
+
 def test_presets_are_exported() -> None:
     assert dfr.PRESETS is PRESETS and dfr.Preset is Preset

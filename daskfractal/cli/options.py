@@ -92,7 +92,7 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="store ratings instead of binarizing to 1 (default: binarize; --no-keep-ratings "
-        "binarizes when a --preset keeps them)",
+        "binarizes even when expand --preset meta keeps them)",
     )
     g.add_argument(
         "--positive-threshold",
