@@ -62,8 +62,8 @@ class Preset:
         Keyword arguments of :func:`daskfractal.reduce` (``resize``, ``rescale``, ``clip``,
         ``clip_rule``, ``scale``).
     expand : Mapping
-        Keyword arguments of :func:`daskfractal.expand` (``shuffle``, ``window``,
-        ``dropout``, ``test_policy``, ``block_sample_rate``, ``carry``).
+        Keyword arguments of :func:`daskfractal.expand` (``shuffle``, ``dropout``,
+        ``test_policy``, ``block_sample_rate``, ``carry``).
     format : str
         The output format: ``zarr``, ``mlperf`` or ``meta-csv``.
     """
@@ -85,7 +85,7 @@ class Preset:
         Examples
         --------
         >>> print(PRESETS["faithful"].describe())
-        shuffle=stratified, window=64, dropout=balanced, test_policy=all, format=zarr
+        shuffle=stratified, dropout=balanced, test_policy=all, format=zarr
         """
         return ", ".join(f"{k}={_text(v)}" for k, v in self.options().items())
 
@@ -154,9 +154,7 @@ PRESETS: Final[Mapping[str, Preset]] = types.MappingProxyType(
             summary="daskfractal's defaults: the modes that keep degrees and spectrum best",
             preprocess=_frozen({}),
             reduce=_frozen({}),
-            expand=_frozen(
-                {"shuffle": "stratified", "window": 64, "dropout": "balanced", "test_policy": "all"}
-            ),
+            expand=_frozen({"shuffle": "stratified", "dropout": "balanced", "test_policy": "all"}),
             format="zarr",
         ),
     }

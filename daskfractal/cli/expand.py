@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "degree, keeps degree distributions), block (the papers and MLPerf), none (plain "
         "stochastic Kronecker)",
     )
-    g.add_argument("--window", type=int, default=None, help="window of --shuffle stratified (64)")
+    g.add_argument("--window", type=int, default=64, help="window of --shuffle stratified (64)")
     g.add_argument(
         "--dropout",
         default=None,
@@ -199,7 +199,6 @@ _PRESET_OPTIONS: dict[str, tuple[str, Any]] = {
     "clip_rule": ("clip_rule", None),
     "scale": ("scale", None),
     "shuffle": ("shuffle", DEFAULT_SHUFFLE),
-    "window": ("window", 64),
     "dropout": ("dropout", DEFAULT_DROPOUT),
     "test_policy": ("test_policy", "all"),
     "block_sample_rate": ("block_sample_rate", 1.0),

@@ -51,7 +51,7 @@ def expand(
     target_interactions: float | None = None,
     seed: int = 0,
     shuffle: Shuffle | None = None,
-    window: int | None = None,
+    window: int = 64,
     dropout: Dropout | None = None,
     test_policy: TestPolicy | None = None,
     carry: Sequence[str] | str | None = None,
@@ -95,7 +95,7 @@ def expand(
         the same output whatever the chunking, workers or scheduler.
     preset : {"mlperf", "meta", "faithful"} or Preset, optional
         Every option of a published expansion at once (:data:`daskfractal.PRESETS`): the
-        preset's values replace the defaults of the options it sets (shuffle, window,
+        preset's values replace the defaults of the options it sets (shuffle,
         dropout, test_policy, carry, block_sample_rate, the R̂ options and, for a path or raw
         interactions, the pre-processing). An option given here overrides the preset's.
         Recorded as ``params.preset`` (``name`` and the ``overridden`` options); the
@@ -186,7 +186,6 @@ def expand(
     chosen = get_preset(preset) if preset is not None else None
     given = {
         "shuffle": shuffle,
-        "window": window,
         "dropout": dropout,
         "test_policy": test_policy,
         "carry": carry,
@@ -201,7 +200,7 @@ def expand(
             reduce_options = {**chosen.reduce, **reduce_options}
     options = LevelOptions.checked(
         shuffle=level["shuffle"],
-        window=level["window"],
+        window=window,
         dropout=level["dropout"],
         test_policy=level["test_policy"],
         carry=level["carry"],
@@ -248,7 +247,6 @@ def expand(
 #: The expansion options a preset may set, at their defaults (``expand``'s None).
 _EXPAND_DEFAULTS: dict[str, Any] = {
     "shuffle": DEFAULT_SHUFFLE,
-    "window": 64,
     "dropout": DEFAULT_DROPOUT,
     "test_policy": "all",
     "carry": "auto",
@@ -258,7 +256,7 @@ _EXPAND_DEFAULTS: dict[str, Any] = {
 
 def _used_options(params: dict[str, Any]) -> dict[str, Any]:
     """The options an expansion used, by the names of :class:`daskfractal.presets.Preset`."""
-    used = {k: params[k] for k in _EXPAND_DEFAULTS if k in params}
+    used = {k: params[k] for k in (*_EXPAND_DEFAULTS, "window") if k in params}
     reduced = params.get("reduced", {}).get("params", {})
     used.update({k: reduced[k] for k in _R_HAT_NAMES if k in reduced})
     pre = params.get("preprocess", {})
