@@ -25,6 +25,7 @@ from .expansion import ExpandedData, Expansion, expand, write_store
 from .interactions import Interactions
 from .negatives import NegativeSampler, NegativesStore, open_negatives
 from .preprocess import SignedMatrix, SplitData, preprocess
+from .presets import PRESETS, Preset
 from .privacy import PrivacyReport, privacy_audit
 from .reduction import Reduced, expected_interactions, reduce, solve_factors
 from .store import ExpansionStore, VerifyReport, set_storage_options, store_status, verify
@@ -33,6 +34,7 @@ from .validation import ValidationReport, validate
 
 __all__ = [
     "DATASETS",
+    "PRESETS",
     "AlgorithmError",
     "DaskFractalError",
     "DownloadError",
@@ -45,6 +47,7 @@ __all__ = [
     "NegativeSampler",
     "NegativesStore",
     "ParameterError",
+    "Preset",
     "PrivacyReport",
     "Recommender",
     "Reduced",

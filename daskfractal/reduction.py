@@ -33,10 +33,12 @@ from ._checks import as_int, as_seed
 from .errors import InputDataError, ParameterError
 
 __all__ = [
+    "CLIP_RULES",
     "RESCALE_MODES",
     "RESIZE_MODES",
     "Reduced",
     "candidate_factors",
+    "clip_keep",
     "expected_interactions",
     "reduce",
     "solve_factors",
@@ -69,6 +71,16 @@ RESIZE_MODES: Final[dict[str, dict[str, Any]]] = {
 
 #: Valid ``rescale=`` options.
 RESCALE_MODES: Final[tuple[str, ...]] = ("abs-max", "minmax")
+
+#: Valid ``clip_rule=`` options: how ``clip=(lo, hi)`` meets the rescaled R̂ ``r`` and ``scale``.
+#:
+#: * ``"all"``: ``scale · clip(r, lo, hi)``, every entry clipped (the default);
+#: * ``"keep-max"``: ``scale · clip(r, lo, hi)`` except the largest entries (``r == 1`` after
+#:   rescaling), which stay 1: the MLPerf reference drops out a block only when its keep
+#:   probability is below 1, so the block of R̂'s maximum is kept whole;
+#: * ``"after-scale"``: ``clip(scale · r, lo, hi)``, every entry: Meta's script multiplies by
+#:   its element sample rate first and clips in the dropout.
+CLIP_RULES: Final[tuple[str, ...]] = ("all", "keep-max", "after-scale")
 
 # A resized Ū / V̄ whose singular values spread more than this is treated as rank deficient.
 _RANK_RTOL: Final = 1e-10
@@ -252,6 +264,7 @@ def reduce(
     scale: float = 1.0,
     seed: int = 0,
     svd: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    clip_rule: str = "all",
 ) -> Reduced:
     """Build the reduced matrix R̂ (Algorithm 3 of Belletti et al.).
 
@@ -274,13 +287,19 @@ def reduce(
     clip : (float, float), optional
         ``(lo, hi)`` with ``0 <= lo <= hi <= 1``, applied after rescaling.
     scale : float, default 1.0
-        Global factor in ``(0, 1]`` applied last (size control).
+        Global factor in ``(0, 1]`` applied last (size control), also called the element
+        sample rate.
     seed : int, default 0
         Seeds the ARPACK start vector; same seed, same input -> identical bytes.
     svd : (U, s, Vt), optional
         A precomputed truncated SVD of ``R_train`` with at least ``k`` components:
         ``U`` (m, k0), ``s`` (k0,) descending, ``Vt`` (k0, n).  Only the first ``k`` are used
         (the top-k of a larger truncated SVD are the top-k).
+    clip_rule : {"all", "keep-max", "after-scale"}, default "all"
+        How ``clip`` applies (see :data:`CLIP_RULES`): ``"all"`` clips every rescaled entry,
+        then multiplies by ``scale``; ``"keep-max"`` leaves the largest entries (exactly 1
+        after rescaling) unclipped, as the MLPerf reference; ``"after-scale"`` clips
+        ``scale · r``, as Meta's script. Without ``clip`` only ``"all"`` is accepted.
 
     Returns
     -------
@@ -289,7 +308,8 @@ def reduce(
     Raises
     ------
     ParameterError
-        A bad option; factors larger than the data (``m' > m``), or larger than the rank of
+        A bad option (``clip_rule`` other than ``"all"`` without ``clip``); factors larger
+        than the data (``m' > m``), or larger than the rank of
         ``R_train`` allows; a resized ``Ū`` / ``V̄`` that is rank deficient (e.g. duplicate
         users averaged into identical rows); ``rescale="minmax"`` of a constant ``R̂``
         (e.g. factors ``(1, 1)``).
@@ -308,7 +328,7 @@ def reduce(
     """
     mat = _as_train(train)
     fac = _check_factors(factors, mat.shape)
-    opts = _check_options(resize, rescale, clip, scale, seed)
+    opts = _check_options(resize, rescale, clip, scale, seed, clip_rule)
     k = min(fac)
     _check_rank_bound(mat, k, fac)
     if svd is None:
@@ -378,6 +398,7 @@ def solve_factors(
     clip: Sequence[float] | None = None,
     seed: int = 0,
     test_nnz: int = 0,
+    clip_rule: str = "all",
 ) -> Reduced:
     """Choose factors and scale so the expansion has ``target_interactions`` train interactions.
 
@@ -399,6 +420,10 @@ def solve_factors(
         Bound on both ``m'`` and ``n'``; by default ``m' <= m`` and ``n' <= n`` only.
     resize, rescale, clip, seed
         As in :func:`reduce`.
+    clip_rule : {"all", "keep-max"}, default "all"
+        As in :func:`reduce`. ``"after-scale"`` is refused: the scale would then move the
+        clipped entries too, and the count would no longer be linear in it (size such an
+        expansion with ``factors`` and ``scale``, as Meta's script does).
     test_nnz : int, default 0
         Interactions in ``R_test``, recorded in ``params`` for reporting.
 
@@ -417,7 +442,12 @@ def solve_factors(
     """
     mat = _as_train(train)
     target = _check_positive_real("target_interactions", target_interactions)
-    opts = _check_options(resize, rescale, clip, 1.0, seed)
+    opts = _check_options(resize, rescale, clip, 1.0, seed, clip_rule)
+    if opts["clip_rule"] == "after-scale":
+        raise ParameterError(
+            "clip_rule='after-scale' cannot go with target_interactions: the scale would move "
+            "the clipped keep probabilities too; give factors and scale instead"
+        )
     test_nnz = _check_count("test_nnz", test_nnz)
     nnz = mat.nnz
     cands = candidate_factors(mat.shape, aspect=aspect, max_factor=max_factor)
@@ -608,11 +638,12 @@ def _build(
     v_t = _polar(v_bar.T, "V (V̄)", factors).T
     sig = s[:k]
     raw = (u_t * sig) @ v_t  # (m', n'); singular values exactly sig (Ũ, Ṽ orthonormal)
-    keep = _rescale(raw, params["rescale"])
-    clip = params["clip"]
-    if clip is not None:
-        keep = np.clip(keep, clip[0], clip[1])
-    keep = keep * params["scale"]
+    keep = clip_keep(
+        _rescale(raw, params["rescale"]),
+        params["clip"],
+        params["scale"],
+        params.get("clip_rule", "all"),
+    )
     return Reduced(
         keep=keep,
         raw=raw,
@@ -624,6 +655,50 @@ def _build(
         train_nnz=int(train.nnz),
         params=dict(params, factors=[mp, np_]),
     )
+
+
+def clip_keep(
+    rescaled: np.ndarray, clip: Sequence[float] | None, scale: float, clip_rule: str = "all"
+) -> np.ndarray:
+    """Keep probabilities from the rescaled R̂: ``clip`` by ``clip_rule``, and ``scale``.
+
+    Parameters
+    ----------
+    rescaled : ndarray of float, shape (m', n')
+        R̂ rescaled to ``[0, 1]`` (its largest entries exactly 1).
+    clip : (float, float) or None
+        ``(lo, hi)``; None: no clipping.
+    scale : float
+        The element sample rate, in ``(0, 1]``.
+    clip_rule : {"all", "keep-max", "after-scale"}, default "all"
+        See :data:`CLIP_RULES`.
+
+    Returns
+    -------
+    ndarray of float64, shape (m', n')
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = np.array([[1.0, 0.97], [0.5, 0.004]])
+    >>> clip_keep(r, (0.01, 0.95), 1.0, "all").tolist()
+    [[0.95, 0.95], [0.5, 0.01]]
+    >>> clip_keep(r, (0.01, 0.95), 1.0, "keep-max").tolist()
+    [[1.0, 0.95], [0.5, 0.01]]
+    >>> clip_keep(r, (0.01, 0.95), 0.5, "after-scale").tolist()
+    [[0.5, 0.485], [0.25, 0.01]]
+    """
+    r = np.asarray(rescaled, dtype=np.float64)
+    if clip is None:
+        return r * scale
+    lo, hi = float(clip[0]), float(clip[1])
+    if clip_rule == "after-scale":
+        return np.clip(r * scale, lo, hi)
+    out = np.clip(r, lo, hi)
+    if clip_rule == "keep-max":
+        top = r == r.max()
+        out[top] = r[top]
+    return out * scale
 
 
 def _rescale(raw: np.ndarray, mode: str) -> np.ndarray:
@@ -689,7 +764,9 @@ def _check_factors(factors: Any, shape: tuple[int, int]) -> tuple[int, int]:
     return mp, np_
 
 
-def _check_options(resize: Any, rescale: Any, clip: Any, scale: Any, seed: Any) -> dict[str, Any]:
+def _check_options(
+    resize: Any, rescale: Any, clip: Any, scale: Any, seed: Any, clip_rule: Any = "all"
+) -> dict[str, Any]:
     if not isinstance(resize, str) or resize not in RESIZE_MODES:
         raise ParameterError(f"resize={resize!r} is not one of {sorted(RESIZE_MODES)}")
     if not isinstance(rescale, str) or rescale not in RESCALE_MODES:
@@ -707,11 +784,16 @@ def _check_options(resize: Any, rescale: Any, clip: Any, scale: Any, seed: Any) 
         raise ParameterError(f"scale must be a real number in (0, 1], got {scale!r}")
     if not 0.0 < float(scale) <= 1.0:
         raise ParameterError(f"scale={scale!r} must be in (0, 1]")
+    if not isinstance(clip_rule, str) or clip_rule not in CLIP_RULES:
+        raise ParameterError(f"clip_rule={clip_rule!r} is not one of {list(CLIP_RULES)}")
+    if clip_out is None and clip_rule != "all":
+        raise ParameterError(f"clip_rule={clip_rule!r} needs clip=(lo, hi)")
     seed = as_seed(seed)
     return {
         "resize": resize,
         "rescale": rescale,
         "clip": clip_out,
+        "clip_rule": clip_rule,
         "scale": float(scale),
         "seed": int(seed),
     }

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ParameterError
 from ..expansion import DEFAULT_DROPOUT, DEFAULT_SHUFFLE
+from ..presets import PRESET_NAMES, PRESETS
 from ..store import FORMATS
 from .codes import EXIT_OK
 from .options import (
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from ..preprocess import SplitData
     from ..store import ExpansionStore, ExportStore
 
-__all__ = ["register", "run"]
+__all__ = ["apply_preset", "register", "run"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,9 +52,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fsspec URL; see --storage-options)",
     )
     g.add_argument(
+        "--preset",
+        choices=list(PRESET_NAMES),
+        help="set every option of a published expansion at once; options you give override "
+        "the preset's, and the store records it (params.preset). "
+        + "; ".join(f"{p.name}: {p.summary} ({p.describe()})" for p in PRESETS.values()),
+    )
+    g.add_argument(
         "--format",
         dest="format_out",
-        default="zarr",
+        default=None,
         choices=list(FORMATS),
         help="output format (default: zarr): zarr, parquet, or an export for another "
         "pipeline: mlperf (MovieLens-1B .npz shards trainx{M}x{N}_{k}.npz of (user, item) "
@@ -68,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     g.add_argument(
         "--shuffle",
-        default=DEFAULT_SHUFFLE,
+        default=None,
         choices=["stratified", "block", "none"],
         help="per-block permutations: stratified (default: only among users/items of similar "
         "degree, keeps degree distributions), block (the papers and MLPerf), none (plain "
@@ -77,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--window", type=int, default=64, help="window of --shuffle stratified (64)")
     g.add_argument(
         "--dropout",
-        default=DEFAULT_DROPOUT,
+        default=None,
         choices=["balanced", "bernoulli", "exact", "targeted"],
         help="balanced (default): p*d per (row, block), rounded; bernoulli: independent keeps "
         "(the papers); exact: round(p*nnz) per block (MLPerf); targeted: each user exactly c "
@@ -86,21 +95,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--block-sample-rate",
         type=float,
-        default=1.0,
+        default=None,
         metavar="B",
         help="keep each block (i, j) whole with probability B, drawn from its own stream "
         "(0 < B <= 1; default 1: every block), as Meta's fractal expansion",
     )
     g.add_argument(
         "--test-policy",
-        default="all",
+        default=None,
         choices=["all", "one"],
         help="keep every kept test entry (default) or exactly one per user",
     )
     g.add_argument(
         "--carry",
-        default="auto",
-        help="carry original values: auto (what the input has), none, or a list "
+        default=None,
+        help="carry original values: auto (default: what the input has), none, or a list "
         "like ratings,timestamps",
     )
     g.add_argument(
@@ -160,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume and args.overwrite:
         raise ParameterError("--resume and --overwrite exclude each other")
+    apply_preset(args)
     if args.inner_factors:
         # refuse bad values before loading anything or starting a cluster
         check_inner_factors(args.inner_factors, name="--inner-factors")
@@ -183,12 +193,66 @@ def run(args: argparse.Namespace) -> int:
         return _write_expansion(args, ex, sched)
 
 
-def _carry(value: str) -> str | tuple[str, ...]:
+def _carry(value: str | Sequence[str]) -> str | tuple[str, ...]:
+    if not isinstance(value, str):
+        return tuple(value)  # a preset's
     if value in ("auto",):
         return value
     if value == "none":
         return ()
     return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+#: The options ``--preset`` may set: parser destination → (preset option, default).
+_PRESET_OPTIONS: dict[str, tuple[str, Any]] = {
+    "keep_ratings": ("binarize", False),
+    "min_distinct_timestamps": ("min_distinct_timestamps", None),
+    "split": ("split", None),
+    "tie_policy": ("tie_policy", None),
+    "resize": ("resize", None),
+    "rescale": ("rescale", None),
+    "clip": ("clip", None),
+    "clip_rule": ("clip_rule", None),
+    "scale": ("scale", None),
+    "shuffle": ("shuffle", DEFAULT_SHUFFLE),
+    "dropout": ("dropout", DEFAULT_DROPOUT),
+    "test_policy": ("test_policy", "all"),
+    "block_sample_rate": ("block_sample_rate", 1.0),
+    "carry": ("carry", "auto"),
+    "format_out": ("format", "zarr"),
+}
+
+
+def apply_preset(args: argparse.Namespace) -> None:
+    """Fill the options the user left out with ``--preset``'s values, else the defaults.
+
+    An option given on the command line keeps its value (it overrides the preset). Options of
+    the pre-processing and of R̂ that neither sets stay None: the API's defaults apply.
+
+    Raises
+    ------
+    ParameterError
+        A combination the preset cannot honour (one line, exit code 2).
+    """
+    preset = PRESETS[args.preset] if args.preset else None
+    options = preset.options() if preset else {}
+    for dest, (name, default) in _PRESET_OPTIONS.items():
+        if getattr(args, dest) is not None:
+            continue
+        value = options.get(name, default)
+        if dest == "keep_ratings" and name in options:
+            value = not value  # the preset says binarize
+        elif dest == "clip" and value is not None:
+            value = list(value)
+        setattr(args, dest, value)
+    if preset is None:
+        return
+    if args.clip_rule == "after-scale" and args.target_interactions is not None:
+        raise ParameterError(
+            f"--preset {preset.name} cannot go with --target-interactions: its clipping "
+            "(--clip-rule after-scale) follows the element sample rate, so the size is not "
+            "linear in it; give --factors and --element-sample-rate, as Meta's script"
+        )
 
 
 def _plan_expansion(args: argparse.Namespace, split: SplitData, sched: Any) -> Expansion:
@@ -197,6 +261,7 @@ def _plan_expansion(args: argparse.Namespace, split: SplitData, sched: Any) -> E
 
     options = {
         "seed": args.seed,
+        "preset": args.preset,
         "shuffle": args.shuffle,
         "window": args.window,
         "dropout": args.dropout,

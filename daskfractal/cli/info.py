@@ -87,7 +87,7 @@ def _output_info(args: argparse.Namespace) -> int:
     )
     c = store.counts()
     params = store.attrs.get("params", {})
-    keys = ("factors", "seed", "shuffle", "dropout", "test_policy", "carry")
+    keys = ("factors", "seed", "shuffle", "dropout", "test_policy", "carry", "preset")
     shown = {k: params[k] for k in keys if k in params}
     if args.json:
         print_json({"store": str(store.path), "format": store.format, **c, "params": shown})
@@ -97,5 +97,10 @@ def _output_info(args: argparse.Namespace) -> int:
         f"  users {fmt(c['n_users'])}, items {fmt(c['n_items'])}, "
         f"train {fmt(c['nnz_train'])}, test {fmt(c['nnz_test'])}"
     )
-    print("  " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+    print("  " + ", ".join(f"{k} {v}" for k, v in shown.items() if k != "preset"))
+    if "preset" in params:  # stores written with --preset (older stores have no such key)
+        preset = params["preset"]
+        over = preset.get("overridden") or {}
+        changed = ", ".join(f"{k}={v}" for k, v in over.items())
+        print(f"  preset {preset.get('name')}" + (f" (overridden: {changed})" if changed else ""))
     return EXIT_OK

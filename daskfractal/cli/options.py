@@ -91,7 +91,11 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--test", metavar="FILE", help="a separate test file (a given split)")
     g = p.add_argument_group("pre-processing")
     g.add_argument(
-        "--keep-ratings", action="store_true", help="store ratings instead of binarizing to 1"
+        "--keep-ratings",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="store ratings instead of binarizing to 1 (default: binarize; --no-keep-ratings "
+        "binarizes even when expand --preset meta keeps them)",
     )
     g.add_argument(
         "--positive-threshold",
@@ -102,19 +106,19 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--min-distinct-timestamps",
         type=int,
-        default=2,
+        default=None,
         metavar="K",
         help="drop users with fewer distinct timestamps (default: 2)",
     )
     g.add_argument(
         "--split",
-        default="auto",
+        default=None,
         choices=["auto", "leave-last-out", "random", "given", "none"],
         help="how to build the test set (default: auto)",
     )
     g.add_argument(
         "--tie-policy",
-        default="one",
+        default=None,
         choices=["one", "all"],
         help="items tied at a user's latest timestamp: one goes to test, or all (default: one)",
     )
@@ -149,14 +153,18 @@ def load_split(args: argparse.Namespace) -> tuple[Interactions, SplitData]:
         test=args.test,
         header=not args.no_header,
     )
+    given = {
+        "binarize": None if args.keep_ratings is None else not args.keep_ratings,
+        "min_distinct_timestamps": args.min_distinct_timestamps,
+        "split": args.split,
+        "tie_policy": args.tie_policy,
+    }
     split = preprocess(
         data,
-        binarize=not args.keep_ratings,
         positive_threshold=args.positive_threshold,
-        min_distinct_timestamps=args.min_distinct_timestamps,
-        split=args.split,
-        tie_policy=args.tie_policy,
         seed=args.seed,
+        # options left out (None) take preprocess()'s defaults
+        **{k: v for k, v in given.items() if v is not None},
     )
     return data, split
 
@@ -189,14 +197,14 @@ def add_reduce_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--resize",
-        default="antialias",
+        default=None,
         choices=["antialias", "legacy"],
         help="how U and V are shrunk: antialias (local averaging, default) or legacy "
         "(scikit-image 0.14 bilinear, as the published ML-1B sizes)",
     )
     g.add_argument(
         "--rescale",
-        default="abs-max",
+        default=None,
         choices=["abs-max", "minmax"],
         help="map R̂ to keep probabilities: |R̂|/max|R̂| (default) or min-max",
     )
@@ -204,14 +212,22 @@ def add_reduce_options(p: argparse.ArgumentParser) -> None:
         "--clip", nargs=2, type=float, metavar=("LO", "HI"), help="clip keep probabilities"
     )
     g.add_argument(
+        "--clip-rule",
+        default=None,
+        choices=["all", "keep-max", "after-scale"],
+        help="how --clip applies: all (default: every entry, then the element sample rate), "
+        "keep-max (R̂'s largest entry, 1, is not clipped: the MLPerf reference), after-scale "
+        "(clip the entries times the element sample rate: Meta's script)",
+    )
+    g.add_argument(
         "--element-sample-rate",
         "--scale",
         dest="scale",
         type=float,
-        default=1.0,
+        default=None,
         metavar="S",
-        help="element sample rate: multiply every keep probability by S (0 < S <= 1; "
-        "--scale is the same option)",
+        help="element sample rate: multiply every keep probability by S (0 < S <= 1, "
+        "default 1; --scale is the same option)",
     )
 
 
@@ -221,13 +237,15 @@ def reduce_options(args: argparse.Namespace) -> dict[str, Any]:
         "resize": args.resize,
         "rescale": args.rescale,
         "clip": tuple(args.clip) if args.clip else None,
+        "clip_rule": args.clip_rule,
     }
     # --aspect only shapes the factors that --target-interactions chooses
     if args.target_interactions is not None:
         opts["aspect"] = args.aspect
     else:
         opts["scale"] = args.scale
-    return opts
+    # options left out (None) take reduce()'s defaults
+    return {k: v for k, v in opts.items() if v is not None}
 
 
 def reduce_from_args(args: argparse.Namespace, split: SplitData) -> Reduced:

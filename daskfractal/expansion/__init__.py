@@ -20,6 +20,7 @@ import numpy as np
 
 from .._checks import as_seed
 from ..errors import ParameterError
+from ..presets import Preset, get_preset, preset_record
 from ._chain import check_inner_factors, expand_chain, level_seed, rebuild_input
 from ._expansion import ExpandedData, Expansion
 from ._level import LevelOptions, check_sizes, expand_level, targeted_keep
@@ -49,17 +50,18 @@ def expand(
     reduced: Any = None,
     target_interactions: float | None = None,
     seed: int = 0,
-    shuffle: Shuffle = DEFAULT_SHUFFLE,
+    shuffle: Shuffle | None = None,
     window: int = 64,
-    dropout: Dropout = DEFAULT_DROPOUT,
-    test_policy: TestPolicy = "all",
-    carry: Sequence[str] | str = "auto",
+    dropout: Dropout | None = None,
+    test_policy: TestPolicy | None = None,
+    carry: Sequence[str] | str | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     inner_factors: Sequence[tuple[int, int]] | None = None,
     scheduler: Any = None,
     force: bool = False,
     memory_limit: int | None = None,
-    block_sample_rate: float = 1.0,
+    block_sample_rate: float | None = None,
+    preset: str | Preset | None = None,
     **reduce_options: Any,
 ) -> Expansion:
     """Plan the randomized Kronecker expansion R̂ ⊗rand R of a data set (lazy).
@@ -91,6 +93,14 @@ def expand(
     seed : int in [0, 2**64), default 0
         Every random stream is derived from (seed, block, row, element): the same seed gives
         the same output whatever the chunking, workers or scheduler.
+    preset : {"mlperf", "meta", "faithful"} or Preset, optional
+        Every option of a published expansion at once (:data:`daskfractal.PRESETS`): the
+        preset's values replace the defaults of the options it sets (shuffle,
+        dropout, test_policy, carry, block_sample_rate, the R̂ options and, for a path or raw
+        interactions, the pre-processing). An option given here overrides the preset's.
+        Recorded as ``params.preset`` (``name`` and the ``overridden`` options); the
+        preset's output format is ``PRESETS[name].format`` (``to_mlperf``, ``to_meta_csv``).
+        Options that are None below take the preset's value, else their default.
     shuffle : {"stratified", "block", "none"}, default "stratified"
         ``stratified``: per-block permutations that only exchange users (items) of similar
         degree, inside windows of ``window`` after sorting by degree: keeps the degree
@@ -169,29 +179,44 @@ def expand(
     >>> two.n_items  # 4 · 2 · 9724
     77792
     """
-    options = LevelOptions.checked(
-        shuffle=shuffle,
-        window=window,
-        dropout=dropout,
-        test_policy=test_policy,
-        carry=carry,
-        chunk_size=chunk_size,
-    )
-    seed = as_seed(seed)
-    factors = check_sizes(factors, keep, reduced, target_interactions)
     if "element_sample_rate" in reduce_options:
         if "scale" in reduce_options:
             raise ParameterError("give scale or element_sample_rate (the same option), not both")
         reduce_options["scale"] = reduce_options.pop("element_sample_rate")
+    chosen = get_preset(preset) if preset is not None else None
+    given = {
+        "shuffle": shuffle,
+        "dropout": dropout,
+        "test_policy": test_policy,
+        "carry": carry,
+        "block_sample_rate": block_sample_rate,
+    }
+    level = {**_EXPAND_DEFAULTS, **(chosen.expand if chosen else {})}
+    level.update({k: v for k, v in given.items() if v is not None})
+    preprocess_options: dict[str, Any] = {}
+    if chosen is not None:
+        preprocess_options = dict(chosen.preprocess)
+        if keep is None and reduced is None:
+            reduce_options = {**chosen.reduce, **reduce_options}
+    options = LevelOptions.checked(
+        shuffle=level["shuffle"],
+        window=window,
+        dropout=level["dropout"],
+        test_policy=level["test_policy"],
+        carry=level["carry"],
+        chunk_size=chunk_size,
+    )
+    seed = as_seed(seed)
+    factors = check_sizes(factors, keep, reduced, target_interactions)
     sizes: dict[str, Any] = {
         "factors": factors,
         "keep": keep,
         "reduced": reduced,
         "target_interactions": target_interactions,
-        "block_sample_rate": check_rate(block_sample_rate, "block_sample_rate"),
+        "block_sample_rate": check_rate(level["block_sample_rate"], "block_sample_rate"),
     }
     if inner_factors is not None:
-        return expand_chain(
+        ex = expand_chain(
             data,
             inner_factors,
             seed=seed,
@@ -200,17 +225,47 @@ def expand(
             scheduler=scheduler,
             force=force,
             memory_limit=memory_limit,
+            preprocess_options=preprocess_options,
             **sizes,
         )
-    return expand_level(
-        data,
-        seed=seed,
-        options=options,
-        reduce_options=reduce_options,
-        scheduler=scheduler,
-        force=force,
-        **sizes,
-    )
+    else:
+        ex = expand_level(
+            data,
+            seed=seed,
+            options=options,
+            reduce_options=reduce_options,
+            scheduler=scheduler,
+            force=force,
+            preprocess_options=preprocess_options,
+            **sizes,
+        )
+    if chosen is not None:
+        ex.meta["preset"] = preset_record(chosen, _used_options(ex.params))
+    return ex
+
+
+#: The expansion options a preset may set, at their defaults (``expand``'s None).
+_EXPAND_DEFAULTS: dict[str, Any] = {
+    "shuffle": DEFAULT_SHUFFLE,
+    "dropout": DEFAULT_DROPOUT,
+    "test_policy": "all",
+    "carry": "auto",
+    "block_sample_rate": 1.0,
+}
+
+
+def _used_options(params: dict[str, Any]) -> dict[str, Any]:
+    """The options an expansion used, by the names of :class:`daskfractal.presets.Preset`."""
+    used = {k: params[k] for k in (*_EXPAND_DEFAULTS, "window") if k in params}
+    reduced = params.get("reduced", {}).get("params", {})
+    used.update({k: reduced[k] for k in _R_HAT_NAMES if k in reduced})
+    pre = params.get("preprocess", {})
+    used.update({k: pre[k] for k in _PREPROCESS_NAMES if k in pre})
+    return used
+
+
+_R_HAT_NAMES = ("resize", "rescale", "clip", "clip_rule", "scale")
+_PREPROCESS_NAMES = ("binarize", "min_distinct_timestamps", "tie_policy", "split")
 
 
 __all__ = [

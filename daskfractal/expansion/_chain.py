@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 #: options of R̂ that every level of a chain shares; the size controls (``scale`` and the
 #: target search's ``aspect`` / ``max_factor``) apply to the outermost level only, so that
 #: they scale the whole output once and not once per level
-R_HAT_OPTIONS = ("resize", "rescale", "clip")
+R_HAT_OPTIONS = ("resize", "rescale", "clip", "clip_rule")
 
 
 def level_seed(seed: int, level: int) -> int:
@@ -173,6 +173,7 @@ def expand_chain(
     force: bool = False,
     memory_limit: int | None = None,
     block_sample_rate: float = 1.0,
+    preprocess_options: dict[str, Any] | None = None,
 ) -> Expansion:
     """``expand(..., inner_factors=...)``: the inner levels now, the outermost one lazily.
 
@@ -184,7 +185,7 @@ def expand_chain(
             "which does not exist yet (give factors=, keep= or target_interactions=)"
         )
     pairs = check_inner_factors(inner_factors)
-    split = as_split(data, seed, scheduler)
+    split = as_split(data, seed, scheduler, preprocess_options=preprocess_options)
     inter = build_intermediate(
         split,
         pairs,

@@ -72,12 +72,20 @@ class LevelOptions:
         return dataclasses.asdict(self)
 
 
-def as_split(data: Any, seed: int, scheduler: Any = None, force: bool = False) -> SplitData:
+def as_split(
+    data: Any,
+    seed: int,
+    scheduler: Any = None,
+    force: bool = False,
+    preprocess_options: dict[str, Any] | None = None,
+) -> SplitData:
     """Any accepted input as a pre-processed :class:`SplitData`.
 
     An :class:`Expansion` is an inner level: it is computed now, in memory, after a check that
-    it fits (:func:`check_level_memory`, skipped with ``force``).
+    it fits (:func:`check_level_memory`, skipped with ``force``). Raw interactions and paths
+    are pre-processed with ``preprocess_options`` (a preset's), else the defaults.
     """
+    pre = dict(preprocess_options or {})
     if isinstance(data, SplitData):
         return data
     if isinstance(data, Expansion):
@@ -85,8 +93,8 @@ def as_split(data: Any, seed: int, scheduler: Any = None, force: bool = False) -
         check_level_memory(data, what="the inner expansion", force=force)
         return data.to_split(scheduler=scheduler)
     if isinstance(data, Interactions):
-        return preprocess(data, seed=seed)
-    return preprocess(load(data), seed=seed)
+        return preprocess(data, seed=seed, **pre)
+    return preprocess(load(data), seed=seed, **pre)
 
 
 def check_sizes(
@@ -213,6 +221,7 @@ def expand_level(
     chain_seed: int | None = None,
     force: bool = False,
     block_sample_rate: float = 1.0,
+    preprocess_options: dict[str, Any] | None = None,
 ) -> Expansion:
     """One level R̂ ⊗rand R of ``data`` (lazy); arguments as :func:`daskfractal.expand`.
 
@@ -220,7 +229,7 @@ def expand_level(
     """
     seed = as_seed(seed)
     reduce_options = dict(reduce_options or {})
-    split = as_split(data, seed, scheduler, force)
+    split = as_split(data, seed, scheduler, force, preprocess_options)
     pre = dict(split.params)
     inner_levels = pre.pop("levels", None)  # the input is itself an expansion
     meta: dict[str, Any] = {"source": split.source, "preprocess": pre}
@@ -277,9 +286,7 @@ def expand_level(
         row_degree=np.diff(src.indptr).astype(np.int64),
         col_degree=np.bincount(src.indices, minlength=n).astype(np.int64),
         train_degree=(
-            np.diff(split.train.indptr).astype(np.int64)
-            if options.dropout == "targeted"
-            else None
+            np.diff(split.train.indptr).astype(np.int64) if options.dropout == "targeted" else None
         ),
         multiple=multiple,
     )

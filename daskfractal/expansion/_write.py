@@ -41,6 +41,7 @@ import numpy as np
 from .._dask import run, tree_reduce
 from .._version import __version__
 from ..errors import ParameterError, StoreError
+from ..presets import preset_with_format
 from ..store import (
     EXPORT_FORMATS,
     FORMATS,
@@ -597,6 +598,8 @@ def _write_locked(
     work = work_dir(path)
     plan = expansion.plan
     params = expansion.params
+    if "preset" in params:
+        params["preset"] = preset_with_format(params["preset"], format)
     # everything that decides the bytes of the store: a resumed run must use the same
     fingerprint: dict[str, Any] = {
         "params": params,
