@@ -60,6 +60,7 @@ def expand(
     force: bool = False,
     memory_limit: int | None = None,
     block_sample_rate: float = 1.0,
+    public: bool = False,
     **reduce_options: Any,
 ) -> Expansion:
     """Plan the randomized Kronecker expansion R̂ ⊗rand R of a data set (lazy).
@@ -146,6 +147,15 @@ def expand(
     memory_limit : int, optional
         Bytes an inner level may take in memory (default, and at most: the available memory
         of this machine, which holds the level).
+    public : bool, default False
+        Write a store meant for release (``params.public``, ``layout.public``): without the
+        seeds, the shuffle and window, R̂ (only the singular values of its keep probabilities
+        are kept), the input's source, checksum and shape, ``users/slot`` and the block
+        counts (see ``docs/privacy.md``), and without carried timestamps (``carry="auto"``
+        leaves them out; asking for them is refused). Such a store is read by
+        :func:`daskfractal.open`, ``validate`` (which says what it cannot compute) and
+        ``negatives``; ``privacy_audit`` refuses it (it has no ground truth). Only for the
+        ``zarr`` and ``parquet`` formats.
     **reduce_options
         Passed to :func:`daskfractal.reduce` (``resize``, ``rescale``, ``clip``, ``scale``;
         ``element_sample_rate`` is accepted for ``scale``).
@@ -176,6 +186,7 @@ def expand(
         test_policy=test_policy,
         carry=carry,
         chunk_size=chunk_size,
+        public=public,
     )
     seed = as_seed(seed)
     factors = check_sizes(factors, keep, reduced, target_interactions)

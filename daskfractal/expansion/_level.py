@@ -35,6 +35,12 @@ from ._plan import (
 from ._sample import block_sampled, check_rate
 
 
+def _as_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ParameterError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 @dataclasses.dataclass(frozen=True)
 class LevelOptions:
     """The options every level of a chain shares (checked once)."""
@@ -45,6 +51,7 @@ class LevelOptions:
     test_policy: str = "all"
     carry: Sequence[str] | str = "auto"
     chunk_size: int = 2**22
+    public: bool = False
 
     @classmethod
     def checked(
@@ -56,6 +63,7 @@ class LevelOptions:
         test_policy: Any,
         carry: Any,
         chunk_size: Any,
+        public: Any = False,
     ) -> LevelOptions:
         """The options with every value checked (:class:`ParameterError` otherwise)."""
         return cls(
@@ -65,6 +73,7 @@ class LevelOptions:
             test_policy=as_choice(test_policy, "test_policy", TEST_POLICIES),
             carry=carry,
             chunk_size=as_int(chunk_size, "chunk_size", low=1),
+            public=_as_flag(public, "public"),
         )
 
     def as_kwargs(self) -> dict[str, Any]:
@@ -149,14 +158,23 @@ def _reduced(
     return reduce(split.train, factors, seed=seed, **reduce_options)
 
 
-def _carried(src: SignedMatrix, carry: Sequence[str] | str, source: str) -> tuple[str, ...]:
+def _carried(
+    src: SignedMatrix, carry: Sequence[str] | str, source: str, public: bool = False
+) -> tuple[str, ...]:
+    """The carried columns; a public store never carries the real timestamps."""
     if carry == "auto":
-        return tuple(c for c in CARRY_NAMES if getattr(src, c) is not None)
+        names = tuple(c for c in CARRY_NAMES if getattr(src, c) is not None)
+        return tuple(c for c in names if not (public and c == "timestamps"))
     names = tuple([carry] if isinstance(carry, str) else carry)
     for c in names:
         as_choice(c, "carry", CARRY_NAMES)
         if getattr(src, c) is None:
             raise ParameterError(f"carry={c!r}: the input {source} has no {c}")
+        if public and c == "timestamps":
+            raise ParameterError(
+                "carry='timestamps' with public=True: the real time of every kept interaction "
+                "singles out its source user; carry ratings only (or none)"
+            )
     return names
 
 
@@ -240,7 +258,7 @@ def expand_level(
     keep_arr = block_sampled(keep_arr, block_sample_rate, seed)
     meta["block_sample_rate"] = check_rate(block_sample_rate, "block_sample_rate")
     src = split.signed()
-    carry = _carried(src, options.carry, split.source)
+    carry = _carried(src, options.carry, split.source, options.public)
     m, n = src.shape
     checksum = input_checksum(src)
     # values that are not carried never reach a task: keep them out of the plan (and of the
@@ -253,6 +271,8 @@ def expand_level(
     meta["input_test"] = int(split.test.nnz)
     if chain_seed is not None:
         meta["chain_seed"] = int(chain_seed)
+    if options.public:  # the store writer keeps only what public_attrs lets through
+        meta["public"] = True
     token_src = json.dumps(
         [
             checksum,
@@ -277,9 +297,7 @@ def expand_level(
         row_degree=np.diff(src.indptr).astype(np.int64),
         col_degree=np.bincount(src.indices, minlength=n).astype(np.int64),
         train_degree=(
-            np.diff(split.train.indptr).astype(np.int64)
-            if options.dropout == "targeted"
-            else None
+            np.diff(split.train.indptr).astype(np.int64) if options.dropout == "targeted" else None
         ),
         multiple=multiple,
     )

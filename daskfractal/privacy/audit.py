@@ -294,6 +294,11 @@ def privacy_audit(
     check_report_dir(report_dir)
     st = store if isinstance(store, ExpansionStore) else open_store(store)
     params = st.meta["daskfractal"]["params"]
+    if params.get("public") or st.layout.public:
+        raise StoreError(
+            f"{st.path} is a public store: without its seed and users/slot there is no ground "
+            "truth to score an audit; audit the same expansion written without --public"
+        )
     level = level_of(params)
     notes: list[str] = []
     split, info = load_original(original, params, notes, scheduler)
