@@ -134,6 +134,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a store meant for release: without the seeds, shuffle, R̂, input checksum, "
         "users/slot, block counts and carried timestamps (docs/privacy.md); zarr or parquet",
     )
+    g.add_argument(
+        "--privacy-epsilon",
+        type=float,
+        default=None,
+        metavar="EPS",
+        help="defence: randomized response on R_train before expanding, ε-local differential "
+        "privacy for each training interaction (docs/privacy.md); carries nothing",
+    )
     g = p.add_argument_group("multi-level expansion R̂₁ ⊗rand (R̂₂ ⊗rand R)")
     g.add_argument(
         "--inner-factors",
@@ -195,6 +203,7 @@ def _plan_expansion(args: argparse.Namespace, split: SplitData, sched: Any) -> E
         "chunk_size": args.chunk_size,
         "block_sample_rate": args.block_sample_rate,
         "public": args.public,
+        "privacy_epsilon": args.privacy_epsilon,
     }
     if not args.inner_factors:
         ex = expand(split, reduced=reduce_from_args(args, split), **options)

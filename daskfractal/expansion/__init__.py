@@ -37,6 +37,7 @@ from ._plan import (
     TestPolicy,
     input_checksum,
 )
+from ._response import check_epsilon, respond_split
 from ._sample import check_rate
 from ._write import check_output, write_store
 
@@ -61,6 +62,7 @@ def expand(
     memory_limit: int | None = None,
     block_sample_rate: float = 1.0,
     public: bool = False,
+    privacy_epsilon: float | None = None,
     **reduce_options: Any,
 ) -> Expansion:
     """Plan the randomized Kronecker expansion R̂ ⊗rand R of a data set (lazy).
@@ -156,6 +158,17 @@ def expand(
         :func:`daskfractal.open`, ``validate`` (which says what it cannot compute) and
         ``negatives``; ``privacy_audit`` refuses it (it has no ground truth). Only for the
         ``zarr`` and ``parquet`` formats.
+    privacy_epsilon : float, optional
+        The privacy defence (``docs/privacy.md``): before anything else, every cell of
+        R_train that is not a test entry is reported by randomized response with ε-local
+        differential privacy for the presence of that interaction: a training interaction is
+        kept with probability ``e^ε / (1 + e^ε)``, an absent cell added with probability
+        ``1 / (1 + e^ε)`` (counter-based draws from ``(seed, row, item)``, stream
+        ``STREAM_RESPONSE``; the number added to a row is binomial, the items uniform, the
+        matrix is never densified). R̂ and the expansion are computed from that report only.
+        Recorded as ``params.privacy`` (ε, the two probabilities, the real input's SHA-256).
+        Test entries are kept as they are (not protected). Carries nothing (the added
+        interactions have no rating or timestamp); not with ``inner_factors``.
     **reduce_options
         Passed to :func:`daskfractal.reduce` (``resize``, ``rescale``, ``clip``, ``scale``;
         ``element_sample_rate`` is accepted for ``scale``).
@@ -189,6 +202,15 @@ def expand(
         public=public,
     )
     seed = as_seed(seed)
+    privacy_epsilon = check_epsilon(privacy_epsilon)
+    if privacy_epsilon is not None:
+        if inner_factors is not None or isinstance(data, Expansion):
+            raise ParameterError("privacy_epsilon applies to a one-level expansion of real data")
+        if carry != "auto" and tuple([carry] if isinstance(carry, str) else carry):
+            raise ParameterError(
+                f"carry={carry!r} with privacy_epsilon: the interactions randomized response "
+                "adds have no rating or timestamp; carry none"
+            )
     factors = check_sizes(factors, keep, reduced, target_interactions)
     if "element_sample_rate" in reduce_options:
         if "scale" in reduce_options:
@@ -220,6 +242,7 @@ def expand(
         reduce_options=reduce_options,
         scheduler=scheduler,
         force=force,
+        privacy_epsilon=privacy_epsilon,
         **sizes,
     )
 
@@ -234,6 +257,7 @@ __all__ = [
     "TEST_POLICIES",
     "ExpandedData",
     "Expansion",
+    "check_epsilon",
     "check_inner_factors",
     "check_level_memory",
     "check_output",
@@ -241,6 +265,7 @@ __all__ = [
     "input_checksum",
     "level_seed",
     "rebuild_input",
+    "respond_split",
     "targeted_keep",
     "write_store",
 ]

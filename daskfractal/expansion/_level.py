@@ -32,6 +32,7 @@ from ._plan import (
     Plan,
     input_checksum,
 )
+from ._response import privacy_record, respond_split
 from ._sample import block_sampled, check_rate
 
 
@@ -231,6 +232,7 @@ def expand_level(
     chain_seed: int | None = None,
     force: bool = False,
     block_sample_rate: float = 1.0,
+    privacy_epsilon: float | None = None,
 ) -> Expansion:
     """One level R̂ ⊗rand R of ``data`` (lazy); arguments as :func:`daskfractal.expand`.
 
@@ -239,6 +241,11 @@ def expand_level(
     seed = as_seed(seed)
     reduce_options = dict(reduce_options or {})
     split = as_split(data, seed, scheduler, force)
+    privacy = None
+    if privacy_epsilon is not None:
+        # the defence: everything below sees only the randomized-response report of R_train
+        privacy = privacy_record(privacy_epsilon, input_checksum(split.signed()))
+        split = respond_split(split, privacy_epsilon, seed)
     pre = dict(split.params)
     inner_levels = pre.pop("levels", None)  # the input is itself an expansion
     meta: dict[str, Any] = {"source": split.source, "preprocess": pre}
@@ -271,6 +278,8 @@ def expand_level(
     meta["input_test"] = int(split.test.nnz)
     if chain_seed is not None:
         meta["chain_seed"] = int(chain_seed)
+    if privacy is not None:
+        meta["privacy"] = privacy
     if options.public:  # the store writer keeps only what public_attrs lets through
         meta["public"] = True
     token_src = json.dumps(

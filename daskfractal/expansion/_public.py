@@ -67,6 +67,8 @@ def public_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     """
     params = dict(attrs.get("params") or {})
     out: dict[str, Any] = {k: params[k] for k in PUBLIC_PARAMS if k in params}
+    if isinstance(params.get("privacy"), dict):  # the defence, without the input's checksum
+        out["privacy"] = {k: v for k, v in params["privacy"].items() if k != "input_sha256"}
     pre = params.get("preprocess")
     if isinstance(pre, dict):
         out["preprocess"] = {k: v for k, v in pre.items() if k != "seed"}
