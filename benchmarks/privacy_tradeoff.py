@@ -145,7 +145,7 @@ def draw_figure(results: list[dict[str, Any]], path: Path) -> None:
     if not cases:
         return
     panels = [("top-1 linkage", "top1"), ("membership AUC", "membership_auc"),
-              ("KS users / items", "ks"), ("τ (NDCG@10 orderings)", "tau")]  # fmt: skip
+              ("KS (● users, ■ items)", "ks"), ("τ (NDCG@10 orderings)", "tau")]  # fmt: skip
     fig, axes = plt.subplots(len(panels), len(cases), figsize=(4.5 * len(cases), 11),
                              squeeze=False, sharex=True)  # fmt: skip
     for c, case in enumerate(cases):
@@ -184,11 +184,10 @@ def draw_figure(results: list[dict[str, Any]], path: Path) -> None:
         axes[0][c].set_title(f"{case[0]} {case[1]}")
         ticks = [*eps_vals, big]
         axes[-1][c].set_xscale("log")
+        axes[-1][c].minorticks_off()
         axes[-1][c].set_xticks(ticks, [*(_f(e, "g") for e in eps_vals), "none"])
         axes[-1][c].set_xlabel("ε of randomized response (right: no defence)")
     axes[0][0].legend(fontsize=8)
-    axes[2][0].text(0.02, 0.95, "solid: users, dashed: items", transform=axes[2][0].transAxes,
-                    fontsize=8, va="top")  # fmt: skip
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
