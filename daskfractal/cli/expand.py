@@ -144,6 +144,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="start even when the estimated output exceeds the free disk or a task's (or "
         "the in-memory inner level's) estimated memory exceeds the memory limit",
     )
+    g.add_argument(
+        "--public",
+        action="store_true",
+        help="a store meant for release: without the seeds, shuffle, R̂, input checksum, "
+        "users/slot, block counts and carried timestamps (docs/privacy.md); zarr or parquet",
+    )
+    g.add_argument(
+        "--privacy-epsilon",
+        type=float,
+        default=None,
+        metavar="EPS",
+        help="defence: randomized response on R_train before expanding, ε-local differential "
+        "privacy for each training interaction (docs/privacy.md); carries nothing",
+    )
     g = p.add_argument_group("multi-level expansion R̂₁ ⊗rand (R̂₂ ⊗rand R)")
     g.add_argument(
         "--inner-factors",
@@ -269,6 +283,8 @@ def _plan_expansion(args: argparse.Namespace, split: SplitData, sched: Any) -> E
         "carry": _carry(args.carry),
         "chunk_size": args.chunk_size,
         "block_sample_rate": args.block_sample_rate,
+        "public": args.public,
+        "privacy_epsilon": args.privacy_epsilon,
     }
     if not args.inner_factors:
         ex = expand(split, reduced=reduce_from_args(args, split), **options)
@@ -313,6 +329,10 @@ def _check_store_options(args: argparse.Namespace) -> None:
     as_int(args.chunk_size, "--chunk-size", low=1)
     as_int(args.shard_size, "--shard-size", low=1)
     as_int(args.window, "--window", low=1)
+    if args.public and args.format_out not in ("zarr", "parquet"):
+        raise ParameterError(
+            f"--public writes zarr or parquet stores, not --format {args.format_out}"
+        )
     if args.shards is not None:
         if args.format_out != "mlperf":
             raise ParameterError("--shards applies to --format mlperf only")
@@ -343,5 +363,6 @@ def _write_expansion(args: argparse.Namespace, ex: Expansion, sched: Any) -> int
         print(
             f"{store.path} ({store.format}): users {c['n_users']:,}, items {c['n_items']:,}, "
             f"train {c['nnz_train']:,}, test {c['nnz_test']:,}"
+            + (" (public: no seeds, R̂, slots or block counts)" if args.public else "")
         )
     return EXIT_OK

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import as_choice, as_int, as_seed
-from ..errors import InputDataError, ParameterError
+from ..errors import InputDataError, ParameterError, StoreError
 from ..store import ExpansionStore
 from .agreement import (
     correlation_intervals,
@@ -221,7 +221,7 @@ def evaluate(
         The store has no test entries, no sampled user has a held-out item, or ``original``
         is not the store's input.
     StoreError
-        The store is missing, incomplete or damaged.
+        The store is missing, incomplete or damaged, or is a public store (no users/slot).
     AlgorithmError
         An algorithm failed to fit or score (a user callable that raises, NaN scores).
 
@@ -246,6 +246,12 @@ def evaluate(
     n_boot = as_int(n_boot, "n_boot", low=10)
     report_dir = check_report_dir(report_dir)
     st = as_store(store)
+    if st.layout.public:
+        raise StoreError(
+            f"{st.path} is a public store: evaluate reads whole block rows, located by "
+            "users/slot, which a public store does not record; evaluate the same expansion "
+            "written without --public"
+        )
     if st.nnz["test"] == 0:
         raise InputDataError(
             f"{st.path} has no test entries: nothing is held out to evaluate on (expand an "

@@ -38,6 +38,7 @@ from ._plan import (
     TestPolicy,
     input_checksum,
 )
+from ._response import check_epsilon, respond_split
 from ._sample import check_rate
 from ._write import check_output, write_store
 
@@ -62,6 +63,8 @@ def expand(
     memory_limit: int | None = None,
     block_sample_rate: float | None = None,
     preset: str | Preset | None = None,
+    public: bool = False,
+    privacy_epsilon: float | None = None,
     **reduce_options: Any,
 ) -> Expansion:
     """Plan the randomized Kronecker expansion R̂ ⊗rand R of a data set (lazy).
@@ -156,6 +159,26 @@ def expand(
     memory_limit : int, optional
         Bytes an inner level may take in memory (default, and at most: the available memory
         of this machine, which holds the level).
+    public : bool, default False
+        Write a store meant for release (``params.public``, ``layout.public``): without the
+        seeds, the shuffle and window, R̂ (only the singular values of its keep probabilities
+        are kept), the input's source, checksum and shape, ``users/slot`` and the block
+        counts (see ``docs/privacy.md``), and without carried timestamps (``carry="auto"``
+        leaves them out; asking for them is refused). Such a store is read by
+        :func:`daskfractal.open`, ``validate`` (which says what it cannot compute) and
+        ``negatives``; ``privacy_audit`` refuses it (it has no ground truth). Only for the
+        ``zarr`` and ``parquet`` formats.
+    privacy_epsilon : float, optional
+        The privacy defence (``docs/privacy.md``): before anything else, every cell of
+        R_train that is not a test entry is reported by randomized response with ε-local
+        differential privacy for the presence of that interaction: a training interaction is
+        kept with probability ``e^ε / (1 + e^ε)``, an absent cell added with probability
+        ``1 / (1 + e^ε)`` (counter-based draws from ``(seed, row, item)``, stream
+        ``STREAM_RESPONSE``; the number added to a row is binomial, the items uniform, the
+        matrix is never densified). R̂ and the expansion are computed from that report only.
+        Recorded as ``params.privacy`` (ε, the two probabilities, the real input's SHA-256).
+        Test entries are kept as they are (not protected). Carries nothing (the added
+        interactions have no rating or timestamp); not with ``inner_factors``.
     **reduce_options
         Passed to :func:`daskfractal.reduce` (``resize``, ``rescale``, ``clip``, ``scale``;
         ``element_sample_rate`` is accepted for ``scale``).
@@ -205,8 +228,21 @@ def expand(
         test_policy=level["test_policy"],
         carry=level["carry"],
         chunk_size=chunk_size,
+        public=public,
     )
     seed = as_seed(seed)
+    privacy_epsilon = check_epsilon(privacy_epsilon)
+    if privacy_epsilon is not None:
+        if inner_factors is not None or isinstance(data, Expansion):
+            raise ParameterError("privacy_epsilon applies to a one-level expansion of real data")
+        carry_given = level["carry"]
+        if carry_given != "auto" and tuple(
+            [carry_given] if isinstance(carry_given, str) else carry_given
+        ):
+            raise ParameterError(
+                f"carry={carry_given!r} with privacy_epsilon: the interactions randomized "
+                "response adds have no rating or timestamp; carry none"
+            )
     factors = check_sizes(factors, keep, reduced, target_interactions)
     sizes: dict[str, Any] = {
         "factors": factors,
@@ -237,6 +273,7 @@ def expand(
             scheduler=scheduler,
             force=force,
             preprocess_options=preprocess_options,
+            privacy_epsilon=privacy_epsilon,
             **sizes,
         )
     if chosen is not None:
@@ -278,6 +315,7 @@ __all__ = [
     "TEST_POLICIES",
     "ExpandedData",
     "Expansion",
+    "check_epsilon",
     "check_inner_factors",
     "check_level_memory",
     "check_output",
@@ -285,6 +323,7 @@ __all__ = [
     "input_checksum",
     "level_seed",
     "rebuild_input",
+    "respond_split",
     "targeted_keep",
     "write_store",
 ]

@@ -32,7 +32,14 @@ from ._plan import (
     Plan,
     input_checksum,
 )
+from ._response import privacy_record, respond_split
 from ._sample import block_sampled, check_rate
+
+
+def _as_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ParameterError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +52,7 @@ class LevelOptions:
     test_policy: str = "all"
     carry: Sequence[str] | str = "auto"
     chunk_size: int = 2**22
+    public: bool = False
 
     @classmethod
     def checked(
@@ -56,6 +64,7 @@ class LevelOptions:
         test_policy: Any,
         carry: Any,
         chunk_size: Any,
+        public: Any = False,
     ) -> LevelOptions:
         """The options with every value checked (:class:`ParameterError` otherwise)."""
         return cls(
@@ -65,6 +74,7 @@ class LevelOptions:
             test_policy=as_choice(test_policy, "test_policy", TEST_POLICIES),
             carry=carry,
             chunk_size=as_int(chunk_size, "chunk_size", low=1),
+            public=_as_flag(public, "public"),
         )
 
     def as_kwargs(self) -> dict[str, Any]:
@@ -157,14 +167,23 @@ def _reduced(
     return reduce(split.train, factors, seed=seed, **reduce_options)
 
 
-def _carried(src: SignedMatrix, carry: Sequence[str] | str, source: str) -> tuple[str, ...]:
+def _carried(
+    src: SignedMatrix, carry: Sequence[str] | str, source: str, public: bool = False
+) -> tuple[str, ...]:
+    """The carried columns; a public store never carries the real timestamps."""
     if carry == "auto":
-        return tuple(c for c in CARRY_NAMES if getattr(src, c) is not None)
+        names = tuple(c for c in CARRY_NAMES if getattr(src, c) is not None)
+        return tuple(c for c in names if not (public and c == "timestamps"))
     names = tuple([carry] if isinstance(carry, str) else carry)
     for c in names:
         as_choice(c, "carry", CARRY_NAMES)
         if getattr(src, c) is None:
             raise ParameterError(f"carry={c!r}: the input {source} has no {c}")
+        if public and c == "timestamps":
+            raise ParameterError(
+                "carry='timestamps' with public=True: the real time of every kept interaction "
+                "singles out its source user; carry ratings only (or none)"
+            )
     return names
 
 
@@ -222,6 +241,7 @@ def expand_level(
     force: bool = False,
     block_sample_rate: float = 1.0,
     preprocess_options: dict[str, Any] | None = None,
+    privacy_epsilon: float | None = None,
 ) -> Expansion:
     """One level R̂ ⊗rand R of ``data`` (lazy); arguments as :func:`daskfractal.expand`.
 
@@ -230,6 +250,11 @@ def expand_level(
     seed = as_seed(seed)
     reduce_options = dict(reduce_options or {})
     split = as_split(data, seed, scheduler, force, preprocess_options)
+    privacy = None
+    if privacy_epsilon is not None:
+        # the defence: everything below sees only the randomized-response report of R_train
+        privacy = privacy_record(privacy_epsilon, input_checksum(split.signed()))
+        split = respond_split(split, privacy_epsilon, seed)
     pre = dict(split.params)
     inner_levels = pre.pop("levels", None)  # the input is itself an expansion
     meta: dict[str, Any] = {"source": split.source, "preprocess": pre}
@@ -249,7 +274,7 @@ def expand_level(
     keep_arr = block_sampled(keep_arr, block_sample_rate, seed)
     meta["block_sample_rate"] = check_rate(block_sample_rate, "block_sample_rate")
     src = split.signed()
-    carry = _carried(src, options.carry, split.source)
+    carry = _carried(src, options.carry, split.source, options.public)
     m, n = src.shape
     checksum = input_checksum(src)
     # values that are not carried never reach a task: keep them out of the plan (and of the
@@ -262,6 +287,10 @@ def expand_level(
     meta["input_test"] = int(split.test.nnz)
     if chain_seed is not None:
         meta["chain_seed"] = int(chain_seed)
+    if privacy is not None:
+        meta["privacy"] = privacy
+    if options.public:  # the store writer keeps only what public_attrs lets through
+        meta["public"] = True
     token_src = json.dumps(
         [
             checksum,

@@ -73,6 +73,7 @@ from ..store import (
     writer_class,
 )
 from ._plan import Plan, count_slots, emit_users, survivors
+from ._public import public_attrs
 
 if TYPE_CHECKING:
     from ._expansion import Expansion
@@ -616,6 +617,12 @@ def _write_locked(
     }
     if format == "mlperf":
         fingerprint["store"]["shards"] = int(n_shards)
+    public = bool(params.get("public"))
+    if public and format in EXPORT_FORMATS:
+        raise ParameterError(
+            f"public=True writes zarr or parquet stores, not format={format!r} (its files are "
+            "cut by block row and carry users/slot)"
+        )
     status = store_status(path)
     if resume:
         if not (work / PLAN_FILE).exists():
@@ -691,6 +698,7 @@ def _write_locked(
         shard_elems=DEFAULT_SHARD if exported else shard_size,
         chunk_elems=DEFAULT_CHUNK if exported else min(chunk_elems, shard_size),
         blocks=expansion.factors,
+        public=public,
     )
     attrs = {
         "params": params,
@@ -702,6 +710,8 @@ def _write_locked(
     if format in EXPORT_FORMATS:
         bounds = export_bounds(format, slot, expansion.n_slots, expansion.factors, n_shards)
         attrs["export"] = _export_attrs(format, plan.carry, bounds)
+    if public:
+        attrs = public_attrs(attrs)
     writer_cls = writer_class(format)
     writer: Writer | None = None
     if resume and store_status(path) == "incomplete":
@@ -763,8 +773,10 @@ def _write_locked(
     # finally: item statistics, then mark complete
     small["stats/item_train_degree"] = np.asarray(item_train, dtype=np.int64)
     small["stats/item_test_degree"] = np.asarray(item_test, dtype=np.int64)
+    written = layout.small_keys()  # a public store writes no slots and no block counts
     for key, values in small.items():
-        writer.write_small(key, values)
+        if key in written:
+            writer.write_small(key, values)
     empty_items = int(
         ((small["stats/item_train_degree"] + small["stats/item_test_degree"]) == 0).sum()
     )

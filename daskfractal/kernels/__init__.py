@@ -34,12 +34,14 @@ from .permute import (
     permutation_table,
     stratified_permutation,
 )
+from .response import randomized_response_csr, response_rates
 from .rng import (
     STREAM_COL_PERM,
     STREAM_DROP,
     STREAM_EXACT,
     STREAM_NEG_BASE,
     STREAM_ONE,
+    STREAM_RESPONSE,
     STREAM_ROW_PERM,
     hash64,
     uniform,
@@ -56,6 +58,7 @@ __all__ = [
     "STREAM_EXACT",
     "STREAM_NEG_BASE",
     "STREAM_ONE",
+    "STREAM_RESPONSE",
     "STREAM_ROW_PERM",
     "TEST_ALL",
     "TEST_ONE",
@@ -72,6 +75,8 @@ __all__ = [
     "hash64",
     "invert_permutation",
     "permutation_table",
+    "randomized_response_csr",
+    "response_rates",
     "stratified_permutation",
     "uniform",
 ]

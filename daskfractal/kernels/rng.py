@@ -34,7 +34,9 @@ STREAM_ONE = 5  #: "one test item per row" choice (coordinates: i, output slot t
 STREAM_BALANCE = 6  #: balanced dropout's rounding (coordinates: i, j, source row r)
 STREAM_TARGET = 7  #: targeted dropout's rounding and split (coordinates: i, output slot t, 0/1)
 STREAM_BLOCK = 8  #: block sample: is block (i, j) kept whole (coordinates: i, j, 0)
-# 9..15 are reserved for further expansion streams.
+STREAM_RESPONSE = 9  #: randomized response on R_train before expansion (coordinates: row r,
+#: 0 for the keep test of present cell c / 1 for the skips over absent cells, c or k)
+# 10..15 are reserved for further expansion streams.
 STREAM_NEG_BASE = 16  #: first stream id for negative sampling; 16..31 are reserved for it
 
 # --- constants (uint64, so Numba never mixes signed and unsigned) --------------------
@@ -110,6 +112,7 @@ __all__ = [
     "STREAM_EXACT",
     "STREAM_NEG_BASE",
     "STREAM_ONE",
+    "STREAM_RESPONSE",
     "STREAM_ROW_PERM",
     "STREAM_TARGET",
     "TWO_M53",

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from .._checks import as_int, as_seed
 from ..errors import InputDataError, ParameterError, StoreError
-from ..expansion import expand
+from ..expansion import expand, respond_split
 from ..preprocess import SplitData
 from ..store import ExpansionStore, open_store
 from ..validation.original import keep_of, load_original
@@ -182,6 +182,7 @@ def _membership(
         dropout=level.get("dropout", "bernoulli"),
         test_policy=level.get("test_policy", "all"),
         carry=(),
+        privacy_epsilon=(level.get("privacy") or {}).get("epsilon"),
     )
     data = ex.compute(scheduler="sync")
     syn = binary_csr(data.train + data.test)
@@ -294,6 +295,11 @@ def privacy_audit(
     check_report_dir(report_dir)
     st = store if isinstance(store, ExpansionStore) else open_store(store)
     params = st.meta["daskfractal"]["params"]
+    if params.get("public") or st.layout.public:
+        raise StoreError(
+            f"{st.path} is a public store: without its seed and users/slot there is no ground "
+            "truth to score an audit; audit the same expansion written without --public"
+        )
     level = level_of(params)
     notes: list[str] = []
     split, info = load_original(original, params, notes, scheduler)
@@ -312,8 +318,13 @@ def privacy_audit(
             "expansion of this original"
         )
     mp, npr = int(blocks[0]), int(blocks[1])
-    truth = LevelTruth.of(params, split.signed(), npr)
+    eps = (params.get("privacy") or {}).get("epsilon")
+    # with the defence the level expanded R after randomized response, rebuilt here from the
+    # recorded seed for the ground truth; the attacker knows only the real R
+    expanded = split if eps is None else respond_split(split, float(eps), int(level["seed"]))
+    truth = LevelTruth.of(params, expanded.signed(), npr)
     real = binary_csr(split.train + split.test)
+    copied = real if eps is None else binary_csr(expanded.train + expanded.test)
     slots = np.asarray(st.user_slots(), dtype=np.int64)
     brow = slots // m
     present = np.unique(brow)
@@ -344,7 +355,7 @@ def privacy_audit(
             # the truth checked: every item of a segment is in its source's row
             inv = np.argsort(perm[j])
             back = map_items(seg[rows], inv)
-            consistent += int(((back - back.multiply(real[true])).getnnz(axis=1) == 0).sum())
+            consistent += int(((back - back.multiply(copied[true])).getnnz(axis=1) == 0).sum())
             phi = _item_map(block, real, seed=seed, refine=refine, min_items=min_items)
             scores = link_scores(map_items(seg[rows], phi), real, block.nnz / max(real.nnz, 1))
             top1.append(topk_accuracy(scores, true, 1))

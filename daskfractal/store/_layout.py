@@ -39,6 +39,9 @@ SMALL_KEYS: tuple[str, ...] = (
     *(f"stats/{name}" for name in STATS_NAMES),
     "users/slot",
 )
+#: The small arrays a public store does not write: they locate the source user and the keep
+#: probability of every block (see :attr:`StoreLayout.public` and docs/privacy.md).
+PUBLIC_HIDDEN_KEYS: tuple[str, ...] = ("users/slot", "stats/block_train", "stats/block_test")
 
 #: Marker file written last by ``finalize`` (Hadoop convention).
 SUCCESS_FILE = "_SUCCESS"
@@ -46,7 +49,6 @@ SUCCESS_FILE = "_SUCCESS"
 MANIFEST_FILE = "manifest.json"
 #: Per-shard completion markers live here while a store is being written.
 PROGRESS_DIR = "_progress"
-
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,10 @@ class StoreLayout:
         Elements per compressed chunk (the unit a reader decompresses).
     blocks : tuple of int, default (1, 1)
         Shape ``(m', n')`` of the block statistics ``stats/block_train`` and ``stats/block_test``.
+    public : bool, default False
+        A store meant for release: the arrays of :data:`PUBLIC_HIDDEN_KEYS` are not written
+        (:meth:`small_keys`). Recorded in the metadata only when true, so the layout of every
+        other store is unchanged.
 
     Raises
     ------
@@ -89,6 +95,7 @@ class StoreLayout:
     shard_elems: int = 2**24
     chunk_elems: int = 2**20
     blocks: tuple[int, int] = (1, 1)
+    public: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -131,6 +138,9 @@ class StoreLayout:
         if len(blocks) != 2:
             raise ParameterError(f"blocks must be a pair (m', n'), got {self.blocks!r}")
         set_(self, "blocks", tuple(as_int(b, "blocks", low=1) for b in blocks))
+        if not isinstance(self.public, bool | np.bool_):
+            raise ParameterError(f"public must be True or False, got {self.public!r}")
+        set_(self, "public", bool(self.public))
 
     def __hash__(self) -> int:
         return hash(
@@ -143,6 +153,7 @@ class StoreLayout:
                 self.shard_elems,
                 self.chunk_elems,
                 self.blocks,
+                self.public,
             )
         )
 
@@ -192,10 +203,19 @@ class StoreLayout:
         """The per-interaction arrays this layout stores: indices, then the carried ones."""
         return ("indices", *self.carry)
 
+    def small_keys(self) -> tuple[str, ...]:
+        """The small arrays this layout writes: :data:`SMALL_KEYS`, without
+        :data:`PUBLIC_HIDDEN_KEYS` when :attr:`public`."""
+        if not self.public:
+            return SMALL_KEYS
+        return tuple(k for k in SMALL_KEYS if k not in PUBLIC_HIDDEN_KEYS)
+
     def small_spec(self, key: str) -> tuple[tuple[int, ...], np.dtype]:
         """Shape and dtype of the small array ``key`` (one of :data:`SMALL_KEYS`)."""
         if key not in SMALL_KEYS:
             raise ParameterError(f"unknown small array {key!r}; expected one of {SMALL_KEYS}")
+        if key not in self.small_keys():
+            raise ParameterError(f"a public store does not hold {key} (it would reveal sources)")
         name = key.split("/")[1]
         if name == "indptr":
             return (self.n_users + 1,), np.dtype("int64")
@@ -219,6 +239,7 @@ class StoreLayout:
             "shard_elems": self.shard_elems,
             "chunk_elems": self.chunk_elems,
             "blocks": list(self.blocks),
+            **({"public": True} if self.public else {}),
         }
 
     @classmethod
@@ -233,6 +254,7 @@ class StoreLayout:
             shard_elems=data["shard_elems"],
             chunk_elems=data["chunk_elems"],
             blocks=tuple(data["blocks"]),
+            public=bool(data.get("public", False)),
         )
 
 

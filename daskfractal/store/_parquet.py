@@ -53,7 +53,6 @@ from ._fs import (
 )
 from ._layout import (
     PROGRESS_DIR,
-    SMALL_KEYS,
     SPLITS,
     SUCCESS_FILE,
     StoreLayout,
@@ -342,7 +341,8 @@ class ParquetWriter:
         status, fmt, meta = inspect_store(self.path)
         if status != "incomplete" or fmt != "parquet":
             raise StoreError(f"cannot finalize {self.path}: it is {status}, not an incomplete one")
-        missing = [k for k in SMALL_KEYS if not k.endswith("/indptr") and not self.small_done(k)]
+        small = [k for k in self.layout.small_keys() if not k.endswith("/indptr")]
+        missing = [k for k in small if not self.small_done(k)]
         if missing:
             raise StoreError(f"cannot finalize {self.path}: not written: {', '.join(missing)}")
         for split in SPLITS:

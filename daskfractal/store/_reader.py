@@ -264,10 +264,26 @@ class ExpansionStore:
 
     def stats(self) -> dict[str, np.ndarray]:
         """The ``stats/*`` arrays: user/item train/test degrees and block counts."""
-        return {name: self._read_small(f"stats/{name}") for name in STATS_NAMES}
+        keys = self.layout.small_keys()  # a public store has no block counts
+        return {
+            name: self._read_small(f"stats/{name}")
+            for name in STATS_NAMES
+            if f"stats/{name}" in keys
+        }
 
     def user_slots(self) -> np.ndarray:
-        """``users/slot``: for each output user, its slot ``i·m + t`` before users were dropped."""
+        """``users/slot``: for each output user, its slot ``i·m + t`` before users were dropped.
+
+        Raises
+        ------
+        StoreError
+            On a public store, which does not record the slots.
+        """
+        if self.layout.public:
+            raise StoreError(
+                f"{self.path} is a public store: it does not record users/slot (the block row "
+                "and source position of every user)"
+            )
         return self._read_small("users/slot")
 
     def indptr(self, split: str = "train") -> np.ndarray:

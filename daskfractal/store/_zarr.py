@@ -53,7 +53,6 @@ from ._common import (
 from ._fs import RemotePath, StorePath, remove_tree, store_path, zarr_store
 from ._layout import (
     PROGRESS_DIR,
-    SMALL_KEYS,
     SPLITS,
     SUCCESS_FILE,
     StoreLayout,
@@ -200,8 +199,10 @@ class ZarrWriter:
         # not mode "w-": the folder already holds the ownership marker (written first)
         root = zarr.create_group(store=zarr_store(path), zarr_format=3, overwrite=False)
         root.attrs.put(root_meta("zarr", layout, attrs, complete=False))
+        small = layout.small_keys()
         for group in (*SPLITS, "stats", "users"):
-            root.create_group(group)
+            if any(k.startswith(f"{group}/") for k in small) or group in SPLITS:
+                root.create_group(group)
         for split in SPLITS:
             cls._create_1d(root, f"{split}/indptr", layout.n_users + 1, np.int64, layout)
             for name in layout.shard_names():
@@ -209,7 +210,7 @@ class ZarrWriter:
                 cls._create_1d(root, f"{split}/{name}", layout.nnz[split], dtype, layout)
             n_index = layout.n_chunks(split) + 1
             cls._create_1d(root, f"{split}/chunk_user", n_index, np.int64, layout)
-        for key in SMALL_KEYS:
+        for key in small:
             if key.endswith("/indptr"):
                 continue
             shape, dtype = layout.small_spec(key)
@@ -282,7 +283,7 @@ class ZarrWriter:
         for split in SPLITS:
             for name in layout.shard_names():
                 expected[f"{split}/{name}"] = ((layout.nnz[split],), layout.shard_dtype(name))
-        expected.update({k: layout.small_spec(k) for k in SMALL_KEYS})
+        expected.update({k: layout.small_spec(k) for k in layout.small_keys()})
         for key, (shape, dtype) in expected.items():
             try:
                 arr = writer._array(key)
@@ -491,7 +492,7 @@ class ZarrWriter:
         if status != "incomplete" or fmt != "zarr":
             raise StoreError(f"cannot finalize {self.path}: it is {status}, not an incomplete one")
         missing = [f"{s}/{n} shard {k}" for s, n, k in self.pending_shards()]
-        missing += [key for key in SMALL_KEYS if not self.small_done(key)]
+        missing += [key for key in self.layout.small_keys() if not self.small_done(key)]
         if missing:
             shown = ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else "")
             raise StoreError(

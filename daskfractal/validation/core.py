@@ -39,7 +39,7 @@ from .stats import (
     theorem1_prediction,
 )
 
-__all__ = ["fidelity_goal", "store_numbers", "validate"]
+__all__ = ["fidelity_goal", "public_note", "store_numbers", "validate"]
 
 
 def store_numbers(st: ExpansionStore) -> dict[str, Any]:
@@ -63,6 +63,7 @@ def store_numbers(st: ExpansionStore) -> dict[str, Any]:
         "source": params.get("source"),
         "input_shape": list(shape_in) if shape_in else None,
         "input_sha256": params.get("input_sha256"),
+        **({"public": True} if params.get("public") else {}),
     }
 
 
@@ -222,6 +223,8 @@ def _validate(
             "values": "binarized train split (1 per interaction)",
         },
     }
+    if params.get("public"):
+        notes.append(public_note(params))
     numbers["R_hat"] = (
         {"shape": list(keep.shape), "mean": float(keep.mean()), "keep": keep}
         if keep is not None
@@ -343,6 +346,28 @@ def _validate(
     if report_dir is not None:
         rep.write(report_dir, figures=figures)
     return rep
+
+
+def public_note(params: dict[str, Any]) -> str:
+    """What ``validate`` cannot compute on a public store (``params.public``), in one line.
+
+    Examples
+    --------
+    >>> public_note({"public": True, "keep_singular_values": [1.0]})[:40]
+    'public store: R̂, the seeds, users/slot,'
+    """
+    sv = params.get("keep_singular_values") is not None
+    return (
+        "public store: R̂, the seeds, users/slot, the block counts and the input's checksum "
+        "and shape are not recorded, so the degree prediction (Proposition 1), the expected "
+        "density, the block structure and the check that the original is the store's input "
+        "are not computed"
+        + (
+            "; the Theorem-1 spectrum prediction uses the recorded singular values of R̂"
+            if sv
+            else "; nor is the Theorem-1 spectrum prediction"
+        )
+    )
 
 
 def fidelity_goal(numbers: dict[str, Any]) -> dict[str, Any]:
@@ -467,6 +492,9 @@ def _spectrum_numbers(
         "oversample": n_oversamples,
     }
     sv_keep = _nonzero_sv(np.linalg.svd(keep, compute_uv=False)) if keep is not None else None
+    if sv_keep is None and params.get("keep_singular_values") is not None:
+        # a public store keeps the singular values of R̂'s keep probabilities, not R̂
+        sv_keep = _nonzero_sv(np.asarray(params["keep_singular_values"], np.float64))
     raw_sv = (params.get("reduced") or {}).get("singular_values")
     if sv_r is None and raw_sv is not None:
         sv_r, complete = np.asarray(raw_sv, np.float64), False

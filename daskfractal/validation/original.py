@@ -81,6 +81,14 @@ def load_original(
         notes.append(f"the store's source {original} could not be reloaded ({e}); pass --original")
         return None, {"available": False, "how": None, "source": str(original)}
     want = params.get("input_sha256")
+    privacy = params.get("privacy") or {}
+    if privacy.get("input_sha256"):
+        # the level expanded R after randomized response: the original is the real R
+        want = privacy["input_sha256"]
+        notes.append(
+            f"the store expanded R_train after randomized response (ε = "
+            f"{privacy.get('epsilon')}): R is the real input, before the defence"
+        )
     got = input_checksum(split.signed())
     levels = params.get("levels") or []
     if want is not None and got != want and len(levels) > 1:

@@ -361,7 +361,10 @@ def store_degrees(st: ExpansionStore, passes: Passes, notes: list[str]) -> tuple
             "user_train": stats["user_train_degree"].astype(np.int64),
             "user_test": stats["user_test_degree"].astype(np.int64),
             "item_train": stats["item_train_degree"].astype(np.int64),
-            "block_train": stats["block_train"].astype(np.int64),
+            # a public store has no block counts
+            "block_train": (
+                stats["block_train"].astype(np.int64) if "block_train" in stats else None
+            ),
         }, "stats"
     except Exception as e:
         notes.append(f"stats/ unreadable ({type(e).__name__}): degrees recomputed by a Dask pass")

@@ -165,7 +165,8 @@ def _fidelity_figure(rep: ValidationReport) -> Any:
     fig.suptitle(
         f"Fidelity of {Path(store['path']).name}: {store['n_users']:,} users × "
         f"{store['n_items']:,} items, {store['nnz_train']:,} train interactions "
-        f"(factors {store['factors'][0]}×{store['factors'][1]}, shuffle {store['shuffle']})",
+        f"(factors {store['factors'][0]}×{store['factors'][1]}, "
+        f"shuffle {store['shuffle'] or 'not recorded'})",
         fontsize=12,
     )
     for r, (row, row_title, ylabel) in enumerate(_ROWS):

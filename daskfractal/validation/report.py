@@ -158,7 +158,7 @@ def _summary_text(rep: ValidationReport) -> str:
     lines = [
         f"{s['path']}: {s['n_users']:,} users x {s['n_items']:,} items, "
         f"{s['nnz_train']:,} train / {s['nnz_test']:,} test (factors {s['factors']}, "
-        f"shuffle {s['shuffle']})"
+        f"shuffle {s['shuffle'] or 'not recorded'})"
     ]
     for axis in ("items", "users"):
         d = n["degrees"][axis]
