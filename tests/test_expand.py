@@ -869,7 +869,7 @@ def test_expand_is_lazy(ml100k: dfr.SplitData, monkeypatch: pytest.MonkeyPatch) 
         raise AssertionError("a kernel ran while building a lazy expansion")
 
     monkeypatch.setattr(_expansion, "generate", no_kernel)
-    for name in ("block_row_tables", "count_rows_kernel", "emit_rows_kernel"):
+    for name in ("slot_tables", "count_rows_kernel", "emit_rows_kernel"):
         monkeypatch.setattr(_plan, name, no_kernel)
     sched = _RaiseOnCompute()
     with dask.config.set(scheduler=sched):

@@ -277,9 +277,7 @@ def expand_level(
         row_degree=np.diff(src.indptr).astype(np.int64),
         col_degree=np.bincount(src.indices, minlength=n).astype(np.int64),
         train_degree=(
-            np.diff(split.train.indptr).astype(np.int64)
-            if options.dropout == "targeted"
-            else None
+            np.diff(split.train.indptr).astype(np.int64) if options.dropout == "targeted" else None
         ),
         multiple=multiple,
     )

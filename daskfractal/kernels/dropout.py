@@ -209,11 +209,14 @@ def targeted_counts_kernel(
     train_degree: np.ndarray,
     keep_row: np.ndarray,
     row_src: np.ndarray,
+    slots: np.ndarray,
     seed: IntLike,
     i: IntLike,
     multiple: IntLike,
 ) -> np.ndarray:
-    """``MODE_TARGET`` counts of block row ``i``: int64 ``(n', m)`` indexed ``[j, r]``.
+    """``MODE_TARGET`` counts of the output slots ``slots`` of block row ``i``: int64
+    ``(n', len(slots))`` indexed ``[j, u]`` (slot ``t = slots[u]``, whose source row in block
+    ``j`` is ``row_src[j, u]``); a pure function of each slot, whatever the others listed.
 
     One *anchor* block ``j*`` is drawn for the block row with probability
     ``keep_row[j] / Σ keep_row`` (``u = uniform(seed, STREAM_TARGET, i, -1, 0)``). Output
@@ -231,8 +234,9 @@ def targeted_counts_kernel(
     carries :data:`TARGET_TEST_FLAG`. Held-out items thus spread over the column blocks as
     the train entries do.
     """
-    nb, m = row_src.shape
-    out = np.zeros((nb, m), np.int64)
+    nb = row_src.shape[0]
+    ns = slots.shape[0]
+    out = np.zeros((nb, ns), np.int64)
     e = np.empty(nb, np.float64)
     d = np.empty(nb, np.int64)
     wsum = 0.0
@@ -250,10 +254,11 @@ def targeted_counts_kernel(
         if u0 < acc and keep_row[j] > 0.0:
             anchor = j
             break
-    for t in range(m):
+    for u in range(ns):
+        t = slots[u]
         s = 0.0
         for j in range(nb):
-            d[j] = train_degree[row_src[j, t]]
+            d[j] = train_degree[row_src[j, u]]
             e[j] = keep_row[j] * d[j]
             s += e[j]
         total = np.int64(multiple) * d[anchor]
@@ -272,30 +277,54 @@ def targeted_counts_kernel(
                 if k > room:
                     carry = k - room
                     k = room
-                out[j, row_src[j, t]] = k
+                out[j, u] = k
             j = 0
             while carry > 0 and j < nb:
-                room = d[j] - out[j, row_src[j, t]] if keep_row[j] > 0.0 else 0
+                room = d[j] - out[j, u] if keep_row[j] > 0.0 else 0
                 if room > 0:
                     add = min(room, carry)
-                    out[j, row_src[j, t]] += add
+                    out[j, u] += add
                     carry -= add
                 j += 1
         # the test block: drawn in proportion to the train entries each block gives the
         # user, so that held-out items spread over the column blocks as the train does
         ktot: IntLike = 0
         for j in range(nb):
-            ktot += out[j, row_src[j, t]]
+            ktot += out[j, u]
         test_j = anchor
         if ktot > 0:
             u2 = uniform(seed, STREAM_TARGET, i, t, 2) * ktot
             acc = 0.0
             for j in range(nb):
-                acc += out[j, row_src[j, t]]
+                acc += out[j, u]
                 if u2 < acc:
                     test_j = j
                     break
-        out[test_j, row_src[test_j, t]] |= TARGET_TEST_FLAG
+        out[test_j, u] |= TARGET_TEST_FLAG
+    return out
+
+
+@ngjit
+def balanced_slot_counts_kernel(
+    row_degree: np.ndarray,
+    keep_row: np.ndarray,
+    blocks: np.ndarray,
+    row_src: np.ndarray,
+    seed: IntLike,
+    i: IntLike,
+) -> np.ndarray:
+    """Balanced counts of the source rows ``row_src[b, u]`` of blocks ``(i, blocks[b])``:
+    int64, shape of ``row_src``; entry ``[b, u]`` equals :func:`balanced_counts_kernel` of
+    block ``blocks[b]`` at row ``row_src[b, u]`` (only the rows a task reads are drawn)."""
+    out = np.empty(row_src.shape, np.int64)
+    for b in range(blocks.shape[0]):
+        j = blocks[b]
+        keep = keep_row[j]
+        for u in range(row_src.shape[1]):
+            r = row_src[b, u]
+            d = row_degree[r]
+            k = np.int64(np.floor(keep * d + uniform(seed, STREAM_BALANCE, i, j, r)))
+            out[b, u] = min(max(k, 0), d)
     return out
 
 
@@ -339,9 +368,19 @@ def targeted_row_counts(
     multiple = int(multiple)
     if multiple < 1:
         raise ValueError(f"multiple must be >= 1, got {multiple}")
-    return targeted_counts_kernel(
-        train_degree, keep_row, row_src, as_seed(seed), int(i), np.int64(multiple)
+    m = train_degree.shape[0]
+    by_slot = targeted_counts_kernel(
+        train_degree,
+        keep_row,
+        np.ascontiguousarray(row_src),
+        np.arange(m, dtype=np.int64),
+        as_seed(seed),
+        int(i),
+        np.int64(multiple),
     )
+    out = np.zeros_like(by_slot)
+    np.put_along_axis(out, row_src, by_slot, axis=1)
+    return out
 
 
 def _check_degrees(row_degree: np.ndarray) -> np.ndarray:
@@ -369,6 +408,7 @@ __all__ = [
     "as_test_policy",
     "balanced_counts_kernel",
     "balanced_row_counts",
+    "balanced_slot_counts_kernel",
     "exact_row_counts",
     "exact_row_keep",
     "exact_total",

@@ -48,7 +48,6 @@ MANIFEST_FILE = "manifest.json"
 PROGRESS_DIR = "_progress"
 
 
-
 @dataclass(frozen=True)
 class StoreLayout:
     """Sizes, dtypes and sharding of one output store.
