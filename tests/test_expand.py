@@ -963,3 +963,40 @@ def test_runner_refuses_unknown_scheduler(ml100k: dfr.SplitData) -> None:
     with pytest.raises(ParameterError, match="scheduler"):
         ml_expansion(ml100k).count(scheduler="tcp://nowhere:1")
     assert run([dask.delayed(int)("3")], scheduler="sync", progress=True) == [3]
+
+
+@pytest.mark.parametrize("shuffle", ["block", "stratified", "none"])
+@pytest.mark.parametrize("dropout", ["bernoulli", "exact", "balanced", "targeted"])
+def test_table_cache_bounded_same_bytes(
+    shuffle: str, dropout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tasks read per-slot tables of the blocks that keep something; the whole-block tables
+    live in a bounded per-process cache. A cache of one table (every lookup a miss) gives
+    the same expansion, and never holds more than its budget."""
+    from daskfractal.expansion import _plan
+    from daskfractal.testing import tiny_split
+
+    split = tiny_split(seed=5, n_users=40, n_items=30)
+    keep = np.array([[0.9, 0.0, 0.4, 0.7], [0.0, 0.0, 0.0, 0.0], [0.3, 1.0, 0.0, 0.05]])
+    opts = {"keep": keep, "shuffle": shuffle, "dropout": dropout, "seed": 9}
+    _plan._TABLES.clear()
+    want = dfr.expand(split, chunk_size=10**6, **opts).compute()
+    monkeypatch.setattr(_plan, "TABLE_CACHE_BYTES", 1)
+    _plan._TABLES.clear()
+    got = dfr.expand(split, chunk_size=3, **opts).compute(scheduler="sync")
+    assert len(_plan._TABLES._tables) <= 1
+    np.testing.assert_array_equal(got.user_slot, want.user_slot)
+    for name in ("train", "test"):
+        np.testing.assert_array_equal(getattr(got, name).indptr, getattr(want, name).indptr)
+        np.testing.assert_array_equal(getattr(got, name).indices, getattr(want, name).indices)
+    # a task reads only the blocks that keep something, and only its own slots
+    plan = dfr.expand(split, **opts).plan
+    blocks, src, _ = _plan.slot_tables(plan, 0, np.array([3, 7, 8]))
+    if dropout == "targeted":
+        assert blocks.tolist() == [0, 1, 2, 3]
+    else:
+        assert blocks.tolist() == [0, 2, 3]
+    assert src.shape == (len(blocks), 3)
+    for b, j in enumerate(blocks.tolist()):
+        assert src[b].tolist() == _plan.row_sources(plan, 0, j)[[3, 7, 8]].tolist()
+    _plan._TABLES.clear()

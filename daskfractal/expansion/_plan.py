@@ -139,7 +139,7 @@ class _TableCache:
 _TABLES = _TableCache()
 
 
-def _index_dtype(size: int) -> type:
+def _index_dtype(size: int) -> type[np.signedinteger]:
     """int32 tables when the values fit: half the bytes of the cache and of the hot lookup."""
     return np.int32 if size < 2**31 else np.int64
 
@@ -245,7 +245,7 @@ def slot_tables(plan: Plan, i: int, slots: np.ndarray) -> tuple[np.ndarray, np.n
 
 def column_tables(plan: Plan, i: int, blocks: np.ndarray) -> np.ndarray:
     """``out[b, c] = sigma_{i, blocks[b]}(c)``: the column permutations a task reads."""
-    out = np.empty((blocks.shape[0], plan.n), _index_dtype(plan.n))
+    out: np.ndarray = np.empty((blocks.shape[0], plan.n), _index_dtype(plan.n))
     for b, j in enumerate(blocks.tolist()):
         out[b] = column_permutation(plan, i, j)
     return out
