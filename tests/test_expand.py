@@ -1000,3 +1000,38 @@ def test_table_cache_bounded_same_bytes(
     for b, j in enumerate(blocks.tolist()):
         assert src[b].tolist() == _plan.row_sources(plan, 0, j)[[3, 7, 8]].tolist()
     _plan._TABLES.clear()
+
+
+@pytest.mark.parametrize("shuffle", ["block", "stratified"])
+def test_task_permutations_are_the_kernels_and_uniform(shuffle: str) -> None:
+    """The row sources and column permutations tasks read are those of
+    :mod:`daskfractal.kernels.permute` (its uniformity tests apply); checked here as used:
+    where a source row lands (per position) and where two land (pairs), over 3,000 blocks."""
+    from scipy import stats
+
+    from daskfractal.expansion import _plan
+    from daskfractal.kernels import STREAM_COL_PERM, STREAM_ROW_PERM, permute
+    from daskfractal.testing import tiny_split
+
+    split = tiny_split(seed=2, n_users=6, n_items=5)
+    nb = 3000
+    plan = dfr.expand(split, keep=np.full((1, nb), 0.5), shuffle=shuffle, window=64, seed=4).plan
+    m, n = plan.m, plan.n
+    extra = {"degree": plan.row_degree, "window": 64} if shuffle == "stratified" else {}
+    rows = permute.permutation_table(shuffle, m, 4, STREAM_ROW_PERM, 0, 50, **extra)
+    extra = {"degree": plan.col_degree, "window": 64} if shuffle == "stratified" else {}
+    cols = permute.permutation_table(shuffle, n, 4, STREAM_COL_PERM, 0, 50, **extra)
+    for j in range(50):
+        np.testing.assert_array_equal(_plan.row_sources(plan, 0, j), np.argsort(rows[j]))
+        np.testing.assert_array_equal(_plan.column_permutation(plan, 0, j), cols[j])
+    _, src, _ = _plan.slot_tables(plan, 0, np.arange(m))
+    # stratified: rows only move inside their degree window (one window here: m < 64)
+    slot_of = np.argsort(src, axis=1)  # slot_of[j, r]: the slot source row r lands in
+    counts = np.zeros((m, m), np.int64)
+    np.add.at(counts, (np.tile(np.arange(m), nb), slot_of.ravel()), 1)
+    assert stats.chisquare(counts.ravel()).pvalue > 1e-4
+    pairs = np.bincount(slot_of[:, 0] * m + slot_of[:, 1], minlength=m * m)
+    cells = [a * m + b for a, b in itertools.permutations(range(m), 2)]
+    assert pairs[[a * m + a for a in range(m)]].sum() == 0
+    assert stats.chisquare(pairs[cells]).pvalue > 1e-4
+    _plan._TABLES.clear()

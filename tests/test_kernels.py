@@ -696,7 +696,8 @@ if __name__ == "__main__":
 )
 def test_slot_counts_equal_the_whole_block_tables(m, nb, seed, i, keeps, data):
     """Balanced and targeted counts of any subset of slots, in any blocks, are the entries
-    of the whole-block tables (indexed by source row) at those slots' source rows."""
+    of the NumPy reference's whole-block tables (indexed by source row) at those slots'
+    source rows."""
     g = np.random.default_rng(seed % 2**32)
     degree = g.integers(0, 30, m).astype(np.int64)
     keep_row = np.array(keeps[:nb])
@@ -709,10 +710,10 @@ def test_slot_counts_equal_the_whole_block_tables(m, nb, seed, i, keeps, data):
     src = np.ascontiguousarray(row_src[blocks][:, slots])
     got = D.balanced_slot_counts_kernel(degree, keep_row, blocks, src, K.as_seed(seed), i)
     for b, j in enumerate(blocks):
-        whole = D.balanced_row_counts(degree, keep_row[j], seed, i, j)
+        whole = R.balanced_row_counts(degree, keep_row[j], seed, i, j)
         np.testing.assert_array_equal(got[b], whole[src[b]])
     multiple = data.draw(st.integers(1, 3))
-    whole = D.targeted_row_counts(degree, keep_row, row_src, seed, i, multiple)
+    whole = R.targeted_row_counts(degree, keep_row, row_src, seed, i, multiple)
     part = D.targeted_counts_kernel(
         degree, keep_row, np.ascontiguousarray(row_src[:, slots]), slots, K.as_seed(seed), i,
         np.int64(multiple),
