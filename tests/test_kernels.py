@@ -719,3 +719,60 @@ def test_slot_counts_equal_the_whole_block_tables(m, nb, seed, i, keeps, data):
         np.int64(multiple),
     )  # fmt: skip
     np.testing.assert_array_equal(part, np.take_along_axis(whole, row_src[:, slots], axis=1))
+
+
+# --------------------------------------------------------------------------------------
+# EXACT / balanced rows that keep few of many: Floyd's sampling, k draws
+
+
+@settings(HSET, max_examples=200)
+@given(st.integers(0, 2**64 - 1), st.integers(0, 10**6), st.integers(1, 3000), st.data())
+def test_floyd_matches_reference(seed, a, d, data):
+    """The kernel's Floyd sampling equals the NumPy reference; :func:`exact_row_keep` uses
+    it exactly for the rows with few of many kept (else selection sampling)."""
+    k = data.draw(st.integers(0, d))
+    hp = np.uint64(K.hash_prefix(K.as_seed(seed), K.STREAM_EXACT, 3, 1))
+    pos = np.empty(d + 1, np.int64)
+    u = R.to_unit(R.absorb(hp, a + np.arange(d, dtype=np.int64)))
+    nk = D.floyd_row_keep(hp, a, a + d, k, pos)
+    want = a + R.floyd_sample(u, k)
+    assert nk == k
+    np.testing.assert_array_equal(pos[:nk], want)
+    nk = D.exact_row_keep(hp, a, a + d, k, pos)
+    kept = R._selection_sample(u, np.ones(d, bool), np.full(d, k), np.zeros(d, np.int64), True)
+    np.testing.assert_array_equal(pos[:nk], a + np.flatnonzero(kept))
+    assert nk == min(k, d)
+    if 0 < k and D.FLOYD_RATIO * k <= d and k <= D.FLOYD_MAX_K:
+        np.testing.assert_array_equal(pos[:nk], want)
+
+
+@ngjit
+def _floyd_many(n_rows, d, k):
+    out = np.empty((n_rows, k), np.int64)
+    pos = np.empty(k + 1, np.int64)
+    for s in range(n_rows):
+        hp = K.hash_prefix(np.uint64(7), K.STREAM_EXACT, s, 2)
+        D.floyd_row_keep(hp, 100, 100 + d, k, pos)
+        out[s] = pos[:k]
+    return out
+
+
+def test_floyd_uniform_subsets_and_positions():
+    """Exactly k distinct ascending positions; every 2-subset of 32 equally likely (chi-square
+    over the 496 subsets), every position of 64 kept with probability k/64, pairs of
+    positions kept together as often as under a uniform k-subset."""
+    two = _floyd_many(496 * 80, 32, 2) - 100
+    assert np.all(two[:, 0] < two[:, 1])
+    codes = two[:, 0] * 32 + two[:, 1]
+    cells = [a * 32 + b for a, b in itertools.combinations(range(32), 2)]
+    counts = np.bincount(codes, minlength=32 * 32)
+    assert counts.sum() == counts[cells].sum()
+    assert stats.chisquare(counts[cells]).pvalue > 1e-4
+    three = _floyd_many(40_000, 64, 3) - 100
+    assert np.all(np.diff(three, axis=1) > 0) and three.min() >= 0 and three.max() < 64
+    assert stats.chisquare(np.bincount(three.ravel(), minlength=64)).pvalue > 1e-4
+    # first and last positions together: P = k(k-1) / (d(d-1))
+    both = np.mean(np.any(three == 0, axis=1) & np.any(three == 63, axis=1))
+    expected = 3 * 2 / (64 * 63)
+    sd = np.sqrt(expected * (1 - expected) / three.shape[0])
+    assert abs(both - expected) < 5 * sd

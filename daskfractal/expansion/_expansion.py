@@ -27,6 +27,7 @@ from .._preflight import (
     task_bytes,
 )
 from ..errors import DaskFractalError, OutputError
+from ..kernels.dropout import FLOYD_MAX_K, FLOYD_RATIO
 from ..kernels.sampling import SKIP_MAX_P
 from ..preprocess import SplitData
 from ._materialize import materialize
@@ -116,6 +117,9 @@ class Expansion:
             # the Bernoulli dropout's algorithm (geometric skips below this keep
             # probability, kernels/sampling.py): stores of earlier versions have no such key
             "bernoulli_skip_below": SKIP_MAX_P,
+            # the exact / balanced rows keeping k of d use Floyd's sampling when
+            # ratio·k <= d and k <= max_k (kernels/dropout.py); stores of format 1 have no key
+            "exact_floyd": {"ratio": FLOYD_RATIO, "max_k": FLOYD_MAX_K},
             **self.meta,
         }
 

@@ -46,6 +46,10 @@ TARGET_TEST_FLAG = np.int64(1 << 40)
 _COUNT_MASK = np.int64((1 << 40) - 1)
 TEST_ALL = 0
 TEST_ONE = 1
+#: EXACT rows keeping ``k`` of ``d`` use Floyd's sampling (``k`` draws) when
+#: ``FLOYD_RATIO·k <= d`` and ``k <= FLOYD_MAX_K`` (its sorted insertion costs O(k²) moves)
+FLOYD_RATIO = 16
+FLOYD_MAX_K = 256
 
 _MODES = {
     "bernoulli": MODE_BERNOULLI,
@@ -91,11 +95,49 @@ def select_next(hp: np.uint64, q: IntLike, need: IntLike, left: IntLike) -> bool
 
 
 @ngjit
+def floyd_row_keep(hp: np.uint64, a: IntLike, b: IntLike, k: IntLike, pos: np.ndarray) -> int:
+    """Floyd's sampling of a uniform ``k``-subset of ``[a, b)`` (``0 <= k <= b - a``) with
+    ``k`` draws: for ``t = d-k .. d-1`` (``d = b - a``), ``r = min(⌊u_t·(t+1)⌋, t)`` with
+    ``u_t = to_unit(absorb(hp, a + t))``; offset ``r`` is taken, or ``t`` when ``r`` already
+    is. ``pos[:k]`` receives ``a`` + the offsets, ascending (kept sorted by insertion: O(k²)
+    moves, so only for small ``k``, :func:`exact_row_keep`). Returns ``k``."""
+    d = b - a
+    nk: IntLike = 0
+    for t in range(d - k, d):
+        r: IntLike = np.int64(to_unit(absorb(hp, a + t)) * (t + 1))
+        if r > t:
+            r = t
+        v = a + r
+        lo: IntLike = 0
+        hi: IntLike = nk
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if pos[mid] < v:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < nk and pos[lo] == v:
+            # taken: t instead, above every offset taken so far (each step takes <= its t)
+            v = a + t
+            lo = nk
+        for x in range(nk, lo, -1):
+            pos[x] = pos[x - 1]
+        pos[lo] = v
+        nk += 1
+    return int(nk)
+
+
+@ngjit
 def exact_row_keep(hp: np.uint64, a: IntLike, b: IntLike, k: IntLike, pos: np.ndarray) -> int:
     """EXACT dropout of source row ``[a, b)``: fill ``pos`` with the ``k`` kept CSR positions
-    (ascending, a uniform ``k``-subset by :func:`select_next`; all when ``k >= b - a``) and
-    return how many."""
+    (ascending, a uniform ``k``-subset; all when ``k >= b - a``) and return how many.
+
+    Few of many (``FLOYD_RATIO·k <= d`` and ``k <= FLOYD_MAX_K``, ``d = b - a``): Floyd's
+    sampling (:func:`floyd_row_keep`, ``k`` draws: the cost follows what is kept); else
+    selection sampling (:func:`select_next`, one draw per candidate)."""
     d = b - a
+    if 0 < k and FLOYD_RATIO * k <= d and k <= FLOYD_MAX_K:
+        return floyd_row_keep(hp, a, b, k, pos)
     nk: IntLike = 0
     need = min(k, d)
     for x in range(d):
@@ -398,6 +440,8 @@ def _check_keep(keep: float) -> float:
 
 
 __all__ = [
+    "FLOYD_MAX_K",
+    "FLOYD_RATIO",
     "MODE_BERNOULLI",
     "MODE_EXACT",
     "MODE_TARGET",
@@ -412,6 +456,7 @@ __all__ = [
     "exact_row_counts",
     "exact_row_keep",
     "exact_total",
+    "floyd_row_keep",
     "select_next",
     "target_row_keep",
     "targeted_counts_kernel",

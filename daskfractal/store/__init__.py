@@ -38,7 +38,7 @@ from ._export import (
     csv_lines,
     open_export,
 )
-from ._layout import FORMAT_VERSION, SMALL_KEYS, SPLITS, STATS_NAMES, StoreLayout
+from ._layout import FORMAT_VERSION, READABLE_VERSIONS, SMALL_KEYS, SPLITS, STATS_NAMES, StoreLayout
 from ._manifest import MANIFEST_FILE, VerifyReport, verify, write_manifest
 from ._manifest import check_store as check_manifest
 from ._ownership import (
@@ -67,6 +67,7 @@ __all__ = [
     "MANIFEST_FILE",
     "MARKER",
     "MLPERF_FILE",
+    "READABLE_VERSIONS",
     "SMALL_KEYS",
     "SPLITS",
     "STATS_NAMES",

@@ -21,7 +21,7 @@ import zarr
 
 from ..errors import DaskFractalError, ParameterError, StoreError
 from ._common import INCOMPLETE_HINT, StoreFormat, inspect_store
-from ._layout import FORMAT_VERSION, SPLITS, STATS_NAMES, StoreLayout, check_split
+from ._layout import READABLE_VERSIONS, SPLITS, STATS_NAMES, StoreLayout, check_split
 from ._manifest import VERIFY_HINT, check_on_open
 from ._parquet import COLUMN_OF, interaction_schema, small_column, small_file
 
@@ -146,10 +146,10 @@ def open_store(path: str | os.PathLike[str]) -> ExpansionStore:
             f"{path} is not a daskfractal store (no zarr.json or _daskfractal.json with "
             "daskfractal metadata)"
         )
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise StoreError(
             f"{path} has store format_version {meta.get('format_version')}; this version of "
-            f"daskfractal reads {FORMAT_VERSION}"
+            f"daskfractal reads {', '.join(map(str, READABLE_VERSIONS))}"
         )
     if status != "complete":
         raise StoreError(f"{path} is incomplete: {INCOMPLETE_HINT}")
