@@ -981,6 +981,9 @@ def test_table_cache_bounded_same_bytes(
     opts = {"keep": keep, "shuffle": shuffle, "dropout": dropout, "seed": 9}
     _plan._TABLES.clear()
     want = dfr.expand(split, chunk_size=10**6, **opts).compute()
+    # the tables of at most two block rows are kept (three were computed)
+    rows = {k[2] for k in _plan._TABLES._tables if len(k) == 4}
+    assert len(rows) <= _plan.TABLE_CACHE_ROWS == 2 and len(_plan._TABLES._rows) <= 2
     monkeypatch.setattr(_plan, "TABLE_CACHE_BYTES", 1)
     _plan._TABLES.clear()
     got = dfr.expand(split, chunk_size=3, **opts).compute(scheduler="sync")

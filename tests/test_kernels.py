@@ -742,7 +742,7 @@ def test_floyd_matches_reference(seed, a, d, data):
     kept = R._selection_sample(u, np.ones(d, bool), np.full(d, k), np.zeros(d, np.int64), True)
     np.testing.assert_array_equal(pos[:nk], a + np.flatnonzero(kept))
     assert nk == min(k, d)
-    if 0 < k and D.FLOYD_RATIO * k <= d and k <= D.FLOYD_MAX_K:
+    if 0 < k and k * (D.FLOYD_BASE + k) <= 2 * d:
         np.testing.assert_array_equal(pos[:nk], want)
 
 

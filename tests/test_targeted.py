@@ -51,9 +51,7 @@ def test_targeted_counts_match_the_reference_and_hit_the_target(m, nb, seed, i, 
         return
     flags = (got & FLAG) != 0
     totals = np.array([sum(int(k[j, src[j, t]]) for j in range(nb)) for t in range(m)])
-    room = np.array(
-        [sum(int(deg[src[j, t]]) for j in range(nb) if keep[j] > 0) for t in range(m)]
-    )
+    room = np.array([sum(int(deg[src[j, t]]) for j in range(nb) if keep[j] > 0) for t in range(m)])
     # one anchor block per block row: every total is `multiple` times the degree of the row
     # the user copies there (so every source row anchors exactly one user)
     anchors = [

@@ -27,7 +27,7 @@ from .._preflight import (
     task_bytes,
 )
 from ..errors import DaskFractalError, OutputError
-from ..kernels.dropout import FLOYD_MAX_K, FLOYD_RATIO
+from ..kernels.dropout import FLOYD_BASE
 from ..kernels.sampling import SKIP_MAX_P
 from ..preprocess import SplitData
 from ._materialize import materialize
@@ -118,8 +118,8 @@ class Expansion:
             # probability, kernels/sampling.py): stores of earlier versions have no such key
             "bernoulli_skip_below": SKIP_MAX_P,
             # the exact / balanced rows keeping k of d use Floyd's sampling when
-            # ratio·k <= d and k <= max_k (kernels/dropout.py); stores of format 1 have no key
-            "exact_floyd": {"ratio": FLOYD_RATIO, "max_k": FLOYD_MAX_K},
+            # k·(base + k) <= 2·d (kernels/dropout.py); stores of format 1 have no such key
+            "exact_floyd_base": FLOYD_BASE,
             **self.meta,
         }
 

@@ -100,10 +100,15 @@ class Plan:
 #: bytes of whole-block tables (row sources, column permutations, exact counts) each
 #: process keeps between tasks; a task holds only the rows of its own slots besides
 TABLE_CACHE_BYTES = 2**30
+#: block rows whose tables a process keeps (the tasks of one block row run together; the
+#: next one's start while the last finish): a small expansion keeps no more than before
+TABLE_CACHE_ROWS = 2
 
 
 class _TableCache:
-    """Least recently used whole-block tables, at most ``TABLE_CACHE_BYTES`` (thread-safe).
+    """Least recently used whole-block tables (thread-safe): at most ``TABLE_CACHE_BYTES``
+    and the tables of at most ``TABLE_CACHE_ROWS`` block rows (the ``i`` of a key
+    ``(token, what, i, j)``; shorter keys are per plan and count only in bytes).
 
     Tables are pure functions of their key, so a miss only costs time: two threads may
     build the same table, and either copy is the same.
@@ -111,17 +116,29 @@ class _TableCache:
 
     def __init__(self) -> None:
         self._tables: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._rows: OrderedDict[tuple, None] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: tuple, build: Callable[[], np.ndarray]) -> np.ndarray:
+        row = (key[0], key[2]) if len(key) == 4 else None
         with self._lock:
             hit = self._tables.get(key)
             if hit is not None:
                 self._tables.move_to_end(key)
+                if row is not None:
+                    self._rows.move_to_end(row)
                 return hit
         table = build()
         with self._lock:
+            if row is not None and row not in self._rows:
+                while len(self._rows) >= TABLE_CACHE_ROWS:
+                    old_row, _ = self._rows.popitem(last=False)
+                    for k in [k for k in self._tables if len(k) == 4 and (k[0], k[2]) == old_row]:
+                        self._bytes -= self._tables.pop(k).nbytes
+            if row is not None:
+                self._rows[row] = None
+                self._rows.move_to_end(row)
             if key not in self._tables:
                 self._tables[key] = table
                 self._bytes += table.nbytes
@@ -133,6 +150,7 @@ class _TableCache:
     def clear(self) -> None:
         with self._lock:
             self._tables.clear()
+            self._rows.clear()
             self._bytes = 0
 
 
@@ -449,6 +467,7 @@ __all__ = [
     "DROPOUTS",
     "SHUFFLES",
     "TABLE_CACHE_BYTES",
+    "TABLE_CACHE_ROWS",
     "TEST_POLICIES",
     "Plan",
     "active_blocks",

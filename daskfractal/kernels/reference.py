@@ -16,8 +16,7 @@ import numpy.typing as npt
 
 from ._jit import IntLike
 from .dropout import (
-    FLOYD_MAX_K,
-    FLOYD_RATIO,
+    FLOYD_BASE,
     MODE_BERNOULLI,
     MODE_EXACT,
     MODE_TARGET,
@@ -379,7 +378,7 @@ def _selection_sample(
     """Knuth's Algorithm S per row (``row`` sorted, each row's entries in CSR order): among the
     candidates of a row, keep the next one iff ``u · left < need`` (``need`` starts at the
     row's ``k``, ``left`` at its number of candidates). With ``floyd`` (the EXACT mode, every
-    entry a candidate), rows with ``FLOYD_RATIO·k <= d`` and ``k <= FLOYD_MAX_K`` keep
+    entry a candidate), rows with ``0 < k`` and ``k·(FLOYD_BASE + k) <= 2·d`` keep
     :func:`floyd_sample` of their ``u`` instead."""
     kept = np.zeros(u.shape[0], bool)
     if u.shape[0] == 0:
@@ -388,7 +387,7 @@ def _selection_sample(
     for s0, s1 in itertools.pairwise(bounds):
         idx = np.arange(s0, s1)[cand[s0:s1]]
         need, left = int(k[s0]), idx.shape[0]
-        if floyd and 0 < need and FLOYD_RATIO * need <= left and need <= FLOYD_MAX_K:
+        if floyd and 0 < need and need * (FLOYD_BASE + need) <= 2 * left:
             kept[idx[floyd_sample(u[idx], need)]] = True
             continue
         for x in idx:
