@@ -16,6 +16,11 @@ tree (driver + LocalCluster workers, sampled every 0.2 s), the output size, and 
 the throughput to the ``16 x 32`` / rate 1 case of the same run. The goal of issue 13 is a
 throughput that does not fall with the keep rate or the number of blocks.
 
+``--element-sample-rate`` is an alias of ``--rates``; ``--block-sample-rate B`` keeps each
+block whole with probability ``B`` (Meta's block rate); ``--block-rows K`` runs a slice of
+user blocks: block rows ``K..m'-1`` keep nothing, so the store is exactly the first ``K``
+block rows of the whole expansion (for shapes too large to run whole on a small machine).
+
 ``--compare FILE`` adds the wall and throughput of an earlier ``--json`` (for instance the
 same command run on the main branch: export it with ``git archive main daskfractal | tar -x
 -C /tmp/base`` and run with ``PYTHONPATH=/tmp/base``) and their ratio.
