@@ -16,6 +16,11 @@ tree (driver + LocalCluster workers, sampled every 0.2 s), the output size, and 
 the throughput to the ``16 x 32`` / rate 1 case of the same run. The goal of issue 13 is a
 throughput that does not fall with the keep rate or the number of blocks.
 
+``--element-sample-rate`` is an alias of ``--rates``; ``--block-sample-rate B`` keeps each
+block whole with probability ``B`` (Meta's block rate); ``--block-rows K`` runs a slice of
+user blocks: block rows ``K..m'-1`` keep nothing, so the store is exactly the first ``K``
+block rows of the whole expansion (for shapes too large to run whole on a small machine).
+
 ``--compare FILE`` adds the wall and throughput of an earlier ``--json`` (for instance the
 same command run on the main branch: export it with ``git archive main daskfractal | tar -x
 -C /tmp/base`` and run with ``PYTHONPATH=/tmp/base``) and their ratio.
@@ -52,8 +57,15 @@ INPUTS = {
 SEED = 0
 
 
-def case_name(shape: tuple[int, int], rate: float) -> str:
-    return f"{shape[0]}x{shape[1]} rate {rate:g}"
+def case_name(
+    shape: tuple[int, int], rate: float, block_rate: float = 1.0, block_rows: int | None = None
+) -> str:
+    name = f"{shape[0]}x{shape[1]} rate {rate:g}"
+    if block_rate < 1:
+        name += f" blocks {block_rate:g}"
+    if block_rows is not None:
+        name += f" rows 0-{block_rows - 1}"
+    return name
 
 
 # --------------------------------------------------------------------------------------
@@ -64,6 +76,8 @@ def case_name(shape: tuple[int, int], rate: float) -> str:
 def child(spec: dict) -> None:
     st = Stages()
     st.start("import")
+    import numpy as np
+
     import daskfractal as dfr
     from daskfractal import _dask
 
@@ -73,7 +87,16 @@ def child(spec: dict) -> None:
     st.start("plan")
     # the papers' / Meta's modes (block shuffles, independent Bernoulli keeps), whose cost
     # the geometric skips make follow the output: the numbers in benchmarks/README.md
-    ex = dfr.expand(split, reduced=red, seed=SEED, carry=(), shuffle="block", dropout="bernoulli")
+    modes = {"seed": SEED, "carry": (), "shuffle": "block", "dropout": "bernoulli"}
+    modes["block_sample_rate"] = spec.get("block_rate", 1.0)
+    if spec.get("block_rows") is None:
+        ex = dfr.expand(split, reduced=red, **modes)
+    else:
+        # a slice of user blocks: the block rows past it keep nothing, so the output is
+        # exactly the first block rows of the whole expansion
+        keep = np.array(red.keep, dtype=np.float64)
+        keep[spec["block_rows"] :] = 0.0
+        ex = dfr.expand(split, keep=keep, **modes)
     del split
     if spec["scheduler"] == "cluster":
         st.start("cluster start")
@@ -116,7 +139,7 @@ def child_warm(spec: dict) -> None:
 
 
 def run_case(shape: tuple[int, int], rate: float, a: argparse.Namespace) -> dict:
-    name = case_name(shape, rate)
+    name = case_name(shape, rate, a.block_sample_rate, a.block_rows)
     out = a.out_dir / f"scale-{shape[0]}x{shape[1]}-{rate:g}.zarr"
     spec = {
         "input": INPUTS[a.input],
@@ -124,6 +147,8 @@ def run_case(shape: tuple[int, int], rate: float, a: argparse.Namespace) -> dict
         "rate": rate,
         "out": str(out),
         "scheduler": a.scheduler,
+        "block_rate": a.block_sample_rate,
+        "block_rows": a.block_rows,
     }
     print(f"\n== {name}", flush=True)
     wait_until_idle(a.idle_wait)
@@ -189,6 +214,15 @@ def main() -> None:
         "--shapes", nargs="+", default=[f"{a}x{b}" for a, b in SHAPES], help="e.g. 16x32"
     )
     ap.add_argument("--scheduler", choices=("threads", "cluster"), default="cluster")
+    ap.add_argument(
+        "--element-sample-rate", dest="rates", nargs="+", type=float, help="alias of --rates"
+    )
+    ap.add_argument("--block-sample-rate", type=float, default=1.0, help="Meta's block rate")
+    ap.add_argument(
+        "--block-rows",
+        type=int,
+        help="a slice: only the first K block rows (user blocks) keep anything",
+    )
     ap.add_argument("--out-dir", type=Path, default=BENCH_DATA / "out")
     ap.add_argument("--timeout", type=float, default=900.0, help="per case, seconds")
     ap.add_argument("--idle-wait", type=float, default=60.0, help="wait for a quiet machine")

@@ -869,7 +869,7 @@ def test_expand_is_lazy(ml100k: dfr.SplitData, monkeypatch: pytest.MonkeyPatch) 
         raise AssertionError("a kernel ran while building a lazy expansion")
 
     monkeypatch.setattr(_expansion, "generate", no_kernel)
-    for name in ("block_row_tables", "count_rows_kernel", "emit_rows_kernel"):
+    for name in ("slot_tables", "count_rows_kernel", "emit_rows_kernel"):
         monkeypatch.setattr(_plan, name, no_kernel)
     sched = _RaiseOnCompute()
     with dask.config.set(scheduler=sched):
@@ -963,3 +963,78 @@ def test_runner_refuses_unknown_scheduler(ml100k: dfr.SplitData) -> None:
     with pytest.raises(ParameterError, match="scheduler"):
         ml_expansion(ml100k).count(scheduler="tcp://nowhere:1")
     assert run([dask.delayed(int)("3")], scheduler="sync", progress=True) == [3]
+
+
+@pytest.mark.parametrize("shuffle", ["block", "stratified", "none"])
+@pytest.mark.parametrize("dropout", ["bernoulli", "exact", "balanced", "targeted"])
+def test_table_cache_bounded_same_bytes(
+    shuffle: str, dropout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tasks read per-slot tables of the blocks that keep something; the whole-block tables
+    live in a bounded per-process cache. A cache of one table (every lookup a miss) gives
+    the same expansion, and never holds more than its budget."""
+    from daskfractal.expansion import _plan
+    from daskfractal.testing import tiny_split
+
+    split = tiny_split(seed=5, n_users=40, n_items=30)
+    keep = np.array([[0.9, 0.0, 0.4, 0.7], [0.0, 0.0, 0.0, 0.0], [0.3, 1.0, 0.0, 0.05]])
+    opts = {"keep": keep, "shuffle": shuffle, "dropout": dropout, "seed": 9}
+    _plan._TABLES.clear()
+    want = dfr.expand(split, chunk_size=10**6, **opts).compute()
+    # the tables of at most two block rows are kept (three were computed)
+    rows = {k[2] for k in _plan._TABLES._tables if len(k) == 4}
+    assert len(rows) <= _plan.TABLE_CACHE_ROWS == 2 and len(_plan._TABLES._rows) <= 2
+    monkeypatch.setattr(_plan, "TABLE_CACHE_BYTES", 1)
+    _plan._TABLES.clear()
+    got = dfr.expand(split, chunk_size=3, **opts).compute(scheduler="sync")
+    assert len(_plan._TABLES._tables) <= 1
+    np.testing.assert_array_equal(got.user_slot, want.user_slot)
+    for name in ("train", "test"):
+        np.testing.assert_array_equal(getattr(got, name).indptr, getattr(want, name).indptr)
+        np.testing.assert_array_equal(getattr(got, name).indices, getattr(want, name).indices)
+    # a task reads only the blocks that keep something, and only its own slots
+    plan = dfr.expand(split, **opts).plan
+    blocks, src, _ = _plan.slot_tables(plan, 0, np.array([3, 7, 8]))
+    if dropout == "targeted":
+        assert blocks.tolist() == [0, 1, 2, 3]
+    else:
+        assert blocks.tolist() == [0, 2, 3]
+    assert src.shape == (len(blocks), 3)
+    for b, j in enumerate(blocks.tolist()):
+        assert src[b].tolist() == _plan.row_sources(plan, 0, j)[[3, 7, 8]].tolist()
+    _plan._TABLES.clear()
+
+
+@pytest.mark.parametrize("shuffle", ["block", "stratified"])
+def test_task_permutations_are_the_kernels_and_uniform(shuffle: str) -> None:
+    """The row sources and column permutations tasks read are those of
+    :mod:`daskfractal.kernels.permute` (its uniformity tests apply); checked here as used:
+    where a source row lands (per position) and where two land (pairs), over 3,000 blocks."""
+    from scipy import stats
+
+    from daskfractal.expansion import _plan
+    from daskfractal.kernels import STREAM_COL_PERM, STREAM_ROW_PERM, permute
+    from daskfractal.testing import tiny_split
+
+    split = tiny_split(seed=2, n_users=6, n_items=5)
+    nb = 3000
+    plan = dfr.expand(split, keep=np.full((1, nb), 0.5), shuffle=shuffle, window=64, seed=4).plan
+    m, n = plan.m, plan.n
+    extra = {"degree": plan.row_degree, "window": 64} if shuffle == "stratified" else {}
+    rows = permute.permutation_table(shuffle, m, 4, STREAM_ROW_PERM, 0, 50, **extra)
+    extra = {"degree": plan.col_degree, "window": 64} if shuffle == "stratified" else {}
+    cols = permute.permutation_table(shuffle, n, 4, STREAM_COL_PERM, 0, 50, **extra)
+    for j in range(50):
+        np.testing.assert_array_equal(_plan.row_sources(plan, 0, j), np.argsort(rows[j]))
+        np.testing.assert_array_equal(_plan.column_permutation(plan, 0, j), cols[j])
+    _, src, _ = _plan.slot_tables(plan, 0, np.arange(m))
+    # stratified: rows only move inside their degree window (one window here: m < 64)
+    slot_of = np.argsort(src, axis=1)  # slot_of[j, r]: the slot source row r lands in
+    counts = np.zeros((m, m), np.int64)
+    np.add.at(counts, (np.tile(np.arange(m), nb), slot_of.ravel()), 1)
+    assert stats.chisquare(counts.ravel()).pvalue > 1e-4
+    pairs = np.bincount(slot_of[:, 0] * m + slot_of[:, 1], minlength=m * m)
+    cells = [a * m + b for a, b in itertools.permutations(range(m), 2)]
+    assert pairs[[a * m + a for a in range(m)]].sum() == 0
+    assert stats.chisquare(pairs[cells]).pvalue > 1e-4
+    _plan._TABLES.clear()

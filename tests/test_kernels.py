@@ -357,7 +357,7 @@ def test_chunking_independent(case, cuts):
 # the write path's kernels: count pass and emit (survivors only, clipped windows)
 
 
-def _emit(case, slots, windows, with_src, out_dtype, col_dtype):
+def _emit(case, slots, windows, with_src, out_dtype, col_dtype, active_only=False):
     """Run the emit kernel over ``slots`` of ``case`` with CSR offsets from the reference."""
     indptr, indices, sign, row_src, col_perm, keep, seed, i, t0, t1, mode, ec, policy = case
     ref = R.expand_block_rows(*case)
@@ -368,10 +368,18 @@ def _emit(case, slots, windows, with_src, out_dtype, col_dtype):
     (a, b), (c, d) = windows(int(tr_c.sum())), windows(int(te_c.sum()))
     out = [np.full(b - a, -1, out_dtype), np.empty(b - a if with_src else 0, np.int64),
            np.full(d - c, -1, out_dtype), np.empty(d - c if with_src else 0, np.int64)]  # fmt: skip
+    slots = slots.astype(np.int64)
+    blocks, src, counts = M.slot_tables(
+        row_src, ec if ec is not None else np.zeros((0, 0), np.int64), slots
+    )
+    if active_only:  # the blocks that keep nothing left out: the same entries
+        use = keep > 0 if mode != D.MODE_TARGET else np.ones(len(keep), bool)
+        blocks, src, col_perm = blocks[use], src[use], col_perm[use]
+        counts = counts[use] if counts.size else counts
     n_tr, n_te = M.emit_rows_kernel(
-        indptr, indices, sign, row_src, np.ascontiguousarray(col_perm, dtype=col_dtype),
-        keep, K.as_seed(seed), i, mode, ec if ec is not None else np.zeros((0, 0), np.int64),
-        policy, col_perm.shape[1], slots.astype(np.int64), tr_off, te_off,
+        indptr, indices, sign, blocks, np.ascontiguousarray(src),
+        np.ascontiguousarray(col_perm, dtype=col_dtype), keep, K.as_seed(seed), i, mode,
+        np.ascontiguousarray(counts), policy, col_perm.shape[1], slots, tr_off, te_off,
         tr_c.astype(np.int64), te_c.astype(np.int64), a, b, c, d, *out, with_src,
     )  # fmt: skip
     assert (n_tr, n_te) == (tr_c.sum(), te_c.sum())
@@ -389,9 +397,15 @@ def _emit(case, slots, windows, with_src, out_dtype, col_dtype):
 @given(cases(max_m=12), st.data())
 def test_count_and_emit_kernels_match_reference(case, data):
     indptr, _, sign, row_src, _, keep, seed, i, t0, t1, mode, ec, policy = case
+    blocks, src, ecs = M.slot_tables(
+        row_src, ec if ec is not None else np.zeros((0, 0), np.int64), np.arange(t0, t1)
+    )
+    if data.draw(st.booleans()):  # only the blocks that keep something: the same counts
+        use = keep > 0 if mode != D.MODE_TARGET else np.ones(len(keep), bool)
+        blocks, src, ecs = blocks[use], src[use], (ecs[use] if ecs.size else ecs)
     counts = M.count_rows_kernel(
-        indptr, sign, row_src, keep, K.as_seed(seed), i, t0, t1, mode,
-        ec if ec is not None else np.zeros((0, 0), np.int64), policy,
+        indptr, sign, blocks, np.ascontiguousarray(src), keep, K.as_seed(seed), i, t0, t1,
+        mode, np.ascontiguousarray(ecs), policy,
     )  # fmt: skip
     for x, y in zip(counts, R.count_rows(*case), strict=True):
         np.testing.assert_array_equal(x, y)
@@ -410,6 +424,7 @@ def test_count_and_emit_kernels_match_reference(case, data):
         data.draw(st.booleans()),
         data.draw(st.sampled_from([np.int32, np.int64])),
         data.draw(st.sampled_from([np.int32, np.int64])),
+        data.draw(st.booleans()),
     )
 
 
@@ -445,7 +460,8 @@ def test_emit_refuses_counts_that_do_not_match(medium):
     e = np.empty(0, np.int64)
     with pytest.raises(ValueError, match="count pass"):
         M.emit_rows_kernel(
-            indptr, indices, sign, row_src, col_perm, keep, K.as_seed(5), 0, D.MODE_BERNOULLI,
+            indptr, indices, sign, np.arange(2), row_src, col_perm, keep, K.as_seed(5), 0,
+            D.MODE_BERNOULLI,
             np.zeros((0, 0), np.int64), D.TEST_ALL, 30, np.arange(60), off, toff, tr_c, te_c,
             0, len(out), 0, len(tout), out, e, tout, e, False,
         )  # fmt: skip
@@ -663,3 +679,100 @@ if __name__ == "__main__":
     for mode in ("bernoulli", "exact"):
         for policy in ("all", "one"):
             benchmark_expand(mode=mode, policy=policy)
+
+
+# --------------------------------------------------------------------------------------
+# per-slot counts: what a task reads, drawn for its own slots only
+
+
+@settings(HSET, max_examples=60)
+@given(
+    st.integers(1, 40),
+    st.integers(1, 5),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 7),
+    st.lists(st.floats(0.0, 1.0), min_size=5, max_size=5),
+    st.data(),
+)
+def test_slot_counts_equal_the_whole_block_tables(m, nb, seed, i, keeps, data):
+    """Balanced and targeted counts of any subset of slots, in any blocks, are the entries
+    of the NumPy reference's whole-block tables (indexed by source row) at those slots'
+    source rows."""
+    g = np.random.default_rng(seed % 2**32)
+    degree = g.integers(0, 30, m).astype(np.int64)
+    keep_row = np.array(keeps[:nb])
+    row_src = np.stack([g.permutation(m) for _ in range(nb)]).astype(np.int64)
+    chosen = data.draw(st.lists(st.booleans(), min_size=m, max_size=m))
+    slots = np.flatnonzero(np.array(chosen, dtype=bool)).astype(np.int64)
+    blocks = np.flatnonzero(
+        np.array(data.draw(st.lists(st.booleans(), min_size=nb, max_size=nb)), dtype=bool)
+    ).astype(np.int64)
+    src = np.ascontiguousarray(row_src[blocks][:, slots])
+    got = D.balanced_slot_counts_kernel(degree, keep_row, blocks, src, K.as_seed(seed), i)
+    for b, j in enumerate(blocks):
+        whole = R.balanced_row_counts(degree, keep_row[j], seed, i, j)
+        np.testing.assert_array_equal(got[b], whole[src[b]])
+    multiple = data.draw(st.integers(1, 3))
+    whole = R.targeted_row_counts(degree, keep_row, row_src, seed, i, multiple)
+    part = D.targeted_counts_kernel(
+        degree, keep_row, np.ascontiguousarray(row_src[:, slots]), slots, K.as_seed(seed), i,
+        np.int64(multiple),
+    )  # fmt: skip
+    np.testing.assert_array_equal(part, np.take_along_axis(whole, row_src[:, slots], axis=1))
+
+
+# --------------------------------------------------------------------------------------
+# EXACT / balanced rows that keep few of many: Floyd's sampling, k draws
+
+
+@settings(HSET, max_examples=200)
+@given(st.integers(0, 2**64 - 1), st.integers(0, 10**6), st.integers(1, 3000), st.data())
+def test_floyd_matches_reference(seed, a, d, data):
+    """The kernel's Floyd sampling equals the NumPy reference; :func:`exact_row_keep` uses
+    it exactly for the rows with few of many kept (else selection sampling)."""
+    k = data.draw(st.integers(0, d))
+    hp = np.uint64(K.hash_prefix(K.as_seed(seed), K.STREAM_EXACT, 3, 1))
+    pos = np.empty(d + 1, np.int64)
+    u = R.to_unit(R.absorb(hp, a + np.arange(d, dtype=np.int64)))
+    nk = D.floyd_row_keep(hp, a, a + d, k, pos)
+    want = a + R.floyd_sample(u, k)
+    assert nk == k
+    np.testing.assert_array_equal(pos[:nk], want)
+    nk = D.exact_row_keep(hp, a, a + d, k, pos)
+    kept = R._selection_sample(u, np.ones(d, bool), np.full(d, k), np.zeros(d, np.int64), True)
+    np.testing.assert_array_equal(pos[:nk], a + np.flatnonzero(kept))
+    assert nk == min(k, d)
+    if 0 < k and k * (D.FLOYD_BASE + k) <= 2 * d:
+        np.testing.assert_array_equal(pos[:nk], want)
+
+
+@ngjit
+def _floyd_many(n_rows, d, k):
+    out = np.empty((n_rows, k), np.int64)
+    pos = np.empty(k + 1, np.int64)
+    for s in range(n_rows):
+        hp = K.hash_prefix(np.uint64(7), K.STREAM_EXACT, s, 2)
+        D.floyd_row_keep(hp, 100, 100 + d, k, pos)
+        out[s] = pos[:k]
+    return out
+
+
+def test_floyd_uniform_subsets_and_positions():
+    """Exactly k distinct ascending positions; every 2-subset of 32 equally likely (chi-square
+    over the 496 subsets), every position of 64 kept with probability k/64, pairs of
+    positions kept together as often as under a uniform k-subset."""
+    two = _floyd_many(496 * 80, 32, 2) - 100
+    assert np.all(two[:, 0] < two[:, 1])
+    codes = two[:, 0] * 32 + two[:, 1]
+    cells = [a * 32 + b for a, b in itertools.combinations(range(32), 2)]
+    counts = np.bincount(codes, minlength=32 * 32)
+    assert counts.sum() == counts[cells].sum()
+    assert stats.chisquare(counts[cells]).pvalue > 1e-4
+    three = _floyd_many(40_000, 64, 3) - 100
+    assert np.all(np.diff(three, axis=1) > 0) and three.min() >= 0 and three.max() < 64
+    assert stats.chisquare(np.bincount(three.ravel(), minlength=64)).pvalue > 1e-4
+    # first and last positions together: P = k(k-1) / (d(d-1))
+    both = np.mean(np.any(three == 0, axis=1) & np.any(three == 63, axis=1))
+    expected = 3 * 2 / (64 * 63)
+    sd = np.sqrt(expected * (1 - expected) / three.shape[0])
+    assert abs(both - expected) < 5 * sd

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 
 from daskfractal.errors import ParameterError, StoreError
 from daskfractal.store import (
+    FORMAT_VERSION,
     SMALL_KEYS,
     SPLITS,
     ExpansionStore,
@@ -41,6 +42,7 @@ from daskfractal.store import (
     ZarrWriter,
     open_store,
     store_status,
+    write_manifest,
 )
 from daskfractal.store import open as open_any
 from daskfractal.store._ownership import MARKER as OWNER_MARKER
@@ -366,7 +368,7 @@ def test_zarr_metadata_and_codecs(
     write_zarr(tmp_path / "s", layout, data)
     root = zarr.open_group(str(tmp_path / "s"), mode="r")
     attrs = dict(root.attrs)
-    assert attrs["complete"] is True and attrs["format_version"] == 1
+    assert attrs["complete"] is True and attrs["format_version"] == FORMAT_VERSION == 2
     assert attrs["format"] == "zarr" and attrs["layout"] == layout.to_dict()
     assert attrs["daskfractal"]["r_hat"] == ATTRS["r_hat"]
     doc = json.loads((tmp_path / "s" / "train" / "indices" / "zarr.json").read_text())
@@ -756,3 +758,32 @@ def test_roundtrip_property(
         write_parquet(root / "p", layout, data, n_parts=n_parts, seed=seed)
         check_store(open_store(root / "p"), layout, data)
         assert os.listdir(root / "z" / "train")  # the group directories exist
+
+
+@pytest.mark.parametrize("fmt", ["zarr", "parquet"])
+def test_reads_format_1_stores(
+    tmp_path: Path, small_case: tuple[StoreLayout, dict[str, Any]], fmt: str
+) -> None:
+    """Stores of format 1 (before the exact / balanced dropouts used Floyd's sampling: the
+    same layout) are read as before; an unknown version is refused with one line."""
+    layout, data = small_case
+    root = tmp_path / "s"
+    if fmt == "zarr":
+        write_zarr(root, layout, data)
+        meta_file = root / "zarr.json"
+    else:
+        write_parquet(root, layout, data)
+        meta_file = root / "_daskfractal.json"
+    text = meta_file.read_text()
+    current = f'"format_version": {FORMAT_VERSION}'
+    assert text.count(current) == 1  # the same bytes but the version: the manifest holds
+    for version, readable in ((1, True), (9, False)):
+        meta_file.write_text(text.replace(current, f'"format_version": {version}'))
+        # as the library of that version wrote it: its manifest holds that metadata
+        meta = json.loads(meta_file.read_text())
+        write_manifest(root, {}, meta["attributes"] if fmt == "zarr" else meta)
+        if readable:
+            check_store(open_store(root), layout, data)
+        else:
+            with pytest.raises(StoreError, match=r"format_version 9; .* reads 1, 2"):
+                open_store(root)

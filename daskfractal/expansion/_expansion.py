@@ -27,6 +27,7 @@ from .._preflight import (
     task_bytes,
 )
 from ..errors import DaskFractalError, OutputError
+from ..kernels.dropout import FLOYD_BASE
 from ..kernels.sampling import SKIP_MAX_P
 from ..preprocess import SplitData
 from ._materialize import materialize
@@ -116,6 +117,9 @@ class Expansion:
             # the Bernoulli dropout's algorithm (geometric skips below this keep
             # probability, kernels/sampling.py): stores of earlier versions have no such key
             "bernoulli_skip_below": SKIP_MAX_P,
+            # the exact / balanced rows keeping k of d use Floyd's sampling when
+            # k·(base + k) <= 2·d (kernels/dropout.py); stores of format 1 have no such key
+            "exact_floyd_base": FLOYD_BASE,
             **self.meta,
         }
 

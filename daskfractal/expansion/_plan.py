@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,9 +34,9 @@ from ..kernels import permute, rng
 from ..kernels.dropout import (
     as_mode,
     as_test_policy,
-    balanced_row_counts,
+    balanced_slot_counts_kernel,
     exact_row_counts,
-    targeted_row_counts,
+    targeted_counts_kernel,
 )
 from ..kernels.emit import count_rows_kernel, emit_rows_kernel, take
 from ..kernels.rng import as_seed
@@ -95,103 +97,176 @@ class Plan:
 # kernels glue (runs inside tasks)
 # ---------------------------------------------------------------------------------------
 
-_PERM_CACHE: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
-_PERM_LOCK = threading.Lock()
+#: bytes of whole-block tables (row sources, column permutations, exact counts) each
+#: process keeps between tasks; a task holds only the rows of its own slots besides
+TABLE_CACHE_BYTES = 2**30
+#: block rows whose tables a process keeps (the tasks of one block row run together; the
+#: next one's start while the last finish): a small expansion keeps no more than before
+TABLE_CACHE_ROWS = 2
 
 
-def block_row_tables(plan: Plan, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Row sources, column permutations (and exact row counts) of every block (i, j).
+class _TableCache:
+    """Least recently used whole-block tables (thread-safe): at most ``TABLE_CACHE_BYTES``
+    and the tables of at most ``TABLE_CACHE_ROWS`` block rows (the ``i`` of a key
+    ``(token, what, i, j)``; shorter keys are per plan and count only in bytes).
 
-    Pure function of (plan, i); cached per process for the last block rows because every
-    task of block row i needs all n' of them.
+    Tables are pure functions of their key, so a miss only costs time: two threads may
+    build the same table, and either copy is the same.
     """
 
-    key = (plan.token, i)
-    with _PERM_LOCK:
-        hit = _PERM_CACHE.get(key)
-    if hit is not None:
-        return hit
-    npr = plan.factors[1]
-    # blocks that keep nothing (a block sample drops most) need no permutation; the targeted
-    # dropout reads every block's rows (its anchor block may keep nothing)
-    active = plan.keep[i] > 0 if plan.dropout != "targeted" else np.ones(npr, bool)
-    opts: dict[str, Any] = {"degree": None, "window": None, "active": active}
-    rows = permute.permutation_table(
-        plan.shuffle,
-        plan.m,
-        plan.seed,
-        rng.STREAM_ROW_PERM,
-        i,
-        npr,
-        **(
-            opts
-            if plan.shuffle != "stratified"
-            else {"degree": plan.row_degree, "window": plan.window, "active": active}
-        ),
+    def __init__(self) -> None:
+        self._tables: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._rows: OrderedDict[tuple, None] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, build: Callable[[], np.ndarray]) -> np.ndarray:
+        row = (key[0], key[2]) if len(key) == 4 else None
+        with self._lock:
+            hit = self._tables.get(key)
+            if hit is not None:
+                self._tables.move_to_end(key)
+                if row is not None:
+                    self._rows.move_to_end(row)
+                return hit
+        table = build()
+        with self._lock:
+            if row is not None and row not in self._rows:
+                while len(self._rows) >= TABLE_CACHE_ROWS:
+                    old_row, _ = self._rows.popitem(last=False)
+                    for k in [k for k in self._tables if len(k) == 4 and (k[0], k[2]) == old_row]:
+                        self._bytes -= self._tables.pop(k).nbytes
+            if row is not None:
+                self._rows[row] = None
+                self._rows.move_to_end(row)
+            if key not in self._tables:
+                self._tables[key] = table
+                self._bytes += table.nbytes
+            while self._bytes > TABLE_CACHE_BYTES and len(self._tables) > 1:
+                _, old = self._tables.popitem(last=False)
+                self._bytes -= old.nbytes
+        return table
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tables.clear()
+            self._rows.clear()
+            self._bytes = 0
+
+
+_TABLES = _TableCache()
+
+
+def _index_dtype(size: int) -> type[np.signedinteger]:
+    """int32 tables when the values fit: half the bytes of the cache and of the hot lookup."""
+    return np.int32 if size < 2**31 else np.int64
+
+
+def _orders(plan: Plan) -> tuple[np.ndarray, np.ndarray]:
+    """The stable degree orders of rows and columns (the stratified kind's windows)."""
+
+    def build() -> np.ndarray:
+        return np.concatenate(
+            [
+                np.argsort(plan.row_degree, kind="stable"),
+                np.argsort(plan.col_degree, kind="stable"),
+            ]
+        ).astype(np.int64)
+
+    both = _TABLES.get((plan.token, "order"), build)
+    return both[: plan.m], both[plan.m :]
+
+
+def _permutation(
+    plan: Plan, size: int, stream: int, order: np.ndarray, i: int, j: int
+) -> np.ndarray:
+    """The permutation of block (i, j) on one axis (int64), as :func:`permute.permutation_table`."""
+    if plan.shuffle == "block":
+        return permute.block_permutation_kernel(size, as_seed(plan.seed), stream, i, j)
+    return permute.stratified_permutation_kernel(
+        order, plan.window, as_seed(plan.seed), stream, i, j
     )
-    cols = permute.permutation_table(
-        plan.shuffle,
-        plan.n,
-        plan.seed,
-        rng.STREAM_COL_PERM,
-        i,
-        npr,
-        **(
-            opts
-            if plan.shuffle != "stratified"
-            else {"degree": plan.col_degree, "window": plan.window, "active": active}
-        ),
-        # int32 item permutations when they fit: half the cache footprint of the hot lookup
-        dtype=np.int32 if plan.n < 2**31 else np.int64,
-    )
-    row_src = permute.invert_permutation(rows)
-    exact = None
+
+
+def row_sources(plan: Plan, i: int, j: int) -> np.ndarray:
+    """``out[t]``: the source row of output slot ``t`` of block (i, j) (a cached table)."""
+
+    def build() -> np.ndarray:
+        if plan.shuffle == "none":
+            return np.arange(plan.m, dtype=_index_dtype(plan.m))
+        perm = _permutation(plan, plan.m, rng.STREAM_ROW_PERM, _orders(plan)[0], i, j)
+        return permute.invert_permutation(perm).astype(_index_dtype(plan.m))
+
+    return _TABLES.get((plan.token, "rows", i, j), build)
+
+
+def column_permutation(plan: Plan, i: int, j: int) -> np.ndarray:
+    """``out[c] = sigma_ij(c)``: the item offset of source item ``c`` in block (i, j)."""
+
+    def build() -> np.ndarray:
+        if plan.shuffle == "none":
+            return np.arange(plan.n, dtype=_index_dtype(plan.n))
+        perm = _permutation(plan, plan.n, rng.STREAM_COL_PERM, _orders(plan)[1], i, j)
+        return perm.astype(_index_dtype(plan.n))
+
+    return _TABLES.get((plan.token, "cols", i, j), build)
+
+
+def _exact_counts(plan: Plan, i: int, j: int) -> np.ndarray:
+    def build() -> np.ndarray:
+        return exact_row_counts(plan.row_degree, float(plan.keep[i, j]), plan.seed, i, j)
+
+    return _TABLES.get((plan.token, "exact", i, j), build)
+
+
+def active_blocks(plan: Plan, i: int) -> np.ndarray:
+    """The block columns a task of block row ``i`` reads (int64, ascending): those that keep
+    something, or all of them for the targeted dropout (its anchor may keep nothing)."""
+    if plan.dropout == "targeted":
+        return np.arange(plan.factors[1], dtype=np.int64)
+    return np.flatnonzero(plan.keep[i] > 0).astype(np.int64)
+
+
+def slot_tables(plan: Plan, i: int, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the kernels read for the output slots ``slots`` of block row ``i``.
+
+    Returns ``(blocks, src, counts)``: the block columns read (:func:`active_blocks`),
+    ``src[b, u]`` the source row of slot ``slots[u]`` in block ``(i, blocks[b])`` and, for
+    the exact / balanced / targeted dropouts, ``counts[b, u]`` the entries that row keeps
+    (else an empty array). Memory: the task's slots × the blocks it reads, whatever the
+    number of blocks of the expansion; whole-block tables come from a per-process cache
+    of bounded size.
+    """
+    slots = np.ascontiguousarray(slots, dtype=np.int64)
+    blocks = active_blocks(plan, i)
+    src = np.empty((blocks.shape[0], slots.shape[0]), np.int64)
+    for b, j in enumerate(blocks.tolist()):
+        src[b] = row_sources(plan, i, j)[slots]
+    keep_row = np.ascontiguousarray(plan.keep[i], dtype=np.float64)
+    counts = _EMPTY2
     if plan.dropout == "exact":
-        exact = np.stack(
-            [
-                exact_row_counts(plan.row_degree, float(plan.keep[i, j]), plan.seed, i, j)
-                for j in range(npr)
-            ]
-        )
+        counts = np.empty_like(src)
+        for b, j in enumerate(blocks.tolist()):
+            counts[b] = _exact_counts(plan, i, j)[src[b]]
     elif plan.dropout == "balanced":
-        exact = np.stack(
-            [
-                balanced_row_counts(plan.row_degree, float(plan.keep[i, j]), plan.seed, i, j)
-                for j in range(npr)
-            ]
+        counts = balanced_slot_counts_kernel(
+            plan.row_degree, keep_row, blocks, src, as_seed(plan.seed), int(i)
         )
     elif plan.dropout == "targeted":
         assert plan.train_degree is not None  # set by expand_level for this dropout
-        exact = targeted_row_counts(
-            plan.train_degree, plan.keep[i], row_src, plan.seed, i, plan.multiple
-        )
-    out = (row_src, cols, exact)
-    with _PERM_LOCK:
-        while len(_PERM_CACHE) >= 2:
-            _PERM_CACHE.pop(next(iter(_PERM_CACHE)))
-        _PERM_CACHE[key] = out
+        counts = targeted_counts_kernel(
+            plan.train_degree, keep_row, src, slots, as_seed(plan.seed), int(i),
+            np.int64(plan.multiple),
+        )  # fmt: skip
+    return blocks, src, counts
+
+
+def column_tables(plan: Plan, i: int, blocks: np.ndarray) -> np.ndarray:
+    """``out[b, c] = sigma_{i, blocks[b]}(c)``: the column permutations a task reads."""
+    out: np.ndarray = np.empty((blocks.shape[0], plan.n), _index_dtype(plan.n))
+    for b, j in enumerate(blocks.tolist()):
+        out[b] = column_permutation(plan, i, j)
     return out
-
-
-def kernel_args(plan: Plan, i: int, t0: int, t1: int) -> tuple:
-
-    row_src, col_perm, exact = block_row_tables(plan, i)
-    return (
-        plan.src.indptr,
-        plan.src.indices,
-        plan.src.sign,
-        row_src,
-        col_perm,
-        np.ascontiguousarray(plan.keep[i], dtype=np.float64),
-        plan.seed,
-        i,
-        t0,
-        t1,
-        as_mode(plan.dropout),
-        exact,
-        as_test_policy(plan.test_policy),
-        plan.n,
-    )
 
 
 def survivors(plan: Plan, train_counts: np.ndarray, test_counts: np.ndarray) -> np.ndarray:
@@ -215,18 +290,19 @@ def count_slots(
         Kept entries per block (test before the ``one`` policy).
     """
 
-    row_src, _, exact = block_row_tables(plan, i)
+    blocks, src, counts = slot_tables(plan, i, np.arange(t0, t1, dtype=np.int64))
     return count_rows_kernel(
         plan.src.indptr,
         plan.src.sign,
-        row_src,
+        blocks,
+        src,
         np.ascontiguousarray(plan.keep[i], dtype=np.float64),
         as_seed(plan.seed),
         int(i),
         int(t0),
         int(t1),
         as_mode(plan.dropout),
-        exact if exact is not None else _EMPTY2,
+        counts,
         as_test_policy(plan.test_policy),
     )
 
@@ -291,21 +367,23 @@ def emit_users(
         if a == b:
             continue
         i = int(block[a])
-        row_src, col_perm, exact = block_row_tables(plan, i)
+        local = slots[a:b] - i * plan.m
+        blocks, src, counts = slot_tables(plan, i, local)
         emit_rows_kernel(
             plan.src.indptr,
             plan.src.indices,
             plan.src.sign,
-            row_src,
-            col_perm,
+            blocks,
+            src,
+            column_tables(plan, i, blocks),
             np.ascontiguousarray(plan.keep[i], dtype=np.float64),
             as_seed(plan.seed),
             i,
             mode,
-            exact if exact is not None else _EMPTY2,
+            counts,
             policy,
             plan.n,
-            slots[a:b] - i * plan.m,
+            local,
             np.ascontiguousarray(train_off[a:b], dtype=np.int64),
             np.ascontiguousarray(test_off[a:b], dtype=np.int64),
             np.ascontiguousarray(train_count[a:b], dtype=np.int64),
@@ -388,14 +466,19 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DROPOUTS",
     "SHUFFLES",
+    "TABLE_CACHE_BYTES",
+    "TABLE_CACHE_ROWS",
     "TEST_POLICIES",
     "Plan",
-    "block_row_tables",
+    "active_blocks",
+    "column_permutation",
+    "column_tables",
     "count_slots",
     "count_task",
     "emit_users",
     "generate",
     "input_checksum",
-    "kernel_args",
+    "row_sources",
+    "slot_tables",
     "survivors",
 ]

@@ -222,6 +222,7 @@ def emit_rows_kernel(
     indptr: np.ndarray,
     indices: np.ndarray,
     sign: np.ndarray,
+    blocks: np.ndarray,
     row_src: np.ndarray,
     col_perm: np.ndarray,
     keep_row: np.ndarray,
@@ -248,6 +249,10 @@ def emit_rows_kernel(
 ) -> tuple[int, int]:
     """Generate the rows ``slots`` (local slot numbers t, ascending) of block-row ``i``.
 
+    The blocks are those listed in ``blocks`` (block columns ``j``, ascending; the others
+    give nothing): for ``blocks[b] = j``, ``row_src[b, u]`` is the source row of slot
+    ``slots[u]`` in block ``(i, j)``, ``col_perm[b, c] = sigma_ij(c)`` and, for the EXACT
+    and TARGET modes, ``exact_counts[b, u]`` its count; ``keep_row`` is indexed by ``j``.
     Row ``slots[u]`` has ``train_count[u]`` / ``test_count[u]`` entries (from the count
     pass; checked) starting at global offsets ``train_off[u]`` / ``test_off[u]``; entries
     whose offset falls in ``[train_lo, train_hi)`` go to ``out_train[offset - train_lo]``
@@ -258,7 +263,7 @@ def emit_rows_kernel(
     permutation stays in cache while every row's segment ``(j, u)`` is generated, sorted and
     staged; then each row is assembled from its n' staged segments into the output window.
     """
-    nb = row_src.shape[0]
+    nb = blocks.shape[0]
     ns = slots.shape[0]
     exact = mode == MODE_EXACT
     target = mode == MODE_TARGET
@@ -266,11 +271,11 @@ def emit_rows_kernel(
     stream = STREAM_EXACT if exact or target else STREAM_DROP
     prefix, thr_b, lq_b = _block_streams(seed, stream, i, keep_row, exact or target)
     max_deg = 0
-    for j in range(nb):
-        if not target and not keep_row[j] > 0.0:
+    for jb in range(nb):
+        if not target and not keep_row[blocks[jb]] > 0.0:
             continue
         for u in range(ns):
-            r = row_src[j, slots[u]]
+            r = row_src[jb, u]
             d = indptr[r + 1] - indptr[r]
             if d > max_deg:
                 max_deg = d
@@ -297,20 +302,21 @@ def emit_rows_kernel(
     seg_te = np.empty(nb * ns + 1, np.int64)
     c_tr: IntLike = 0
     c_te: IntLike = 0
-    for j in range(nb):
+    for jb in range(nb):
+        j = blocks[jb]
         if not target and not keep_row[j] > 0.0:  # a dropped block: every segment empty
             for u in range(ns):
-                seg_tr[j * ns + u] = c_tr
-                seg_te[j * ns + u] = c_te
+                seg_tr[jb * ns + u] = c_tr
+                seg_te[jb * ns + u] = c_te
             continue
         hp = prefix[j]
         thr = thr_b[j]
         lq = lq_b[j]
         base = np.int64(j) * n_items_block
         for u in range(ns):
-            seg_tr[j * ns + u] = c_tr
-            seg_te[j * ns + u] = c_te
-            r = row_src[j, slots[u]]
+            seg_tr[jb * ns + u] = c_tr
+            seg_te[jb * ns + u] = c_te
+            r = row_src[jb, u]
             a = indptr[r]
             b = indptr[r + 1]
             d = b - a
@@ -318,7 +324,7 @@ def emit_rows_kernel(
                 continue
             nk: IntLike = 0
             if target:
-                nk = target_row_keep(hp, a, b, exact_counts[j, r], sign, pos)
+                nk = target_row_keep(hp, a, b, exact_counts[jb, u], sign, pos)
             elif not exact:
                 if thr == 0:
                     continue
@@ -337,7 +343,7 @@ def emit_rows_kernel(
                         pos[nk] = q
                         nk += np.int64((absorb(hp, q) >> _S11) < thr)
             else:
-                k = exact_counts[j, r]
+                k = exact_counts[jb, u]
                 if k <= 0:
                     continue
                 nk = exact_row_keep(hp, a, b, k, pos)
@@ -352,7 +358,7 @@ def emit_rows_kernel(
                     if s > 0:
                         if c_tr >= cap_tr:
                             raise ValueError("emit: more train entries than the count pass")
-                        st_tr[c_tr] = base + col_perm[j, indices[q]]
+                        st_tr[c_tr] = base + col_perm[jb, indices[q]]
                         if with_src:
                             st_tr_src[c_tr] = q
                         c_tr += 1
@@ -362,7 +368,7 @@ def emit_rows_kernel(
                             st_te = _grown(st_te, cap_te + 1)
                             if with_src:
                                 st_te_src = _grown(st_te_src, cap_te + 1)
-                        st_te[c_te] = base + col_perm[j, indices[q]]
+                        st_te[c_te] = base + col_perm[jb, indices[q]]
                         if with_src:
                             st_te_src[c_te] = q
                         c_te += 1
@@ -370,7 +376,7 @@ def emit_rows_kernel(
                 for x in range(nk):
                     q = pos[x]
                     s = sign[q]
-                    item = base + col_perm[j, indices[q]]
+                    item = base + col_perm[jb, indices[q]]
                     st_tr[c_tr] = item
                     st_te[c_te] = item
                     if with_src:
@@ -426,6 +432,7 @@ def emit_rows_kernel(
 def count_rows_kernel(
     indptr: np.ndarray,
     sign: np.ndarray,
+    blocks: np.ndarray,
     row_src: np.ndarray,
     keep_row: np.ndarray,
     seed: IntLike,
@@ -440,10 +447,14 @@ def count_rows_kernel(
 
     The cheap first pass: one hash per candidate (per survivor for a Bernoulli keep below
     ``SKIP_MAX_P``), no permutation lookups, no writes.
-    Returns ``(train_counts, test_counts, block_train, block_test)`` (int64); test counts
-    are after the ``TEST_ONE`` rule (0 or 1), block counts before it.
+    Only the blocks ``blocks`` (block columns ``j``) count: ``row_src[b, t - t0]`` is the
+    source row of slot ``t`` in block ``(i, blocks[b])`` and ``exact_counts[b, t - t0]`` its
+    count (EXACT and TARGET modes); ``keep_row`` is indexed by ``j``.
+    Returns ``(train_counts, test_counts, block_train, block_test)`` (int64, block counts
+    of shape ``keep_row.shape``); test counts are after the ``TEST_ONE`` rule (0 or 1),
+    block counts before it.
     """
-    nb = row_src.shape[0]
+    nb = keep_row.shape[0]
     nrows = t1 - t0
     exact = mode == MODE_EXACT
     target = mode == MODE_TARGET
@@ -464,10 +475,11 @@ def count_rows_kernel(
     for t in range(t0, t1):
         n_tr = 0
         n_te = 0
-        for j in range(nb):
+        for jb in range(blocks.shape[0]):
+            j = blocks[jb]
             if not target and not keep_row[j] > 0.0:  # keep 0 (a dropped block): nothing
                 continue
-            r = row_src[j, t]
+            r = row_src[jb, t - t0]
             a = indptr[r]
             b = indptr[r + 1]
             if b == a:
@@ -477,9 +489,9 @@ def count_rows_kernel(
             if exact or target:
                 # the survivors the emit pass keeps, by the same functions
                 if target:
-                    nk = target_row_keep(prefix[j], a, b, exact_counts[j, r], sign, pos)
+                    nk = target_row_keep(prefix[j], a, b, exact_counts[jb, t - t0], sign, pos)
                 else:
-                    nk = exact_row_keep(prefix[j], a, b, exact_counts[j, r], pos)
+                    nk = exact_row_keep(prefix[j], a, b, exact_counts[jb, t - t0], pos)
                 for x in range(nk):
                     s = sign[pos[x]]
                     c_tr += np.int64(s > 0)
@@ -633,12 +645,29 @@ def _prepare(
     )
 
 
+def slot_tables(
+    row_src: np.ndarray, exact_counts: np.ndarray, slots: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernels' per-slot inputs from whole-block tables: ``(blocks, src, counts)`` with
+    every block listed, ``src[j, u] = row_src[j, slots[u]]`` and ``counts[j, u] =
+    exact_counts[j, src[j, u]]`` (``exact_counts`` indexed by source row, or empty)."""
+    nb = row_src.shape[0]
+    src = np.ascontiguousarray(row_src[:, slots], dtype=np.int64)
+    if exact_counts.size:
+        counts = np.ascontiguousarray(np.take_along_axis(exact_counts, src, axis=1))
+    else:
+        counts = _EMPTY2
+    return np.arange(nb, dtype=np.int64), src, counts
+
+
 def _emit_all(
     args: _Args, train_indptr: np.ndarray, test_indptr: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Emit every row of ``[t0, t1)`` at the offsets ``*_indptr`` (local CSR)."""
     (indptr, indices, sign, row_src, col_perm, keep_row, seed, i, t0, t1, mode,
      exact_counts, test_policy, n_items_block) = args  # fmt: skip
+    slots = np.arange(t0, t1, dtype=np.int64)
+    blocks, src, counts = slot_tables(row_src, exact_counts, slots)
     n_tr = int(train_indptr[-1])
     n_te = int(test_indptr[-1])
     train_items = np.empty(n_tr, np.int64)
@@ -646,8 +675,8 @@ def _emit_all(
     test_items = np.empty(n_te, np.int64)
     test_src = np.empty(n_te, np.int64)
     emit_rows_kernel(
-        indptr, indices, sign, row_src, col_perm, keep_row, seed, i, mode, exact_counts,
-        test_policy, n_items_block, np.arange(t0, t1, dtype=np.int64),
+        indptr, indices, sign, blocks, src, col_perm, keep_row, seed, i, mode, counts,
+        test_policy, n_items_block, slots,
         np.ascontiguousarray(train_indptr[:-1]), np.ascontiguousarray(test_indptr[:-1]),
         np.diff(train_indptr), np.diff(test_indptr), 0, n_tr, 0, n_te,
         train_items, train_src, test_items, test_src, True,
@@ -658,8 +687,9 @@ def _emit_all(
 def _count(args: _Args) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     (indptr, _, sign, row_src, _, keep_row, seed, i, t0, t1, mode, exact_counts,
      test_policy, _) = args  # fmt: skip
+    blocks, src, counts = slot_tables(row_src, exact_counts, np.arange(t0, t1, dtype=np.int64))
     return count_rows_kernel(
-        indptr, sign, row_src, keep_row, seed, i, t0, t1, mode, exact_counts, test_policy
+        indptr, sign, blocks, src, keep_row, seed, i, t0, t1, mode, counts, test_policy
     )
 
 
@@ -784,5 +814,6 @@ __all__ = [
     "emit_rows_kernel",
     "expand_block_rows",
     "fill_rows",
+    "slot_tables",
     "take",
 ]

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from ._jit import IntLike
 from .dropout import (
+    FLOYD_BASE,
     MODE_BERNOULLI,
     MODE_EXACT,
     MODE_TARGET,
@@ -307,7 +308,7 @@ def expand_block_rows(
             # all its entries (exact); kept iff u · (candidates left) < (still to keep)
             cand = sign[q] > 0 if mode == MODE_TARGET else np.ones(q.shape[0], bool)
             u = uniform(seed, STREAM_EXACT, i, j, q)
-            kept = _selection_sample(u, cand, k, tl)
+            kept = _selection_sample(u, cand, k, tl, floyd=mode == MODE_EXACT)
             if mode == MODE_TARGET:
                 kept |= (sign[q] < 0) & ((count & TARGET_TEST_FLAG) != 0)
         else:
@@ -360,12 +361,25 @@ def expand_block_rows(
     )
 
 
+def floyd_sample(u: np.ndarray, k: int) -> np.ndarray:
+    """Floyd's sampling of ``k`` of ``d = len(u)`` offsets (int64, ascending): for ``t = d-k
+    .. d-1``, ``r = min(int(u[t]·(t+1)), t)``, taken unless already taken, then ``t``."""
+    d = u.shape[0]
+    taken: set[int] = set()
+    for t in range(d - k, d):
+        r = min(int(u[t] * np.float64(t + 1)), t)
+        taken.add(t if r in taken else r)
+    return np.array(sorted(taken), dtype=np.int64)
+
+
 def _selection_sample(
-    u: np.ndarray, cand: np.ndarray, k: np.ndarray, row: np.ndarray
+    u: np.ndarray, cand: np.ndarray, k: np.ndarray, row: np.ndarray, floyd: bool = False
 ) -> np.ndarray:
     """Knuth's Algorithm S per row (``row`` sorted, each row's entries in CSR order): among the
     candidates of a row, keep the next one iff ``u · left < need`` (``need`` starts at the
-    row's ``k``, ``left`` at its number of candidates)."""
+    row's ``k``, ``left`` at its number of candidates). With ``floyd`` (the EXACT mode, every
+    entry a candidate), rows with ``0 < k`` and ``k·(FLOYD_BASE + k) <= 2·d`` keep
+    :func:`floyd_sample` of their ``u`` instead."""
     kept = np.zeros(u.shape[0], bool)
     if u.shape[0] == 0:
         return kept
@@ -373,6 +387,9 @@ def _selection_sample(
     for s0, s1 in itertools.pairwise(bounds):
         idx = np.arange(s0, s1)[cand[s0:s1]]
         need, left = int(k[s0]), idx.shape[0]
+        if floyd and 0 < need and need * (FLOYD_BASE + need) <= 2 * left:
+            kept[idx[floyd_sample(u[idx], need)]] = True
+            continue
         for x in idx:
             if need <= 0:
                 break
@@ -476,6 +493,7 @@ __all__ = [
     "block_permutation",
     "count_rows",
     "expand_block_rows",
+    "floyd_sample",
     "hash64",
     "hash_prefix",
     "invert_permutation",

@@ -55,7 +55,14 @@ from ._fs import (
     storage_options,
     store_path,
 )
-from ._layout import FORMAT_VERSION, SMALL_KEYS, SPLITS, STATS_NAMES, StoreLayout
+from ._layout import (
+    FORMAT_VERSION,
+    READABLE_VERSIONS,
+    SMALL_KEYS,
+    SPLITS,
+    STATS_NAMES,
+    StoreLayout,
+)
 from ._manifest import MANIFEST_FILE, VerifyReport, verify, write_manifest
 from ._manifest import check_store as check_manifest
 from ._ownership import (
@@ -84,6 +91,7 @@ __all__ = [
     "MANIFEST_FILE",
     "MARKER",
     "MLPERF_FILE",
+    "READABLE_VERSIONS",
     "SMALL_KEYS",
     "SPLITS",
     "STATS_NAMES",

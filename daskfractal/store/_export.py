@@ -63,8 +63,8 @@ from ._fs import (
     store_path,
 )
 from ._layout import (
-    FORMAT_VERSION,
     PROGRESS_DIR,
+    READABLE_VERSIONS,
     SMALL_KEYS,
     SPLITS,
     STATS_NAMES,
@@ -646,10 +646,10 @@ def _open_export(root: StorePath) -> ExportStore:
         raise StoreError(f"{root} does not exist")
     if fmt not in EXPORT_FORMATS:
         raise StoreError(f"{root} is not an mlperf or meta-csv export")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise StoreError(
             f"{root} has format_version {meta.get('format_version')}; this version of "
-            f"daskfractal reads {FORMAT_VERSION}"
+            f"daskfractal reads {', '.join(map(str, READABLE_VERSIONS))}"
         )
     if status != "complete":
         raise StoreError(f"{root} is incomplete: {INCOMPLETE_HINT}")

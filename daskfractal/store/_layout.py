@@ -17,8 +17,13 @@ import numpy as np
 from .._checks import INT32_LIMIT, as_int
 from ..errors import ParameterError
 
-#: Version of the on-disk layout; bumped on any incompatible change.
-FORMAT_VERSION = 1
+#: Version of the on-disk layout; bumped on any incompatible change. 2: the same layout, the
+#: exact / balanced dropouts draw rows that keep few of many by Floyd's sampling (other bytes
+#: than version 1 for those rows)
+FORMAT_VERSION = 2
+#: every version this library reads (a store is read the same whatever its version; only a
+#: store of :data:`FORMAT_VERSION` is resumed)
+READABLE_VERSIONS = (1, 2)
 
 SPLITS: tuple[str, ...] = ("train", "test")
 CARRY_COLUMNS: tuple[str, ...] = ("ratings", "timestamps")

@@ -30,7 +30,7 @@ from ._fs import (
     store_path,
     zarr_store,
 )
-from ._layout import FORMAT_VERSION, SPLITS, STATS_NAMES, StoreLayout, check_split
+from ._layout import READABLE_VERSIONS, SPLITS, STATS_NAMES, StoreLayout, check_split
 from ._manifest import VERIFY_HINT, check_on_open
 from ._parquet import COLUMN_OF, interaction_schema, small_column, small_file
 
@@ -163,10 +163,10 @@ def _open_store(path: StorePath) -> ExpansionStore:
             f"{path} is not a daskfractal store (no zarr.json or _daskfractal.json with "
             "daskfractal metadata)"
         )
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise StoreError(
             f"{path} has store format_version {meta.get('format_version')}; this version of "
-            f"daskfractal reads {FORMAT_VERSION}"
+            f"daskfractal reads {', '.join(map(str, READABLE_VERSIONS))}"
         )
     if status != "complete":
         raise StoreError(f"{path} is incomplete: {INCOMPLETE_HINT}")
