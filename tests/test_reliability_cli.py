@@ -351,8 +351,10 @@ def test_garbage_scheduler_file(
 def test_json_output_is_json_and_the_progress_goes_to_stderr(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # a LocalCluster (the default of larger jobs): its bar shows however short the job; the
+    # threaded scheduler of small jobs shows one only after a second
     argv = ["expand", "default", "--factors", "2", "4", "--out", str(tmp_path / "s"), "--json"]
-    code, out, err = run_main(argv, capsys)
+    code, out, err = run_main([*argv, "--local", "cluster"], capsys)
     assert code == 0
     assert json.loads(out)["nnz_train"] > 0
     assert "100%" in err
