@@ -67,9 +67,11 @@ from ..store import (
     read_npz,
     remote_errors,
     remove_owned,
+    remove_tree,
     staged_file,
     store_path,
     store_status,
+    walk_files,
     writer_class,
 )
 from ._plan import Plan, count_slots, emit_users, survivors
@@ -90,6 +92,11 @@ PARQUET_ROWS_TARGET = 2**24  # interactions per Parquet file (on average)
 DEFAULT_MLPERF_SHARDS = 16
 COUNTS_DIR = "counts"
 TEST_PARTS_DIR = "test-parts"
+#: Above this many output items the item degrees are never one dense array in one process
+#: (2**24 items: 128 MiB an int64 array): every task spills its counts by item range into
+#: the work folder and one task per range sums them (see :class:`_ItemSpill`).
+DENSE_ITEMS_MAX = 2**24
+ITEM_DEGREES_DIR = "item-degrees"
 
 
 def work_dir(path: str | os.PathLike | RemotePath) -> StorePath:
@@ -185,23 +192,163 @@ def _item_degree(items: np.ndarray, n_items: int) -> np.ndarray:
     return np.bincount(items, minlength=n_items).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class _ItemSpill:
+    """The item degrees of a big catalogue, kept by item range in the work folder.
+
+    Range ``r`` holds items ``[r·size, (r+1)·size)`` (``size``: the store's shard length,
+    so a range is one Zarr shard of ``stats/item_*_degree``). A task that writes piece ``k``
+    of ``split`` saves, per range its items fall in, their ``(offset, count)`` pairs as
+    ``<root>/<split>-<k>/<r>-<j>.npz`` (``j``: the task's ``j``-th slice of entries), then
+    the marker ``<root>/done/<split>-<k>`` holding the number of entries: a piece without its
+    marker starts its folder over, so a resumed run never adds a slice twice. One task per
+    range then adds the pairs of every piece into a dense array of ``size`` values (two: train
+    and test) and saves the sums as ``<root>/sums/<r>.npz`` (non-zero offsets and values),
+    which the driver streams into the store range by range.
+    """
+
+    root: StorePath
+    n_items: int
+    size: int
+
+    @property
+    def n_ranges(self) -> int:
+        return max(1, -(-self.n_items // self.size))
+
+    def bounds(self, r: int) -> tuple[int, int]:
+        return r * self.size, min((r + 1) * self.size, self.n_items)
+
+    def _piece(self, split: str, k: int) -> StorePath:
+        return self.root / f"{split}-{k:08d}"
+
+    def _marker(self, split: str, k: int) -> StorePath:
+        return self.root / "done" / f"{split}-{k:08d}"
+
+    def sums_file(self, r: int) -> StorePath:
+        return self.root / "sums" / f"{r:06d}.npz"
+
+    def done(self, split: str, k: int) -> int | None:
+        """Entries the finished piece ``k`` of ``split`` spilled, None when not finished."""
+        marker = self._marker(split, k)
+        return int(marker.read_text()) if marker.is_file() else None
+
+    def start(self, split: str, k: int) -> None:
+        """Forget what an interrupted attempt of piece ``k`` of ``split`` spilled."""
+        self._marker(split, k).unlink(missing_ok=True)
+        remove_tree(self._piece(split, k))
+
+    def spill(self, split: str, k: int, j: int, items: np.ndarray) -> int:
+        """Save the item counts of slice ``j`` of piece ``k``, one file per range touched."""
+        if not items.size:
+            return 0
+        uniq, counts = np.unique(items, return_counts=True)
+        uniq = uniq.astype(np.int64, copy=False)
+        r0, r1 = int(uniq[0]) // self.size, int(uniq[-1]) // self.size
+        cuts = np.searchsorted(uniq, np.arange(r0, r1 + 2, dtype=np.int64) * self.size)
+        off_dtype = np.int32 if self.size <= 2**31 else np.int64
+        cnt_dtype = np.int32 if items.size < 2**31 else np.int64
+        for r in range(r0, r1 + 1):
+            a, b = int(cuts[r - r0]), int(cuts[r - r0 + 1])
+            if b > a:
+                _save_atomic(
+                    self._piece(split, k) / f"{r:06d}-{j:06d}.npz",
+                    {
+                        "offsets": (uniq[a:b] - r * self.size).astype(off_dtype),
+                        "counts": counts[a:b].astype(cnt_dtype),
+                    },
+                )
+        return int(items.size)
+
+    def finish(self, split: str, k: int, entries: int) -> int:
+        """Mark piece ``k`` of ``split`` finished (``entries`` spilled)."""
+        atomic_write_bytes(self._marker(split, k), str(entries).encode())
+        return entries
+
+    def files_by_range(self) -> dict[int, list[str]]:
+        """The spilled files (relative to the root) of every range, in a fixed order."""
+        out: dict[int, list[str]] = {}
+        for rel in walk_files(self.root):
+            piece, _, name = rel.partition("/")
+            if piece in ("done", "sums") or not name.endswith(".npz") or "/" in name:
+                continue
+            out.setdefault(int(name.split("-")[0]), []).append(rel)
+        return out
+
+    def dense(self, r: int, split: str) -> np.ndarray:
+        """The summed degrees of range ``r`` of ``split`` (from its sums file)."""
+        a, b = self.bounds(r)
+        out = np.zeros(b - a, np.int64)
+        z = read_npz(self.sums_file(r))
+        out[z[f"{split}_offsets"]] = z[f"{split}_values"]
+        return out
+
+
+def _degrees_of(
+    items: np.ndarray, n_items: int, spill: _ItemSpill | None, split: str, k: int
+) -> Any:
+    """The item degrees of piece ``k`` of ``split``: a dense array, or (a big catalogue)
+    spilled by range, then the number of entries spilled."""
+    if spill is None:
+        return _item_degree(items, n_items)
+    spill.start(split, k)
+    return spill.finish(split, k, spill.spill(split, k, 0, items))
+
+
+def _sum_item_range(spill: _ItemSpill, r: int, files: list[str]) -> dict:
+    """Add the spilled counts of range ``r`` (train and test) and save the sums; return
+    each split's total and the items of the range with no entry at all."""
+    final = spill.sums_file(r)
+    if not final.exists():  # else summed by an earlier (interrupted) run
+        a, b = spill.bounds(r)
+        sums = {s: np.zeros(b - a, np.int64) for s in SPLITS}
+        for rel in files:
+            z = read_npz(spill.root / rel)
+            # the offsets of one file are distinct: a fancy-index add is exact
+            sums[rel.split("-")[0]][z["offsets"]] += z["counts"]
+        out = {}
+        for split, dense in sums.items():
+            nz = np.flatnonzero(dense)
+            out[f"{split}_offsets"] = nz.astype(np.int32 if b - a <= 2**31 else np.int64)
+            out[f"{split}_values"] = dense[nz]
+        del sums
+        _save_atomic(final, out)
+    z = read_npz(final)
+    a, b = spill.bounds(r)
+    used = np.union1d(z["train_offsets"], z["test_offsets"]).size
+    return {
+        "train": int(z["train_values"].sum()),
+        "test": int(z["test_values"].sum()),
+        "empty": (b - a) - int(used),
+    }
+
+
 def _test_part(test_dir: StorePath, k: int) -> StorePath:
     return test_dir / f"{k:08d}.npz"
 
 
 def _write_zarr_shard(
-    plan: Plan, writer: ZarrWriter, index: _Index, k: int, test_dir: StorePath, index_dtype: str
-) -> np.ndarray:
+    plan: Plan,
+    writer: ZarrWriter,
+    index: _Index,
+    k: int,
+    test_dir: StorePath,
+    index_dtype: str,
+    spill: _ItemSpill | None = None,
+) -> Any:
     """Generate and write train shard ``k`` whole, save the owned users' test entries.
 
-    Returns the item degrees of the shard's train entries.
+    Returns the item degrees of the shard's train entries (with ``spill``: saved by item
+    range, and the number of entries returned).
     """
     layout = writer.layout
     start, stop = layout.shard_bounds("train", k)
     test_file = _test_part(test_dir, k)
     if writer.piece_done("train", k) and test_file.exists():
         # finished by an earlier run: its degrees from what is on disk
-        return _item_degree(writer.piece_items("train", k), layout.n_items)
+        spilled = None if spill is None else spill.done("train", k)
+        if spilled is not None:
+            return spilled
+        return _degrees_of(writer.piece_items("train", k), layout.n_items, spill, "train", k)
     u0, u1 = index.users_overlapping("train", start, stop)
     o0, o1 = index.owned(start, stop)
     te = index.indptr["test"]
@@ -214,17 +361,26 @@ def _write_zarr_shard(
     writer.write_shard("train", "indices", k, out["train_items"])
     for name in layout.carry:
         writer.write_shard("train", name, k, out[f"train_{name}"])
-    return _item_degree(out["train_items"], layout.n_items)
+    return _degrees_of(out["train_items"], layout.n_items, spill, "train", k)
 
 
 def _assemble_test_shard(
-    writer: ZarrWriter, bounds: np.ndarray, test_dir: StorePath, k: int, after: Any = None
-) -> np.ndarray:
+    writer: ZarrWriter,
+    bounds: np.ndarray,
+    test_dir: StorePath,
+    k: int,
+    after: Any = None,
+    spill: _ItemSpill | None = None,
+) -> Any:
     """Write test shard ``k`` from the test parts (part p holds entries ``bounds[p:p+2]``).
 
     ``after`` only orders the task after the train shards (it is their degree total).
     """
     layout = writer.layout
+    if spill is not None and writer.piece_done("test", k):
+        spilled = spill.done("test", k)
+        if spilled is not None:
+            return spilled
     start, stop = layout.shard_bounds("test", k)
     names = ("items", *layout.carry)
     pieces: dict[str, list] = {n: [] for n in names}
@@ -244,7 +400,7 @@ def _assemble_test_shard(
     for name in layout.carry:
         if not writer.shard_done("test", name, k):
             writer.write_shard("test", name, k, cat[name])
-    return _item_degree(cat["items"], layout.n_items)
+    return _degrees_of(cat["items"], layout.n_items, spill, "test", k)
 
 
 def _write_parquet_file(
@@ -254,16 +410,18 @@ def _write_parquet_file(
     k: int,
     users: tuple[int, int],
     index_dtype: str,
-) -> dict[str, np.ndarray]:
+    spill: _ItemSpill | None = None,
+) -> dict[str, Any]:
     """Generate users ``[u0, u1)`` and write train and test file ``k`` of that user range.
 
-    Returns the item degrees of both files.
+    Returns the item degrees of both files (with ``spill``: saved by item range, and the
+    numbers of entries returned).
     """
     layout = writer.layout
     u0, u1 = users
     degrees = {}
     if all(writer.piece_done(split, k) for split in SPLITS):
-        return {s: _item_degree(writer.piece_items(s, k), layout.n_items) for s in SPLITS}
+        return _finished_degrees(writer, k, spill)
     windows = {s: (int(index.indptr[s][u0]), int(index.indptr[s][u1])) for s in SPLITS}
     out = index.emit(plan, u0, u1, windows, index_dtype)
     for split in SPLITS:
@@ -271,8 +429,21 @@ def _write_parquet_file(
         user_ids = np.repeat(np.arange(u0, u1, dtype=np.int64), counts)
         extra = {name: out[f"{split}_{name}"] for name in layout.carry}
         writer.write_part(split, k, user_ids, out[f"{split}_items"], **extra)
-        degrees[split] = _item_degree(out[f"{split}_items"], layout.n_items)
+        degrees[split] = _degrees_of(out[f"{split}_items"], layout.n_items, spill, split, k)
     return degrees
+
+
+def _finished_degrees(writer: Writer, k: int, spill: _ItemSpill | None) -> dict[str, Any]:
+    """The degrees of piece ``k``, finished by an earlier run, from what is on disk."""
+    out = {}
+    for s in SPLITS:
+        spilled = None if spill is None else spill.done(s, k)
+        out[s] = (
+            spilled
+            if spilled is not None
+            else _degrees_of(writer.piece_items(s, k), writer.layout.n_items, spill, s, k)
+        )
+    return out
 
 
 def _user_steps(ptr: np.ndarray, u0: int, u1: int, step: int) -> Iterator[tuple[int, int]]:
@@ -294,7 +465,8 @@ def _write_export_piece(
     users: tuple[int, int],
     index_dtype: str,
     step: int,
-) -> dict[str, np.ndarray]:
+    spill: _ItemSpill | None = None,
+) -> dict[str, Any]:
     """Generate users ``[u0, u1)`` and write piece ``k`` of an export (train and test file).
 
     The users are generated ``step`` entries at a time and streamed into the files, so the
@@ -304,13 +476,19 @@ def _write_export_piece(
     layout = writer.layout
     u0, u1 = users
     if all(writer.piece_done(split, k) for split in SPLITS):
-        return {s: _item_degree(writer.piece_items(s, k), layout.n_items) for s in SPLITS}
+        return _finished_degrees(writer, k, spill)
     ptr = index.indptr
-    degrees = {s: np.zeros(layout.n_items, np.int64) for s in SPLITS}
+    degrees: dict[str, Any] = {}
+    if spill is None:
+        degrees = {s: np.zeros(layout.n_items, np.int64) for s in SPLITS}
+    else:  # the slices' counts go to the work folder, range by range
+        for s in SPLITS:
+            spill.start(s, k)
+        degrees = dict.fromkeys(SPLITS, 0)
     rows = {s: int(ptr[s][u1] - ptr[s][u0]) for s in SPLITS}
 
     def chunks() -> Iterator[dict[str, dict[str, np.ndarray]]]:
-        for a, b in _user_steps(ptr["train"], u0, u1, step):
+        for j, (a, b) in enumerate(_user_steps(ptr["train"], u0, u1, step)):
             windows = {s: (int(ptr[s][a]), int(ptr[s][b])) for s in SPLITS}
             out = index.emit(plan, a, b, windows, index_dtype)
             chunk = {}
@@ -322,11 +500,16 @@ def _write_export_piece(
                 }
                 for name in plan.carry:
                     part[name] = out[f"{s}_{name}"]
-                degrees[s] += _item_degree(part["items"], layout.n_items)
+                if spill is None:
+                    degrees[s] += _item_degree(part["items"], layout.n_items)
+                else:
+                    degrees[s] += spill.spill(s, k, j, part["items"])
                 chunk[s] = part
             yield chunk
 
     writer.write_piece(k, rows, chunks())
+    if spill is not None:
+        degrees = {s: spill.finish(s, k, degrees[s]) for s in SPLITS}
     return degrees
 
 
@@ -431,6 +614,7 @@ def write_store(
     chunk_elems: int = DEFAULT_CHUNK,
     users_per_file: int | None = None,
     shards: int | None = None,
+    dense_items_max: int = DENSE_ITEMS_MAX,
 ) -> ExpansionStore: ...
 
 
@@ -448,6 +632,7 @@ def write_store(
     chunk_elems: int = DEFAULT_CHUNK,
     users_per_file: int | None = None,
     shards: int | None = None,
+    dense_items_max: int = DENSE_ITEMS_MAX,
 ) -> ExportStore: ...
 
 
@@ -465,6 +650,7 @@ def write_store(
     chunk_elems: int = DEFAULT_CHUNK,
     users_per_file: int | None = None,
     shards: int | None = None,
+    dense_items_max: int = DENSE_ITEMS_MAX,
 ) -> ExpansionStore | ExportStore: ...
 
 
@@ -481,6 +667,7 @@ def write_store(
     chunk_elems: int = DEFAULT_CHUNK,
     users_per_file: int | None = None,
     shards: int | None = None,
+    dense_items_max: int = DENSE_ITEMS_MAX,
 ) -> ExpansionStore | ExportStore:
     """Compute an expansion and write it to a store or an export; return it opened.
 
@@ -516,6 +703,12 @@ def write_store(
     shards : int, optional
         Shards of the ``mlperf`` layout (default 16, never more than the users): contiguous
         user ranges of equal user counts. Only for ``format="mlperf"``.
+    dense_items_max : int
+        Above this many output items (default :data:`DENSE_ITEMS_MAX`, 2**24) the item
+        degrees are never held as one dense array: every task saves its counts by item range
+        (ranges of ``shard_size`` items, one Zarr shard of ``stats/item_*_degree``) in the
+        work folder, one task per range adds them up, and the statistics are written range
+        by range. The store's bytes are the same either way.
 
     Returns
     -------
@@ -551,6 +744,7 @@ def write_store(
             chunk_elems=chunk_elems,
             users_per_file=users_per_file,
             shards=shards,
+            dense_items_max=dense_items_max,
         )
 
 
@@ -567,6 +761,7 @@ def _write_locked(
     chunk_elems: int,
     users_per_file: int | None,
     shards: int | None,
+    dense_items_max: int = DENSE_ITEMS_MAX,
 ) -> ExpansionStore | ExportStore:
     """The body of :func:`write_store`, run while the output lock is held."""
     import dask
@@ -580,6 +775,12 @@ def _write_locked(
         raise ParameterError(f"shards={shards!r} must be an integer ≥ 1")
     if resume and overwrite:
         raise ParameterError("resume and overwrite exclude each other")
+    if (
+        isinstance(dense_items_max, bool)
+        or not isinstance(dense_items_max, int | np.integer)
+        or dense_items_max < 0
+    ):
+        raise ParameterError(f"dense_items_max={dense_items_max!r} must be an integer ≥ 0")
     # check the store options now, not after the first pass has run
     StoreLayout(
         n_users=0,
@@ -731,31 +932,39 @@ def _write_locked(
         small[f"stats/block_{split}"] = block[split]
     del user_counts
 
-    # pass 2: generate straight into the store (every task returns item degrees)
+    # pass 2: generate straight into the store (every task returns item degrees, or, for a
+    # big catalogue, saves them by item range and returns how many entries it counted)
+    spill = None
+    if expansion.n_items > dense_items_max:
+        spill = _ItemSpill(work / ITEM_DEGREES_DIR, expansion.n_items, layout.shard_elems)
     dwriter = dask.delayed(writer, pure=True)
     dindex = dask.delayed(index, pure=True)
+    dspill = dask.delayed(spill, pure=True)
+    nothing = np.zeros(layout.n_items, np.int64) if spill is None else 0
     if format == "zarr":
         f = dask.delayed(_write_zarr_shard, pure=False)
         n_train = layout.n_shards("train")
-        train_deg = [f(dplan, dwriter, dindex, k, test_dir, index_dtype) for k in range(n_train)]
+        train_deg = [
+            f(dplan, dwriter, dindex, k, test_dir, index_dtype, dspill) for k in range(n_train)
+        ]
         # test part k holds the test entries of the users shard k owns
         owned = [index.owned(*layout.shard_bounds("train", k))[0] for k in range(n_train)]
         bounds = np.array([*indptr["test"][owned], nnz["test"]], dtype=np.int64)
-        no_items = np.zeros(layout.n_items, np.int64)
-        train_total = tree_reduce(train_deg, _add_degrees, no_items)
+        train_total = tree_reduce(train_deg, _add_degrees, nothing)
         # the test shards read every test part: they wait for the train shards (train_total)
         g = dask.delayed(_assemble_test_shard, pure=False)
         test_deg = [
-            g(dwriter, bounds, test_dir, k, train_total) for k in range(layout.n_shards("test"))
+            g(dwriter, bounds, test_dir, k, train_total, dspill)
+            for k in range(layout.n_shards("test"))
         ]
-        test_total = tree_reduce(test_deg, _add_degrees, no_items)
+        test_total = tree_reduce(test_deg, _add_degrees, nothing)
         item_train, item_test = run(
             [train_total, test_total], scheduler=scheduler, progress=progress
         )
     elif format in EXPORT_FORMATS:
         f = dask.delayed(_write_export_piece, pure=False)
         pieces = [
-            f(dplan, dwriter, dindex, k, (int(a), int(b)), index_dtype, int(shard_size))
+            f(dplan, dwriter, dindex, k, (int(a), int(b)), index_dtype, int(shard_size), dspill)
             for k, (a, b) in enumerate(itertools.pairwise(bounds))
         ]
         total = run([tree_reduce(pieces, _add_degrees)], scheduler=scheduler, progress=progress)[0]
@@ -764,22 +973,28 @@ def _write_locked(
         upf = users_per_file or _default_users_per_file(n_users, nnz["train"])
         f = dask.delayed(_write_parquet_file, pure=False)
         pieces = [
-            f(dplan, dwriter, dindex, k, (u0, min(u0 + upf, n_users)), index_dtype)
+            f(dplan, dwriter, dindex, k, (u0, min(u0 + upf, n_users)), index_dtype, dspill)
             for k, u0 in enumerate(range(0, max(n_users, 1), upf))
         ]
         total = run([tree_reduce(pieces, _add_degrees)], scheduler=scheduler, progress=progress)[0]
         item_train, item_test = total["train"], total["test"]
 
     # finally: item statistics, then mark complete
-    small["stats/item_train_degree"] = np.asarray(item_train, dtype=np.int64)
-    small["stats/item_test_degree"] = np.asarray(item_test, dtype=np.int64)
     written = layout.small_keys()  # a public store writes no slots and no block counts
     for key, values in small.items():
         if key in written:
             writer.write_small(key, values)
-    empty_items = int(
-        ((small["stats/item_train_degree"] + small["stats/item_test_degree"]) == 0).sum()
-    )
+    if spill is None:
+        item_train = np.asarray(item_train, dtype=np.int64)
+        item_test = np.asarray(item_test, dtype=np.int64)
+        writer.write_small("stats/item_train_degree", item_train)
+        writer.write_small("stats/item_test_degree", item_test)
+        empty_items = int(((item_train + item_test) == 0).sum())
+        del item_train, item_test
+    else:
+        empty_items = _write_spilled_degrees(
+            writer, spill, {"train": item_train, "test": item_test}, scheduler, progress
+        )
     writer.finalize(
         {
             "counts": {
@@ -797,6 +1012,36 @@ def _write_locked(
     except OSError as exc:  # the store is complete: a leftover work folder is only untidy
         logger.warning("daskfractal: could not remove the work folder %s: %s", work, exc)
     return open_export(path) if format in EXPORT_FORMATS else open_store(path)
+
+
+def _write_spilled_degrees(
+    writer: Writer,
+    spill: _ItemSpill,
+    entries: dict[str, Any],
+    scheduler: Any,
+    progress: bool,
+) -> int:
+    """Sum the spilled item degrees (one task per item range), write ``stats/item_*_degree``
+    range by range; return the number of items without any entry."""
+    import dask
+
+    for split in SPLITS:
+        if int(entries[split]) != writer.layout.nnz[split]:
+            raise StoreError(
+                f"{spill.root}: the pieces counted {int(entries[split])} {split} entries, "
+                f"expected {writer.layout.nnz[split]}"
+            )
+    files = spill.files_by_range()
+    task = dask.delayed(_sum_item_range, pure=False)
+    sums = run(
+        [task(spill, r, files.get(r, [])) for r in range(spill.n_ranges)],
+        scheduler=scheduler,
+        progress=progress,
+    )
+    for split in SPLITS:
+        parts = (spill.dense(r, split) for r in range(spill.n_ranges))
+        writer.write_small_parts(f"stats/item_{split}_degree", parts)
+    return sum(int(x["empty"]) for x in sums)
 
 
 def _export_attrs(format: str, carry: Sequence[str], bounds: np.ndarray) -> dict[str, Any]:

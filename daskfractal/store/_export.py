@@ -82,7 +82,7 @@ from ._manifest import (
     write_manifest,
     write_marker,
 )
-from ._zarr import validate_small
+from ._zarr import validate_small, validate_small_parts
 
 #: The export formats (written by :func:`daskfractal.write_store`, not read by ``open``).
 EXPORT_FORMATS: tuple[str, ...] = ("mlperf", "meta-csv")
@@ -277,6 +277,21 @@ class ExportWriter(ABC):
         """Write a small array whole as ``.npy`` (``stats/*``, ``users/slot``, ``*/indptr``)."""
         arr = validate_small(self.layout, key, values, f"{self.path}: {key}")
         atomic_write_bytes(self.path / small_npy(key), _npy_bytes(arr))
+
+    def write_small_parts(self, key: str, parts: Iterable[Any]) -> None:
+        """Write the 1-D small array ``key`` from consecutive parts, one part in memory at a
+        time: the ``.npy`` header, then each part's bytes (the bytes ``np.save`` writes for
+        the whole array). Same checks as :meth:`write_small`, part by part."""
+        shape, dtype = self.layout.small_spec(key)
+        header = {
+            "descr": np.lib.format.dtype_to_descr(dtype),
+            "fortran_order": False,
+            "shape": shape,
+        }
+        with staged_file(self.path / small_npy(key)) as tmp, open(tmp, "wb") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            for part in validate_small_parts(self.layout, key, parts, f"{self.path}: {key}"):
+                f.write(np.ascontiguousarray(part).tobytes())
 
     def small_done(self, key: str) -> bool:
         """Whether the small array ``key`` is on disk."""

@@ -23,6 +23,7 @@ all; hidden and ``_`` names are skipped by pyarrow.dataset, pandas, Dask and Spa
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -67,7 +68,7 @@ from ._manifest import (
     write_manifest,
     write_marker,
 )
-from ._zarr import validate_small
+from ._zarr import validate_small, validate_small_parts
 
 ROW_GROUP_SIZE = 2**20
 _TEMPORARIES = (".*.tmp",)
@@ -319,6 +320,25 @@ class ParquetWriter:
             table = pa.table({column: arr})
         _write_table(table, self.path / small_file(key))
 
+    def write_small_parts(self, key: str, parts: Iterable[Any]) -> None:
+        """Write the 1-D small array ``key`` from consecutive parts, one part (and one row
+        group) in memory at a time: the same bytes as :meth:`write_small` of the whole array
+        (row groups of ``ROW_GROUP_SIZE`` rows whatever the parts). Same checks, part by part.
+        """
+        column = small_column(key)
+        schema = pa.schema([pa.field(column, pa.from_numpy_dtype(self.layout.small_spec(key)[1]))])
+        checked = validate_small_parts(self.layout, key, parts, f"{self.path}: {key}")
+        with staged_file(self.path / small_file(key)) as tmp:
+            with pq.ParquetWriter(
+                str(tmp),
+                schema,
+                compression="zstd",
+                compression_level=3,
+                write_page_checksum=True,
+            ) as out:
+                for group in _row_groups(checked, ROW_GROUP_SIZE):
+                    out.write_table(pa.table({column: group}, schema=schema))
+
     def small_done(self, key: str) -> bool:
         """Whether the small array ``key`` is on disk."""
         self.layout.small_spec(key)
@@ -372,3 +392,23 @@ class ParquetWriter:
         write_manifest(self.path, known, final)
         touch(self.path / SUCCESS_FILE)
         remove_tree(self.path / PROGRESS_DIR)
+
+
+def _row_groups(parts: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """The concatenation of ``parts`` cut into arrays of ``size`` values (the last shorter;
+    one empty array when there are no values, as ``write_table`` writes one row group)."""
+    pending: list[np.ndarray] = []
+    held = 0
+    sent = False
+    for part in parts:
+        while part.size:
+            take = min(size - held, part.size)
+            pending.append(part[:take])
+            held += take
+            part = part[take:]
+            if held == size:
+                yield np.concatenate(pending)
+                sent = True
+                pending, held = [], 0
+    if held or not sent:
+        yield np.concatenate(pending) if pending else np.zeros(0, np.int64)

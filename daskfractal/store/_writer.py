@@ -14,6 +14,7 @@ a user range of rows): that stays on the classes (``ZarrWriter.write_shard``,
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any, Protocol, Self
 
 import numpy as np
@@ -75,6 +76,11 @@ class Writer(Protocol):
 
     def write_small(self, key: str, values: Any) -> None:
         """Write a small array whole (``*/indptr``, ``stats/*``, ``users/slot``)."""
+        ...
+
+    def write_small_parts(self, key: str, parts: Iterable[Any]) -> None:
+        """Write a 1-D small array from consecutive parts, one in memory at a time (the same
+        bytes as :meth:`write_small` of their concatenation)."""
         ...
 
     def finalize(self, extra_attrs: dict[str, Any] | None = None) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -463,6 +464,24 @@ class ZarrWriter:
             self._array(f"{split}/chunk_user")[:] = index
         touch(self._small_marker(key))
 
+    def write_small_parts(self, key: str, parts: Iterable[Any]) -> None:
+        """Write the 1-D small array ``key`` from consecutive parts, one part in memory at a
+        time (the item degrees of a catalogue too big for one dense array).
+
+        The bytes are those :meth:`write_small` writes for the concatenated parts; parts that
+        are whole shards of the array (``layout.shard_elems`` values) are each written
+        without reading a shard back. Same checks as :meth:`write_small`, made part by part
+        (the length and the sum at the end: the array is then not marked written).
+        """
+        self._clear_shard_files(key, None)
+        arr = self._array(key)
+        offset = 0
+        for part in validate_small_parts(self.layout, key, parts, f"{self.path}: {key}"):
+            if part.size:
+                arr[offset : offset + part.size] = part
+            offset += part.size
+        touch(self._small_marker(key))
+
     def small_done(self, key: str) -> bool:
         """Whether the small array ``key`` was written in this run."""
         self.layout.small_spec(key)
@@ -537,3 +556,36 @@ def validate_small(layout: StoreLayout, key: str, values: Any, what: str) -> np.
         if total != layout.nnz[split]:
             raise StoreError(f"{what}: degrees sum to {total}, expected nnz={layout.nnz[split]}")
     return arr
+
+
+def validate_small_parts(
+    layout: StoreLayout, key: str, parts: Iterable[Any], what: str
+) -> Iterator[np.ndarray]:
+    """The parts of the 1-D small array ``key``, each checked and in the stored dtype; after
+    the last, the checks on the whole array (length; degrees: sum to the split's nnz).
+
+    Raises
+    ------
+    StoreError
+        As :func:`validate_small`, from the first bad part or at the end.
+    """
+    shape, dtype = layout.small_spec(key)
+    name = key.split("/")[1]
+    if len(shape) != 1 or name == "indptr":
+        raise StoreError(f"{what}: written in parts only when 1-D and not a row pointer")
+    length = total = 0
+    for part in parts:
+        arr = coerce_values(part, dtype, what, low=0)
+        if arr.ndim != 1:
+            raise StoreError(f"{what}: parts must be 1-D, got shape {arr.shape}")
+        length += arr.size
+        if length > shape[0]:
+            raise StoreError(f"{what}: the parts hold more than the {shape[0]} values expected")
+        total += int(arr.sum(dtype=np.int64))
+        yield arr
+    if length != shape[0]:
+        raise StoreError(f"{what}: expected shape {shape}, the parts hold ({length},)")
+    if name.endswith("_degree"):
+        split = name.split("_")[1]
+        if total != layout.nnz[split]:
+            raise StoreError(f"{what}: degrees sum to {total}, expected nnz={layout.nnz[split]}")
