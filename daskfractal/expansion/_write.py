@@ -197,14 +197,15 @@ class _ItemSpill:
     """The item degrees of a big catalogue, kept by item range in the work folder.
 
     Range ``r`` holds items ``[r·size, (r+1)·size)`` (``size``: the store's shard length,
-    so a range is one Zarr shard of ``stats/item_*_degree``). A task that writes piece ``k``
-    of ``split`` saves, per range its items fall in, their ``(offset, count)`` pairs as
-    ``<root>/<split>-<k>/<r>-<j>.npz`` (``j``: the task's ``j``-th slice of entries), then
-    the marker ``<root>/done/<split>-<k>`` holding the number of entries: a piece without its
-    marker starts its folder over, so a resumed run never adds a slice twice. One task per
-    range then adds the pairs of every piece into a dense array of ``size`` values (two: train
-    and test) and saves the sums as ``<root>/sums/<r>.npz`` (non-zero offsets and values),
-    which the driver streams into the store range by range.
+    so a range is one Zarr shard of ``stats/item_*_degree``; ``root`` names the size). A
+    task that writes piece ``k`` of ``split`` saves, per range its items fall in, their
+    ``(offset, count)`` pairs as ``<root>/<split>-<k>/<r>-<j>.npz`` (``j``: the task's
+    ``j``-th slice of entries), then the marker ``<root>/done/<split>-<k>`` holding the
+    number of entries: a piece without its marker starts its folder over, so a resumed run
+    never adds a slice twice. One task per range then adds the pairs of every piece into a
+    dense array of ``size`` values (two: train and test) and saves the sums as
+    ``<root>/sums/<r>.npz`` (non-zero offsets and values), which the driver streams into the
+    store range by range.
     """
 
     root: StorePath
@@ -936,7 +937,10 @@ def _write_locked(
     # big catalogue, saves them by item range and returns how many entries it counted)
     spill = None
     if expansion.n_items > dense_items_max:
-        spill = _ItemSpill(work / ITEM_DEGREES_DIR, expansion.n_items, layout.shard_elems)
+        # ranges of shard_size items (for Zarr: one shard of stats/item_*_degree); the folder
+        # names the size, as an export's resume may be given another shard_size
+        size = int(shard_size)
+        spill = _ItemSpill(work / f"{ITEM_DEGREES_DIR}-{size}", expansion.n_items, size)
     dwriter = dask.delayed(writer, pure=True)
     dindex = dask.delayed(index, pure=True)
     dspill = dask.delayed(spill, pure=True)
