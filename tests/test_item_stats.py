@@ -22,7 +22,7 @@ import daskfractal as dfr
 from daskfractal.errors import StoreError
 from daskfractal.expansion import _write as write_mod
 from daskfractal.expansion import write_store
-from daskfractal.store import StoreLayout, writer_class
+from daskfractal.store import StoreLayout, open_export, writer_class
 from daskfractal.store._fs import store_path
 
 from .test_expand import ML_KEEP, ML_SEED, Interrupted, assert_same_bytes, flaky
@@ -314,3 +314,52 @@ def test_parquet_parts_row_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     import pyarrow.parquet as pq
 
     assert pq.ParquetFile(tmp_path / "b" / rel).num_row_groups == 11
+
+
+# ---------------------------------------------------------------------------- readers
+@pytest.mark.parametrize("fmt", ["zarr", "parquet"])
+def test_item_degree_readers(dense_refs: dict, fmt: str) -> None:
+    """By range, range by range and as a histogram: the dense arrays' values."""
+    store = dfr.open(dense_refs[fmt, 1])
+    stats = store.stats()
+    for split in ("train", "test"):
+        want = stats[f"item_{split}_degree"]
+        chunks = list(store.iter_item_degrees(split))
+        assert len(chunks) == -(-store.n_items // 1024) > 1
+        assert [a for a, _ in chunks] == list(range(0, store.n_items, 1024))
+        np.testing.assert_array_equal(np.concatenate([v for _, v in chunks]), want)
+        np.testing.assert_array_equal(store.item_degrees(split, 1000, 5000), want[1000:5000])
+        np.testing.assert_array_equal(store.item_degrees(split), want)
+        assert store.item_degrees(split, 7, 7).size == 0
+        np.testing.assert_array_equal(store.item_degree_histogram(split), np.bincount(want))
+    with pytest.raises(dfr.ParameterError):
+        store.item_degrees("train", 5, store.n_items + 1)
+    light = store.stats(items=False)
+    assert set(light) == set(stats) - {"item_train_degree", "item_test_degree"}
+
+
+def test_catalogue_above_the_load_limit_refused(
+    dense_refs: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readers that would hold every item's value refuse in one line; the others work."""
+    import daskfractal.negatives.sources as sources
+    import daskfractal.store._layout as layout_mod
+    import daskfractal.validation.passes as passes
+
+    store = dfr.open(dense_refs["zarr", 0])
+    export = open_export(dense_refs["mlperf", 0])
+    for mod in (layout_mod, sources, passes):
+        monkeypatch.setattr(mod, "LOAD_ITEMS_MAX", store.n_items - 1)
+    for st_ in (store, export):
+        with pytest.raises(StoreError, match=r"items: stats\(\) would hold") as err:
+            st_.stats()
+        assert "\n" not in str(err.value)
+        assert "user_train_degree" in st_.stats(items=False)
+    hist = store.item_degree_histogram()
+    assert hist.sum() == store.n_items
+    with pytest.raises(StoreError, match="validate holds arrays"):
+        dfr.validate(store, None, k=0, progress=False)
+    with pytest.raises(StoreError, match="distribution='uniform'"):
+        dfr.NegativeSampler(store, distribution="popularity").sample(np.arange(3))
+    uniform = dfr.NegativeSampler(store, distribution="uniform")
+    assert uniform.sample(np.arange(3)).shape[0] == 3

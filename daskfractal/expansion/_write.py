@@ -43,6 +43,7 @@ from .._version import __version__
 from ..errors import ParameterError, StoreError
 from ..presets import preset_with_format
 from ..store import (
+    DENSE_ITEMS_MAX,
     EXPORT_FORMATS,
     FORMATS,
     ExpansionStore,
@@ -92,10 +93,9 @@ PARQUET_ROWS_TARGET = 2**24  # interactions per Parquet file (on average)
 DEFAULT_MLPERF_SHARDS = 16
 COUNTS_DIR = "counts"
 TEST_PARTS_DIR = "test-parts"
-#: Above this many output items the item degrees are never one dense array in one process
-#: (2**24 items: 128 MiB an int64 array): every task spills its counts by item range into
+#: (:data:`daskfractal.store.DENSE_ITEMS_MAX`) Above this many output items the item degrees
+#: are never one dense array in one process: every task spills its counts by item range into
 #: the work folder and one task per range sums them (see :class:`_ItemSpill`).
-DENSE_ITEMS_MAX = 2**24
 ITEM_DEGREES_DIR = "item-degrees"
 
 

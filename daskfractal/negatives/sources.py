@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from .._checks import index_dtype
 from ..errors import ParameterError, StoreError
 from ..kernels import alias as A
-from ..store import ExpansionStore, RemotePath, open_store, store_path
+from ..store import LOAD_ITEMS_MAX, ExpansionStore, RemotePath, open_store, store_path
 
 __all__ = ["CsrSource", "Source", "StoreSource", "canonical_csr", "canonical_rows", "make_source"]
 
@@ -104,7 +104,7 @@ class StoreSource:
             except StoreError:  # Parquet stores may not keep indptr: rebuild from degrees
                 if self._store.format == "zarr":
                     raise  # a Zarr store always has it: it is damaged
-                deg = self._store.stats()[f"user_{split}_degree"].astype(np.int64)
+                deg = self._store.stats(items=False)[f"user_{split}_degree"].astype(np.int64)
                 ptr = np.concatenate([[0], np.cumsum(deg)]).astype(np.int64)
             if ptr.shape != (self.n_users + 1,) or ptr[-1] != self._store.nnz[split]:
                 raise StoreError(f"{self.path}: {split}/indptr is inconsistent with the store")
@@ -125,6 +125,12 @@ class StoreSource:
         return ptr, ind.astype(self.index_dtype, copy=False)
 
     def item_train_degree(self) -> np.ndarray:
+        if self.n_items > LOAD_ITEMS_MAX:
+            # the alias table is per item: nothing to read by range
+            raise StoreError(
+                f"{self.path} has {self.n_items:,} items: distribution='popularity' builds a "
+                f"table of every item (at most {LOAD_ITEMS_MAX:,}); use distribution='uniform'"
+            )
         return np.asarray(self._store.stats()["item_train_degree"], dtype=np.int64)
 
 

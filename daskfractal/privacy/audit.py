@@ -81,7 +81,7 @@ def _revealed(st: ExpansionStore, params: dict[str, Any]) -> dict[str, dict[str,
         "users/slot": slots_present,
         "params.shuffle / window": level.get("shuffle") is not None,
         "params.reduced.keep": keep_of(level) is not None or keep_of(params) is not None,
-        "stats/block_train": "block_train" in (st.stats() or {}),
+        "stats/block_train": "block_train" in (st.stats(items=False) or {}),
         "params.source / input_sha256": bool(params.get("source") or params.get("input_sha256")),
     }
     return {k: {"present": bool(present[k]), "gives": v} for k, v in REVEALING_ATTRIBUTES.items()}

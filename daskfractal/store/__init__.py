@@ -59,7 +59,9 @@ from ._fs import (
     walk_files,
 )
 from ._layout import (
+    DENSE_ITEMS_MAX,
     FORMAT_VERSION,
+    LOAD_ITEMS_MAX,
     READABLE_VERSIONS,
     SMALL_KEYS,
     SPLITS,
@@ -88,9 +90,11 @@ from ._zarr import ZarrWriter
 open = open_store
 
 __all__ = [
+    "DENSE_ITEMS_MAX",
     "EXPORT_FORMATS",
     "FORMATS",
     "FORMAT_VERSION",
+    "LOAD_ITEMS_MAX",
     "MANIFEST_FILE",
     "MARKER",
     "MLPERF_FILE",

@@ -71,6 +71,7 @@ from ._layout import (
     SUCCESS_FILE,
     StoreLayout,
     canonical_attrs,
+    check_dense_items,
     check_split,
 )
 from ._manifest import (
@@ -619,9 +620,20 @@ class ExportStore:
         arr = np.load(io.BytesIO((self.path / small_npy(key)).read_bytes()), allow_pickle=False)
         return np.asarray(arr, dtype=dtype).reshape(shape)
 
-    def stats(self) -> dict[str, np.ndarray]:
-        """The ``stats/*`` arrays: user/item train/test degrees and block counts."""
-        return {name: self._small(f"stats/{name}") for name in STATS_NAMES}
+    def stats(self, *, items: bool = True) -> dict[str, np.ndarray]:
+        """The ``stats/*`` arrays: user/item train/test degrees and block counts.
+
+        ``items=False`` leaves out ``item_train_degree`` and ``item_test_degree``, which are
+        refused (:class:`StoreError`) above :data:`~daskfractal.store.LOAD_ITEMS_MAX` items:
+        ``np.load(path / "stats/item_train_degree.npy", mmap_mode="r")`` reads them by range.
+        """
+        if items:
+            check_dense_items(self.path, self.n_items, "stats()")
+        return {
+            name: self._small(f"stats/{name}")
+            for name in STATS_NAMES
+            if items or not name.startswith("item_")
+        }
 
     def user_slots(self) -> np.ndarray:
         """``users/slot``: each output user's slot ``i·m + t`` before users were dropped."""

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import INT32_LIMIT, as_int
-from ..errors import ParameterError
+from ..errors import ParameterError, StoreError
 
 #: Version of the on-disk layout; bumped on any incompatible change. 2: the same layout, the
 #: exact / balanced dropouts draw rows that keep few of many by Floyd's sampling (other bytes
@@ -47,6 +47,13 @@ SMALL_KEYS: tuple[str, ...] = (
 #: The small arrays a public store does not write: they locate the source user and the keep
 #: probability of every block (see :attr:`StoreLayout.public` and docs/privacy.md).
 PUBLIC_HIDDEN_KEYS: tuple[str, ...] = ("users/slot", "stats/block_train", "stats/block_test")
+
+#: Above this many items the expansion writer never holds the item degrees as one dense array
+#: (2**24 items: 128 MiB an int64 array): they are counted by item range in the work folder.
+DENSE_ITEMS_MAX = 2**24
+#: Above this many items ``stats()`` does not load ``stats/item_*_degree`` whole (2**27 items:
+#: 1 GiB an array); read them by range or as a histogram of degrees instead.
+LOAD_ITEMS_MAX = 2**27
 
 #: Marker file written last by ``finalize`` (Hadoop convention).
 SUCCESS_FILE = "_SUCCESS"
@@ -260,6 +267,23 @@ class StoreLayout:
             chunk_elems=data["chunk_elems"],
             blocks=tuple(data["blocks"]),
             public=bool(data.get("public", False)),
+        )
+
+
+def check_dense_items(where: object, n_items: int, what: str) -> None:
+    """Refuse to load every item's statistics of a catalogue above :data:`LOAD_ITEMS_MAX`.
+
+    Raises
+    ------
+    StoreError
+        One line: the size, and how to read the item statistics instead.
+    """
+    if n_items > LOAD_ITEMS_MAX:
+        raise StoreError(
+            f"{where} has {n_items:,} items: {what} would hold {n_items * 8 / 2**30:.1f} GiB "
+            f"per item array (the limit is {LOAD_ITEMS_MAX:,} items); read the item degrees "
+            "by range (item_degrees, iter_item_degrees) or as a histogram "
+            "(item_degree_histogram), and stats(items=False) for the others"
         )
 
 

@@ -30,7 +30,14 @@ from ._fs import (
     store_path,
     zarr_store,
 )
-from ._layout import READABLE_VERSIONS, SPLITS, STATS_NAMES, StoreLayout, check_split
+from ._layout import (
+    READABLE_VERSIONS,
+    SPLITS,
+    STATS_NAMES,
+    StoreLayout,
+    check_dense_items,
+    check_split,
+)
 from ._manifest import VERIFY_HINT, check_on_open
 from ._parquet import COLUMN_OF, interaction_schema, small_column, small_file
 
@@ -262,14 +269,87 @@ class ExpansionStore:
             "nnz_test": self.nnz["test"],
         }
 
-    def stats(self) -> dict[str, np.ndarray]:
-        """The ``stats/*`` arrays: user/item train/test degrees and block counts."""
+    def stats(self, *, items: bool = True) -> dict[str, np.ndarray]:
+        """The ``stats/*`` arrays: user/item train/test degrees and block counts.
+
+        Parameters
+        ----------
+        items : bool, default True
+            Include ``item_train_degree`` and ``item_test_degree`` (``n_items`` int64 each).
+
+        Raises
+        ------
+        StoreError
+            ``items`` on a store of more than :data:`~daskfractal.store.LOAD_ITEMS_MAX`
+            items: read them with :meth:`item_degrees`, :meth:`iter_item_degrees` or
+            :meth:`item_degree_histogram`.
+        """
+        if items:
+            check_dense_items(self.path, self.n_items, "stats()")
         keys = self.layout.small_keys()  # a public store has no block counts
         return {
             name: self._read_small(f"stats/{name}")
             for name in STATS_NAMES
-            if f"stats/{name}" in keys
+            if f"stats/{name}" in keys and (items or not name.startswith("item_"))
         }
+
+    def iter_item_degrees(
+        self, split: str = "train", step: int | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """``stats/item_{split}_degree`` range by range: ``(start, degrees)`` pairs (int64)
+        of about ``step`` items (default: the store's shard length, whole Zarr shards), in
+        item order; one range in memory at a time."""
+        key = f"stats/item_{check_split(split)}_degree"
+        step = int(step or self.layout.shard_elems)
+        if step < 1:
+            raise ParameterError(f"step={step} must be ≥ 1")
+        if self.format == "zarr":
+            arr = self._zarray(key)
+            for a in range(0, self.n_items, step):
+                yield a, np.asarray(arr[a : min(a + step, self.n_items)], dtype=np.int64)
+            return
+        file = self.path / small_file(key)
+        where, fs = arrow_source(file)
+        with _damaged_as_store_error(self.path, small_file(key)):
+            reader = pq.ParquetFile(where, filesystem=fs, page_checksum_verification=True)
+            a = 0
+            for batch in reader.iter_batches(batch_size=step, columns=[small_column(key)]):
+                values = batch.column(0).to_numpy().astype(np.int64, copy=False)
+                yield a, values
+                a += len(values)
+
+    def item_degrees(
+        self, split: str = "train", start: int = 0, stop: int | None = None
+    ) -> np.ndarray:
+        """Items ``[start, stop)`` of ``stats/item_{split}_degree`` (int64), read by range."""
+        stop = self.n_items if stop is None else int(stop)
+        start = int(start)
+        if not 0 <= start <= stop <= self.n_items:
+            raise ParameterError(f"items [{start}, {stop}) are not inside [0, {self.n_items})")
+        if self.format == "zarr":
+            key = f"stats/item_{check_split(split)}_degree"
+            return np.asarray(self._zarray(key)[start:stop], dtype=np.int64)
+        out = []
+        for a, values in self.iter_item_degrees(split):
+            if a >= stop:
+                break
+            if a + len(values) > start:
+                out.append(values[max(start - a, 0) : stop - a])
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+    def item_degree_histogram(self, split: str = "train") -> np.ndarray:
+        """How many items have each degree: ``h[d]`` items of degree ``d`` in ``split``
+        (int64, ``h.sum() == n_items``), built range by range: the item degree distribution
+        (quantiles, Gini, KS) of a catalogue too big to load."""
+        hist = np.zeros(1, np.int64)
+        for _, values in self.iter_item_degrees(split):
+            h = np.bincount(values)
+            if h.size > hist.size:
+                h[: hist.size] += hist
+                hist = h.astype(np.int64)
+            else:
+                hist[: h.size] += h
+        return hist
 
     def user_slots(self) -> np.ndarray:
         """``users/slot``: for each output user, its slot ``i·m + t`` before users were dropped.

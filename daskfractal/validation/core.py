@@ -21,7 +21,7 @@ from ..store import ExpansionStore
 from .blocks import BLOCK_SAMPLE, block_gram_of, input_shape
 from .linalg import Spectrum, renamed_svd_keywords, svd_and_split, top_singular_values
 from .original import keep_of, load_original
-from .passes import Passes, SingleThreadedBlas, as_store, store_degrees
+from .passes import Passes, SingleThreadedBlas, as_store, check_item_count, store_degrees
 from .report import ValidationReport, check_report_dir, jsonable
 from .stats import (
     FIDELITY_GOAL,
@@ -204,6 +204,7 @@ def _validate(
     block_sample = as_int(block_sample, "block_sample", low=0)
     report_dir = check_report_dir(report_dir)
     st = as_store(store)
+    check_item_count(st)  # before the original is loaded
     k = min(k, st.n_users, st.n_items)
     passes = Passes(scheduler, progress)
     notes: list[str] = []

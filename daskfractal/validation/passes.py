@@ -21,7 +21,14 @@ import numpy as np
 from .._dask import default_client, is_client, run, tree_reduce
 from ..errors import ParameterError, StoreError
 from ..kernels.spmm import apply_sketch, split_counts
-from ..store import ExpansionStore, RemotePath, StorePath, open_store, store_path
+from ..store import (
+    LOAD_ITEMS_MAX,
+    ExpansionStore,
+    RemotePath,
+    StorePath,
+    open_store,
+    store_path,
+)
 
 __all__ = [
     "LANES",
@@ -31,6 +38,7 @@ __all__ = [
     "Passes",
     "SingleThreadedBlas",
     "as_store",
+    "check_item_count",
     "csr_rows",
     "lanes_graph",
     "pass_task",
@@ -104,7 +112,7 @@ def indptr_of(st: ExpansionStore, split: str) -> np.ndarray | None:
         if st.format == "zarr":
             raise
     try:
-        deg = np.asarray(st.stats()[f"user_{split}_degree"], dtype=np.int64)
+        deg = np.asarray(st.stats(items=False)[f"user_{split}_degree"], dtype=np.int64)
     except StoreError:
         return None
     out = np.zeros(deg.size + 1, np.int64)
@@ -344,6 +352,23 @@ def _item_degree_pass(st: ExpansionStore, passes: Passes) -> np.ndarray:
     return passes.run("item degrees (no stats/ in the store)", tree_reduce(parts, add))
 
 
+def check_item_count(st: ExpansionStore) -> None:
+    """Refuse a catalogue of more than :data:`~daskfractal.store.LOAD_ITEMS_MAX` items:
+    validate holds several arrays of one value per item (degrees, the spectrum's sketch).
+
+    Raises
+    ------
+    StoreError
+        One line: the size, the limit, and where the item degree distribution is.
+    """
+    if st.n_items > LOAD_ITEMS_MAX:
+        raise StoreError(
+            f"{st.path} has {st.n_items:,} items: validate holds arrays of one value per item "
+            f"(at most {LOAD_ITEMS_MAX:,} items); the item degree distribution of a bigger "
+            "store is ExpansionStore.item_degree_histogram()"
+        )
+
+
 class StoreDegrees(TypedDict):
     """What :func:`store_degrees` returns (int64; ``block_train`` only from stats/)."""
 
@@ -354,7 +379,9 @@ class StoreDegrees(TypedDict):
 
 
 def store_degrees(st: ExpansionStore, passes: Passes, notes: list[str]) -> tuple[StoreDegrees, str]:
-    """Train/test user degrees and train item degrees of the expansion."""
+    """Train/test user degrees and train item degrees of the expansion (see
+    :func:`check_item_count`)."""
+    check_item_count(st)
     try:
         stats = st.stats()
         return {
