@@ -17,7 +17,8 @@ the throughput to the ``16 x 32`` / rate 1 case of the same run. The goal of iss
 throughput that does not fall with the keep rate or the number of blocks.
 
 ``--element-sample-rate`` is an alias of ``--rates``; ``--block-sample-rate B`` keeps each
-block whole with probability ``B`` (Meta's block rate); ``--block-rows K`` runs a slice of
+block whole with probability ``B`` (Meta's block rate); ``--shard-size S`` writes shards of
+``S`` entries (one write task each: its memory follows ``S``); ``--block-rows K`` runs a slice of
 user blocks: block rows ``K..m'-1`` keep nothing, so the store is exactly the first ``K``
 block rows of the whole expansion (for shapes too large to run whole on a small machine).
 
@@ -105,7 +106,12 @@ def child(spec: dict) -> None:
     else:
         ctx, sched = None, spec["scheduler"]
     st.start("expand")
-    store = ex.to_zarr(spec["out"], scheduler=sched, progress=False, overwrite=True)
+    shards = {}
+    if spec.get("shard_size"):
+        # smaller shards: less memory per write task (its entries), more tasks
+        size = int(spec["shard_size"])
+        shards = {"shard_size": size, "chunk_elems": min(size, 2**20)}
+    store = ex.to_zarr(spec["out"], scheduler=sched, progress=False, overwrite=True, **shards)
     st.stop()
     wall = st.elapsed()
     counts = {"users": int(store.n_users), **{k: int(v) for k, v in store.nnz.items()}}
@@ -149,6 +155,7 @@ def run_case(shape: tuple[int, int], rate: float, a: argparse.Namespace) -> dict
         "scheduler": a.scheduler,
         "block_rate": a.block_sample_rate,
         "block_rows": a.block_rows,
+        "shard_size": a.shard_size,
     }
     print(f"\n== {name}", flush=True)
     wait_until_idle(a.idle_wait)
@@ -222,6 +229,9 @@ def main() -> None:
         "--block-rows",
         type=int,
         help="a slice: only the first K block rows (user blocks) keep anything",
+    )
+    ap.add_argument(
+        "--shard-size", type=int, help="entries per Zarr shard (write task); default 2**24"
     )
     ap.add_argument("--out-dir", type=Path, default=BENCH_DATA / "out")
     ap.add_argument("--timeout", type=float, default=900.0, help="per case, seconds")
