@@ -203,6 +203,43 @@ def test_written_to_s3_equals_local_and_compute(
     assert len(frame) == want.test.nnz
 
 
+@pytest.mark.parametrize("fmt", ["zarr", "mlperf"])
+def test_chunked_item_stats_on_s3(
+    s3: dict[str, Any],
+    split: dfr.SplitData,
+    local: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+) -> None:
+    """Item degrees spilled by item range to the work prefix (every catalogue counts as big
+    here), interrupted while the ranges are summed, resumed: the local dense store's bytes."""
+    url = f"{s3['prefix']}/{fmt}"
+    ex = expansion(split)
+    # ranges of 2**14 items: two (an export's bytes do not depend on shard_size)
+    opts: dict[str, Any] = {"dense_items_max": 0}
+    if fmt == "mlperf":
+        opts["shard_size"] = SHARDS["shard_size"]
+    real = write_mod._sum_item_range
+    calls = [0]
+
+    def stop(*args: Any) -> Any:
+        calls[0] += 1
+        if calls[0] > 1:
+            raise Interrupted("stopped while summing")
+        return real(*args)
+
+    monkeypatch.setattr(write_mod, "_sum_item_range", stop)
+    with pytest.raises(Interrupted):
+        write(ex, fmt, url, scheduler="sync", **opts)
+    monkeypatch.undo()
+    monkeypatch.setenv(STORAGE_OPTIONS_ENV, json.dumps(s3["options"]))
+    work = url.removeprefix("s3://") + ".work"
+    assert any("/item-degrees-" in f and "/sums/" in f for f in s3["fs"].find(work))
+    write(ex, fmt, url, scheduler="threads", resume=True, **opts)
+    assert_same_bytes(s3["fs"], url, local[fmt])
+    assert not s3["fs"].exists(work)
+
+
 def is_piece(key: str) -> bool:
     """A Zarr shard, Parquet part or npz shard (not a progress marker)."""
     return "/_progress/" not in key and ("/c/" in key or "/part-" in key or key.endswith(".npz"))
