@@ -339,7 +339,7 @@ def test_item_degree_readers(dense_refs: dict, fmt: str) -> None:
 
 
 def test_catalogue_above_the_load_limit_refused(
-    dense_refs: dict, monkeypatch: pytest.MonkeyPatch
+    dense_refs: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Readers that would hold every item's value refuse in one line; the others work."""
     import daskfractal.negatives.sources as sources
@@ -359,6 +359,13 @@ def test_catalogue_above_the_load_limit_refused(
     assert hist.sum() == store.n_items
     with pytest.raises(StoreError, match="validate holds arrays"):
         dfr.validate(store, None, k=0, progress=False)
+    from daskfractal.cli import main
+    from daskfractal.cli.codes import EXIT_STORE
+
+    capsys.readouterr()
+    assert main(["validate", str(dense_refs["zarr", 0]), "--k", "0"]) == EXIT_STORE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "validate holds arrays" in err[0], err
     with pytest.raises(StoreError, match="distribution='uniform'"):
         dfr.NegativeSampler(store, distribution="popularity").sample(np.arange(3))
     uniform = dfr.NegativeSampler(store, distribution="uniform")
