@@ -16,7 +16,8 @@ Two Dask passes, then a small finish (see :mod:`daskfractal.expansion` for the s
    the test file of that range; the exports (``mlperf``, ``meta-csv``) likewise, one task per
    shard or block row, generating its users a slice of about ``shard_size`` entries at a
    time. Every task returns the item degrees of what it wrote, so the statistics come with
-   the write.
+   the write; above ``DENSE_ITEMS_MAX`` items it saves them by item range in the work
+   folder instead, and one task per range adds them up (:class:`_ItemSpill`).
 3. *finish*: indptr, statistics and attributes are written and the store is marked complete
    last; the work folder is removed.
 
@@ -93,9 +94,9 @@ PARQUET_ROWS_TARGET = 2**24  # interactions per Parquet file (on average)
 DEFAULT_MLPERF_SHARDS = 16
 COUNTS_DIR = "counts"
 TEST_PARTS_DIR = "test-parts"
-#: (:data:`daskfractal.store.DENSE_ITEMS_MAX`) Above this many output items the item degrees
-#: are never one dense array in one process: every task spills its counts by item range into
-#: the work folder and one task per range sums them (see :class:`_ItemSpill`).
+#: Work sub-folder (``<name>-<shard_size>``) of the item degrees of a catalogue above
+#: :data:`~daskfractal.store.DENSE_ITEMS_MAX` items: every task spills its counts by item
+#: range there and one task per range sums them (see :class:`_ItemSpill`).
 ITEM_DEGREES_DIR = "item-degrees"
 
 
