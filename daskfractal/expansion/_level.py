@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from .._checks import as_choice, as_int, as_seed
-from ..kernels import joint
 from ..datasets import load
 from ..errors import ParameterError
 from ..interactions import Interactions
+from ..kernels import joint
 from ..preprocess import SignedMatrix, SplitData, preprocess
 from ..reduction import Reduced, reduce, solve_factors
 from ._expansion import Expansion

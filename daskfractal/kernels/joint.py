@@ -68,8 +68,11 @@ def joint_keep(keep: np.ndarray, iterations: int = 10_000) -> tuple[np.ndarray, 
     step = npr // int(np.gcd(mp, npr))
     a = max(step, int(np.floor(x.sum() / mp / step + 0.5)) * step)
     b = a * mp // npr
-    if a > npr or b > mp or np.count_nonzero(x > 0, axis=1).min() < a or (
-        np.count_nonzero(x > 0, axis=0).min() < b
+    if (
+        a > npr
+        or b > mp
+        or np.count_nonzero(x > 0, axis=1).min() < a
+        or (np.count_nonzero(x > 0, axis=0).min() < b)
     ):
         raise ValueError(
             f"the joint dropout needs R̂ with at least {a} non-zero entries in every row and "
