@@ -256,3 +256,11 @@ if AMAZON_TOYS.exists():
         s_k = np.linalg.svd(np.asarray(ex.meta["reduced"]["keep"]), compute_uv=False)[0]
         s_out = svds(tr.astype(np.float64), k=1, return_singular_vectors=False)[0]
         assert abs(s_out / (s_r * s_k) - 1) <= 0.05
+
+
+def test_joint_keep_returns_a_balanced_matrix_unchanged():
+    """A store's recorded (balanced) R̂ given back gives the same bits, so the same patterns."""
+    once, a, b = J.joint_keep(np.random.default_rng(2).uniform(0.1, 1, (4, 8)))
+    twice, a2, b2 = J.joint_keep(once)
+    assert (a, b) == (a2, b2)
+    np.testing.assert_array_equal(once, twice)

@@ -79,12 +79,18 @@ def joint_keep(keep: np.ndarray, iterations: int = 10_000) -> tuple[np.ndarray, 
             f"{b} in every column"
         )
     x[x < 0] = 0.0
+
+    def balanced() -> bool:
+        return max(np.abs(x.sum(axis=1) - a).max(), np.abs(x.sum(axis=0) - b).max()) < 1e-12
+
+    if balanced():  # e.g. a store's recorded R̂ given back: the same bits, the same patterns
+        return x, a, b
     for _ in range(iterations):
         x *= (a / x.sum(axis=1))[:, None]
         np.minimum(x, 1.0, out=x)
         x *= (b / x.sum(axis=0))[None, :]
         np.minimum(x, 1.0, out=x)
-        if max(np.abs(x.sum(axis=1) - a).max(), np.abs(x.sum(axis=0) - b).max()) < 1e-12:
+        if balanced():
             break
     else:
         raise ValueError("the joint dropout could not balance R̂ (a row or column saturates)")
