@@ -264,3 +264,17 @@ def test_joint_keep_returns_a_balanced_matrix_unchanged():
     twice, a2, b2 = J.joint_keep(once)
     assert (a, b) == (a2, b2)
     np.testing.assert_array_equal(once, twice)
+
+
+@settings(max_examples=80, deadline=None)
+@given(m=st.integers(0, 60), window=st.integers(1, 10), seed=st.integers(0, 2**32 - 1))
+def test_windows_hold_one_degree_and_at_most_window_rows(m, window, seed):
+    g = np.random.default_rng(seed)
+    deg = g.integers(1, 6, m)
+    order, starts, window_of = J.joint_windows(deg, g.random(m), window)
+    assert starts[0] == 0 and starts[-1] == m and np.all(np.diff(starts) >= 1)
+    assert np.diff(starts).max(initial=0) <= window
+    np.testing.assert_array_equal(np.sort(order), np.arange(m))
+    for w in range(len(starts) - 1):
+        rows = order[starts[w] : starts[w + 1]]
+        assert len(set(deg[rows].tolist())) == 1 and np.all(window_of[rows] == w)

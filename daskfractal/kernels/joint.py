@@ -252,16 +252,28 @@ def joint_windows(
     order = np.lexsort((np.arange(m), affinity, degree)).astype(np.int64)
     ds, xs = degree[order], affinity[order]
     rms = float(np.sqrt(np.mean(affinity**2))) if m else 0.0
-    starts = [0]
-    for k in range(1, m):
-        s0 = starts[-1]
-        if ds[k] != ds[k - 1] or k - s0 >= window or xs[k] - xs[s0] > tolerance * rms:
-            starts.append(k)
-    starts.append(m)
-    st = np.asarray(starts, dtype=np.int64)
+    st = _window_starts(ds, xs, np.int64(window), tolerance * rms)
     window_of = np.empty(m, np.int64)
     window_of[order] = np.repeat(np.arange(st.shape[0] - 1, dtype=np.int64), np.diff(st))
     return order, st, window_of
+
+
+@ngjit
+def _window_starts(ds: np.ndarray, xs: np.ndarray, window: IntLike, spread: float) -> np.ndarray:
+    """Window boundaries of the sorted degrees ``ds`` and affinities ``xs`` (with ``m``)."""
+    m = ds.shape[0]
+    out = np.empty(m + 1, np.int64)
+    out[0] = 0
+    if m == 0:
+        return out
+    n_out = 1
+    for k in range(1, m):
+        s0 = out[n_out - 1]
+        if ds[k] != ds[k - 1] or k - s0 >= window or xs[k] - xs[s0] > spread:
+            out[n_out] = k
+            n_out += 1
+    out[n_out] = m
+    return out[: n_out + 1]
 
 
 @ngjit
