@@ -24,6 +24,9 @@ HSET = settings(
 )
 P_MIN = 1e-4  # chi-square p-value floor (all draws are deterministic: no flakiness)
 
+#: the kernels' pattern table argument outside the joint dropout
+_NO_POOL = np.zeros((0, 0), np.uint8)
+
 
 # --------------------------------------------------------------------------------------
 # rng
@@ -379,7 +382,7 @@ def _emit(case, slots, windows, with_src, out_dtype, col_dtype, active_only=Fals
     n_tr, n_te = M.emit_rows_kernel(
         indptr, indices, sign, blocks, np.ascontiguousarray(src),
         np.ascontiguousarray(col_perm, dtype=col_dtype), keep, K.as_seed(seed), i, mode,
-        np.ascontiguousarray(counts), policy, col_perm.shape[1], slots, tr_off, te_off,
+        np.ascontiguousarray(counts), _NO_POOL, policy, col_perm.shape[1], slots, tr_off, te_off,
         tr_c.astype(np.int64), te_c.astype(np.int64), a, b, c, d, *out, with_src,
     )  # fmt: skip
     assert (n_tr, n_te) == (tr_c.sum(), te_c.sum())
@@ -405,7 +408,7 @@ def test_count_and_emit_kernels_match_reference(case, data):
         blocks, src, ecs = blocks[use], src[use], (ecs[use] if ecs.size else ecs)
     counts = M.count_rows_kernel(
         indptr, sign, blocks, np.ascontiguousarray(src), keep, K.as_seed(seed), i, t0, t1,
-        mode, np.ascontiguousarray(ecs), policy,
+        mode, np.ascontiguousarray(ecs), _NO_POOL, policy,
     )  # fmt: skip
     for x, y in zip(counts, R.count_rows(*case), strict=True):
         np.testing.assert_array_equal(x, y)
@@ -462,7 +465,8 @@ def test_emit_refuses_counts_that_do_not_match(medium):
         M.emit_rows_kernel(
             indptr, indices, sign, np.arange(2), row_src, col_perm, keep, K.as_seed(5), 0,
             D.MODE_BERNOULLI,
-            np.zeros((0, 0), np.int64), D.TEST_ALL, 30, np.arange(60), off, toff, tr_c, te_c,
+            np.zeros((0, 0), np.int64), _NO_POOL, D.TEST_ALL, 30, np.arange(60), off, toff,
+            tr_c, te_c,
             0, len(out), 0, len(tout), out, e, tout, e, False,
         )  # fmt: skip
 

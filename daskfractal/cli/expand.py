@@ -87,10 +87,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--dropout",
         default=None,
-        choices=["balanced", "bernoulli", "exact", "targeted"],
+        choices=["balanced", "bernoulli", "exact", "targeted", "joint"],
         help="balanced (default): p*d per (row, block), rounded; bernoulli: independent keeps "
         "(the papers); exact: round(p*nnz) per block (MLPerf); targeted: each user exactly c "
-        "times a real user's degree (keeps k-core degree distributions)",
+        "times a real user's degree (keeps k-core degree distributions); joint: every user "
+        "exactly a times and every item exactly b times a real one's degree (needs "
+        "--shuffle stratified; --window caps its windows)",
     )
     g.add_argument(
         "--block-sample-rate",

@@ -112,7 +112,7 @@ def expand(
         stochastic Kronecker product).
     window : int, default 64
         Window of the ``stratified`` shuffle.
-    dropout : {"balanced", "bernoulli", "exact", "targeted"}, default "balanced"
+    dropout : {"balanced", "bernoulli", "exact", "targeted", "joint"}, default "balanced"
         ``balanced``: each (row, block) keeps ``p·d`` entries rounded stochastically, a
         uniform subset (a user's degree varies by at most one per block instead of
         binomially); ``bernoulli``: every entry kept independently (the papers);
@@ -120,8 +120,15 @@ def expand(
         reference); ``targeted``: R̂'s rows are rescaled to one integer sum ``c`` and every
         output user keeps exactly ``c`` times the train degree of the real user it is
         anchored on, split over its blocks by systematic rounding (the point masses of
-        k-core data survive; the size is R̂'s up to the rounding of ``c``). Apart from
-        ``targeted``'s rescaling, the expected count of every (row, block) is ``p·d``.
+        k-core data survive; the size is R̂'s up to the rounding of ``c``); ``joint`` (with
+        ``shuffle="stratified"``, ``window`` capping its windows): R̂ is balanced to
+        integer row sums ``a`` and column sums ``b`` and every output user keeps exactly
+        ``a`` times, every output item exactly ``b`` times the train degree of one real
+        user / item (each train entry follows a 0/1 block pattern with those sums; rows
+        are permuted among users of equal train degree, columns by one permutation per
+        block column; see :mod:`daskfractal.kernels.joint` and docs/fidelity.md). Apart
+        from ``targeted``'s and ``joint``'s rescaling, the expected count of every
+        (row, block) is ``p·d``.
     test_policy : {"all", "one"}, default "all"
         ``all``: every kept test entry; ``one``: exactly one test item per user, chosen
         uniformly among its kept test entries (users with none are dropped).

@@ -18,6 +18,7 @@ from .._checks import as_choice, as_int, as_seed
 from ..datasets import load
 from ..errors import ParameterError
 from ..interactions import Interactions
+from ..kernels import joint
 from ..preprocess import SignedMatrix, SplitData, preprocess
 from ..reduction import Reduced, reduce, solve_factors
 from ._expansion import Expansion
@@ -226,6 +227,40 @@ def targeted_keep(keep: np.ndarray) -> tuple[np.ndarray, int]:
     return out, c
 
 
+def joint_plan_tables(
+    keep: np.ndarray, split: Any, seed: int, options: LevelOptions
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """R̂ balanced for the joint dropout and the plan's tables (:mod:`..kernels.joint`).
+
+    Raises :class:`ParameterError` when the shuffle is not ``stratified`` (the joint dropout
+    brings its own permutations: rows inside windows of equal train degree, columns shared
+    by the block rows) or R̂ cannot be balanced to integer row and column sums.
+    """
+    if options.shuffle != "stratified":
+        raise ParameterError(
+            f"dropout='joint' needs shuffle='stratified' (got {options.shuffle!r}): it brings "
+            "its own permutations"
+        )
+    try:
+        balanced, a, b = joint.joint_keep(keep)
+    except ValueError as e:
+        raise ParameterError(str(e)) from None
+    train = split.train.tocsr()
+    train_degree = np.diff(train.indptr).astype(np.int64)
+    affinity = joint.user_affinity(
+        train.indptr.astype(np.int64), train.indices, np.ones(train.nnz), train.shape[1]
+    )
+    order, starts, window_of = joint.joint_windows(train_degree, affinity, options.window)
+    tables = {
+        "joint_pool": joint.pattern_pool(balanced, seed),
+        "joint_order": order,
+        "joint_starts": starts,
+        "joint_window": window_of,
+        "multiples": [a, b],
+    }
+    return balanced, tables
+
+
 def expand_level(
     data: Any,
     *,
@@ -271,6 +306,12 @@ def expand_level(
         meta["reduced"]["keep_before_targeting"] = meta["reduced"].get("keep")
         meta["reduced"]["keep"] = keep_arr.tolist()
         meta["reduced"]["target_multiple"] = multiple
+    joint_tables: dict[str, Any] = {}
+    if options.dropout == "joint":
+        keep_arr, joint_tables = joint_plan_tables(keep_arr, split, seed, options)
+        meta["reduced"]["keep_before_balancing"] = meta["reduced"].get("keep")
+        meta["reduced"]["keep"] = keep_arr.tolist()
+        meta["reduced"]["joint_multiples"] = joint_tables.pop("multiples")
     keep_arr = block_sampled(keep_arr, block_sample_rate, seed)
     meta["block_sample_rate"] = check_rate(block_sample_rate, "block_sample_rate")
     src = split.signed()
@@ -318,6 +359,7 @@ def expand_level(
             np.diff(split.train.indptr).astype(np.int64) if options.dropout == "targeted" else None
         ),
         multiple=multiple,
+        **joint_tables,
     )
     if inner_levels:
         # the whole chain, outermost first, so that the store describes (and can rebuild) it

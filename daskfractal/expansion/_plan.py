@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..kernels import permute, rng
+from ..kernels import joint, permute, rng
 from ..kernels.dropout import (
     as_mode,
     as_test_policy,
@@ -43,11 +43,11 @@ from ..kernels.rng import as_seed
 from ..preprocess import SignedMatrix
 
 Shuffle = Literal["block", "stratified", "none"]
-Dropout = Literal["bernoulli", "exact", "balanced", "targeted"]
+Dropout = Literal["bernoulli", "exact", "balanced", "targeted", "joint"]
 TestPolicy = Literal["all", "one"]
 
 SHUFFLES = ("block", "stratified", "none")
-DROPOUTS = ("bernoulli", "exact", "balanced", "targeted")
+DROPOUTS = ("bernoulli", "exact", "balanced", "targeted", "joint")
 TEST_POLICIES = ("all", "one")
 #: The defaults of :func:`daskfractal.expand` and ``daskfractal expand``: the modes that keep
 #: the degree distributions and the spectrum best over the measured data sets (docs/fidelity.md);
@@ -58,6 +58,7 @@ CARRY_NAMES = ("ratings", "timestamps")
 
 DEFAULT_CHUNK_SIZE = 2**22  # expected kept interactions per count (and compute) task
 _EMPTY2 = np.zeros((0, 0), np.int64)  # "no exact counts" for the kernels
+_NO_POOL = np.zeros((0, 0), np.uint8)  # "no pattern table" for the kernels
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +80,12 @@ class Plan:
     train_degree: np.ndarray | None = field(default=None, repr=False)
     #: the targeted dropout's multiple: every user gets this many times its anchor's degree
     multiple: int = 1
+    #: the joint dropout's tables (:mod:`..kernels.joint`): block patterns ``(m', P, n')``,
+    #: the rows sorted into windows, the window boundaries and each row's window
+    joint_pool: np.ndarray | None = field(default=None, repr=False)
+    joint_order: np.ndarray | None = field(default=None, repr=False)
+    joint_starts: np.ndarray | None = field(default=None, repr=False)
+    joint_window: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def m(self) -> int:
@@ -183,6 +190,17 @@ def _permutation(
     """The permutation of block (i, j) on one axis (int64), as :func:`permute.permutation_table`."""
     if plan.shuffle == "block":
         return permute.block_permutation_kernel(size, as_seed(plan.seed), stream, i, j)
+    if plan.dropout == "joint":
+        # rows: inside windows of equal train degree; columns: uniform, one per block column
+        # (shared by the block rows, so that a synthetic item copies one real item)
+        if stream == rng.STREAM_ROW_PERM:
+            assert plan.joint_order is not None and plan.joint_starts is not None
+            return joint.window_permutation_kernel(
+                plan.joint_order, plan.joint_starts, as_seed(plan.seed), stream, i, j
+            )
+        return permute.block_permutation_kernel(
+            size, as_seed(plan.seed), stream, joint.SHARED_ROW, j
+        )
     return permute.stratified_permutation_kernel(
         order, plan.window, as_seed(plan.seed), stream, i, j
     )
@@ -252,6 +270,11 @@ def slot_tables(plan: Plan, i: int, slots: np.ndarray) -> tuple[np.ndarray, np.n
         counts = balanced_slot_counts_kernel(
             plan.row_degree, keep_row, blocks, src, as_seed(plan.seed), int(i)
         )
+    elif plan.dropout == "joint":
+        assert plan.joint_window is not None  # set by expand_level for this dropout
+        counts = joint.joint_slot_keys(
+            plan.joint_window, keep_row, blocks, src, slots, as_seed(plan.seed), int(i)
+        )
     elif plan.dropout == "targeted":
         assert plan.train_degree is not None  # set by expand_level for this dropout
         counts = targeted_counts_kernel(
@@ -259,6 +282,13 @@ def slot_tables(plan: Plan, i: int, slots: np.ndarray) -> tuple[np.ndarray, np.n
             np.int64(plan.multiple),
         )  # fmt: skip
     return blocks, src, counts
+
+
+def pattern_table(plan: Plan, i: int) -> np.ndarray:
+    """The joint dropout's ``(P, n')`` patterns of block row ``i`` (empty otherwise)."""
+    if plan.joint_pool is None:
+        return _NO_POOL
+    return plan.joint_pool[i]
 
 
 def column_tables(plan: Plan, i: int, blocks: np.ndarray) -> np.ndarray:
@@ -303,6 +333,7 @@ def count_slots(
         int(t1),
         as_mode(plan.dropout),
         counts,
+        pattern_table(plan, i),
         as_test_policy(plan.test_policy),
     )
 
@@ -381,6 +412,7 @@ def emit_users(
             i,
             mode,
             counts,
+            pattern_table(plan, i),
             policy,
             plan.n,
             local,

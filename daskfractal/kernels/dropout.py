@@ -41,6 +41,8 @@ from .rng import STREAM_BALANCE, STREAM_EXACT, STREAM_TARGET, absorb, as_seed, t
 MODE_BERNOULLI = 0
 MODE_EXACT = 1
 MODE_TARGET = 2
+#: user and item degrees both targeted (:mod:`.joint`)
+MODE_JOINT = 3
 #: Flag of a ``MODE_TARGET`` count: this (block, row) holds the output user's test entries.
 TARGET_TEST_FLAG = np.int64(1 << 40)
 _COUNT_MASK = np.int64((1 << 40) - 1)
@@ -56,6 +58,7 @@ _MODES = {
     "exact": MODE_EXACT,
     "balanced": MODE_EXACT,
     "targeted": MODE_TARGET,
+    "joint": MODE_JOINT,
 }
 _POLICIES = {"all": TEST_ALL, "one": TEST_ONE}
 
@@ -66,7 +69,7 @@ def as_mode(mode: str | IntLike) -> int:
         if mode not in _MODES:
             raise ValueError(f"unknown dropout mode {mode!r}; expected one of {list(_MODES)}")
         return _MODES[mode]
-    if mode not in (MODE_BERNOULLI, MODE_EXACT, MODE_TARGET):
+    if mode not in (MODE_BERNOULLI, MODE_EXACT, MODE_TARGET, MODE_JOINT):
         raise ValueError(f"unknown dropout mode {mode!r}")
     return int(mode)
 
@@ -443,6 +446,7 @@ __all__ = [
     "FLOYD_BASE",
     "MODE_BERNOULLI",
     "MODE_EXACT",
+    "MODE_JOINT",
     "MODE_TARGET",
     "TARGET_TEST_FLAG",
     "TEST_ALL",

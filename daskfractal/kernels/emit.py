@@ -42,6 +42,7 @@ from ._jit import IntLike, ngjit
 from .dropout import (
     MODE_BERNOULLI,
     MODE_EXACT,
+    MODE_JOINT,
     MODE_TARGET,
     TEST_ALL,
     TEST_ONE,
@@ -50,6 +51,7 @@ from .dropout import (
     exact_row_keep,
     target_row_keep,
 )
+from .joint import joint_row_keep
 from .rng import STREAM_DROP, STREAM_EXACT, STREAM_ONE, absorb, as_seed, hash_prefix
 from .rng import uniform as _uniform
 from .sampling import geometric_gap, skip_log
@@ -230,6 +232,7 @@ def emit_rows_kernel(
     i: IntLike,
     mode: IntLike,
     exact_counts: np.ndarray,
+    pool: np.ndarray,
     test_policy: IntLike,
     n_items_block: IntLike,
     slots: np.ndarray,
@@ -252,7 +255,8 @@ def emit_rows_kernel(
     The blocks are those listed in ``blocks`` (block columns ``j``, ascending; the others
     give nothing): for ``blocks[b] = j``, ``row_src[b, u]`` is the source row of slot
     ``slots[u]`` in block ``(i, j)``, ``col_perm[b, c] = sigma_ij(c)`` and, for the EXACT
-    and TARGET modes, ``exact_counts[b, u]`` its count; ``keep_row`` is indexed by ``j``.
+    and TARGET modes, ``exact_counts[b, u]`` its count (JOINT: its key, ``pool`` the block
+    row's pattern table, :func:`.joint.joint_row_keep`); ``keep_row`` is indexed by ``j``.
     Row ``slots[u]`` has ``train_count[u]`` / ``test_count[u]`` entries (from the count
     pass; checked) starting at global offsets ``train_off[u]`` / ``test_off[u]``; entries
     whose offset falls in ``[train_lo, train_hi)`` go to ``out_train[offset - train_lo]``
@@ -267,9 +271,10 @@ def emit_rows_kernel(
     ns = slots.shape[0]
     exact = mode == MODE_EXACT
     target = mode == MODE_TARGET
+    joint = mode == MODE_JOINT
     one = test_policy == TEST_ONE
     stream = STREAM_EXACT if exact or target else STREAM_DROP
-    prefix, thr_b, lq_b = _block_streams(seed, stream, i, keep_row, exact or target)
+    prefix, thr_b, lq_b = _block_streams(seed, stream, i, keep_row, exact or target or joint)
     max_deg = 0
     for jb in range(nb):
         if not target and not keep_row[blocks[jb]] > 0.0:
@@ -325,6 +330,8 @@ def emit_rows_kernel(
             nk: IntLike = 0
             if target:
                 nk = target_row_keep(hp, a, b, exact_counts[jb, u], sign, pos)
+            elif joint:
+                nk = joint_row_keep(pool, j, seed, exact_counts[jb, u], r, a, b, sign, pos)
             elif not exact:
                 if thr == 0:
                     continue
@@ -441,6 +448,7 @@ def count_rows_kernel(
     t1: IntLike,
     mode: IntLike,
     exact_counts: np.ndarray,
+    pool: np.ndarray,
     test_policy: IntLike,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-slot train and test counts of rows ``[t0, t1)`` and per-block kept counts.
@@ -449,7 +457,8 @@ def count_rows_kernel(
     ``SKIP_MAX_P``), no permutation lookups, no writes.
     Only the blocks ``blocks`` (block columns ``j``) count: ``row_src[b, t - t0]`` is the
     source row of slot ``t`` in block ``(i, blocks[b])`` and ``exact_counts[b, t - t0]`` its
-    count (EXACT and TARGET modes); ``keep_row`` is indexed by ``j``.
+    count (EXACT and TARGET modes; JOINT: its key, with the block row's pattern table
+    ``pool``); ``keep_row`` is indexed by ``j``.
     Returns ``(train_counts, test_counts, block_train, block_test)`` (int64, block counts
     of shape ``keep_row.shape``); test counts are after the ``TEST_ONE`` rule (0 or 1),
     block counts before it.
@@ -457,7 +466,8 @@ def count_rows_kernel(
     nb = keep_row.shape[0]
     nrows = t1 - t0
     exact = mode == MODE_EXACT
-    target = mode == MODE_TARGET
+    target = mode == MODE_TARGET or mode == MODE_JOINT  # per-row keep functions, no skips
+    joint = mode == MODE_JOINT
     one = test_policy == TEST_ONE
     stream = STREAM_EXACT if exact or target else STREAM_DROP
     train_counts = np.zeros(nrows, np.int64)
@@ -477,7 +487,7 @@ def count_rows_kernel(
         n_te = 0
         for jb in range(blocks.shape[0]):
             j = blocks[jb]
-            if not target and not keep_row[j] > 0.0:  # keep 0 (a dropped block): nothing
+            if not (target and not joint) and not keep_row[j] > 0.0:  # a dropped block
                 continue
             r = row_src[jb, t - t0]
             a = indptr[r]
@@ -488,7 +498,10 @@ def count_rows_kernel(
             c_te: IntLike = 0
             if exact or target:
                 # the survivors the emit pass keeps, by the same functions
-                if target:
+                if joint:
+                    key = exact_counts[jb, t - t0]
+                    nk = joint_row_keep(pool, j, seed, key, r, a, b, sign, pos)
+                elif target:
                     nk = target_row_keep(prefix[j], a, b, exact_counts[jb, t - t0], sign, pos)
                 else:
                     nk = exact_row_keep(prefix[j], a, b, exact_counts[jb, t - t0], pos)
@@ -556,11 +569,12 @@ class ExpandedRows(NamedTuple):
 #: contiguous with their kernel dtypes, the seed ``uint64``, the scalars ``int``)
 _Args: TypeAlias = tuple[
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-    np.uint64, int, int, int, int, np.ndarray, int, int,
+    np.uint64, int, int, int, int, np.ndarray, np.ndarray, int, int,
 ]  # fmt: skip
 
 _EMPTY = np.empty(0, np.int64)
 _EMPTY2 = np.empty((0, 0), np.int64)
+_NO_POOL = np.empty((0, 0), np.uint8)
 
 
 def _prepare(
@@ -579,6 +593,7 @@ def _prepare(
     test_policy: str | IntLike,
     n_items_block: IntLike | None,
     validate: bool,
+    pool: npt.ArrayLike | None = None,
 ) -> _Args:
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     indices = np.asarray(indices)
@@ -597,14 +612,22 @@ def _prepare(
         raise ValueError("row_src and col_perm must be 2-D (n_blocks, size)")
     nb = row_src.shape[0]
     n_items_block = col_perm.shape[1] if n_items_block is None else int(n_items_block)
-    if mode in (MODE_EXACT, MODE_TARGET):
+    if mode in (MODE_EXACT, MODE_TARGET, MODE_JOINT):
         if exact_counts is None:
-            raise ValueError("modes EXACT and TARGET need exact_counts")
+            raise ValueError("modes EXACT, TARGET and JOINT need exact_counts")
         exact_counts = np.ascontiguousarray(exact_counts, dtype=np.int64)
         if exact_counts.shape != (nb, m):
             raise ValueError(f"exact_counts has shape {exact_counts.shape}, expected {(nb, m)}")
     else:
         exact_counts = _EMPTY2
+    if mode == MODE_JOINT:
+        if pool is None:
+            raise ValueError("mode JOINT needs the block row's pattern table pool")
+        pool = np.ascontiguousarray(pool, dtype=np.uint8)
+        if pool.ndim != 2 or pool.shape[1] != nb or pool.shape[0] == 0:
+            raise ValueError(f"pool must have shape (P >= 1, {nb})")
+    else:
+        pool = _NO_POOL
     if validate:
         if m < 0 or indptr[0] != 0 or np.any(np.diff(indptr) < 0):
             raise ValueError("indptr must start at 0 and be non-decreasing")
@@ -640,6 +663,7 @@ def _prepare(
         t1,
         mode,
         exact_counts,
+        pool,
         test_policy,
         n_items_block,
     )
@@ -665,7 +689,7 @@ def _emit_all(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Emit every row of ``[t0, t1)`` at the offsets ``*_indptr`` (local CSR)."""
     (indptr, indices, sign, row_src, col_perm, keep_row, seed, i, t0, t1, mode,
-     exact_counts, test_policy, n_items_block) = args  # fmt: skip
+     exact_counts, pool, test_policy, n_items_block) = args  # fmt: skip
     slots = np.arange(t0, t1, dtype=np.int64)
     blocks, src, counts = slot_tables(row_src, exact_counts, slots)
     n_tr = int(train_indptr[-1])
@@ -675,7 +699,7 @@ def _emit_all(
     test_items = np.empty(n_te, np.int64)
     test_src = np.empty(n_te, np.int64)
     emit_rows_kernel(
-        indptr, indices, sign, blocks, src, col_perm, keep_row, seed, i, mode, counts,
+        indptr, indices, sign, blocks, src, col_perm, keep_row, seed, i, mode, counts, pool,
         test_policy, n_items_block, slots,
         np.ascontiguousarray(train_indptr[:-1]), np.ascontiguousarray(test_indptr[:-1]),
         np.diff(train_indptr), np.diff(test_indptr), 0, n_tr, 0, n_te,
@@ -685,11 +709,11 @@ def _emit_all(
 
 
 def _count(args: _Args) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    (indptr, _, sign, row_src, _, keep_row, seed, i, t0, t1, mode, exact_counts,
+    (indptr, _, sign, row_src, _, keep_row, seed, i, t0, t1, mode, exact_counts, pool,
      test_policy, _) = args  # fmt: skip
     blocks, src, counts = slot_tables(row_src, exact_counts, np.arange(t0, t1, dtype=np.int64))
     return count_rows_kernel(
-        indptr, sign, blocks, src, keep_row, seed, i, t0, t1, mode, counts, test_policy
+        indptr, sign, blocks, src, keep_row, seed, i, t0, t1, mode, counts, pool, test_policy
     )
 
 
@@ -710,6 +734,7 @@ def count_rows(
     n_items_block: IntLike | None = None,
     *,
     validate: bool = True,
+    pool: npt.ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Count pass: ``(train_counts, test_counts, block_train, block_test)``, all int64.
 
@@ -718,7 +743,7 @@ def count_rows(
     """
     args = _prepare(
         indptr, indices, sign, row_src, col_perm, keep_row, seed, i, t0, t1, mode,
-        exact_counts, test_policy, n_items_block, validate,
+        exact_counts, test_policy, n_items_block, validate, pool,
     )  # fmt: skip
     return _count(args)
 
@@ -742,6 +767,7 @@ def fill_rows(
     test_indptr: npt.ArrayLike | None = None,
     *,
     validate: bool = True,
+    pool: npt.ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fill pass: ``(train_items, train_src, test_items, test_src)``, all int64.
 
@@ -752,7 +778,7 @@ def fill_rows(
         raise ValueError("fill_rows needs train_indptr and test_indptr (from count_rows)")
     args = _prepare(
         indptr, indices, sign, row_src, col_perm, keep_row, seed, i, t0, t1, mode,
-        exact_counts, test_policy, n_items_block, validate,
+        exact_counts, test_policy, n_items_block, validate, pool,
     )  # fmt: skip
     nrows = args[9] - args[8]
     train_indptr = np.ascontiguousarray(train_indptr, dtype=np.int64)
@@ -790,12 +816,13 @@ def expand_block_rows(
     n_items_block: IntLike | None = None,
     *,
     validate: bool = True,
+    pool: npt.ArrayLike | None = None,
 ) -> ExpandedRows:
     """Every output row ``[t0, t1)`` of block-row ``i`` as a local CSR: the count pass, then
     the emit pass over all rows (the same two kernels the store writer runs)."""
     args = _prepare(
         indptr, indices, sign, row_src, col_perm, keep_row, seed, i, t0, t1, mode,
-        exact_counts, test_policy, n_items_block, validate,
+        exact_counts, test_policy, n_items_block, validate, pool,
     )  # fmt: skip
     train_counts, test_counts, block_train, block_test = _count(args)
     train_indptr = _indptr(train_counts)

@@ -36,7 +36,8 @@ STREAM_TARGET = 7  #: targeted dropout's rounding and split (coordinates: i, out
 STREAM_BLOCK = 8  #: block sample: is block (i, j) kept whole (coordinates: i, j, 0)
 STREAM_RESPONSE = 9  #: randomized response on R_train before expansion (coordinates: row r,
 #: 0 for the keep test of present cell c / 1 for the skips over absent cells, c or k)
-# 10..15 are reserved for further expansion streams.
+STREAM_JOINT = 10  #: joint dropout: block patterns, pattern choice, rank shift, test block
+# 11..15 are reserved for further expansion streams.
 STREAM_NEG_BASE = 16  #: first stream id for negative sampling; 16..31 are reserved for it
 
 # --- constants (uint64, so Numba never mixes signed and unsigned) --------------------
@@ -110,6 +111,7 @@ __all__ = [
     "STREAM_COL_PERM",
     "STREAM_DROP",
     "STREAM_EXACT",
+    "STREAM_JOINT",
     "STREAM_NEG_BASE",
     "STREAM_ONE",
     "STREAM_RESPONSE",

@@ -1,0 +1,414 @@
+"""The JOINT dropout: user and item train degrees both exact multiples of the input's.
+
+Why: a synthetic user's degree is a sum over the n' block columns and a synthetic item's a
+sum over the m' block rows; a dropout that targets one side (``targeted``) leaves the other
+a sum of thinned pieces, which smears the point masses of sparse data (items with one or two
+ratings, users of a 5-core). JOINT fixes both sums at once:
+
+* R̂ is balanced (:func:`joint_keep`) to integer row sums ``a`` and column sums ``b``
+  (``m'·a = n'·b``), and a pool of 0/1 *patterns* is drawn from it
+  (:func:`pattern_pool`): ``m' × n'`` matrices with exactly those row and column sums whose
+  mean is the balanced R̂ (dependent rounding, each entry is 1 with probability
+  ``keep[i, j]``).
+* Every train entry of R follows one pattern: it is kept in block ``(i, j)`` iff its
+  pattern has a 1 there. The pattern of the entry of train rank ``q`` (column order,
+  cyclically shifted by a hash of the row) in a row of *window* ``w`` is
+  ``hash(seed, w, q) mod P``: the same for every row of the window.
+* The column permutation of block ``(i, j)`` is the same for every ``i`` (uniform): a
+  synthetic item copies one real item ``c`` in every block row, so its degree is
+  ``Σ_u Σ_i pattern[i, j] = b · e_c``.
+* Row permutations stay inside windows of users with the *same* train degree (and a close
+  component of the top singular vector, which keeps σ₁ at Theorem 1): the n' rows a
+  synthetic user copies share one window, so its degree is ``Σ_q Σ_j pattern_q[i, j] =
+  a · d``. Windows (:func:`joint_windows`) hold at most ``--window`` rows.
+
+The test entries of a synthetic user are those of the row it copies in one block,
+drawn in proportion to ``keep[i, j]``. Every decision is a pure function of (seed, block,
+row, rank) and of the small per-plan tables (pool, windows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import IntLike, ngjit
+from .dropout import TARGET_TEST_FLAG
+from .rng import STREAM_JOINT, absorb, as_seed, hash64, hash_prefix, to_unit, uniform
+
+#: patterns in the pool (``m'·P·n'`` bytes per plan)
+JOINT_PATTERNS = 1024
+#: a window of equal-degree rows closes when the affinity range exceeds this × its RMS
+JOINT_TOLERANCE = 1.0
+#: power iterations of ``R Rᵀ`` for the users' affinity (top left singular vector)
+JOINT_ITERATIONS = 10
+#: stream coordinate ``a`` of each use (above any block index)
+COORD_POOL = np.int64(1 << 40)
+COORD_PATTERN = np.int64((1 << 40) + 1)
+COORD_SHIFT = np.int64((1 << 40) + 2)
+#: the block-row index of the column permutations every block row shares
+SHARED_ROW = np.int64((1 << 40) + 3)
+_MASK = np.int64((1 << 40) - 1)
+
+
+def joint_keep(keep: np.ndarray, iterations: int = 10_000) -> tuple[np.ndarray, int, int]:
+    """R̂ balanced to integer row sums ``a`` and column sums ``b`` (entries in [0, 1]).
+
+    ``a`` is the multiple of ``n' / gcd(m', n')`` nearest the mean row sum (at least that
+    step), ``b = m'·a / n'``; then alternate row and column scaling with clipping at 1
+    (iterative proportional fitting). Zero entries stay zero.
+
+    Examples
+    --------
+    >>> k, a, b = joint_keep(np.array([[0.5, 0.9], [0.2, 0.6]]))
+    >>> a, b, k.sum(axis=1).round(6).tolist(), k.sum(axis=0).round(6).tolist()
+    (1, 1, [1.0, 1.0], [1.0, 1.0])
+    """
+    x = np.array(keep, dtype=np.float64)
+    mp, npr = x.shape
+    step = npr // int(np.gcd(mp, npr))
+    a = max(step, int(np.floor(x.sum() / mp / step + 0.5)) * step)
+    b = a * mp // npr
+    if (
+        a > npr
+        or b > mp
+        or np.count_nonzero(x > 0, axis=1).min() < a
+        or (np.count_nonzero(x > 0, axis=0).min() < b)
+    ):
+        raise ValueError(
+            f"the joint dropout needs R̂ with at least {a} non-zero entries in every row and "
+            f"{b} in every column"
+        )
+    x[x < 0] = 0.0
+
+    def balanced() -> bool:
+        return max(np.abs(x.sum(axis=1) - a).max(), np.abs(x.sum(axis=0) - b).max()) < 1e-12
+
+    if balanced():  # e.g. a store's recorded R̂ given back: the same bits, the same patterns
+        return x, a, b
+    for _ in range(iterations):
+        x *= (a / x.sum(axis=1))[:, None]
+        np.minimum(x, 1.0, out=x)
+        x *= (b / x.sum(axis=0))[None, :]
+        np.minimum(x, 1.0, out=x)
+        if balanced():
+            break
+    else:
+        raise ValueError("the joint dropout could not balance R̂ (a row or column saturates)")
+    return x, a, b
+
+
+@ngjit
+def dependent_round_kernel(x0: np.ndarray, hp: np.uint64) -> np.ndarray:
+    """A 0/1 matrix with the (integer) row and column sums of ``x0`` and ``E[out] = x0``.
+
+    Dependent rounding on the bipartite graph of rows and columns (Gandhi et al. 2006): while
+    an entry is fractional, walk from it along fractional entries (alternating row and
+    column; every vertex with a fractional entry has two, its sum being an integer) until a
+    vertex repeats, then move the cycle's alternate entries by ``+δ``/``−δ`` (``δ`` the
+    largest step keeping them in [0, 1]; the sign drawn so the expectation is unchanged).
+    Each step makes at least one entry integral. Draws: ``to_unit(absorb(hp, s))``.
+    """
+    x = x0.copy()
+    mp, npr = x.shape
+    eps = 1e-9
+    vis_r = np.empty(mp, np.int64)
+    vis_c = np.empty(npr, np.int64)
+    pr = np.empty(2 * (mp + npr) + 2, np.int64)
+    pc = np.empty(2 * (mp + npr) + 2, np.int64)
+    s: IntLike = 0
+    for _ in range(mp * npr + 1):
+        r = -1
+        for kk in range(mp * npr):
+            v = x[kk // npr, kk % npr]
+            if eps < v < 1.0 - eps:
+                r = kk // npr
+                break
+        if r < 0:
+            break
+        vis_r[:] = -1
+        vis_c[:] = -1
+        n_edges: IntLike = 0
+        start: IntLike = 0
+        prev_c: IntLike = -1
+        while True:
+            vis_r[r] = n_edges
+            c0: IntLike = np.int64(to_unit(absorb(hp, s)) * npr)
+            s += 1
+            c = -1
+            for k in range(npr):
+                cc = (c0 + k) % npr
+                if cc != prev_c and eps < x[r, cc] < 1.0 - eps:
+                    c = cc
+                    break
+            pr[n_edges] = r
+            pc[n_edges] = c
+            n_edges += 1
+            if vis_c[c] >= 0:
+                start = vis_c[c]
+                break
+            vis_c[c] = n_edges
+            r0: IntLike = np.int64(to_unit(absorb(hp, s)) * mp)
+            s += 1
+            rr = -1
+            for k in range(mp):
+                r2 = (r0 + k) % mp
+                if r2 != r and eps < x[r2, c] < 1.0 - eps:
+                    rr = r2
+                    break
+            pr[n_edges] = rr
+            pc[n_edges] = c
+            n_edges += 1
+            if vis_r[rr] >= 0:
+                start = vis_r[rr]
+                break
+            r = rr
+            prev_c = c
+        up = 1e300  # largest step +δ on the even edges of the cycle, −δ on the odd ones
+        down = 1e300
+        for k in range(start, n_edges):
+            v = x[pr[k], pc[k]]
+            if (k - start) % 2 == 0:
+                up = min(up, 1.0 - v)
+                down = min(down, v)
+            else:
+                up = min(up, v)
+                down = min(down, 1.0 - v)
+        delta = up if to_unit(absorb(hp, s)) * (up + down) < down else -down
+        s += 1
+        for k in range(start, n_edges):
+            if (k - start) % 2 == 0:
+                x[pr[k], pc[k]] += delta
+            else:
+                x[pr[k], pc[k]] -= delta
+    out = np.zeros((mp, npr), np.uint8)
+    for r in range(mp):
+        for c in range(npr):
+            out[r, c] = 1 if x[r, c] > 0.5 else 0
+    return out
+
+
+@ngjit
+def pattern_pool_kernel(keep: np.ndarray, seed: IntLike, n_patterns: IntLike) -> np.ndarray:
+    """``out[i, p, j]``: pattern ``p`` (:func:`dependent_round_kernel` of the balanced
+    ``keep`` with the stream ``(seed, STREAM_JOINT, COORD_POOL, p)``), block rows first so
+    that a task's block row is one contiguous ``(P, n')`` table."""
+    mp, npr = keep.shape
+    out = np.empty((mp, n_patterns, npr), np.uint8)
+    for p in range(n_patterns):
+        pat = dependent_round_kernel(keep, hash_prefix(seed, STREAM_JOINT, COORD_POOL, p))
+        for i in range(mp):
+            for j in range(npr):
+                out[i, p, j] = pat[i, j]
+    return out
+
+
+def pattern_pool(keep: np.ndarray, seed: int, n_patterns: int = JOINT_PATTERNS) -> np.ndarray:
+    """The pool of block patterns of a balanced ``keep`` (:func:`joint_keep`): uint8
+    ``(m', P, n')``, each ``[:, p, :]`` with the row / column sums of ``keep``."""
+    keep = np.ascontiguousarray(keep, dtype=np.float64)
+    return pattern_pool_kernel(keep, as_seed(seed), np.int64(n_patterns))
+
+
+def user_affinity(
+    indptr: np.ndarray, indices: np.ndarray, train: np.ndarray, n: int,
+    iterations: int = JOINT_ITERATIONS,
+) -> np.ndarray:  # fmt: skip
+    """The users' components of the top left singular vector of the 0/1 train matrix
+    (``iterations`` power iterations of ``R Rᵀ`` from the all-ones vector, float64)."""
+    import scipy.sparse as sp
+
+    m = indptr.shape[0] - 1
+    r = sp.csr_matrix((train.astype(np.float64), indices, indptr), shape=(m, n))
+    x = np.ones(m)
+    for _ in range(iterations):
+        x = r @ (r.T @ x)
+        norm = float(np.linalg.norm(x))
+        if norm == 0:
+            return np.zeros(m)
+        x /= norm
+    return x
+
+
+def joint_windows(
+    degree: np.ndarray, affinity: np.ndarray, window: int, tolerance: float = JOINT_TOLERANCE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Windows of rows with equal ``degree`` and close ``affinity``.
+
+    Rows sorted by (degree, affinity, index); a window closes when the degree changes, when
+    it holds ``window`` rows, or when the next affinity exceeds its first by more than
+    ``tolerance`` times the RMS affinity. Returns ``(order, starts, window_of)``: the sorted
+    rows (int64), the window boundaries in ``order`` (int64, ``starts[-1] = m``) and each
+    row's window (int64).
+
+    Examples
+    --------
+    >>> o, s, w = joint_windows(np.array([4, 5, 4, 4]), np.zeros(4), 2)
+    >>> o.tolist(), s.tolist(), w.tolist()
+    ([0, 2, 3, 1], [0, 2, 3, 4], [0, 2, 0, 1])
+    """
+    degree = np.asarray(degree, dtype=np.int64)
+    affinity = np.asarray(affinity, dtype=np.float64)
+    m = degree.shape[0]
+    order = np.lexsort((np.arange(m), affinity, degree)).astype(np.int64)
+    ds, xs = degree[order], affinity[order]
+    rms = float(np.sqrt(np.mean(affinity**2))) if m else 0.0
+    st = _window_starts(ds, xs, np.int64(window), tolerance * rms)
+    window_of = np.empty(m, np.int64)
+    window_of[order] = np.repeat(np.arange(st.shape[0] - 1, dtype=np.int64), np.diff(st))
+    return order, st, window_of
+
+
+@ngjit
+def _window_starts(ds: np.ndarray, xs: np.ndarray, window: IntLike, spread: float) -> np.ndarray:
+    """Window boundaries of the sorted degrees ``ds`` and affinities ``xs`` (with ``m``)."""
+    m = ds.shape[0]
+    out = np.empty(m + 1, np.int64)
+    out[0] = 0
+    if m == 0:
+        return out
+    n_out = 1
+    for k in range(1, m):
+        s0 = out[n_out - 1]
+        if ds[k] != ds[k - 1] or k - s0 >= window or xs[k] - xs[s0] > spread:
+            out[n_out] = k
+            n_out += 1
+    out[n_out] = m
+    return out[: n_out + 1]
+
+
+@ngjit
+def window_permutation_kernel(
+    order: np.ndarray, starts: np.ndarray, seed: IntLike, stream: IntLike, i: IntLike, j: IntLike
+) -> np.ndarray:
+    """``perm[order[s + x]] = order[s + f(x)]`` with ``f`` a Fisher–Yates shuffle of each
+    window ``[s, e)`` (draws ``to_unit(absorb(hp, s + k))``, ``hp`` from ``(seed, stream,
+    i, j)``): a permutation inside every window, as the stratified kind's."""
+    hp = hash_prefix(seed, stream, i, j)
+    perm = np.empty(order.shape[0], np.int64)
+    for w in range(starts.shape[0] - 1):
+        s = starts[w]
+        e = starts[w + 1]
+        for x in range(s, e):
+            perm[order[x]] = order[x]
+        for k in range(e - s - 1, 0, -1):
+            y: IntLike = np.int64(to_unit(absorb(hp, s + k)) * (k + 1))
+            if y > k:
+                y = k
+            a = order[s + k]
+            b = order[s + y]
+            tmp = perm[a]
+            perm[a] = perm[b]
+            perm[b] = tmp
+    return perm
+
+
+@ngjit
+def joint_slot_keys(
+    window_of: np.ndarray,
+    keep_row: np.ndarray,
+    blocks: np.ndarray,
+    src: np.ndarray,
+    slots: np.ndarray,
+    seed: IntLike,
+    i: IntLike,
+) -> np.ndarray:
+    """The JOINT kernels' key of each (block, slot): ``window_of[src[b, u]]``, with
+    :data:`TARGET_TEST_FLAG` in the block that gives the slot its test entries (drawn in
+    proportion to ``keep_row`` over ``blocks``, ``uniform(seed, STREAM_JOINT, i, t, 0)``)."""
+    nb = blocks.shape[0]
+    out = np.empty(src.shape, np.int64)
+    total = 0.0
+    for b in range(nb):
+        total += keep_row[blocks[b]]
+    for u in range(slots.shape[0]):
+        for b in range(nb):
+            out[b, u] = window_of[src[b, u]]
+        if total > 0.0:
+            x = uniform(seed, STREAM_JOINT, i, slots[u], 0) * total
+            acc = 0.0
+            pick = nb - 1
+            for b in range(nb):
+                acc += keep_row[blocks[b]]
+                if x < acc:
+                    pick = b
+                    break
+            out[pick, u] |= TARGET_TEST_FLAG
+    return out
+
+
+@ngjit
+def pattern_index(seed: IntLike, window: IntLike, rank: IntLike, n_patterns: IntLike) -> int:
+    """The pattern of train rank ``rank`` in the rows of window ``window``."""
+    return int(hash64(seed, STREAM_JOINT, COORD_PATTERN, window, rank) % np.uint64(n_patterns))
+
+
+@ngjit
+def rank_shift(seed: IntLike, row: IntLike, n_train: IntLike) -> int:
+    """The cyclic shift of source row ``row``'s train ranks (``0`` for an empty row)."""
+    if n_train <= 0:
+        return 0
+    return int(hash64(seed, STREAM_JOINT, COORD_SHIFT, row, 0) % np.uint64(n_train))
+
+
+@ngjit
+def joint_row_keep(
+    pool: np.ndarray,
+    j: IntLike,
+    seed: IntLike,
+    key: IntLike,
+    row: IntLike,
+    a: IntLike,
+    b: IntLike,
+    sign: np.ndarray,
+    pos: np.ndarray,
+) -> int:
+    """JOINT dropout of source row ``row`` (CSR ``[a, b)``) in block ``(i, j)``: fill ``pos``
+    with the kept positions (ascending) and return how many.
+
+    ``pool`` is the block row's ``(P, n')`` pattern table, ``key`` the row's window
+    ``w | TARGET_TEST_FLAG·f``. The train entry of rank ``x`` (its place among the row's
+    train entries) has rank ``q = (x + shift) mod d`` (:func:`rank_shift`) and is kept iff
+    ``pool[pattern_index(seed, w, q), j]``; test entries are kept iff ``f``.
+    """
+    w = key & _MASK
+    with_test = (key & TARGET_TEST_FLAG) != 0
+    n_train: IntLike = 0
+    for q in range(a, b):
+        n_train += np.int64(sign[q] > 0)
+    shift = rank_shift(seed, row, n_train)
+    hp = hash_prefix(seed, STREAM_JOINT, COORD_PATTERN, w)
+    n_pat = np.uint64(pool.shape[0])
+    x: IntLike = shift
+    nk: IntLike = 0
+    for q in range(a, b):
+        s = sign[q]
+        if s > 0:
+            if pool[np.int64(absorb(hp, x) % n_pat), j] != 0:
+                pos[nk] = q
+                nk += 1
+            x += 1
+            if x == n_train:
+                x = 0
+        elif s < 0 and with_test:
+            pos[nk] = q
+            nk += 1
+    return int(nk)
+
+
+__all__ = [
+    "JOINT_ITERATIONS",
+    "JOINT_PATTERNS",
+    "JOINT_TOLERANCE",
+    "SHARED_ROW",
+    "dependent_round_kernel",
+    "joint_keep",
+    "joint_row_keep",
+    "joint_slot_keys",
+    "joint_windows",
+    "pattern_index",
+    "pattern_pool",
+    "pattern_pool_kernel",
+    "rank_shift",
+    "user_affinity",
+    "window_permutation_kernel",
+]
