@@ -80,7 +80,7 @@ def test_reduce_target_interactions(capsys):
     ("argv", "code", "match"),
     [
         (["reduce", "default", "--factors", "0", "4"], EXIT_USAGE, "factors"),
-        (["reduce", "default", "--factors", "5000", "4"], EXIT_USAGE, "factors|rows"),
+        (["reduce", "default", "--factors", "5000", "5000"], EXIT_USAGE, "exceeds the rank"),
         (["reduce", "default"], EXIT_USAGE, "--factors"),
         (["info", "/nonexistent/ratings.csv"], EXIT_INPUT, "/nonexistent/ratings.csv"),
         (["download", "ml-2b", "--dest", "."], EXIT_USAGE, "ml-20m"),

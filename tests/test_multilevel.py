@@ -336,7 +336,10 @@ def test_cli_inner_factors_round_trip(tmp_path: Path) -> None:
     ("bad", "message"),
     [
         (["--inner-factors", "0", "2"], "--inner-factors 0 2: m' must be an integer >= 1, got 0"),
-        (["--inner-factors", "5000", "2"], "inner level 2 (factors (5000, 2), input 610 x 9724)"),
+        (
+            ["--inner-factors", "5000", "5000"],
+            "inner level 2 (factors (5000, 5000), input 610 x 9724)",
+        ),
         (["--inner-factors", "2", "2", "--reduced", "x"], None),
         (["--inner-factors", "2"], None),
         (["--inner-factors", "2", "two"], None),
@@ -368,7 +371,7 @@ def test_cli_bad_inner_factors(
         {"inner_factors": [(2.5, 2)]},
         {"inner_factors": [(True, 2)]},
         {"inner_factors": [(2, 2)], "shuffle": "nope"},
-        {"inner_factors": [(700, 2)]},
+        {"inner_factors": [(700, 700)]},
     ],
 )
 def test_bad_parameters_raise_parameter_error(small: SplitData, kwargs: dict) -> None:
