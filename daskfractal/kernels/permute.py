@@ -145,7 +145,7 @@ def _decrypt(y: np.uint64, keys: np.ndarray, t: np.uint64, a: np.uint64, b: np.u
 
 
 @ngjit
-def feistel_at(x: IntLike, keys: np.ndarray, size: IntLike, w: IntLike) -> int:
+def feistel_at(x: IntLike, keys: np.ndarray, size: IntLike, w: IntLike) -> np.int64:
     """``pi(x)`` for ``0 <= x < size``: the Feistel network of window ``w`` (tweak
     :func:`window_tweak`), cycle-walked onto ``[0, size)``.
 
@@ -167,7 +167,7 @@ def feistel_at(x: IntLike, keys: np.ndarray, size: IntLike, w: IntLike) -> int:
 
 
 @ngjit
-def feistel_inverse_at(y: IntLike, keys: np.ndarray, size: IntLike, w: IntLike) -> int:
+def feistel_inverse_at(y: IntLike, keys: np.ndarray, size: IntLike, w: IntLike) -> np.int64:
     """``pi^-1(y)`` for ``0 <= y < size`` (see :func:`feistel_at`)."""
     if size <= 1:
         return np.int64(y)
@@ -294,9 +294,7 @@ def feistel_permutation_kernel(
     tw = np.empty(BATCH, np.uint64)
     lb = np.empty(BATCH, np.uint64)
     rb = np.empty(BATCH, np.uint64)
-    _permutation_into(
-        perm, order, max(size, 1), feistel_keys(seed, stream, i, j), vals, tw, lb, rb
-    )
+    _permutation_into(perm, order, max(size, 1), feistel_keys(seed, stream, i, j), vals, tw, lb, rb)
     return perm
 
 

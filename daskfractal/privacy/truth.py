@@ -110,6 +110,7 @@ class LevelTruth:
         ``format_version`` (default: the current one)."""
         level = level_of(params)
         n = signed.shape[1]
+        old = format_version is not None and int(format_version) < COMPUTED_PERMUTATIONS_FORMAT
         return cls(
             seed=int(level["seed"]),
             shuffle=str(level["shuffle"]),
@@ -117,7 +118,7 @@ class LevelTruth:
             n_blocks=int(n_blocks),
             row_degree=np.diff(signed.indptr).astype(np.int64),
             col_degree=np.bincount(signed.indices, minlength=n).astype(np.int64),
-            legacy=format_version is not None and int(format_version) < COMPUTED_PERMUTATIONS_FORMAT,
+            legacy=old,
         )
 
     def _table(self, size: int, stream: int, i: int, degree: np.ndarray) -> np.ndarray:
