@@ -123,6 +123,8 @@ def test_the_kept_train_entries_are_a_uniform_choice_of_positions():
 
 
 def test_window_permutations_stay_inside_windows():
+    from daskfractal.kernels import reference as R
+
     deg = np.array([5, 4, 5, 4, 4, 9, 5])
     order, starts, window_of = J.joint_windows(deg, np.zeros(7), 64)
     for i, j in [(0, 0), (1, 2), (3, 1)]:
@@ -130,6 +132,7 @@ def test_window_permutations_stay_inside_windows():
         assert sorted(perm.tolist()) == list(range(7))
         np.testing.assert_array_equal(window_of[perm], window_of)
         np.testing.assert_array_equal(deg[perm], deg)
+        np.testing.assert_array_equal(perm, R.window_permutation(order, starts, 7, 1, i, j))
 
 
 def test_the_numba_emit_matches_the_reference_decisions():
@@ -201,6 +204,35 @@ def test_user_and_item_degrees_are_exact_multiples(kcore, factors):
     np.testing.assert_array_equal(np.diff(got.test.indptr), 1)
     assert got.train.multiply(got.test).nnz == 0
     assert got.train_timestamps is not None and got.train_timestamps.shape == (tr.nnz,)
+
+
+def test_joint_tasks_compute_the_reference_permutations(kcore):
+    """The row sources tasks compute (the inverse Feistel bijection of each window, for
+    their own slots) and the shared column permutations are the NumPy specification's;
+    no whole-block row table is cached."""
+    from daskfractal.expansion import _plan
+    from daskfractal.kernels import reference as R
+    from daskfractal.kernels.rng import STREAM_ROW_PERM
+
+    _plan._TABLES.clear()
+    plan = dfr.expand(kcore, factors=(3, 4), shuffle="stratified", dropout="joint", seed=6).plan
+    slots = np.array([0, 5, 17, plan.m - 1], np.int64)
+    for i in range(3):
+        blocks, src, _ = _plan.slot_tables(plan, i, slots)
+        want = R.window_source_rows(
+            plan.joint_order, plan.joint_starts, 6, STREAM_ROW_PERM, i, blocks, slots
+        )
+        np.testing.assert_array_equal(src, want)
+        np.testing.assert_array_equal(
+            plan.joint_window[src], np.broadcast_to(plan.joint_window[slots], src.shape)
+        )
+        for j in range(4):
+            np.testing.assert_array_equal(
+                _plan.column_permutation(plan, i, j), RJ.shared_column_permutation(plan.n, 6, j)
+            )
+    assert not [k for k in _plan._TABLES._tables if k[1] == "rows"]
+    assert {k[2] for k in _plan._TABLES._tables if k[1] == "cols"} == {int(J.SHARED_ROW)}
+    _plan._TABLES.clear()
 
 
 def test_joint_needs_the_stratified_shuffle(kcore):

@@ -21,6 +21,10 @@ ratings, users of a 5-core). JOINT fixes both sums at once:
   component of the top singular vector, which keeps σ₁ at Theorem 1): the n' rows a
   synthetic user copies share one window, so its degree is ``Σ_q Σ_j pattern_q[i, j] =
   a · d``. Windows (:func:`joint_windows`) hold at most ``--window`` rows.
+* Both permutations are computed, never tabled per block row: a window's rows get the
+  keyed Feistel bijection of the window (:func:`.permute.window_source_rows_kernel` gives a
+  task's slots their sources), and the column permutation of block column ``j`` is the
+  block bijection keyed by ``(seed, STREAM_COL_PERM, SHARED_ROW, j)``.
 
 The test entries of a synthetic user are those of the row it copies in one block,
 drawn in proportion to ``keep[i, j]``. Every decision is a pure function of (seed, block,
@@ -33,6 +37,7 @@ import numpy as np
 
 from ._jit import IntLike, ngjit
 from .dropout import TARGET_TEST_FLAG
+from .permute import fill_windows_kernel
 from .rng import STREAM_JOINT, absorb, as_seed, hash64, hash_prefix, to_unit, uniform
 
 #: patterns in the pool (``m'·P·n'`` bytes per plan)
@@ -280,25 +285,12 @@ def _window_starts(ds: np.ndarray, xs: np.ndarray, window: IntLike, spread: floa
 def window_permutation_kernel(
     order: np.ndarray, starts: np.ndarray, seed: IntLike, stream: IntLike, i: IntLike, j: IntLike
 ) -> np.ndarray:
-    """``perm[order[s + x]] = order[s + f(x)]`` with ``f`` a Fisher–Yates shuffle of each
-    window ``[s, e)`` (draws ``to_unit(absorb(hp, s + k))``, ``hp`` from ``(seed, stream,
-    i, j)``): a permutation inside every window, as the stratified kind's."""
-    hp = hash_prefix(seed, stream, i, j)
+    """``perm[order[s + x]] = order[s + f_w(x)]`` with ``f_w`` the computed bijection of
+    window ``w = [s, e)`` (:func:`.permute.fill_windows_kernel`, keys from ``(seed, stream,
+    i, j)``): a permutation inside every window. The expansion never builds it: its tasks
+    compute their slots' sources by the inverse (:func:`.permute.window_source_rows_kernel`)."""
     perm = np.empty(order.shape[0], np.int64)
-    for w in range(starts.shape[0] - 1):
-        s = starts[w]
-        e = starts[w + 1]
-        for x in range(s, e):
-            perm[order[x]] = order[x]
-        for k in range(e - s - 1, 0, -1):
-            y: IntLike = np.int64(to_unit(absorb(hp, s + k)) * (k + 1))
-            if y > k:
-                y = k
-            a = order[s + k]
-            b = order[s + y]
-            tmp = perm[a]
-            perm[a] = perm[b]
-            perm[b] = tmp
+    fill_windows_kernel(perm, order, starts, seed, stream, i, j)
     return perm
 
 
