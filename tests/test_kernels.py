@@ -142,7 +142,7 @@ def test_block_permutation_uniform():
 
 
 @pytest.mark.parametrize("window", [1, 2, 3, 5, 64])
-@pytest.mark.parametrize("size", [0, 1, 10, 57])
+@pytest.mark.parametrize("size", [0, 1, 10, 57, 124])  # 124 = 64 + 60: A of 60 is 9 > 8
 def test_stratified_permutation(size, window):
     g = np.random.default_rng(size * 100 + window)
     degree = g.integers(0, 6, size)

@@ -23,9 +23,10 @@ window's own length, tweaked by the window's number; the inverse for a task's sl
 task computes the source row of each of its own output slots with the inverse
 (:func:`source_rows_kernel`), so its memory is its slots × its blocks, whatever the number
 of users or blocks. Item permutations are materialized per block from the same bijection
-(:func:`fill_table_kernel`): a table of ``n`` items costs about 20 ns an item once per
-process, where computing ``sigma(c)`` per emitted entry would cost 40 to 80 ns for each of
-the (far more numerous) entries.
+(:func:`fill_block_kernel`): a table of ``n`` items costs about 14 ns an item once per
+process and block, where computing ``sigma(c)`` per emitted entry costs about 100 ns (one
+element at a time) for each of the entries, which outnumber the items wherever the
+expansion is large.
 
 **The bijection.** A keyed Feistel network on a mixed-radix domain with cycle-walking. For
 a domain of ``size >= 2`` elements, ``B = max(2, isqrt(size))`` and ``A = max(2, ceil(size
@@ -51,10 +52,14 @@ visibly not, over 5 elements); of 6 elements the 720 permutations all occur but 
 equally often, a known limit of small Feistel networks. The full 64-bit mixer
 (``absorb``, three multiplications) as the round function cost 119 ns an evaluation one at
 a time on a 138,493-element domain, 274 ns on a binary domain with its cycle-walks; the
-two-multiplication round function costs 85 ns one at a time and about 19 ns when the
-kernels evaluate a batch of elements round by round (independent elements overlap in the
-pipeline). Building a Fisher-Yates table costs 3 to 7 ns an element, but a table per block
-is what makes memory grow with the blocks.
+two-multiplication round function costs 85 ns one at a time. The kernels evaluate batches
+round by round (independent elements overlap in the pipeline) and, where many elements
+share a tweak (a whole block, a stratified window of a table), first tabulate the round
+function over its ``A + B`` possible inputs per round, so that a round is a lookup
+(:func:`_round_tables`, the same values): ``benchmarks/bench_permute.py`` measures about
+19 ns a slot for the block kind's source rows, 35 ns for the stratified kind's (a tweak per
+element), 14 ns an item for an item table, against 4 to 7 ns an element for the
+Fisher-Yates tables, which a process would have to keep per block.
 
 Store format 1 and 2 used Fisher-Yates tables (:func:`legacy_permutation_table`, kept to
 audit those stores); format 3 uses the computed bijection.
@@ -150,6 +155,53 @@ def _decrypt(y: np.uint64, keys: np.ndarray, t: np.uint64, a: np.uint64, b: np.u
 
 
 @ngjit
+def _round_tables(
+    keys: np.ndarray, t: np.uint64, a: np.uint64, b: np.uint64, fa: np.ndarray, fb: np.ndarray
+) -> None:
+    """``fa[r, v] = h(k_2r ^ t, v, A)`` for ``v < B`` and ``fb[r, v] = h(k_2r+1 ^ t, v, B)``
+    for ``v < A``: every value the rounds can use, so that evaluating many elements with
+    one tweak costs lookups (``FEISTEL_ROUNDS · (A + B)`` hashes instead of
+    ``2 · FEISTEL_ROUNDS`` an element)."""
+    for r in range(FEISTEL_ROUNDS):
+        k0 = keys[2 * r] ^ t
+        k1 = keys[2 * r + 1] ^ t
+        for v in range(b):
+            fa[r, v] = _h(k0, np.uint64(v), a)
+        for v in range(a):
+            fb[r, v] = _h(k1, np.uint64(v), b)
+
+
+@ngjit
+def _walk_tab(
+    x: np.uint64, fa: np.ndarray, fb: np.ndarray, a: np.uint64, b: np.uint64, size: np.uint64,
+    inverse: bool,
+) -> np.uint64:  # fmt: skip
+    """The network (or its inverse) from the round tables, cycle-walked below ``size``."""
+    while True:
+        left = x // b
+        right = x - left * b
+        if inverse:
+            for r in range(FEISTEL_ROUNDS - 1, -1, -1):
+                right += b - fb[r, left]
+                if right >= b:
+                    right -= b
+                left += a - fa[r, right]
+                if left >= a:
+                    left -= a
+        else:
+            for r in range(FEISTEL_ROUNDS):
+                left += fa[r, right]
+                if left >= a:
+                    left -= a
+                right += fb[r, left]
+                if right >= b:
+                    right -= b
+        x = left * b + right
+        if x < size:
+            return x
+
+
+@ngjit
 def feistel_at(x: IntLike, keys: np.ndarray, size: IntLike, w: IntLike) -> np.int64:
     """``pi(x)`` for ``0 <= x < size``: the Feistel network of window ``w`` (tweak
     :func:`window_tweak`), cycle-walked onto ``[0, size)``.
@@ -242,49 +294,82 @@ def _window_into(
     length: IntLike,
     keys: np.ndarray,
     t: np.uint64,
-    vals: np.ndarray,
-    tw: np.ndarray,
-    lb: np.ndarray,
-    rb: np.ndarray,
+    fa: np.ndarray,
+    fb: np.ndarray,
 ) -> None:
     """``perm[order[w0 + x]] = order[w0 + f(x)]`` for the bijection ``f`` of ``[0, length)``
-    with tweak ``t`` (``order`` empty: the identity order)."""
+    with tweak ``t`` (``order`` empty: the identity order); ``fa`` / ``fb``: scratch for
+    the round tables."""
     ident = order.shape[0] == 0
+    if length < 2:
+        for x in range(length):
+            if ident:
+                perm[w0 + x] = w0 + x
+            else:
+                perm[order[w0 + x]] = order[w0 + x]
+        return
+    a, b = feistel_split(length)
+    _round_tables(keys, t, a, b, fa, fb)
+    lim = np.uint64(length)
+    lb = np.empty(BATCH, np.uint64)
+    rb = np.empty(BATCH, np.uint64)
+    left = np.uint64(0)
+    right = np.uint64(0)
     for c0 in range(0, length, BATCH):
         n = min(BATCH, length - c0)
+        for e in range(n):  # x = c0 + e = left·B + right, counted without a division
+            lb[e] = left
+            rb[e] = right
+            right += np.uint64(1)
+            if right == b:
+                right = np.uint64(0)
+                left += np.uint64(1)
+        # round by round over the batch: independent lookups overlap
+        for r in range(FEISTEL_ROUNDS):
+            for e in range(n):
+                v = lb[e] + fa[r, rb[e]]
+                lb[e] = v - a if v >= a else v
+            for e in range(n):
+                v = rb[e] + fb[r, lb[e]]
+                rb[e] = v - b if v >= b else v
         for e in range(n):
-            vals[e] = np.uint64(c0 + e)
-            tw[e] = t
-        if length >= 2:
-            _feistel_batch(vals, tw, n, keys, length, False, lb, rb)
-        for e in range(n):
+            y = lb[e] * b + rb[e]
+            if y >= lim:
+                y = _walk_tab(y, fa, fb, a, b, lim, False)
+            x = c0 + e
             if ident:
-                perm[w0 + c0 + e] = w0 + np.int64(vals[e])
+                perm[w0 + x] = w0 + np.int64(y)
             else:
-                perm[order[w0 + c0 + e]] = order[w0 + np.int64(vals[e])]
+                perm[order[w0 + x]] = order[w0 + np.int64(y)]
+
+
+@ngjit
+def _scratch(size: IntLike) -> tuple[np.ndarray, np.ndarray]:
+    """Round tables big enough for any domain of at most ``size`` elements."""
+    if size < 2:
+        return np.empty((FEISTEL_ROUNDS, 2), np.uint64), np.empty((FEISTEL_ROUNDS, 2), np.uint64)
+    a, b = feistel_split(size)
+    # a shorter domain L <= size has B_L <= B and A_L <= B_L + 2 (L < (B_L + 1)**2)
+    w = max(np.int64(a), np.int64(b)) + 3
+    return np.empty((FEISTEL_ROUNDS, w), np.uint64), np.empty((FEISTEL_ROUNDS, w), np.uint64)
 
 
 @ngjit
 def _permutation_into(
-    perm: np.ndarray,
-    order: np.ndarray,
-    window: IntLike,
-    keys: np.ndarray,
-    vals: np.ndarray,
-    tw: np.ndarray,
-    lb: np.ndarray,
-    rb: np.ndarray,
+    perm: np.ndarray, order: np.ndarray, window: IntLike, keys: np.ndarray
 ) -> None:
     """Fill ``perm`` with the permutation of block keys ``keys``: one window over the
     identity order when ``order`` is empty (block kind), else the windows of ``order``."""
     size = perm.shape[0]
     if order.shape[0] == 0:
-        _window_into(perm, order, 0, size, keys, window_tweak(keys, 0), vals, tw, lb, rb)
+        fa, fb = _scratch(size)
+        _window_into(perm, order, 0, size, keys, window_tweak(keys, 0), fa, fb)
         return
+    fa, fb = _scratch(min(np.int64(window), np.int64(size)))
     w = 0
     for w0 in range(0, size, window):
         length = min(window, size - w0)
-        _window_into(perm, order, w0, length, keys, window_tweak(keys, w), vals, tw, lb, rb)
+        _window_into(perm, order, w0, length, keys, window_tweak(keys, w), fa, fb)
         w += 1
 
 
@@ -295,11 +380,7 @@ def feistel_permutation_kernel(
     """``perm[x] = feistel_at(x, feistel_keys(seed, stream, i, j), size, 0)`` (int64)."""
     perm = np.empty(size, np.int64)
     order = np.empty(0, np.int64)
-    vals = np.empty(BATCH, np.uint64)
-    tw = np.empty(BATCH, np.uint64)
-    lb = np.empty(BATCH, np.uint64)
-    rb = np.empty(BATCH, np.uint64)
-    _permutation_into(perm, order, max(size, 1), feistel_keys(seed, stream, i, j), vals, tw, lb, rb)
+    _permutation_into(perm, order, max(size, 1), feistel_keys(seed, stream, i, j))
     return perm
 
 
@@ -320,11 +401,7 @@ def stratified_permutation_kernel(
     perm = np.empty(size, np.int64)
     if size == 0:
         return perm
-    vals = np.empty(BATCH, np.uint64)
-    tw = np.empty(BATCH, np.uint64)
-    lb = np.empty(BATCH, np.uint64)
-    rb = np.empty(BATCH, np.uint64)
-    _permutation_into(perm, order, window, feistel_keys(seed, stream, i, j), vals, tw, lb, rb)
+    _permutation_into(perm, order, window, feistel_keys(seed, stream, i, j))
     return perm
 
 
@@ -343,11 +420,7 @@ def fill_block_kernel(
     ``order``."""
     if out.shape[0] == 0:
         return
-    vals = np.empty(BATCH, np.uint64)
-    tw = np.empty(BATCH, np.uint64)
-    lb = np.empty(BATCH, np.uint64)
-    rb = np.empty(BATCH, np.uint64)
-    _permutation_into(out, order, window, feistel_keys(seed, stream, i, j), vals, tw, lb, rb)
+    _permutation_into(out, order, window, feistel_keys(seed, stream, i, j))
 
 
 @ngjit
@@ -405,9 +478,37 @@ def source_rows_kernel(
     rb = np.empty(BATCH, np.uint64)
     base = np.empty(BATCH, np.int64)  # first position of each element's window
     idx = np.empty(BATCH, np.int64)  # the slot number u of each element
+    # block kind, one tweak: the round tables cost ROUNDS · (A + B) hashes a block, then a
+    # slot costs lookups; worth it from about A + B slots (same values either way)
+    ta, tb = feistel_split(size)
+    tables = not strat and ns >= np.int64(ta + tb)
+    fa, fb = _scratch(size if tables else 0)
     for bb in range(blocks.shape[0]):
         keys = feistel_keys(seed, stream, i, blocks[bb])
         t0 = window_tweak(keys, 0)
+        if tables:
+            _round_tables(keys, t0, ta, tb, fa, fb)
+            lim = np.uint64(size)
+            for c0 in range(0, ns, BATCH):
+                n = min(BATCH, ns - c0)
+                for e in range(n):  # round by round over the batch: lookups overlap
+                    y = np.uint64(slots[c0 + e])
+                    left = y // tb
+                    lb[e] = left
+                    rb[e] = y - left * tb
+                for r in range(FEISTEL_ROUNDS - 1, -1, -1):
+                    for e in range(n):
+                        v = rb[e] + tb - fb[r, lb[e]]
+                        rb[e] = v - tb if v >= tb else v
+                    for e in range(n):
+                        v = lb[e] + ta - fa[r, rb[e]]
+                        lb[e] = v - ta if v >= ta else v
+                for e in range(n):
+                    src = lb[e] * tb + rb[e]
+                    if src >= lim:
+                        src = _walk_tab(src, fa, fb, ta, tb, lim, True)
+                    out[bb, c0 + e] = np.int64(src)
+            continue
         n = 0
         for u in range(ns):
             t = slots[u]
