@@ -566,14 +566,14 @@ def fill_windows_kernel(
     bijection ``f_w`` of its length with the tweak :func:`window_tweak` ``(keys, w)``,
     ``out[order[s + x]] = order[s + f_w(x)]``. Regular ``starts`` (``0, window, 2·window,
     ..., size``) give exactly :func:`stratified_permutation_kernel`."""
-    vals = np.empty(BATCH, np.uint64)
-    tw = np.empty(BATCH, np.uint64)
-    lb = np.empty(BATCH, np.uint64)
-    rb = np.empty(BATCH, np.uint64)
+    longest = np.int64(0)
+    for w in range(starts.shape[0] - 1):
+        longest = max(longest, starts[w + 1] - starts[w])
+    fa, fb = _scratch(longest)  # round tables for any window
     keys = feistel_keys(seed, stream, i, j)
     for w in range(starts.shape[0] - 1):
         s = starts[w]
-        _window_into(out, order, s, starts[w + 1] - s, keys, window_tweak(keys, w), vals, tw, lb, rb)
+        _window_into(out, order, s, starts[w + 1] - s, keys, window_tweak(keys, w), fa, fb)
 
 
 @ngjit
@@ -1021,6 +1021,7 @@ __all__ = [
     "feistel_split",
     "fill_block_kernel",
     "fill_table_kernel",
+    "fill_windows_kernel",
     "invert_permutation",
     "invert_permutation_kernel",
     "legacy_fill_table_kernel",
@@ -1033,6 +1034,5 @@ __all__ = [
     "window_permutation",
     "window_source_rows",
     "window_source_rows_kernel",
-    "fill_windows_kernel",
     "window_tweak",
 ]

@@ -613,8 +613,8 @@ __all__ = [
     "source_rows",
     "stratified_permutation",
     "targeted_row_counts",
-    "window_permutation",
-    "window_source_rows",
     "to_unit",
     "uniform",
+    "window_permutation",
+    "window_source_rows",
 ]
