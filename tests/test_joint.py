@@ -235,6 +235,49 @@ def test_joint_tasks_compute_the_reference_permutations(kcore):
     _plan._TABLES.clear()
 
 
+@settings(max_examples=60, deadline=None)
+@given(nw=st.integers(0, 12), npr=st.integers(1, 6), seed=st.integers(0, 2**64 - 1), data=st.data())
+def test_window_count_table_matches_the_reference(nw, npr, seed, data):
+    g = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    pool = g.integers(0, 2, (data.draw(st.integers(1, 40)), npr)).astype(np.uint8)
+    windows = g.integers(0, 10**6, nw).astype(np.int64)
+    degrees = g.integers(0, 60, nw).astype(np.int64)
+    blocks = np.sort(g.choice(npr, data.draw(st.integers(1, npr)), replace=False)).astype(np.int64)
+    got = J.window_count_table(pool, windows, degrees, blocks, np.uint64(seed))
+    np.testing.assert_array_equal(got, RJ.window_count_table(pool, windows, degrees, blocks, seed))
+    # what a row of the window keeps, whatever the row (its ranks are only rotated)
+    for k in range(nw):
+        sign = np.ones(degrees[k], np.int8)
+        for row in (3, 77):
+            for b, j in enumerate(blocks.tolist()):
+                kept = RJ.joint_row_keep(pool, j, seed, int(windows[k]), row, sign)
+                assert kept.sum() == got[k, b]
+
+
+@pytest.mark.parametrize("policy", ["all", "one"])
+def test_joint_count_table_gives_the_per_entry_counts(kcore, policy):
+    """The count pass from the window table equals the per-entry count kernel (the emit
+    pass's decisions), slot by slot and block by block."""
+    from daskfractal.expansion import _plan
+    from daskfractal.kernels.dropout import as_mode, as_test_policy
+
+    ex = dfr.expand(
+        kcore, factors=(3, 4), shuffle="stratified", dropout="joint", seed=8, test_policy=policy
+    )
+    plan = ex.plan
+    for i, (t0, t1) in [(0, (0, plan.m)), (2, (17, 911))]:
+        got = _plan.count_slots(plan, i, t0, t1)
+        blocks, src, keys = _plan.slot_tables(plan, i, np.arange(t0, t1, dtype=np.int64))
+        want = E.count_rows_kernel(
+            plan.src.indptr, plan.src.sign, blocks, src,
+            np.ascontiguousarray(plan.keep[i], dtype=np.float64), np.uint64(8), i, t0, t1,
+            as_mode("joint"), keys, plan.joint_pool[i], as_test_policy(policy),
+        )  # fmt: skip
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert got[0].sum() > 0 and got[3].sum() > 0
+
+
 def test_joint_needs_the_stratified_shuffle(kcore):
     with pytest.raises(ParameterError, match="shuffle='stratified'"):
         dfr.expand(kcore, factors=(2, 2), shuffle="block", dropout="joint", seed=1)

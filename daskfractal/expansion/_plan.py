@@ -315,6 +315,41 @@ def slot_tables(plan: Plan, i: int, slots: np.ndarray) -> tuple[np.ndarray, np.n
     return blocks, src, counts
 
 
+def _joint_window_degree(plan: Plan) -> np.ndarray:
+    """The train degree of each joint window's rows (one per window, int64, cached)."""
+
+    def build() -> np.ndarray:
+        assert plan.joint_order is not None and plan.joint_starts is not None
+        cs = np.zeros(plan.src.sign.shape[0] + 1, np.int64)
+        np.cumsum(plan.src.sign > 0, out=cs[1:])
+        indptr = plan.src.indptr
+        first = plan.joint_order[plan.joint_starts[:-1]]
+        return (cs[indptr[first + 1]] - cs[indptr[first]]).astype(np.int64)
+
+    return _TABLES.get((plan.token, "joint_degree"), build)
+
+
+def _joint_counts(
+    plan: Plan, i: int, slots: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The joint dropout's count pass (:func:`count_slots`): a row's train count in a block
+    depends only on its window, so the windows of the task's slots get one count table of
+    this block row (:func:`joint.window_count_table`) and the slots read it."""
+    assert plan.joint_window is not None and plan.joint_pool is not None
+    blocks, src, keys = slot_tables(plan, i, slots)
+    windows, slot_window = np.unique(plan.joint_window[slots], return_inverse=True)
+    table = joint.window_count_table(
+        plan.joint_pool[i], windows, _joint_window_degree(plan)[windows], blocks,
+        as_seed(plan.seed),
+    )  # fmt: skip
+    return joint.joint_count_rows_kernel(
+        plan.src.indptr, plan.src.sign, blocks, src, keys, table,
+        slot_window.astype(np.int64).reshape(-1),
+        np.ascontiguousarray(plan.keep[i], dtype=np.float64),
+        plan.test_policy == "one",
+    )  # fmt: skip
+
+
 def pattern_table(plan: Plan, i: int) -> np.ndarray:
     """The joint dropout's ``(P, n')`` patterns of block row ``i`` (empty otherwise)."""
     if plan.joint_pool is None:
@@ -351,6 +386,8 @@ def count_slots(
         Kept entries per block (test before the ``one`` policy).
     """
 
+    if plan.dropout == "joint":
+        return _joint_counts(plan, i, np.arange(t0, t1, dtype=np.int64))
     blocks, src, counts = slot_tables(plan, i, np.arange(t0, t1, dtype=np.int64))
     return count_rows_kernel(
         plan.src.indptr,
