@@ -27,8 +27,10 @@ ratings, users of a 5-core). JOINT fixes both sums at once:
   block bijection keyed by ``(seed, STREAM_COL_PERM, SHARED_ROW, j)``.
 
 The test entries of a synthetic user are those of the row it copies in one block,
-drawn in proportion to ``keep[i, j]``. Every decision is a pure function of (seed, block,
-row, rank) and of the small per-plan tables (pool, windows).
+drawn in proportion to ``keep[i, j]``. The count pass needs no per-entry work: a row's kept
+train entries in a block depend only on its window (:func:`window_count_table`). Every
+decision is a pure function of (seed, block, row, rank) and of the small per-plan tables
+(pool, windows).
 """
 
 from __future__ import annotations
