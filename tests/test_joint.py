@@ -123,6 +123,8 @@ def test_the_kept_train_entries_are_a_uniform_choice_of_positions():
 
 
 def test_window_permutations_stay_inside_windows():
+    from daskfractal.kernels import reference as R
+
     deg = np.array([5, 4, 5, 4, 4, 9, 5])
     order, starts, window_of = J.joint_windows(deg, np.zeros(7), 64)
     for i, j in [(0, 0), (1, 2), (3, 1)]:
@@ -130,6 +132,7 @@ def test_window_permutations_stay_inside_windows():
         assert sorted(perm.tolist()) == list(range(7))
         np.testing.assert_array_equal(window_of[perm], window_of)
         np.testing.assert_array_equal(deg[perm], deg)
+        np.testing.assert_array_equal(perm, R.window_permutation(order, starts, 7, 1, i, j))
 
 
 def test_the_numba_emit_matches_the_reference_decisions():
@@ -201,6 +204,78 @@ def test_user_and_item_degrees_are_exact_multiples(kcore, factors):
     np.testing.assert_array_equal(np.diff(got.test.indptr), 1)
     assert got.train.multiply(got.test).nnz == 0
     assert got.train_timestamps is not None and got.train_timestamps.shape == (tr.nnz,)
+
+
+def test_joint_tasks_compute_the_reference_permutations(kcore):
+    """The row sources tasks compute (the inverse Feistel bijection of each window, for
+    their own slots) and the shared column permutations are the NumPy specification's;
+    no whole-block row table is cached."""
+    from daskfractal.expansion import _plan
+    from daskfractal.kernels import reference as R
+    from daskfractal.kernels.rng import STREAM_ROW_PERM
+
+    _plan._TABLES.clear()
+    plan = dfr.expand(kcore, factors=(3, 4), shuffle="stratified", dropout="joint", seed=6).plan
+    slots = np.array([0, 5, 17, plan.m - 1], np.int64)
+    for i in range(3):
+        blocks, src, _ = _plan.slot_tables(plan, i, slots)
+        want = R.window_source_rows(
+            plan.joint_order, plan.joint_starts, 6, STREAM_ROW_PERM, i, blocks, slots
+        )
+        np.testing.assert_array_equal(src, want)
+        np.testing.assert_array_equal(
+            plan.joint_window[src], np.broadcast_to(plan.joint_window[slots], src.shape)
+        )
+        for j in range(4):
+            np.testing.assert_array_equal(
+                _plan.column_permutation(plan, i, j), RJ.shared_column_permutation(plan.n, 6, j)
+            )
+    assert not [k for k in _plan._TABLES._tables if k[1] == "rows"]
+    assert {k[2] for k in _plan._TABLES._tables if k[1] == "cols"} == {int(J.SHARED_ROW)}
+    _plan._TABLES.clear()
+
+
+@settings(max_examples=60, deadline=None)
+@given(nw=st.integers(0, 12), npr=st.integers(1, 6), seed=st.integers(0, 2**64 - 1), data=st.data())
+def test_window_count_table_matches_the_reference(nw, npr, seed, data):
+    g = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    pool = g.integers(0, 2, (data.draw(st.integers(1, 40)), npr)).astype(np.uint8)
+    windows = g.integers(0, 10**6, nw).astype(np.int64)
+    degrees = g.integers(0, 60, nw).astype(np.int64)
+    blocks = np.sort(g.choice(npr, data.draw(st.integers(1, npr)), replace=False)).astype(np.int64)
+    got = J.window_count_table(pool, windows, degrees, blocks, np.uint64(seed))
+    np.testing.assert_array_equal(got, RJ.window_count_table(pool, windows, degrees, blocks, seed))
+    # what a row of the window keeps, whatever the row (its ranks are only rotated)
+    for k in range(nw):
+        sign = np.ones(degrees[k], np.int8)
+        for row in (3, 77):
+            for b, j in enumerate(blocks.tolist()):
+                kept = RJ.joint_row_keep(pool, j, seed, int(windows[k]), row, sign)
+                assert kept.sum() == got[k, b]
+
+
+@pytest.mark.parametrize("policy", ["all", "one"])
+def test_joint_count_table_gives_the_per_entry_counts(kcore, policy):
+    """The count pass from the window table equals the per-entry count kernel (the emit
+    pass's decisions), slot by slot and block by block."""
+    from daskfractal.expansion import _plan
+    from daskfractal.kernels.dropout import as_mode, as_test_policy
+
+    ex = dfr.expand(
+        kcore, factors=(3, 4), shuffle="stratified", dropout="joint", seed=8, test_policy=policy
+    )
+    plan = ex.plan
+    for i, (t0, t1) in [(0, (0, plan.m)), (2, (17, 911))]:
+        got = _plan.count_slots(plan, i, t0, t1)
+        blocks, src, keys = _plan.slot_tables(plan, i, np.arange(t0, t1, dtype=np.int64))
+        want = E.count_rows_kernel(
+            plan.src.indptr, plan.src.sign, blocks, src,
+            np.ascontiguousarray(plan.keep[i], dtype=np.float64), np.uint64(8), i, t0, t1,
+            as_mode("joint"), keys, plan.joint_pool[i], as_test_policy(policy),
+        )  # fmt: skip
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert got[0].sum() > 0 and got[3].sum() > 0
 
 
 def test_joint_needs_the_stratified_shuffle(kcore):

@@ -142,7 +142,7 @@ def test_block_permutation_uniform():
 
 
 @pytest.mark.parametrize("window", [1, 2, 3, 5, 64])
-@pytest.mark.parametrize("size", [0, 1, 10, 57])
+@pytest.mark.parametrize("size", [0, 1, 10, 57, 124])  # 124 = 64 + 60: A of 60 is 9 > 8
 def test_stratified_permutation(size, window):
     g = np.random.default_rng(size * 100 + window)
     degree = g.integers(0, 6, size)
@@ -205,6 +205,98 @@ def test_permutation_table(kind):
     np.testing.assert_array_equal(part[~active], np.tile(np.arange(40), (3, 1)))
     with pytest.raises(ValueError, match="active"):
         P.permutation_table(kind, 40, 3, K.STREAM_COL_PERM, 1, 5, **kw, active=active[:2])
+
+
+@settings(deadline=None, database=None, max_examples=60)
+@given(
+    st.sampled_from(["block", "stratified", "none"]),
+    st.integers(0, 300),
+    st.integers(1, 80),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 50),
+    st.data(),
+)
+def test_source_rows_property(kind, size, window, seed, i, data):
+    """The sources a task computes for its own slots (the inverse network, no table) are
+    the inverse of the whole table, at those slots, for any slots and blocks."""
+    degree = np.random.default_rng(size).integers(0, 5, size)
+    kw = {"degree": degree, "window": window} if kind == "stratified" else {}
+    slots = np.array(data.draw(st.lists(st.integers(0, max(size - 1, 0)), max_size=40)))
+    slots = slots[slots < size].astype(np.int64)
+    blocks = np.array(data.draw(st.lists(st.integers(0, 7), min_size=1, max_size=4)), np.int64)
+    got = P.source_rows(kind, size, seed, K.STREAM_ROW_PERM, i, blocks, slots, **kw)
+    assert got.shape == (blocks.size, slots.size) and got.dtype == np.int64
+    np.testing.assert_array_equal(
+        got, R.source_rows(kind, size, seed, K.STREAM_ROW_PERM, i, blocks, slots, **kw)
+    )
+    if kind != "none":
+        tab = P.permutation_table(kind, size, seed, K.STREAM_ROW_PERM, i, 8, **kw)
+        np.testing.assert_array_equal(tab[blocks[:, None], got], np.broadcast_to(slots, got.shape))
+    with pytest.raises(ValueError, match="slots"):
+        P.source_rows(kind, size, seed, 1, i, blocks, np.array([size]), **kw)
+
+
+@settings(deadline=None, database=None, max_examples=60)
+@given(
+    st.integers(0, 300),
+    st.integers(1, 70),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 50),
+    st.data(),
+)
+def test_window_source_rows_property(size, max_window, seed, i, data):
+    """Windows given by start offsets (the joint dropout's): the forward permutation and the
+    sources a task computes for its slots match the NumPy reference, stay inside the
+    windows, and invert each other; regular windows are the stratified kind."""
+    g = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    order = g.permutation(size).astype(np.int64)
+    cuts = [0]
+    while cuts[-1] < size:  # windows of 1 .. max_window positions
+        cuts.append(min(size, cuts[-1] + int(g.integers(1, max_window + 1))))
+    starts = np.array(cuts, np.int64)
+    slots = np.array(data.draw(st.lists(st.integers(0, max(size - 1, 0)), max_size=40)))
+    slots = slots[slots < size].astype(np.int64)
+    blocks = np.array(data.draw(st.lists(st.integers(0, 7), min_size=1, max_size=4)), np.int64)
+    got = P.window_source_rows(order, starts, seed, K.STREAM_ROW_PERM, i, blocks, slots)
+    want = R.window_source_rows(order, starts, seed, K.STREAM_ROW_PERM, i, blocks, slots)
+    assert got.shape == (blocks.size, slots.size) and got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
+    window_of = np.empty(size, np.int64)
+    window_of[order] = np.repeat(np.arange(starts.size - 1), np.diff(starts))
+    for b, j in enumerate(blocks.tolist()):
+        perm = P.window_permutation(order, starts, seed, K.STREAM_ROW_PERM, i, j)
+        np.testing.assert_array_equal(
+            perm, R.window_permutation(order, starts, seed, K.STREAM_ROW_PERM, i, j)
+        )
+        assert _is_perm(perm, size)
+        np.testing.assert_array_equal(window_of[perm], window_of)  # inside the windows
+        np.testing.assert_array_equal(perm[got[b]], slots)  # the inverse, at the slots
+    regular = np.array([*range(0, size, max_window), size], np.int64)
+    if size:
+        degree = np.zeros(size, np.int64)  # stable order of equal degrees: the identity
+        np.testing.assert_array_equal(
+            P.window_source_rows(np.arange(size), regular, seed, 1, i, blocks, slots),
+            P.source_rows(
+                "stratified", size, seed, 1, i, blocks, slots, degree=degree, window=max_window
+            ),
+        )
+    with pytest.raises(ValueError, match="slots"):
+        P.window_source_rows(order, starts, seed, 1, i, blocks, np.array([size]))
+    with pytest.raises(ValueError, match="starts"):
+        P.window_source_rows(order, starts[:-1] if size else [1], seed, 1, i, blocks, slots)
+
+
+@pytest.mark.parametrize("kind", ["block", "stratified"])
+def test_legacy_tables_are_the_format_2_permutations(kind):
+    """Stores of format 1 and 2 are audited with their own Fisher-Yates permutations."""
+    degree = np.arange(45) % 6
+    kw = {"degree": degree, "window": 7} if kind == "stratified" else {}
+    old = P.legacy_permutation_table(kind, 45, 8, K.STREAM_ROW_PERM, 2, 4, **kw)
+    np.testing.assert_array_equal(
+        old, R.permutation_table(kind, 45, 8, K.STREAM_ROW_PERM, 2, 4, **kw, legacy=True)
+    )
+    assert all(_is_perm(p, 45) for p in old)
+    assert not np.array_equal(old, P.permutation_table(kind, 45, 8, K.STREAM_ROW_PERM, 2, 4, **kw))
 
 
 # --------------------------------------------------------------------------------------

@@ -82,13 +82,17 @@ def test_a_wrong_ground_truth_is_detected(stores: dict[str, Path]) -> None:
     right = LevelTruth.of({"seed": 7, "shuffle": "block"}, split.signed(), 2)
     wrong = LevelTruth.of({"seed": 8, "shuffle": "block"}, split.signed(), 2)
     assert not np.array_equal(right.sources(0), wrong.sources(0))
+    # a store of format 2 is audited with its Fisher-Yates permutations: not this store's
+    assert not LevelTruth.of({"seed": 7, "shuffle": "block"}, split.signed(), 2, 3).legacy
+    old = LevelTruth.of({"seed": 7, "shuffle": "block"}, split.signed(), 2, 2)
+    assert old.legacy and not right.legacy
     st = dfr.open(stores["block"])
     real = (split.train + split.test).tocsr()
     m, n = split.shape
     slots = st.user_slots()
     users = np.flatnonzero(slots < m)[:50]
     rows = st.user_block(0, int(users[-1]) + 1, "train")[users]
-    for truth, expect in ((right, True), (wrong, False)):
+    for truth, expect in ((right, True), (wrong, False), (old, False)):
         src, perm = truth.sources(0)[0], truth.item_permutations(0)[0]
         seg = map_items(rows[:, :n], np.argsort(perm))
         inside = [

@@ -311,6 +311,47 @@ def test_injected_write_errors(
     assert dfr.open(out).counts()["nnz_train"] > 0
 
 
+def test_resume_of_an_older_format_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that a format-2 version left unfinished (Fisher-Yates permutations: its counts
+    were made with those) is not continued with the computed permutations of format 3: one
+    line, exit 5, store kept."""
+    from daskfractal.cli import EXIT_STORE
+    from daskfractal.kernels import permute
+    from daskfractal.store import FORMAT_VERSION, StoreLayout, _zarr
+
+    real = _zarr.ZarrWriter.write_shard
+    calls = []
+
+    def failing(self, split, name, k, values):
+        calls.append(k)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+        return real(self, split, name, k, values)
+
+    monkeypatch.setattr(_zarr.ZarrWriter, "write_shard", failing)
+    # the older version: its plans had another token (its permutations were other ones)
+    monkeypatch.setattr(permute, "CONSTRUCTION", "fisher-yates")
+    out = tmp_path / "s"
+    argv = [*SMALL, "--out", str(out), "--shard-size", "65536", "--threads", "1"]
+    assert run_main(argv, capsys)[0] == EXIT_OUTPUT
+    monkeypatch.undo()
+    meta = out / "zarr.json"
+    text = meta.read_text()
+    current = f'"format_version": {FORMAT_VERSION}'
+    assert FORMAT_VERSION == 3 and text.count(current) == 1
+    meta.write_text(text.replace(current, '"format_version": 2'))
+    got, _, err = run_main([*argv, "--resume"], capsys)
+    assert got == EXIT_STORE
+    assert_one_line(err, "unfinished run used other input or parameters", "--overwrite")
+    assert dfr.store_status(out) == "incomplete"
+    # and an unfinished store of format 2 is not reopened by the store layer either
+    layout = StoreLayout.from_dict(json.loads(meta.read_text())["attributes"]["layout"])
+    with pytest.raises(dfr.StoreError, match="format_version 2, this library writes 3"):
+        _zarr.ZarrWriter.reopen(out, layout)
+
+
 # ---------------------------------------------------------------------------------------
 # waits with a timeout, progress on stderr, Ctrl-C
 # ---------------------------------------------------------------------------------------

@@ -368,7 +368,7 @@ def test_zarr_metadata_and_codecs(
     write_zarr(tmp_path / "s", layout, data)
     root = zarr.open_group(str(tmp_path / "s"), mode="r")
     attrs = dict(root.attrs)
-    assert attrs["complete"] is True and attrs["format_version"] == FORMAT_VERSION == 2
+    assert attrs["complete"] is True and attrs["format_version"] == FORMAT_VERSION == 3
     assert attrs["format"] == "zarr" and attrs["layout"] == layout.to_dict()
     assert attrs["daskfractal"]["r_hat"] == ATTRS["r_hat"]
     doc = json.loads((tmp_path / "s" / "train" / "indices" / "zarr.json").read_text())
@@ -777,7 +777,7 @@ def test_reads_format_1_stores(
     text = meta_file.read_text()
     current = f'"format_version": {FORMAT_VERSION}'
     assert text.count(current) == 1  # the same bytes but the version: the manifest holds
-    for version, readable in ((1, True), (9, False)):
+    for version, readable in ((1, True), (2, True), (9, False)):
         meta_file.write_text(text.replace(current, f'"format_version": {version}'))
         # as the library of that version wrote it: its manifest holds that metadata
         meta = json.loads(meta_file.read_text())
@@ -785,5 +785,5 @@ def test_reads_format_1_stores(
         if readable:
             check_store(open_store(root), layout, data)
         else:
-            with pytest.raises(StoreError, match=r"format_version 9; .* reads 1, 2"):
+            with pytest.raises(StoreError, match=r"format_version 9; .* reads 1, 2, 3"):
                 open_store(root)

@@ -18,7 +18,7 @@ from .._checks import as_choice, as_int, as_seed
 from ..datasets import load
 from ..errors import ParameterError
 from ..interactions import Interactions
-from ..kernels import joint
+from ..kernels import joint, permute
 from ..preprocess import SignedMatrix, SplitData, preprocess
 from ..reduction import Reduced, reduce, solve_factors
 from ._expansion import Expansion
@@ -341,6 +341,8 @@ def expand_level(
             options.window,
             options.dropout,
             options.test_policy,
+            # other permutations, other bytes: an older run's counts are not resumed
+            permute.CONSTRUCTION,
         ],
     )
     plan = Plan(

@@ -59,6 +59,7 @@ CARRY_NAMES = ("ratings", "timestamps")
 DEFAULT_CHUNK_SIZE = 2**22  # expected kept interactions per count (and compute) task
 _EMPTY2 = np.zeros((0, 0), np.int64)  # "no exact counts" for the kernels
 _NO_POOL = np.zeros((0, 0), np.uint8)  # "no pattern table" for the kernels
+_EMPTY1 = np.zeros(0, np.int64)  # "no degree order": the block kind
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,8 +105,8 @@ class Plan:
 # kernels glue (runs inside tasks)
 # ---------------------------------------------------------------------------------------
 
-#: bytes of whole-block tables (row sources, column permutations, exact counts) each
-#: process keeps between tasks; a task holds only the rows of its own slots besides
+#: bytes of whole-block tables (column permutations, exact counts) each process keeps
+#: between tasks; row sources are computed for a task's own slots, never tabled
 TABLE_CACHE_BYTES = 2**30
 #: block rows whose tables a process keeps (the tasks of one block row run together; the
 #: next one's start while the last finish): a small expansion keeps no more than before
@@ -169,65 +170,96 @@ def _index_dtype(size: int) -> type[np.signedinteger]:
     return np.int32 if size < 2**31 else np.int64
 
 
-def _orders(plan: Plan) -> tuple[np.ndarray, np.ndarray]:
-    """The stable degree orders of rows and columns (the stratified kind's windows)."""
+def _orders(plan: Plan) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(row_order, row_rank, col_order, col_rank)``: the stable degree orders of rows and
+    columns and their inverses (the stratified kind's windows; empty for the other kinds)."""
+    if plan.shuffle != "stratified":
+        return _EMPTY1, _EMPTY1, _EMPTY1, _EMPTY1
 
     def build() -> np.ndarray:
-        return np.concatenate(
-            [
-                np.argsort(plan.row_degree, kind="stable"),
-                np.argsort(plan.col_degree, kind="stable"),
-            ]
-        ).astype(np.int64)
+        parts = []
+        for degree in (plan.row_degree, plan.col_degree):
+            order = np.argsort(degree, kind="stable").astype(np.int64)
+            rank = np.empty_like(order)
+            rank[order] = np.arange(order.shape[0], dtype=np.int64)
+            parts += [order, rank]
+        return np.concatenate(parts)
 
     both = _TABLES.get((plan.token, "order"), build)
-    return both[: plan.m], both[plan.m :]
+    m, n = plan.m, plan.n
+    return both[:m], both[m : 2 * m], both[2 * m : 2 * m + n], both[2 * m + n :]
 
 
-def _permutation(
-    plan: Plan, size: int, stream: int, order: np.ndarray, i: int, j: int
-) -> np.ndarray:
-    """The permutation of block (i, j) on one axis (int64), as :func:`permute.permutation_table`."""
-    if plan.shuffle == "block":
-        return permute.block_permutation_kernel(size, as_seed(plan.seed), stream, i, j)
+def _joint_rank(plan: Plan) -> np.ndarray:
+    """The position of each row in the joint dropout's window order (inverse of
+    ``plan.joint_order``, int64, cached per plan)."""
+
+    def build() -> np.ndarray:
+        assert plan.joint_order is not None
+        rank = np.empty(plan.m, np.int64)
+        rank[plan.joint_order] = np.arange(plan.m, dtype=np.int64)
+        return rank
+
+    return _TABLES.get((plan.token, "joint_rank"), build)
+
+
+def source_rows(plan: Plan, i: int, blocks: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """``out[b, u]``: the source row of output slot ``slots[u]`` in block ``(i, blocks[b])``
+    (int64), computed by the inverse permutation for those slots only: no whole-block table,
+    so the memory is the slots × the blocks."""
+    blocks = np.ascontiguousarray(blocks, dtype=np.int64)
+    slots = np.ascontiguousarray(slots, dtype=np.int64)
+    out = np.empty((blocks.shape[0], slots.shape[0]), np.int64)
+    if plan.shuffle == "none":
+        out[:] = slots
+        return out
     if plan.dropout == "joint":
-        # rows: inside windows of equal train degree; columns: uniform, one per block column
-        # (shared by the block rows, so that a synthetic item copies one real item)
-        if stream == rng.STREAM_ROW_PERM:
-            assert plan.joint_order is not None and plan.joint_starts is not None
-            return joint.window_permutation_kernel(
-                plan.joint_order, plan.joint_starts, as_seed(plan.seed), stream, i, j
-            )
-        return permute.block_permutation_kernel(
-            size, as_seed(plan.seed), stream, joint.SHARED_ROW, j
-        )
-    return permute.stratified_permutation_kernel(
-        order, plan.window, as_seed(plan.seed), stream, i, j
-    )
+        # rows only exchange slots inside their window of equal train degree
+        assert plan.joint_order is not None and plan.joint_starts is not None
+        assert plan.joint_window is not None  # set by expand_level for this dropout
+        permute.window_source_rows_kernel(
+            slots, plan.joint_order, _joint_rank(plan), plan.joint_starts, plan.joint_window,
+            as_seed(plan.seed), rng.STREAM_ROW_PERM, int(i), blocks, out,
+        )  # fmt: skip
+        return out
+    order, rank, _, _ = _orders(plan)
+    permute.source_rows_kernel(
+        slots, order, rank, plan.window, plan.m, as_seed(plan.seed), rng.STREAM_ROW_PERM,
+        int(i), blocks, out,
+    )  # fmt: skip
+    return out
 
 
 def row_sources(plan: Plan, i: int, j: int) -> np.ndarray:
-    """``out[t]``: the source row of output slot ``t`` of block (i, j) (a cached table)."""
-
-    def build() -> np.ndarray:
-        if plan.shuffle == "none":
-            return np.arange(plan.m, dtype=_index_dtype(plan.m))
-        perm = _permutation(plan, plan.m, rng.STREAM_ROW_PERM, _orders(plan)[0], i, j)
-        return permute.invert_permutation(perm).astype(_index_dtype(plan.m))
-
-    return _TABLES.get((plan.token, "rows", i, j), build)
+    """``out[t]``: the source row of output slot ``t`` of block (i, j), for every slot (int64;
+    the tasks compute only their own slots, :func:`source_rows`)."""
+    return source_rows(plan, i, np.array([j]), np.arange(plan.m, dtype=np.int64))[0]
 
 
 def column_permutation(plan: Plan, i: int, j: int) -> np.ndarray:
-    """``out[c] = sigma_ij(c)``: the item offset of source item ``c`` in block (i, j)."""
+    """``out[c] = sigma_ij(c)``: the item offset of source item ``c`` in block (i, j).
+
+    A table per block, from the bijection, in the per-process cache: the entries of a
+    block outnumber its items, and one lookup costs less than one evaluation (module
+    docstring of :mod:`daskfractal.kernels.permute`)."""
+
+    if plan.dropout == "joint":
+        # uniform, one per block column shared by every block row (keyed by SHARED_ROW for
+        # the block row, cached once): a synthetic item copies one real item
+        i, order = int(joint.SHARED_ROW), _EMPTY1
+    else:
+        order = _orders(plan)[2]
 
     def build() -> np.ndarray:
         if plan.shuffle == "none":
             return np.arange(plan.n, dtype=_index_dtype(plan.n))
-        perm = _permutation(plan, plan.n, rng.STREAM_COL_PERM, _orders(plan)[1], i, j)
-        return perm.astype(_index_dtype(plan.n))
+        out = np.empty(plan.n, _index_dtype(plan.n))
+        permute.fill_block_kernel(
+            out, order, plan.window, as_seed(plan.seed), rng.STREAM_COL_PERM, int(i), int(j)
+        )
+        return out
 
-    return _TABLES.get((plan.token, "cols", i, j), build)
+    return _TABLES.get((plan.token, "cols", int(i), int(j)), build)
 
 
 def _exact_counts(plan: Plan, i: int, j: int) -> np.ndarray:
@@ -252,14 +284,13 @@ def slot_tables(plan: Plan, i: int, slots: np.ndarray) -> tuple[np.ndarray, np.n
     ``src[b, u]`` the source row of slot ``slots[u]`` in block ``(i, blocks[b])`` and, for
     the exact / balanced / targeted dropouts, ``counts[b, u]`` the entries that row keeps
     (else an empty array). Memory: the task's slots × the blocks it reads, whatever the
-    number of blocks of the expansion; whole-block tables come from a per-process cache
-    of bounded size.
+    number of users or blocks of the expansion (the sources are computed for these slots
+    only; the exact dropout's whole-block counts come from a per-process cache of bounded
+    size).
     """
     slots = np.ascontiguousarray(slots, dtype=np.int64)
     blocks = active_blocks(plan, i)
-    src = np.empty((blocks.shape[0], slots.shape[0]), np.int64)
-    for b, j in enumerate(blocks.tolist()):
-        src[b] = row_sources(plan, i, j)[slots]
+    src = source_rows(plan, i, blocks, slots)
     keep_row = np.ascontiguousarray(plan.keep[i], dtype=np.float64)
     counts = _EMPTY2
     if plan.dropout == "exact":
@@ -282,6 +313,41 @@ def slot_tables(plan: Plan, i: int, slots: np.ndarray) -> tuple[np.ndarray, np.n
             np.int64(plan.multiple),
         )  # fmt: skip
     return blocks, src, counts
+
+
+def _joint_window_degree(plan: Plan) -> np.ndarray:
+    """The train degree of each joint window's rows (one per window, int64, cached)."""
+
+    def build() -> np.ndarray:
+        assert plan.joint_order is not None and plan.joint_starts is not None
+        cs = np.zeros(plan.src.sign.shape[0] + 1, np.int64)
+        np.cumsum(plan.src.sign > 0, out=cs[1:])
+        indptr = plan.src.indptr
+        first = plan.joint_order[plan.joint_starts[:-1]]
+        return (cs[indptr[first + 1]] - cs[indptr[first]]).astype(np.int64)
+
+    return _TABLES.get((plan.token, "joint_degree"), build)
+
+
+def _joint_counts(
+    plan: Plan, i: int, slots: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The joint dropout's count pass (:func:`count_slots`): a row's train count in a block
+    depends only on its window, so the windows of the task's slots get one count table of
+    this block row (:func:`joint.window_count_table`) and the slots read it."""
+    assert plan.joint_window is not None and plan.joint_pool is not None
+    blocks, src, keys = slot_tables(plan, i, slots)
+    windows, slot_window = np.unique(plan.joint_window[slots], return_inverse=True)
+    table = joint.window_count_table(
+        plan.joint_pool[i], windows, _joint_window_degree(plan)[windows], blocks,
+        as_seed(plan.seed),
+    )  # fmt: skip
+    return joint.joint_count_rows_kernel(
+        plan.src.indptr, plan.src.sign, blocks, src, keys, table,
+        slot_window.astype(np.int64).reshape(-1),
+        np.ascontiguousarray(plan.keep[i], dtype=np.float64),
+        plan.test_policy == "one",
+    )  # fmt: skip
 
 
 def pattern_table(plan: Plan, i: int) -> np.ndarray:
@@ -320,6 +386,8 @@ def count_slots(
         Kept entries per block (test before the ``one`` policy).
     """
 
+    if plan.dropout == "joint":
+        return _joint_counts(plan, i, np.arange(t0, t1, dtype=np.int64))
     blocks, src, counts = slot_tables(plan, i, np.arange(t0, t1, dtype=np.int64))
     return count_rows_kernel(
         plan.src.indptr,
@@ -512,5 +580,6 @@ __all__ = [
     "input_checksum",
     "row_sources",
     "slot_tables",
+    "source_rows",
     "survivors",
 ]

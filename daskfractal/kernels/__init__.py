@@ -31,7 +31,9 @@ from .permute import (
     PERMUTATION_KINDS,
     block_permutation,
     invert_permutation,
+    legacy_permutation_table,
     permutation_table,
+    source_rows,
     stratified_permutation,
 )
 from .response import randomized_response_csr, response_rates
@@ -74,9 +76,11 @@ __all__ = [
     "fill_rows",
     "hash64",
     "invert_permutation",
+    "legacy_permutation_table",
     "permutation_table",
     "randomized_response_csr",
     "response_rates",
+    "source_rows",
     "stratified_permutation",
     "uniform",
 ]

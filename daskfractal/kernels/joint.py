@@ -21,10 +21,16 @@ ratings, users of a 5-core). JOINT fixes both sums at once:
   component of the top singular vector, which keeps σ₁ at Theorem 1): the n' rows a
   synthetic user copies share one window, so its degree is ``Σ_q Σ_j pattern_q[i, j] =
   a · d``. Windows (:func:`joint_windows`) hold at most ``--window`` rows.
+* Both permutations are computed, never tabled per block row: a window's rows get the
+  keyed Feistel bijection of the window (:func:`.permute.window_source_rows_kernel` gives a
+  task's slots their sources), and the column permutation of block column ``j`` is the
+  block bijection keyed by ``(seed, STREAM_COL_PERM, SHARED_ROW, j)``.
 
 The test entries of a synthetic user are those of the row it copies in one block,
-drawn in proportion to ``keep[i, j]``. Every decision is a pure function of (seed, block,
-row, rank) and of the small per-plan tables (pool, windows).
+drawn in proportion to ``keep[i, j]``. The count pass needs no per-entry work: a row's kept
+train entries in a block depend only on its window (:func:`window_count_table`). Every
+decision is a pure function of (seed, block, row, rank) and of the small per-plan tables
+(pool, windows).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import numpy as np
 
 from ._jit import IntLike, ngjit
 from .dropout import TARGET_TEST_FLAG
+from .permute import fill_windows_kernel
 from .rng import STREAM_JOINT, absorb, as_seed, hash64, hash_prefix, to_unit, uniform
 
 #: patterns in the pool (``m'·P·n'`` bytes per plan)
@@ -280,26 +287,94 @@ def _window_starts(ds: np.ndarray, xs: np.ndarray, window: IntLike, spread: floa
 def window_permutation_kernel(
     order: np.ndarray, starts: np.ndarray, seed: IntLike, stream: IntLike, i: IntLike, j: IntLike
 ) -> np.ndarray:
-    """``perm[order[s + x]] = order[s + f(x)]`` with ``f`` a Fisher–Yates shuffle of each
-    window ``[s, e)`` (draws ``to_unit(absorb(hp, s + k))``, ``hp`` from ``(seed, stream,
-    i, j)``): a permutation inside every window, as the stratified kind's."""
-    hp = hash_prefix(seed, stream, i, j)
+    """``perm[order[s + x]] = order[s + f_w(x)]`` with ``f_w`` the computed bijection of
+    window ``w = [s, e)`` (:func:`.permute.fill_windows_kernel`, keys from ``(seed, stream,
+    i, j)``): a permutation inside every window. The expansion never builds it: its tasks
+    compute their slots' sources by the inverse (:func:`.permute.window_source_rows_kernel`)."""
     perm = np.empty(order.shape[0], np.int64)
-    for w in range(starts.shape[0] - 1):
-        s = starts[w]
-        e = starts[w + 1]
-        for x in range(s, e):
-            perm[order[x]] = order[x]
-        for k in range(e - s - 1, 0, -1):
-            y: IntLike = np.int64(to_unit(absorb(hp, s + k)) * (k + 1))
-            if y > k:
-                y = k
-            a = order[s + k]
-            b = order[s + y]
-            tmp = perm[a]
-            perm[a] = perm[b]
-            perm[b] = tmp
+    fill_windows_kernel(perm, order, starts, seed, stream, i, j)
     return perm
+
+
+@ngjit
+def window_count_table(
+    pool: np.ndarray,
+    windows: np.ndarray,
+    degrees: np.ndarray,
+    blocks: np.ndarray,
+    seed: IntLike,
+) -> np.ndarray:
+    """``out[k, b]``: the train entries a row of window ``windows[k]`` (train degree
+    ``degrees[k]``) keeps in block ``(i, blocks[b])`` of the block row whose ``(P, n')``
+    pattern table is ``pool`` (int64).
+
+    Why a table: :func:`joint_row_keep` keeps the train entry of rank ``q`` iff
+    ``pool[pattern_index(seed, w, q), j]``, and a row's ranks are a rotation of ``0..d-1``
+    (:func:`rank_shift`), so the count is ``#{q < d : pool[pattern_index(seed, w, q), j]}``:
+    the same for every row of a window (one degree), computed once per window and block
+    instead of once per entry of every row.
+    """
+    nw = windows.shape[0]
+    nb = blocks.shape[0]
+    out = np.zeros((nw, nb), np.int64)
+    n_pat = np.uint64(pool.shape[0])
+    for k in range(nw):
+        hp = hash_prefix(seed, STREAM_JOINT, COORD_PATTERN, windows[k])
+        for q in range(degrees[k]):
+            p = np.int64(absorb(hp, q) % n_pat)
+            for b in range(nb):
+                out[k, b] += np.int64(pool[p, blocks[b]])
+    return out
+
+
+@ngjit
+def joint_count_rows_kernel(
+    indptr: np.ndarray,
+    sign: np.ndarray,
+    blocks: np.ndarray,
+    row_src: np.ndarray,
+    keys: np.ndarray,
+    table: np.ndarray,
+    slot_window: np.ndarray,
+    keep_row: np.ndarray,
+    test_one: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The count pass of the JOINT dropout: :func:`.emit.count_rows_kernel`'s results from
+    the window count table (:func:`window_count_table`).
+
+    Slot ``u``'s train count in block ``blocks[b]`` is ``table[slot_window[u], b]`` (its
+    source row shares its window); its test entries are those of its source row in the one
+    block whose key carries :data:`TARGET_TEST_FLAG` (``keys``, :func:`joint_slot_keys`).
+    Returns ``(train_counts, test_counts, block_train, block_test)`` (int64; test counts
+    after the ``one`` rule, block counts before it and of shape ``keep_row.shape``).
+    """
+    ns = row_src.shape[1]
+    nb = blocks.shape[0]
+    train_counts = np.zeros(ns, np.int64)
+    test_counts = np.zeros(ns, np.int64)
+    block_train = np.zeros(keep_row.shape[0], np.int64)
+    block_test = np.zeros(keep_row.shape[0], np.int64)
+    for u in range(ns):
+        k = slot_window[u]
+        n_tr: IntLike = 0
+        n_te: IntLike = 0
+        for b in range(nb):
+            j = blocks[b]
+            if not keep_row[j] > 0.0:  # a dropped block, as the per-entry pass
+                continue
+            c = table[k, b]
+            block_train[j] += c
+            n_tr += c
+            if (keys[b, u] & TARGET_TEST_FLAG) != 0:
+                r = row_src[b, u]
+                c_te: IntLike = 0
+                for q in range(indptr[r], indptr[r + 1]):
+                    c_te += np.int64(sign[q] < 0)
+                block_test[j] += c_te
+                n_te += c_te
+        train_counts[u] = n_tr
+        test_counts[u] = 1 if (test_one and n_te > 0) else n_te
+    return train_counts, test_counts, block_train, block_test
 
 
 @ngjit
@@ -401,6 +476,7 @@ __all__ = [
     "JOINT_TOLERANCE",
     "SHARED_ROW",
     "dependent_round_kernel",
+    "joint_count_rows_kernel",
     "joint_keep",
     "joint_row_keep",
     "joint_slot_keys",
@@ -410,5 +486,6 @@ __all__ = [
     "pattern_pool_kernel",
     "rank_shift",
     "user_affinity",
+    "window_count_table",
     "window_permutation_kernel",
 ]

@@ -4,39 +4,65 @@ A permutation ``pi`` of ``range(size)`` is an int64 array ``perm`` with ``perm[r
 source row ``r`` goes to output slot ``perm[r]``. ``invert_permutation(perm)[t]`` is the
 source row that lands in slot ``t``.
 
-Every random number comes from ``uniform(seed, stream, i, j, position)``, so a permutation
-depends only on ``(seed, stream, i, j)`` (and ``degree``/``window`` for the stratified kind).
-
-Kinds (see :func:`permutation_table`):
+Kinds (see :func:`permutation_table`), each a pure function of ``(seed, stream, i, j)`` (and
+of ``degree`` / ``window`` for the stratified kind):
 
 * ``"none"``: identity.
-* ``"block"``: uniform Fisher-Yates shuffle (:func:`block_permutation`).
-* ``"stratified"``: rows only exchange slots with rows of similar degree
-  (:func:`stratified_permutation`).
+* ``"block"``: the computed bijection of ``[0, size)`` of block ``(i, j)``
+  (:func:`block_permutation`).
+* ``"stratified"``: rows only exchange slots with rows of similar degree: inside each
+  window of ``window`` consecutive positions of the degree-sorted order (the last may be
+  shorter), the computed bijection of the window (:func:`stratified_permutation`).
 
-**Computed permutations.** A table of ``size`` int64 per block is what makes the memory of
-an expansion grow with the number of blocks × users (items). :func:`feistel_at` /
-:func:`feistel_inverse_at` compute ``pi(x)`` and ``pi^-1(y)`` for one element instead, in
-O(1) memory: a keyed Feistel network on ``[0, 2**k)`` (``2**k`` the power of two at or
-above ``size``) with cycle-walking onto ``[0, size)``. ``x`` is split into a left part of
-``a = ceil(k/2)`` bits and a right part of ``b = floor(k/2)`` bits; each of the
-:data:`FEISTEL_ROUNDS` rounds adds, modulo ``2**a``, the top ``a`` bits of ``absorb(key_2r,
-right)`` to the left part, then, modulo ``2**b``, the top ``b`` bits of ``absorb(key_2r+1,
-left)`` to the right part (each step is invertible, so the network is a bijection of
-``[0, 2**k)``). Cycle-walking applies the network again while the value is ``>= size``:
-the cycle through ``x < size`` returns below ``size``, so the result is a bijection of
-``[0, size)``, after fewer than two applications on average (``2**k < 2·size``). The round
-keys are ``absorb(hash_prefix(seed, stream, i, j), r)`` (:func:`feistel_keys`): a pure
-function of ``(seed, stream, i, j)``, like the tables. :func:`feistel_permutation` is the
-whole table (for tests and small sizes).
+Windows may also be given by start offsets into an order (:func:`window_permutation`, the
+joint dropout's windows of equal-degree rows, :mod:`.joint`): the same bijection of each
+window's own length, tweaked by the window's number; the inverse for a task's slots is
+:func:`window_source_rows_kernel`.
+
+**Computed, not stored.** The expansion never holds a whole-block table of source rows: a
+task computes the source row of each of its own output slots with the inverse
+(:func:`source_rows_kernel`), so its memory is its slots × its blocks, whatever the number
+of users or blocks. Item permutations are materialized per block from the same bijection
+(:func:`fill_block_kernel`): a table of ``n`` items costs about 14 ns an item once per
+process and block, where computing ``sigma(c)`` per emitted entry costs about 100 ns (one
+element at a time) for each of the entries, which outnumber the items wherever the
+expansion is large.
+
+**The bijection.** A keyed Feistel network on a mixed-radix domain with cycle-walking. For
+a domain of ``size >= 2`` elements, ``B = max(2, isqrt(size))`` and ``A = max(2, ceil(size
+/ B))``, so ``A·B >= size`` and ``A·B - size < B``; ``x = L·B + R`` with ``0 <= L < A``,
+``0 <= R < B``. Each of the :data:`FEISTEL_ROUNDS` rounds does ``L <- (L + h(k_2r ^ t, R,
+A)) mod A`` then ``R <- (R + h(k_2r+1 ^ t, L, B)) mod B`` with ``h(k, v, M) = (F(k, v) · M)
+>> 32`` and the round function ``F(k, v) = (z · M2) >> 32`` where ``z = (v ^ k) · M1``,
+``z ^= z >> 32`` (two multiplications: the splitmix64 constants of :mod:`.rng`). Each step is
+invertible, so the network is a bijection of ``[0, A·B)``; cycle-walking applies it again
+while the value is ``>= size``: the cycle through ``x < size`` returns below ``size``, so
+the result is a bijection of ``[0, size)``, after ``1 + O(1/sqrt(size))`` applications on
+average (a binary domain ``2**k`` would need up to two). Sizes 0 and 1 are the identity.
+The round keys ``k_r = absorb(hp, r)`` (``hp = hash_prefix(seed, stream, i, j)``,
+:func:`feistel_keys`) are per block; the tweak ``t = window_tweak(keys, w) = absorb(hp,
+2·FEISTEL_ROUNDS + w)`` makes window ``w`` of a stratified permutation another bijection
+(the block kind is window 0 of the identity order, so a stratified permutation whose one
+window holds every row with equal degrees is the block permutation).
 
 Quality and cost (``tests/test_feistel.py``): where each element goes and where pairs of
 elements go are uniform (chi-square over thousands of blocks, sizes 6 to 33), and with 6
-rounds every permutation of 3, 4 or 5 elements is about equally likely; of 6 elements (a
-domain of 8) the 720 permutations all occur but not equally often (chi-square p ≈ 1e-30
-over 216,000 blocks), a known limit of small Feistel networks. One evaluation costs
-about 100 ns (12 hashes, times the cycle-walks) where building a Fisher-Yates table costs
-3 to 7 ns an element: the computed permutations are not yet used by the expansion.
+rounds every permutation of 3, 4 or 5 elements is about equally likely (4 rounds are
+visibly not, over 5 elements); of 6 elements the 720 permutations all occur but not
+equally often, a known limit of small Feistel networks. The full 64-bit mixer
+(``absorb``, three multiplications) as the round function cost 119 ns an evaluation one at
+a time on a 138,493-element domain, 274 ns on a binary domain with its cycle-walks; the
+two-multiplication round function costs 85 ns one at a time. The kernels evaluate batches
+round by round (independent elements overlap in the pipeline) and, where many elements
+share a tweak (a whole block, a stratified window of a table), first tabulate the round
+function over its ``A + B`` possible inputs per round, so that a round is a lookup
+(:func:`_round_tables`, the same values): ``benchmarks/bench_permute.py`` measures about
+19 ns a slot for the block kind's source rows, 35 ns for the stratified kind's (a tweak per
+element), 14 ns an item for an item table, against 4 to 7 ns an element for the
+Fisher-Yates tables, which a process would have to keep per block.
+
+Store format 1 and 2 used Fisher-Yates tables (:func:`legacy_permutation_table`, kept to
+audit those stores); format 3 uses the computed bijection.
 """
 
 from __future__ import annotations
@@ -45,106 +71,609 @@ import numpy as np
 import numpy.typing as npt
 
 from ._jit import IntLike, ngjit
-from .rng import absorb, as_seed, hash_prefix, to_unit
+from .rng import M1, M2, absorb, as_seed, hash_prefix, to_unit
 
 PERMUTATION_KINDS = ("none", "block", "stratified")
+#: how the permutations are made: part of every plan's token, so that a run left unfinished
+#: by a version with other permutations (store formats 1 and 2: Fisher-Yates tables) is not
+#: resumed with these
+CONSTRUCTION = "feistel-mixed-radix-6"
 #: rounds of the Feistel network (each: one half-round on the left part, one on the right);
 #: 4 rounds are visibly non-uniform over the permutations of 5 elements, 6 are not
 FEISTEL_ROUNDS = 6
-_U1 = np.uint64(1)
-_U64 = np.uint64(64)
+#: elements a kernel evaluates together, round by round (scratch of 2 × 8 × BATCH bytes)
+BATCH = 256
+_U32 = np.uint64(32)
 
 
 @ngjit
 def feistel_keys(seed: IntLike, stream: IntLike, i: IntLike, j: IntLike) -> np.ndarray:
-    """The ``2 · FEISTEL_ROUNDS`` round keys of block ``(i, j)``: uint64, ``absorb(hp, r)``
-    with ``hp = hash_prefix(seed, stream, i, j)``."""
+    """The keys of block ``(i, j)``: ``2 · FEISTEL_ROUNDS`` round keys ``absorb(hp, r)``
+    then ``hp = hash_prefix(seed, stream, i, j)`` itself (the windows' tweaks), uint64."""
     hp = hash_prefix(seed, stream, i, j)
-    keys = np.empty(2 * FEISTEL_ROUNDS, np.uint64)
+    keys = np.empty(2 * FEISTEL_ROUNDS + 1, np.uint64)
     for r in range(2 * FEISTEL_ROUNDS):
         keys[r] = absorb(hp, r)
+    keys[2 * FEISTEL_ROUNDS] = hp
     return keys
 
 
 @ngjit
-def _bits(size: IntLike) -> tuple[np.uint64, np.uint64]:
-    """``(a, b)``: the widths of the left and right parts for ``[0, size)``."""
-    k = 0
-    while (np.int64(1) << k) < size:
-        k += 1
-    return np.uint64((k + 1) // 2), np.uint64(k // 2)
+def window_tweak(keys: np.ndarray, w: IntLike) -> np.uint64:
+    """The tweak of window ``w``: ``absorb(hp, 2 · FEISTEL_ROUNDS + w)`` (uint64)."""
+    return absorb(keys[2 * FEISTEL_ROUNDS], np.int64(2 * FEISTEL_ROUNDS) + np.int64(w))
 
 
 @ngjit
-def _f(key: np.uint64, v: np.uint64, width: np.uint64) -> np.uint64:
-    """Round function: the top ``width`` bits of ``absorb(key, v)`` (0 when ``width`` is 0)."""
-    if width == 0:
-        return np.uint64(0)
-    return absorb(key, v) >> (_U64 - width)
+def feistel_split(size: IntLike) -> tuple[np.uint64, np.uint64]:
+    """``(A, B)``: ``B = max(2, isqrt(size))``, ``A = max(2, ceil(size / B))`` (uint64)."""
+    s = np.int64(size)
+    b = np.int64(np.sqrt(np.float64(s)))
+    while b * b > s:
+        b -= 1
+    while (b + 1) * (b + 1) <= s:
+        b += 1
+    b = max(b, np.int64(2))
+    a = max((s + b - 1) // b, np.int64(2))
+    return np.uint64(a), np.uint64(b)
 
 
 @ngjit
-def _encrypt(x: np.uint64, keys: np.ndarray, a: np.uint64, b: np.uint64) -> np.uint64:
-    mask_a = (_U1 << a) - _U1
-    mask_b = (_U1 << b) - _U1
-    left = x >> b
-    right = x & mask_b
-    for r in range(keys.shape[0] // 2):
-        left = (left + _f(keys[2 * r], right, a)) & mask_a
-        right = (right + _f(keys[2 * r + 1], left, b)) & mask_b
-    return (left << b) | right
+def _h(k: np.uint64, v: np.uint64, mod: np.uint64) -> np.uint64:
+    """``(F(k, v) · mod) >> 32``: the round function mapped onto ``[0, mod)``."""
+    z = (v ^ k) * M1
+    z ^= z >> _U32
+    return (((z * M2) >> _U32) * mod) >> _U32
 
 
 @ngjit
-def _decrypt(y: np.uint64, keys: np.ndarray, a: np.uint64, b: np.uint64) -> np.uint64:
-    mask_a = (_U1 << a) - _U1
-    mask_b = (_U1 << b) - _U1
-    left = y >> b
-    right = y & mask_b
-    for r in range(keys.shape[0] // 2 - 1, -1, -1):
-        right = (right - _f(keys[2 * r + 1], left, b)) & mask_b
-        left = (left - _f(keys[2 * r], right, a)) & mask_a
-    return (left << b) | right
+def _encrypt(x: np.uint64, keys: np.ndarray, t: np.uint64, a: np.uint64, b: np.uint64) -> np.uint64:
+    left = x // b
+    right = x - left * b
+    for r in range(FEISTEL_ROUNDS):
+        left += _h(keys[2 * r] ^ t, right, a)
+        if left >= a:
+            left -= a
+        right += _h(keys[2 * r + 1] ^ t, left, b)
+        if right >= b:
+            right -= b
+    return left * b + right
 
 
 @ngjit
-def feistel_at(x: IntLike, keys: np.ndarray, size: IntLike) -> int:
-    """``pi(x)`` for ``0 <= x < size``: the Feistel network, cycle-walked onto ``[0, size)``.
+def _decrypt(y: np.uint64, keys: np.ndarray, t: np.uint64, a: np.uint64, b: np.uint64) -> np.uint64:
+    left = y // b
+    right = y - left * b
+    for r in range(FEISTEL_ROUNDS - 1, -1, -1):
+        right += b - _h(keys[2 * r + 1] ^ t, left, b)
+        if right >= b:
+            right -= b
+        left += a - _h(keys[2 * r] ^ t, right, a)
+        if left >= a:
+            left -= a
+    return left * b + right
+
+
+@ngjit
+def _round_tables(
+    keys: np.ndarray, t: np.uint64, a: np.uint64, b: np.uint64, fa: np.ndarray, fb: np.ndarray
+) -> None:
+    """``fa[r, v] = h(k_2r ^ t, v, A)`` for ``v < B`` and ``fb[r, v] = h(k_2r+1 ^ t, v, B)``
+    for ``v < A``: every value the rounds can use, so that evaluating many elements with
+    one tweak costs lookups (``FEISTEL_ROUNDS · (A + B)`` hashes instead of
+    ``2 · FEISTEL_ROUNDS`` an element)."""
+    for r in range(FEISTEL_ROUNDS):
+        k0 = keys[2 * r] ^ t
+        k1 = keys[2 * r + 1] ^ t
+        for v in range(b):
+            fa[r, v] = _h(k0, np.uint64(v), a)
+        for v in range(a):
+            fb[r, v] = _h(k1, np.uint64(v), b)
+
+
+@ngjit
+def _walk_tab(
+    x: np.uint64, fa: np.ndarray, fb: np.ndarray, a: np.uint64, b: np.uint64, size: np.uint64,
+    inverse: bool,
+) -> np.uint64:  # fmt: skip
+    """The network (or its inverse) from the round tables, cycle-walked below ``size``."""
+    while True:
+        left = x // b
+        right = x - left * b
+        if inverse:
+            for r in range(FEISTEL_ROUNDS - 1, -1, -1):
+                right += b - fb[r, left]
+                if right >= b:
+                    right -= b
+                left += a - fa[r, right]
+                if left >= a:
+                    left -= a
+        else:
+            for r in range(FEISTEL_ROUNDS):
+                left += fa[r, right]
+                if left >= a:
+                    left -= a
+                right += fb[r, left]
+                if right >= b:
+                    right -= b
+        x = left * b + right
+        if x < size:
+            return x
+
+
+@ngjit
+def feistel_at(x: IntLike, keys: np.ndarray, size: IntLike, w: IntLike) -> np.int64:
+    """``pi(x)`` for ``0 <= x < size``: the Feistel network of window ``w`` (tweak
+    :func:`window_tweak`), cycle-walked onto ``[0, size)``.
 
     Examples
     --------
     >>> keys = feistel_keys(7, 2, 0, 3)
-    >>> perm = [feistel_at(x, keys, 10) for x in range(10)]
-    >>> sorted(perm) == list(range(10)), feistel_inverse_at(perm[4], keys, 10)
+    >>> perm = [feistel_at(x, keys, 10, 0) for x in range(10)]
+    >>> sorted(perm) == list(range(10)), feistel_inverse_at(perm[4], keys, 10, 0)
     (True, 4)
     """
-    a, b = _bits(size)
-    y = _encrypt(np.uint64(x), keys, a, b)
+    if size <= 1:
+        return np.int64(x)
+    a, b = feistel_split(size)
+    t = window_tweak(keys, w)
+    y = _encrypt(np.uint64(x), keys, t, a, b)
     while y >= np.uint64(size):
-        y = _encrypt(y, keys, a, b)
-    return int(y)
+        y = _encrypt(y, keys, t, a, b)
+    return np.int64(y)
 
 
 @ngjit
-def feistel_inverse_at(y: IntLike, keys: np.ndarray, size: IntLike) -> int:
+def feistel_inverse_at(y: IntLike, keys: np.ndarray, size: IntLike, w: IntLike) -> np.int64:
     """``pi^-1(y)`` for ``0 <= y < size`` (see :func:`feistel_at`)."""
-    a, b = _bits(size)
-    x = _decrypt(np.uint64(y), keys, a, b)
+    if size <= 1:
+        return np.int64(y)
+    a, b = feistel_split(size)
+    t = window_tweak(keys, w)
+    x = _decrypt(np.uint64(y), keys, t, a, b)
     while x >= np.uint64(size):
-        x = _decrypt(x, keys, a, b)
-    return int(x)
+        x = _decrypt(x, keys, t, a, b)
+    return np.int64(x)
+
+
+@ngjit
+def _feistel_batch(
+    vals: np.ndarray,
+    tw: np.ndarray,
+    n: IntLike,
+    keys: np.ndarray,
+    size: IntLike,
+    inverse: bool,
+    lb: np.ndarray,
+    rb: np.ndarray,
+) -> None:
+    """``vals[:n] <- pi(vals[:n])`` (``pi^-1`` when ``inverse``) on a domain of ``size >= 2``,
+    element ``e`` with the tweak ``tw[e]`` (uint64 arrays; ``lb`` / ``rb``: scratch).
+
+    Round by round over the batch: the elements are independent, so their multiplications
+    overlap (about 4× faster than one element at a time).
+    """
+    a, b = feistel_split(size)
+    for e in range(n):
+        left = vals[e] // b
+        lb[e] = left
+        rb[e] = vals[e] - left * b
+    if inverse:
+        for r in range(FEISTEL_ROUNDS - 1, -1, -1):
+            k0 = keys[2 * r]
+            k1 = keys[2 * r + 1]
+            for e in range(n):
+                v = rb[e] + b - _h(k1 ^ tw[e], lb[e], b)
+                rb[e] = v - b if v >= b else v
+            for e in range(n):
+                v = lb[e] + a - _h(k0 ^ tw[e], rb[e], a)
+                lb[e] = v - a if v >= a else v
+    else:
+        for r in range(FEISTEL_ROUNDS):
+            k0 = keys[2 * r]
+            k1 = keys[2 * r + 1]
+            for e in range(n):
+                v = lb[e] + _h(k0 ^ tw[e], rb[e], a)
+                lb[e] = v - a if v >= a else v
+            for e in range(n):
+                v = rb[e] + _h(k1 ^ tw[e], lb[e], b)
+                rb[e] = v - b if v >= b else v
+    lim = np.uint64(size)
+    for e in range(n):
+        x = lb[e] * b + rb[e]
+        while x >= lim:  # cycle-walking: rare (A·B - size < B)
+            x = _decrypt(x, keys, tw[e], a, b) if inverse else _encrypt(x, keys, tw[e], a, b)
+        vals[e] = x
+
+
+@ngjit
+def _window_into(
+    perm: np.ndarray,
+    order: np.ndarray,
+    w0: IntLike,
+    length: IntLike,
+    keys: np.ndarray,
+    t: np.uint64,
+    fa: np.ndarray,
+    fb: np.ndarray,
+) -> None:
+    """``perm[order[w0 + x]] = order[w0 + f(x)]`` for the bijection ``f`` of ``[0, length)``
+    with tweak ``t`` (``order`` empty: the identity order); ``fa`` / ``fb``: scratch for
+    the round tables."""
+    ident = order.shape[0] == 0
+    if length < 2:
+        for x in range(length):
+            if ident:
+                perm[w0 + x] = w0 + x
+            else:
+                perm[order[w0 + x]] = order[w0 + x]
+        return
+    a, b = feistel_split(length)
+    _round_tables(keys, t, a, b, fa, fb)
+    lim = np.uint64(length)
+    lb = np.empty(BATCH, np.uint64)
+    rb = np.empty(BATCH, np.uint64)
+    left = np.uint64(0)
+    right = np.uint64(0)
+    for c0 in range(0, length, BATCH):
+        n = min(BATCH, length - c0)
+        for e in range(n):  # x = c0 + e = left·B + right, counted without a division
+            lb[e] = left
+            rb[e] = right
+            right += np.uint64(1)
+            if right == b:
+                right = np.uint64(0)
+                left += np.uint64(1)
+        # round by round over the batch: independent lookups overlap
+        for r in range(FEISTEL_ROUNDS):
+            for e in range(n):
+                v = lb[e] + fa[r, rb[e]]
+                lb[e] = v - a if v >= a else v
+            for e in range(n):
+                v = rb[e] + fb[r, lb[e]]
+                rb[e] = v - b if v >= b else v
+        for e in range(n):
+            y = lb[e] * b + rb[e]
+            if y >= lim:
+                y = _walk_tab(y, fa, fb, a, b, lim, False)
+            x = c0 + e
+            if ident:
+                perm[w0 + x] = w0 + np.int64(y)
+            else:
+                perm[order[w0 + x]] = order[w0 + np.int64(y)]
+
+
+@ngjit
+def _scratch(size: IntLike) -> tuple[np.ndarray, np.ndarray]:
+    """Round tables big enough for any domain of at most ``size`` elements."""
+    if size < 2:
+        return np.empty((FEISTEL_ROUNDS, 2), np.uint64), np.empty((FEISTEL_ROUNDS, 2), np.uint64)
+    a, b = feistel_split(size)
+    # a shorter domain L <= size has B_L <= B and A_L <= B_L + 2 (L < (B_L + 1)**2)
+    w = max(np.int64(a), np.int64(b)) + 3
+    return np.empty((FEISTEL_ROUNDS, w), np.uint64), np.empty((FEISTEL_ROUNDS, w), np.uint64)
+
+
+@ngjit
+def _permutation_into(
+    perm: np.ndarray, order: np.ndarray, window: IntLike, keys: np.ndarray
+) -> None:
+    """Fill ``perm`` with the permutation of block keys ``keys``: one window over the
+    identity order when ``order`` is empty (block kind), else the windows of ``order``."""
+    size = perm.shape[0]
+    if order.shape[0] == 0:
+        fa, fb = _scratch(size)
+        _window_into(perm, order, 0, size, keys, window_tweak(keys, 0), fa, fb)
+        return
+    fa, fb = _scratch(min(np.int64(window), np.int64(size)))
+    w = 0
+    for w0 in range(0, size, window):
+        length = min(window, size - w0)
+        _window_into(perm, order, w0, length, keys, window_tweak(keys, w), fa, fb)
+        w += 1
 
 
 @ngjit
 def feistel_permutation_kernel(
     size: IntLike, seed: IntLike, stream: IntLike, i: IntLike, j: IntLike
 ) -> np.ndarray:
-    """``perm[x] = feistel_at(x, feistel_keys(seed, stream, i, j), size)`` (int64)."""
-    keys = feistel_keys(seed, stream, i, j)
+    """``perm[x] = feistel_at(x, feistel_keys(seed, stream, i, j), size, 0)`` (int64)."""
     perm = np.empty(size, np.int64)
-    for x in range(size):
-        perm[x] = feistel_at(x, keys, size)
+    order = np.empty(0, np.int64)
+    _permutation_into(perm, order, max(size, 1), feistel_keys(seed, stream, i, j))
     return perm
+
+
+@ngjit
+def block_permutation_kernel(
+    size: IntLike, seed: IntLike, stream: IntLike, i: IntLike, j: IntLike
+) -> np.ndarray:
+    """The block permutation of ``range(size)`` (int64), see :func:`block_permutation`."""
+    return feistel_permutation_kernel(size, seed, stream, i, j)
+
+
+@ngjit
+def stratified_permutation_kernel(
+    order: np.ndarray, window: IntLike, seed: IntLike, stream: IntLike, i: IntLike, j: IntLike
+) -> np.ndarray:
+    """Stratified permutation given ``order`` = stable argsort of the degrees (int64)."""
+    size = order.shape[0]
+    perm = np.empty(size, np.int64)
+    if size == 0:
+        return perm
+    _permutation_into(perm, order, window, feistel_keys(seed, stream, i, j))
+    return perm
+
+
+@ngjit
+def fill_block_kernel(
+    out: np.ndarray,
+    order: np.ndarray,
+    window: IntLike,
+    seed: IntLike,
+    stream: IntLike,
+    i: IntLike,
+    j: IntLike,
+) -> None:
+    """Fill ``out`` (1-D, any integer dtype) with the permutation of block ``(i, j)``: the
+    block permutation when ``order`` is empty, else the stratified permutation of
+    ``order``."""
+    if out.shape[0] == 0:
+        return
+    _permutation_into(out, order, window, feistel_keys(seed, stream, i, j))
+
+
+@ngjit
+def fill_table_kernel(
+    out: np.ndarray,
+    order: np.ndarray,
+    window: IntLike,
+    seed: IntLike,
+    stream: IntLike,
+    i: IntLike,
+    active: np.ndarray,
+) -> None:
+    """Fill ``out[j]`` (any integer dtype) with the permutation of block ``(i, j)`` for every
+    ``j`` with ``active[j]`` (the identity for the others), see :func:`fill_block_kernel`."""
+    size = out.shape[1]
+    for j in range(out.shape[0]):
+        if active[j]:
+            fill_block_kernel(out[j], order, window, seed, stream, i, j)
+        else:
+            for x in range(size):
+                out[j, x] = x
+
+
+@ngjit
+def source_rows_kernel(
+    slots: np.ndarray,
+    order: np.ndarray,
+    rank: np.ndarray,
+    window: IntLike,
+    size: IntLike,
+    seed: IntLike,
+    stream: IntLike,
+    i: IntLike,
+    blocks: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """``out[b, u] = pi^-1(slots[u])`` for the permutation ``pi`` of block ``(i, blocks[b])``
+    on ``[0, size)``, computed for those slots only (int64 ``out`` of shape ``(nb, ns)``).
+
+    ``order`` empty: the block kind. Else the stratified kind: ``order`` is the stable
+    degree order and ``rank`` its inverse; slot ``t`` at position ``p = rank[t]`` lies in
+    window ``w = p // window`` and comes from ``order[w·window + f_w^-1(p - w·window)]``.
+    """
+    ns = slots.shape[0]
+    if size <= 1 or ns == 0:
+        for b in range(blocks.shape[0]):
+            for u in range(ns):
+                out[b, u] = slots[u]
+        return
+    strat = order.shape[0] > 0
+    full = min(np.int64(window), np.int64(size)) if strat else np.int64(size)
+    vals = np.empty(BATCH, np.uint64)
+    tw = np.empty(BATCH, np.uint64)
+    lb = np.empty(BATCH, np.uint64)
+    rb = np.empty(BATCH, np.uint64)
+    base = np.empty(BATCH, np.int64)  # first position of each element's window
+    idx = np.empty(BATCH, np.int64)  # the slot number u of each element
+    # block kind, one tweak: the round tables cost ROUNDS · (A + B) hashes a block, then a
+    # slot costs lookups; worth it from about A + B slots (same values either way)
+    ta, tb = feistel_split(size)
+    tables = not strat and ns >= np.int64(ta + tb)
+    fa, fb = _scratch(size if tables else 0)
+    for bb in range(blocks.shape[0]):
+        keys = feistel_keys(seed, stream, i, blocks[bb])
+        t0 = window_tweak(keys, 0)
+        if tables:
+            _round_tables(keys, t0, ta, tb, fa, fb)
+            lim = np.uint64(size)
+            for c0 in range(0, ns, BATCH):
+                n = min(BATCH, ns - c0)
+                for e in range(n):  # round by round over the batch: lookups overlap
+                    y = np.uint64(slots[c0 + e])
+                    left = y // tb
+                    lb[e] = left
+                    rb[e] = y - left * tb
+                for r in range(FEISTEL_ROUNDS - 1, -1, -1):
+                    for e in range(n):
+                        v = rb[e] + tb - fb[r, lb[e]]
+                        rb[e] = v - tb if v >= tb else v
+                    for e in range(n):
+                        v = lb[e] + ta - fa[r, rb[e]]
+                        lb[e] = v - ta if v >= ta else v
+                for e in range(n):
+                    src = lb[e] * tb + rb[e]
+                    if src >= lim:
+                        src = _walk_tab(src, fa, fb, ta, tb, lim, True)
+                    out[bb, c0 + e] = np.int64(src)
+            continue
+        n = 0
+        for u in range(ns):
+            t = slots[u]
+            if not strat:
+                vals[n] = np.uint64(t)
+                tw[n] = t0
+                base[n] = 0
+                idx[n] = u
+                n += 1
+            else:
+                p = rank[t]
+                w = p // window
+                w0 = w * window
+                length = min(np.int64(window), np.int64(size) - w0)
+                if length < full:  # the short last window: one at a time
+                    x = feistel_inverse_at(p - w0, keys, length, w)
+                    out[bb, u] = order[w0 + x]
+                    continue
+                vals[n] = np.uint64(p - w0)
+                tw[n] = window_tweak(keys, w)
+                base[n] = w0
+                idx[n] = u
+                n += 1
+            if n == BATCH or u == ns - 1:
+                if full >= 2:
+                    _feistel_batch(vals, tw, n, keys, full, True, lb, rb)
+                for e in range(n):
+                    x = base[e] + np.int64(vals[e])
+                    out[bb, idx[e]] = order[x] if strat else x
+                n = 0
+        if n > 0:  # the last slot was in a short window
+            if full >= 2:
+                _feistel_batch(vals, tw, n, keys, full, True, lb, rb)
+            for e in range(n):
+                x = base[e] + np.int64(vals[e])
+                out[bb, idx[e]] = order[x] if strat else x
+
+
+# ---------------------------------------------------------------------------------------
+# windows given by start offsets (the joint dropout's windows of equal-degree rows)
+
+
+@ngjit
+def fill_windows_kernel(
+    out: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    seed: IntLike,
+    stream: IntLike,
+    i: IntLike,
+    j: IntLike,
+) -> None:
+    """Fill ``out`` (int64, ``order.shape``) with the windowed permutation of block ``(i,
+    j)``: window ``w`` is positions ``[starts[w], starts[w+1])`` of ``order`` and gets the
+    bijection ``f_w`` of its length with the tweak :func:`window_tweak` ``(keys, w)``,
+    ``out[order[s + x]] = order[s + f_w(x)]``. Regular ``starts`` (``0, window, 2·window,
+    ..., size``) give exactly :func:`stratified_permutation_kernel`."""
+    longest = np.int64(0)
+    for w in range(starts.shape[0] - 1):
+        longest = max(longest, starts[w + 1] - starts[w])
+    fa, fb = _scratch(longest)  # round tables for any window
+    keys = feistel_keys(seed, stream, i, j)
+    for w in range(starts.shape[0] - 1):
+        s = starts[w]
+        _window_into(out, order, s, starts[w + 1] - s, keys, window_tweak(keys, w), fa, fb)
+
+
+@ngjit
+def _feistel_batch_sized(
+    vals: np.ndarray,
+    tw: np.ndarray,
+    sizes: np.ndarray,
+    n: IntLike,
+    keys: np.ndarray,
+    lb: np.ndarray,
+    rb: np.ndarray,
+    av: np.ndarray,
+    bv: np.ndarray,
+) -> None:
+    """``vals[:n] <- pi^-1(vals[:n])``, element ``e`` on its own domain ``[0, sizes[e])``
+    (``sizes[e] >= 2``) with the tweak ``tw[e]``: :func:`_feistel_batch` for windows of
+    different lengths (``av`` / ``bv``: scratch for each element's split)."""
+    for e in range(n):
+        a, b = feistel_split(sizes[e])
+        av[e] = a
+        bv[e] = b
+        left = vals[e] // b
+        lb[e] = left
+        rb[e] = vals[e] - left * b
+    for r in range(FEISTEL_ROUNDS - 1, -1, -1):
+        k0 = keys[2 * r]
+        k1 = keys[2 * r + 1]
+        for e in range(n):
+            b = bv[e]
+            v = rb[e] + b - _h(k1 ^ tw[e], lb[e], b)
+            rb[e] = v - b if v >= b else v
+        for e in range(n):
+            a = av[e]
+            v = lb[e] + a - _h(k0 ^ tw[e], rb[e], a)
+            lb[e] = v - a if v >= a else v
+    for e in range(n):
+        x = lb[e] * bv[e] + rb[e]
+        while x >= np.uint64(sizes[e]):  # cycle-walking: rare
+            x = _decrypt(x, keys, tw[e], av[e], bv[e])
+        vals[e] = x
+
+
+@ngjit
+def window_source_rows_kernel(
+    slots: np.ndarray,
+    order: np.ndarray,
+    rank: np.ndarray,
+    starts: np.ndarray,
+    window_of: np.ndarray,
+    seed: IntLike,
+    stream: IntLike,
+    i: IntLike,
+    blocks: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """``out[b, u] = pi^-1(slots[u])`` for the windowed permutation ``pi`` of block ``(i,
+    blocks[b])`` (:func:`fill_windows_kernel`), computed for those slots only.
+
+    ``rank`` is the inverse of ``order`` and ``window_of[t]`` the window of row ``t``: slot
+    ``t`` at position ``p = rank[t]`` of window ``w = window_of[t]`` (``s = starts[w]``, ``L
+    = starts[w+1] - s``) comes from ``order[s + f_w^-1(p - s)]`` (a row of a one-row window
+    from itself). The elements of a batch lie in windows of different lengths, each with
+    its own split (:func:`_feistel_batch_sized`).
+    """
+    ns = slots.shape[0]
+    vals = np.empty(BATCH, np.uint64)
+    tw = np.empty(BATCH, np.uint64)
+    sizes = np.empty(BATCH, np.int64)
+    lb = np.empty(BATCH, np.uint64)
+    rb = np.empty(BATCH, np.uint64)
+    av = np.empty(BATCH, np.uint64)
+    bv = np.empty(BATCH, np.uint64)
+    base = np.empty(BATCH, np.int64)  # first position of each element's window
+    idx = np.empty(BATCH, np.int64)  # the slot number u of each element
+    for bb in range(blocks.shape[0]):
+        keys = feistel_keys(seed, stream, i, blocks[bb])
+        n = 0
+        for u in range(ns):
+            t = slots[u]
+            w = window_of[t]
+            s = starts[w]
+            length = starts[w + 1] - s
+            if length <= 1:
+                out[bb, u] = t
+            else:
+                vals[n] = np.uint64(rank[t] - s)
+                tw[n] = window_tweak(keys, w)
+                sizes[n] = length
+                base[n] = s
+                idx[n] = u
+                n += 1
+            if n == BATCH or (u == ns - 1 and n > 0):
+                _feistel_batch_sized(vals, tw, sizes, n, keys, lb, rb, av, bv)
+                for e in range(n):
+                    out[bb, idx[e]] = order[base[e] + np.int64(vals[e])]
+                n = 0
+
+
+# ---------------------------------------------------------------------------------------
+# Fisher-Yates tables: the permutations of store formats 1 and 2 (audits of those stores)
 
 
 @ngjit
@@ -163,45 +692,7 @@ def _fisher_yates(out: np.ndarray, hp: np.uint64, pos0: IntLike) -> None:
 
 
 @ngjit
-def block_permutation_kernel(
-    size: IntLike, seed: IntLike, stream: IntLike, i: IntLike, j: IntLike
-) -> np.ndarray:
-    """Uniform permutation of ``range(size)`` (int64), see :func:`block_permutation`."""
-    perm = np.empty(size, np.int64)
-    _fisher_yates(perm, hash_prefix(seed, stream, i, j), np.int64(0))
-    return perm
-
-
-@ngjit
-def _stratified_into(
-    perm: np.ndarray, order: np.ndarray, window: IntLike, hp: np.uint64, buf: np.ndarray
-) -> None:
-    """Fill ``perm`` with the stratified permutation of the stream ``hp`` (``buf``: scratch
-    of ``min(window, size)`` int64)."""
-    size = order.shape[0]
-    for w0 in range(0, size, window):
-        f = buf[: min(window, size - w0)]
-        _fisher_yates(f, hp, np.int64(w0))
-        for a in range(f.shape[0]):
-            perm[order[w0 + a]] = order[w0 + f[a]]
-
-
-@ngjit
-def stratified_permutation_kernel(
-    order: np.ndarray, window: IntLike, seed: IntLike, stream: IntLike, i: IntLike, j: IntLike
-) -> np.ndarray:
-    """Stratified permutation given ``order`` = stable argsort of the degrees (int64)."""
-    size = order.shape[0]
-    perm = np.empty(size, np.int64)
-    if size == 0:
-        return perm
-    buf = np.empty(min(window, size), np.int64)
-    _stratified_into(perm, order, window, hash_prefix(seed, stream, i, j), buf)
-    return perm
-
-
-@ngjit
-def fill_table_kernel(
+def legacy_fill_table_kernel(
     out: np.ndarray,
     order: np.ndarray,
     window: IntLike,
@@ -210,10 +701,8 @@ def fill_table_kernel(
     i: IntLike,
     active: np.ndarray,
 ) -> None:
-    """Fill ``out[j]`` (any integer dtype) with the permutation of block ``(i, j)`` for every
-    ``j`` with ``active[j]`` (the identity for the others): Fisher-Yates
-    (:func:`block_permutation`) when ``order`` is empty, else the stratified permutation of
-    ``order`` (:func:`stratified_permutation`)."""
+    """:func:`fill_table_kernel` with the Fisher-Yates permutations of store formats 1 and
+    2 (see :func:`legacy_permutation_table`)."""
     size = out.shape[1]
     if size == 0:
         return
@@ -222,10 +711,16 @@ def fill_table_kernel(
         if not active[j]:
             for x in range(size):
                 out[j, x] = x
-        elif order.shape[0] == 0:
-            _fisher_yates(out[j], hash_prefix(seed, stream, i, j), np.int64(0))
-        else:
-            _stratified_into(out[j], order, window, hash_prefix(seed, stream, i, j), buf)
+            continue
+        hp = hash_prefix(seed, stream, i, j)
+        if order.shape[0] == 0:
+            _fisher_yates(out[j], hp, np.int64(0))
+            continue
+        for w0 in range(0, size, window):
+            f = buf[: min(window, size - w0)]
+            _fisher_yates(f, hp, np.int64(w0))
+            for a in range(f.shape[0]):
+                out[j, order[w0 + a]] = order[w0 + f[a]]
 
 
 @ngjit
@@ -253,26 +748,22 @@ def _check_window(window: IntLike) -> int:
 
 
 def block_permutation(size: int, seed: int, stream: int, i: int, j: int) -> np.ndarray:
-    """Uniform random permutation of ``range(size)`` for block ``(i, j)``.
+    """Random permutation of ``range(size)`` for block ``(i, j)``: the computed bijection.
 
-    Fisher-Yates: ``perm = arange(size)``; for ``k = size-1 .. 1``:
-    ``s = min(int(uniform(seed, stream, i, j, k) * (k + 1)), k)``; swap ``perm[k], perm[s]``.
-
-    Returns int64 ``perm`` with ``perm[r] = pi(r)``.
+    ``perm[x] = feistel_at(x, keys, size, 0)`` with ``keys = feistel_keys(seed, stream, i,
+    j)`` (int64 ``perm`` with ``perm[r] = pi(r)``).
     """
     return block_permutation_kernel(_check_size(size), as_seed(seed), int(stream), int(i), int(j))
 
 
 def feistel_permutation(size: int, seed: int, stream: int, i: int, j: int) -> np.ndarray:
-    """The computed permutation of ``range(size)`` for block ``(i, j)``, as a table.
-
-    ``perm[x] = feistel_at(x, feistel_keys(seed, stream, i, j), size)``: the same values the
-    kernels can compute one at a time without the table (int64).
+    """The computed permutation of ``range(size)`` for block ``(i, j)``, as a table
+    (:func:`block_permutation`: the values the kernels compute one at a time).
 
     Examples
     --------
-    >>> feistel_permutation(8, 0, 1, 0, 0).tolist()
-    [6, 5, 7, 0, 2, 1, 4, 3]
+    >>> sorted(feistel_permutation(8, 0, 1, 0, 0).tolist()) == list(range(8))
+    True
     """
     return feistel_permutation_kernel(_check_size(size), as_seed(seed), int(stream), int(i), int(j))
 
@@ -284,12 +775,12 @@ def stratified_permutation(
 
     ``order = argsort(degree, kind="stable")`` (ascending, ties by index). Positions
     ``0..size-1`` of ``order`` are cut into consecutive windows of ``window`` (the last may be
-    shorter). Inside the window starting at ``w0`` a Fisher-Yates ``f`` over offsets
-    ``0..L-1`` uses the draws ``uniform(seed, stream, i, j, w0 + k)``, and
-    ``perm[order[w0 + a]] = order[w0 + f[a]]``.
+    shorter). Window ``w`` (starting at ``w0 = w·window``, ``L`` positions) gets the
+    bijection ``f_w(x) = feistel_at(x, keys, L, w)`` of ``[0, L)``, and
+    ``perm[order[w0 + x]] = order[w0 + f_w(x)]``.
 
     ``window=1`` gives the identity; ``window >= size`` with all-equal degrees gives exactly
-    :func:`block_permutation` (same draws).
+    :func:`block_permutation` (the same window 0).
     """
     degree = np.asarray(degree)
     if degree.ndim != 1:
@@ -308,6 +799,158 @@ def invert_permutation(perm: np.ndarray) -> np.ndarray:
     if perm.ndim != 2:
         raise ValueError(f"perm must be 1-D or 2-D, got shape {perm.shape}")
     return invert_permutation_kernel(perm)
+
+
+def source_rows(
+    kind: str,
+    size: int,
+    seed: int,
+    stream: int,
+    i: int,
+    blocks: npt.ArrayLike,
+    slots: npt.ArrayLike,
+    *,
+    degree: np.ndarray | None = None,
+    window: int | None = None,
+) -> np.ndarray:
+    """``out[b, u]``: the source row of output slot ``slots[u]`` in block ``(i, blocks[b])``,
+    i.e. ``invert_permutation(permutation_table(...))[blocks[b], slots[u]]``, computed for
+    those slots only (int64 ``(len(blocks), len(slots))``)."""
+    size = _check_size(size)
+    blocks = np.ascontiguousarray(blocks, dtype=np.int64)
+    slots = np.ascontiguousarray(slots, dtype=np.int64)
+    if slots.size and (slots.min() < 0 or slots.max() >= size):
+        raise ValueError(f"slots out of range [0, {size})")
+    out = np.empty((blocks.shape[0], slots.shape[0]), np.int64)
+    if kind == "none":
+        out[:] = slots
+        return out
+    order, rank, window = _order_of(kind, size, degree, window)
+    source_rows_kernel(
+        slots, order, rank, window, size, as_seed(seed), int(stream), int(i), blocks, out
+    )
+    return out
+
+
+def _windows_of(
+    order: npt.ArrayLike, starts: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(order, rank, starts, window_of)`` of windows given by start offsets, checked."""
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    size = order.shape[0]
+    if order.ndim != 1 or not np.array_equal(np.sort(order), np.arange(size)):
+        raise ValueError("order must be a permutation of range(size)")
+    if (
+        starts.ndim != 1
+        or starts.shape[0] < 1
+        or starts[0] != 0
+        or starts[-1] != size
+        or np.any(np.diff(starts) < 0)
+    ):
+        raise ValueError(f"starts must rise from 0 to {size}")
+    rank = np.empty(size, np.int64)
+    rank[order] = np.arange(size, dtype=np.int64)
+    window_of = np.empty(size, np.int64)
+    window_of[order] = np.repeat(np.arange(starts.shape[0] - 1, dtype=np.int64), np.diff(starts))
+    return order, rank, starts, window_of
+
+
+def window_permutation(
+    order: npt.ArrayLike, starts: npt.ArrayLike, seed: int, stream: int, i: int, j: int
+) -> np.ndarray:
+    """Permutation inside windows given by start offsets (int64, see
+    :func:`fill_windows_kernel`): window ``w`` is positions ``[starts[w], starts[w+1])`` of
+    ``order``; its rows only exchange slots among themselves.
+
+    Examples
+    --------
+    >>> perm = window_permutation([0, 2, 3, 1], [0, 3, 4], 5, 1, 0, 0)
+    >>> perm[1], sorted(perm[[0, 2, 3]].tolist())
+    (1, [0, 2, 3])
+    """
+    order, _, starts, _ = _windows_of(order, starts)
+    out = np.empty(order.shape[0], np.int64)
+    fill_windows_kernel(out, order, starts, as_seed(seed), int(stream), int(i), int(j))
+    return out
+
+
+def window_source_rows(
+    order: npt.ArrayLike,
+    starts: npt.ArrayLike,
+    seed: int,
+    stream: int,
+    i: int,
+    blocks: npt.ArrayLike,
+    slots: npt.ArrayLike,
+) -> np.ndarray:
+    """``out[b, u]``: the source row of slot ``slots[u]`` in block ``(i, blocks[b])`` of
+    :func:`window_permutation`, computed for those slots only (int64)."""
+    order, rank, starts, window_of = _windows_of(order, starts)
+    size = order.shape[0]
+    blocks = np.ascontiguousarray(blocks, dtype=np.int64)
+    slots = np.ascontiguousarray(slots, dtype=np.int64)
+    if slots.size and (slots.min() < 0 or slots.max() >= size):
+        raise ValueError(f"slots out of range [0, {size})")
+    out = np.empty((blocks.shape[0], slots.shape[0]), np.int64)
+    window_source_rows_kernel(
+        slots, order, rank, starts, window_of, as_seed(seed), int(stream), int(i), blocks, out
+    )
+    return out
+
+
+def _order_of(
+    kind: str, size: int, degree: np.ndarray | None, window: int | None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(order, rank, window)`` of a kind: empty arrays for ``block``."""
+    if kind == "block":
+        return np.empty(0, np.int64), np.empty(0, np.int64), 1
+    if kind != "stratified":
+        raise ValueError(f"unknown permutation kind {kind!r}; expected one of {PERMUTATION_KINDS}")
+    if degree is None or window is None:
+        raise ValueError('kind="stratified" needs degree and window')
+    degree = np.asarray(degree)
+    if degree.shape != (size,):
+        raise ValueError(f"degree has shape {degree.shape}, expected ({size},)")
+    order = np.argsort(degree, kind="stable").astype(np.int64, copy=False)
+    rank = np.empty(size, np.int64)
+    rank[order] = np.arange(size, dtype=np.int64)
+    return order, rank, _check_window(window)
+
+
+def _table(
+    fill: object,
+    kind: str,
+    size: int,
+    seed: int,
+    stream: int,
+    i: int,
+    n_blocks: int,
+    degree: np.ndarray | None,
+    window: int | None,
+    dtype: npt.DTypeLike,
+    active: np.ndarray | None,
+) -> np.ndarray:
+    size = _check_size(size)
+    n_blocks = int(n_blocks)
+    if n_blocks < 0:
+        raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.int32), np.dtype(np.int64)) or (
+        dtype == np.int32 and size > 2**31
+    ):
+        raise ValueError(f"dtype must be int64, or int32 for size <= 2**31, got {dtype}")
+    if active is None:
+        active = np.ones(n_blocks, np.bool_)
+    active = np.ascontiguousarray(active, dtype=np.bool_)
+    if active.shape != (n_blocks,):
+        raise ValueError(f"active has shape {active.shape}, expected ({n_blocks},)")
+    if kind == "none":
+        return np.broadcast_to(np.arange(size, dtype=dtype), (n_blocks, size)).copy()
+    order, _, window = _order_of(kind, size, degree, window)
+    out = np.empty((n_blocks, size), dtype)
+    fill(out, order, window, as_seed(seed), int(stream), int(i), active)  # type: ignore[operator]
+    return out
 
 
 def permutation_table(
@@ -332,41 +975,40 @@ def permutation_table(
     memory, without an int64 copy first. ``active`` (bool ``(n_blocks,)``, default all):
     the rows of the other blocks are the identity, not drawn (blocks that keep nothing).
     """
-    size = _check_size(size)
-    n_blocks = int(n_blocks)
-    if n_blocks < 0:
-        raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
-    dtype = np.dtype(dtype)
-    if dtype not in (np.dtype(np.int32), np.dtype(np.int64)) or (
-        dtype == np.int32 and size > 2**31
-    ):
-        raise ValueError(f"dtype must be int64, or int32 for size <= 2**31, got {dtype}")
-    if active is None:
-        active = np.ones(n_blocks, np.bool_)
-    active = np.ascontiguousarray(active, dtype=np.bool_)
-    if active.shape != (n_blocks,):
-        raise ValueError(f"active has shape {active.shape}, expected ({n_blocks},)")
-    if kind == "none":
-        return np.broadcast_to(np.arange(size, dtype=dtype), (n_blocks, size)).copy()
-    out = np.empty((n_blocks, size), dtype)
-    if kind == "block":
-        order = np.empty(0, np.int64)
-        window = 1
-    elif kind == "stratified":
-        if degree is None or window is None:
-            raise ValueError('kind="stratified" needs degree and window')
-        degree = np.asarray(degree)
-        if degree.shape != (size,):
-            raise ValueError(f"degree has shape {degree.shape}, expected ({size},)")
-        order = np.argsort(degree, kind="stable").astype(np.int64, copy=False)
-        window = _check_window(window)
-    else:
-        raise ValueError(f"unknown permutation kind {kind!r}; expected one of {PERMUTATION_KINDS}")
-    fill_table_kernel(out, order, window, as_seed(seed), int(stream), int(i), active)
-    return out
+    return _table(
+        fill_table_kernel, kind, size, seed, stream, i, n_blocks, degree, window, dtype, active
+    )
+
+
+def legacy_permutation_table(
+    kind: str,
+    size: int,
+    seed: int,
+    stream: int,
+    i: int,
+    n_blocks: int,
+    *,
+    degree: np.ndarray | None = None,
+    window: int | None = None,
+    dtype: npt.DTypeLike = np.int64,
+    active: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`permutation_table` as store formats 1 and 2 made it: Fisher-Yates shuffles.
+
+    ``block``: ``perm = arange(size)``; for ``k = size-1 .. 1``: ``s = min(int(uniform(seed,
+    stream, i, j, k) * (k + 1)), k)``; swap ``perm[k], perm[s]``. ``stratified``: inside the
+    window starting at ``w0`` a Fisher-Yates ``f`` over offsets ``0..L-1`` with the draws
+    ``uniform(seed, stream, i, j, w0 + k)``, and ``perm[order[w0 + a]] = order[w0 + f[a]]``.
+    """
+    return _table(
+        legacy_fill_table_kernel, kind, size, seed, stream, i, n_blocks, degree, window, dtype,
+        active,
+    )  # fmt: skip
 
 
 __all__ = [
+    "BATCH",
+    "CONSTRUCTION",
     "FEISTEL_ROUNDS",
     "PERMUTATION_KINDS",
     "block_permutation",
@@ -376,10 +1018,21 @@ __all__ = [
     "feistel_keys",
     "feistel_permutation",
     "feistel_permutation_kernel",
+    "feistel_split",
+    "fill_block_kernel",
     "fill_table_kernel",
+    "fill_windows_kernel",
     "invert_permutation",
     "invert_permutation_kernel",
+    "legacy_fill_table_kernel",
+    "legacy_permutation_table",
     "permutation_table",
+    "source_rows",
+    "source_rows_kernel",
     "stratified_permutation",
     "stratified_permutation_kernel",
+    "window_permutation",
+    "window_source_rows",
+    "window_source_rows_kernel",
+    "window_tweak",
 ]

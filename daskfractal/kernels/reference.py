@@ -124,14 +124,14 @@ def _fisher_yates(
     return perm
 
 
-def block_permutation(
+def _legacy_block(
     size: int, seed: npt.ArrayLike, stream: npt.ArrayLike, i: npt.ArrayLike, j: npt.ArrayLike
 ) -> np.ndarray:
-    """Uniform Fisher-Yates permutation ``perm[r] = pi(r)`` (int64)."""
+    """Store formats 1 and 2: the Fisher-Yates permutation (int64)."""
     return _fisher_yates(int(size), seed, stream, i, j)
 
 
-def stratified_permutation(
+def _legacy_stratified(
     degree: npt.ArrayLike,
     window: int,
     seed: npt.ArrayLike,
@@ -139,7 +139,7 @@ def stratified_permutation(
     i: npt.ArrayLike,
     j: npt.ArrayLike,
 ) -> np.ndarray:
-    """Degree-stratified permutation (int64), see the kernel's docstring."""
+    """Store formats 1 and 2: Fisher-Yates inside each window of the degree order (int64)."""
     degree = np.asarray(degree)
     size = degree.shape[0]
     order = np.argsort(degree, kind="stable")
@@ -150,35 +150,120 @@ def stratified_permutation(
     return perm
 
 
-def feistel_permutation(
-    size: int, seed: npt.ArrayLike, stream: npt.ArrayLike, i: npt.ArrayLike, j: npt.ArrayLike
-) -> np.ndarray:
-    """Computed permutation (int64): the Feistel network of :mod:`.permute`, vectorized
-    over ``x``, cycle-walked while any value is ``>= size``."""
-    size = int(size)
-    hp = hash_prefix(seed, stream, i, j)
-    keys = [absorb(hp, r)[0] for r in range(2 * FEISTEL_ROUNDS)]
-    k = max(size - 1, 0).bit_length()
-    a, b = np.uint64((k + 1) // 2), np.uint64(k // 2)
-    one = np.uint64(1)
+def _feistel_keys(
+    seed: npt.ArrayLike, stream: npt.ArrayLike, i: npt.ArrayLike, j: npt.ArrayLike
+) -> tuple[list[np.uint64], np.uint64]:
+    """The round keys ``absorb(hp, r)`` and ``hp = hash_prefix(seed, stream, i, j)``."""
+    hp = np.asarray(hash_prefix(seed, stream, i, j)).reshape(-1)[0]
+    return [np.asarray(absorb(hp, r)).reshape(-1)[0] for r in range(2 * FEISTEL_ROUNDS)], hp
 
-    def f(key: np.uint64, v: np.ndarray, width: np.uint64) -> np.ndarray:
-        if width == 0:
-            return np.zeros_like(v)
-        return absorb(key, v) >> (np.uint64(64) - width)
+
+def _feistel_window(size: int, keys: list[np.uint64], hp: np.uint64, w: int) -> np.ndarray:
+    """``f[x]`` for ``x`` in ``[0, size)``: the mixed-radix Feistel network of window ``w``
+    (tweak ``absorb(hp, 2·FEISTEL_ROUNDS + w)``), vectorized, cycle-walked (int64)."""
+    if size <= 1:
+        return np.arange(size, dtype=np.int64)
+    bb = max(math.isqrt(size), 2)
+    aa = max(-(-size // bb), 2)
+    a, b = np.uint64(aa), np.uint64(bb)
+    t = np.asarray(absorb(hp, 2 * FEISTEL_ROUNDS + w)).reshape(-1)[0]
+    s32 = np.uint64(32)
+
+    def h(k: np.uint64, v: np.ndarray, mod: np.uint64) -> np.ndarray:
+        z = (v ^ (k ^ t)) * M1
+        z ^= z >> s32
+        return (((z * M2) >> s32) * mod) >> s32
 
     def encrypt(x: np.ndarray) -> np.ndarray:
-        left, right = x >> b, x & ((one << b) - one)
+        left, right = x // b, x % b
         with np.errstate(over="ignore"):
             for r in range(FEISTEL_ROUNDS):
-                left = (left + f(keys[2 * r], right, a)) & ((one << a) - one)
-                right = (right + f(keys[2 * r + 1], left, b)) & ((one << b) - one)
-        return (left << b) | right
+                left = (left + h(keys[2 * r], right, a)) % a
+                right = (right + h(keys[2 * r + 1], left, b)) % b
+        return left * b + right
 
     y = encrypt(np.arange(size, dtype=np.uint64))
     while np.any(out := y >= size):
         y[out] = encrypt(y[out])
     return y.astype(np.int64)
+
+
+def feistel_permutation(
+    size: int, seed: npt.ArrayLike, stream: npt.ArrayLike, i: npt.ArrayLike, j: npt.ArrayLike
+) -> np.ndarray:
+    """Computed permutation (int64): window 0 of the Feistel network of :mod:`.permute`."""
+    keys, hp = _feistel_keys(seed, stream, i, j)
+    return _feistel_window(int(size), keys, hp, 0)
+
+
+def block_permutation(
+    size: int, seed: npt.ArrayLike, stream: npt.ArrayLike, i: npt.ArrayLike, j: npt.ArrayLike
+) -> np.ndarray:
+    """The block permutation ``perm[r] = pi(r)``: the computed bijection (int64)."""
+    return feistel_permutation(size, seed, stream, i, j)
+
+
+def stratified_permutation(
+    degree: npt.ArrayLike,
+    window: int,
+    seed: npt.ArrayLike,
+    stream: npt.ArrayLike,
+    i: npt.ArrayLike,
+    j: npt.ArrayLike,
+) -> np.ndarray:
+    """Degree-stratified permutation (int64): window ``w`` of the stable degree order gets
+    the Feistel bijection with the window's tweak."""
+    degree = np.asarray(degree)
+    size = degree.shape[0]
+    order = np.argsort(degree, kind="stable")
+    keys, hp = _feistel_keys(seed, stream, i, j)
+    perm = np.empty(size, np.int64)
+    for w, w0 in enumerate(range(0, size, int(window))):
+        f = _feistel_window(min(int(window), size - w0), keys, hp, w)
+        perm[order[w0 : w0 + f.shape[0]]] = order[w0 + f]
+    return perm
+
+
+def window_permutation(
+    order: npt.ArrayLike,
+    starts: npt.ArrayLike,
+    seed: npt.ArrayLike,
+    stream: npt.ArrayLike,
+    i: npt.ArrayLike,
+    j: npt.ArrayLike,
+) -> np.ndarray:
+    """Permutation inside windows given by start offsets (int64): window ``w``, positions
+    ``[starts[w], starts[w+1])`` of ``order``, gets the Feistel bijection of its length with
+    the window's tweak."""
+    order = np.asarray(order, dtype=np.int64)
+    starts = np.asarray(starts, dtype=np.int64)
+    keys, hp = _feistel_keys(seed, stream, i, j)
+    perm = np.empty(order.shape[0], np.int64)
+    for w in range(starts.shape[0] - 1):
+        s0, s1 = int(starts[w]), int(starts[w + 1])
+        f = _feistel_window(s1 - s0, keys, hp, w)
+        perm[order[s0:s1]] = order[s0 + f]
+    return perm
+
+
+def window_source_rows(
+    order: npt.ArrayLike,
+    starts: npt.ArrayLike,
+    seed: npt.ArrayLike,
+    stream: npt.ArrayLike,
+    i: npt.ArrayLike,
+    blocks: npt.ArrayLike,
+    slots: npt.ArrayLike,
+) -> np.ndarray:
+    """``out[b, u] = pi_{i, blocks[b]}^-1(slots[u])`` of :func:`window_permutation` (int64):
+    the inverse of each whole permutation, read at the slots."""
+    blocks = np.asarray(blocks, dtype=np.int64)
+    slots = np.asarray(slots, dtype=np.int64)
+    rows = [
+        invert_permutation(window_permutation(order, starts, seed, stream, i, j))[slots]
+        for j in blocks.tolist()
+    ]
+    return np.array(rows, dtype=np.int64).reshape(blocks.shape[0], slots.shape[0])
 
 
 def invert_permutation(perm: npt.ArrayLike) -> np.ndarray:
@@ -201,19 +286,44 @@ def permutation_table(
     *,
     degree: npt.ArrayLike | None = None,
     window: int | None = None,
+    legacy: bool = False,
 ) -> np.ndarray:
-    """``(n_blocks, size)`` int64 table of permutations of block-row ``i``."""
+    """``(n_blocks, size)`` int64 table of permutations of block-row ``i`` (``legacy``: the
+    Fisher-Yates permutations of store formats 1 and 2)."""
+    block = _legacy_block if legacy else block_permutation
+    strat = _legacy_stratified if legacy else stratified_permutation
     if kind == "none":
         return np.tile(np.arange(size, dtype=np.int64), (n_blocks, 1))
     if kind == "block":
-        rows = [block_permutation(size, seed, stream, i, j) for j in range(n_blocks)]
+        rows = [block(size, seed, stream, i, j) for j in range(n_blocks)]
     elif kind == "stratified":
         if degree is None or window is None:
             raise ValueError("a stratified permutation needs degree and window")
-        rows = [stratified_permutation(degree, window, seed, stream, i, j) for j in range(n_blocks)]
+        rows = [strat(degree, window, seed, stream, i, j) for j in range(n_blocks)]
     else:
         raise ValueError(f"unknown permutation kind {kind!r}")
     return np.array(rows, dtype=np.int64).reshape(n_blocks, size)
+
+
+def source_rows(
+    kind: str,
+    size: int,
+    seed: npt.ArrayLike,
+    stream: npt.ArrayLike,
+    i: npt.ArrayLike,
+    blocks: npt.ArrayLike,
+    slots: npt.ArrayLike,
+    *,
+    degree: npt.ArrayLike | None = None,
+    window: int | None = None,
+) -> np.ndarray:
+    """``out[b, u] = pi_{i, blocks[b]}^-1(slots[u])`` (int64): the inverse of the whole
+    table, read at the slots."""
+    blocks = np.asarray(blocks, dtype=np.int64)
+    slots = np.asarray(slots, dtype=np.int64)
+    n_blocks = int(blocks.max()) + 1 if blocks.size else 0
+    tab = permutation_table(kind, size, seed, stream, i, n_blocks, degree=degree, window=window)
+    return invert_permutation(tab)[blocks][:, slots].reshape(blocks.shape[0], slots.shape[0])
 
 
 # --------------------------------------------------------------------------------------
@@ -493,14 +603,18 @@ __all__ = [
     "block_permutation",
     "count_rows",
     "expand_block_rows",
+    "feistel_permutation",
     "floyd_sample",
     "hash64",
     "hash_prefix",
     "invert_permutation",
     "mix64",
     "permutation_table",
+    "source_rows",
     "stratified_permutation",
     "targeted_row_counts",
     "to_unit",
     "uniform",
+    "window_permutation",
+    "window_source_rows",
 ]

@@ -60,6 +60,23 @@ def joint_slot_keys(
     return keys
 
 
+def window_count_table(
+    pool: np.ndarray, windows: npt.ArrayLike, degrees: npt.ArrayLike, blocks: npt.ArrayLike,
+    seed: int,
+) -> np.ndarray:  # fmt: skip
+    """Specification of :func:`daskfractal.kernels.joint.window_count_table`: the train
+    entries of ranks ``0..d-1`` whose pattern keeps them, per window and block."""
+    pool = np.asarray(pool)
+    blocks = np.asarray(blocks, np.int64)
+    rows = []
+    for w, d in zip(np.asarray(windows).tolist(), np.asarray(degrees).tolist(), strict=True):
+        pid = hash64(seed, STREAM_JOINT, int(COORD_PATTERN), w, np.arange(d)) % np.uint64(
+            pool.shape[0]
+        )
+        rows.append(pool[pid.astype(np.int64)][:, blocks].astype(np.int64).sum(axis=0))
+    return np.array(rows, np.int64).reshape(len(rows), blocks.shape[0])
+
+
 def shared_column_permutation(n: int, seed: int, j: int) -> np.ndarray:
     """The JOINT column permutation of block column ``j`` (every block row's)."""
     from .reference import block_permutation
@@ -67,4 +84,9 @@ def shared_column_permutation(n: int, seed: int, j: int) -> np.ndarray:
     return block_permutation(n, seed, 2, int(SHARED_ROW), j)
 
 
-__all__ = ["joint_row_keep", "joint_slot_keys", "shared_column_permutation"]
+__all__ = [
+    "joint_row_keep",
+    "joint_slot_keys",
+    "shared_column_permutation",
+    "window_count_table",
+]

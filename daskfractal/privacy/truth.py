@@ -6,7 +6,9 @@ input ``R`` these give back every permutation of the expansion: the row and colu
 permutations of block ``(i, j)`` are recomputed here with the expansion's own functions
 (:func:`daskfractal.kernels.permute.permutation_table` on the streams
 :data:`~daskfractal.kernels.rng.STREAM_ROW_PERM` / ``STREAM_COL_PERM``, with the degrees of the
-signed input S = R_train − R_test for the ``stratified`` kind), exactly as the planner does.
+signed input S = R_train − R_test for the ``stratified`` kind), exactly as the planner does;
+stores of format 1 and 2 made them with Fisher-Yates shuffles
+(:func:`daskfractal.kernels.permute.legacy_permutation_table`), format 3 computes them.
 That is also what an attacker holding the store and ``R`` can do: with the recorded seed the
 re-identification is exact.
 """
@@ -19,10 +21,20 @@ from typing import Any
 import numpy as np
 
 from ..errors import StoreError
-from ..kernels import STREAM_COL_PERM, STREAM_ROW_PERM, invert_permutation, permutation_table
+from ..kernels import (
+    STREAM_COL_PERM,
+    STREAM_ROW_PERM,
+    invert_permutation,
+    legacy_permutation_table,
+    permutation_table,
+)
 from ..preprocess import SignedMatrix
 
-__all__ = ["LevelTruth", "level_of"]
+__all__ = ["COMPUTED_PERMUTATIONS_FORMAT", "LevelTruth", "level_of"]
+
+#: the first store format whose permutations are the computed bijections (Feistel); the
+#: older ones used Fisher-Yates tables
+COMPUTED_PERMUTATIONS_FORMAT = 3
 
 
 def level_of(params: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +77,8 @@ class LevelTruth:
     row_degree, col_degree : numpy.ndarray of int64
         Row and column degrees of the signed input (train and test entries), which the
         ``stratified`` kind sorts by.
+    legacy : bool
+        The store is of format 1 or 2: its permutations are Fisher-Yates tables.
 
     Examples
     --------
@@ -82,12 +96,21 @@ class LevelTruth:
     n_blocks: int
     row_degree: np.ndarray
     col_degree: np.ndarray
+    legacy: bool = False
 
     @classmethod
-    def of(cls, params: dict[str, Any], signed: SignedMatrix, n_blocks: int) -> LevelTruth:
-        """From a store's ``params`` (see :func:`level_of`) and the signed input."""
+    def of(
+        cls,
+        params: dict[str, Any],
+        signed: SignedMatrix,
+        n_blocks: int,
+        format_version: int | None = None,
+    ) -> LevelTruth:
+        """From a store's ``params`` (see :func:`level_of`), the signed input and the store's
+        ``format_version`` (default: the current one)."""
         level = level_of(params)
         n = signed.shape[1]
+        old = format_version is not None and int(format_version) < COMPUTED_PERMUTATIONS_FORMAT
         return cls(
             seed=int(level["seed"]),
             shuffle=str(level["shuffle"]),
@@ -95,13 +118,15 @@ class LevelTruth:
             n_blocks=int(n_blocks),
             row_degree=np.diff(signed.indptr).astype(np.int64),
             col_degree=np.bincount(signed.indices, minlength=n).astype(np.int64),
+            legacy=old,
         )
 
     def _table(self, size: int, stream: int, i: int, degree: np.ndarray) -> np.ndarray:
         extra: dict[str, Any] = {}
         if self.shuffle == "stratified":
             extra = {"degree": degree, "window": self.window}
-        return permutation_table(self.shuffle, size, self.seed, stream, i, self.n_blocks, **extra)
+        table = legacy_permutation_table if self.legacy else permutation_table
+        return table(self.shuffle, size, self.seed, stream, i, self.n_blocks, **extra)
 
     def sources(self, i: int) -> np.ndarray:
         """int64 (n', m): ``out[j, t]`` is the real user copied into slot ``t`` of block (i, j)."""

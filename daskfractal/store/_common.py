@@ -334,7 +334,7 @@ def check_reopen(
     if meta.get("format_version") != FORMAT_VERSION:
         raise StoreError(
             f"cannot resume {path}: it has format_version {meta.get('format_version')}, "
-            f"this library writes {FORMAT_VERSION}"
+            f"this library writes {FORMAT_VERSION} (other permutations): start it over"
         )
     stored = meta.get("layout")
     if stored != layout.to_dict():

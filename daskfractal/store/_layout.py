@@ -19,11 +19,12 @@ from ..errors import ParameterError, StoreError
 
 #: Version of the on-disk layout; bumped on any incompatible change. 2: the same layout, the
 #: exact / balanced dropouts draw rows that keep few of many by Floyd's sampling (other bytes
-#: than version 1 for those rows)
-FORMAT_VERSION = 2
+#: than version 1 for those rows). 3: the same layout, the block and stratified shuffles are
+#: computed bijections (a keyed Feistel network) instead of Fisher-Yates tables (other bytes)
+FORMAT_VERSION = 3
 #: every version this library reads (a store is read the same whatever its version; only a
 #: store of :data:`FORMAT_VERSION` is resumed)
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 
 SPLITS: tuple[str, ...] = ("train", "test")
 CARRY_COLUMNS: tuple[str, ...] = ("ratings", "timestamps")
