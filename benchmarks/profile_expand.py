@@ -6,11 +6,10 @@
     python benchmarks/profile_expand.py --input ml20m --factors 16 32 --task 0
 
 Part 1 replays one count task of the engine in this process, timing its steps with the
-package's own internals (read-only use; nothing is patched): the permutation tables of the
-block row, the count pass, then the write-pass work for the same users: the emit kernel
-(generation straight into a shard-sized window), the same kernels over every slot of the task
-(unclipped, as `compute()` runs them) for comparison,
-one Zarr shard write (Blosc-zstd) and the item degrees.
+package's own internals (read-only use; nothing is patched): the source rows of its slots
+and the column permutations of its block row (both computed, not stored), the count pass,
+then the write-pass work for the same users: the emit kernel (generation straight into a
+shard-sized window), one Zarr shard write (Blosc-zstd) and the item degrees.
 
 Part 2 (``--cprofile``) runs the whole write with the synchronous scheduler under cProfile
 and prints the functions with the largest own time (the Numba kernels show as one entry).
@@ -50,24 +49,27 @@ def one_task(ex, task_no: int, tmp: Path) -> None:
 
     from daskfractal.expansion import _plan as E
     from daskfractal.expansion._write import DEFAULT_CHUNK, DEFAULT_SHARD
-    from daskfractal.kernels import emit as K
 
     plan = ex.plan
     tasks = ex.tasks()
     i, t0, t1 = tasks[task_no]
     src = plan.src
     slots = t1 - t0
-    E._PERM_CACHE.clear()
+    E._TABLES.clear()  # cold: the task's tables are built in the steps below
     c = Clock()
-    row_src_all, _, _ = c(
-        "permutation tables (block row, cold)",
-        lambda: E.block_row_tables(plan, i),
-        f"{plan.factors[1]} x ({plan.m:,} + {plan.n:,})",
+    local = np.arange(t0, t1, dtype=np.int64)
+    blocks, src_rows, _ = c(
+        "source rows of the task's slots (computed permutations)",
+        lambda: E.slot_tables(plan, i, local),
+        f"{len(E.active_blocks(plan, i))} blocks x {slots:,} slots",
+    )
+    c(
+        "column permutations of the block row (cold)",
+        lambda: E.column_tables(plan, i, blocks),
+        f"{len(blocks)} x {plan.n:,} items",
     )
     c("kernels: compile/warm (tiny task)", lambda: E.count_slots(plan, i, t0, t0 + 1))
-    visited = int(
-        sum(np.diff(src.indptr)[row_src_all[j, t0:t1]].sum() for j in range(plan.factors[1]))
-    )
+    visited = int(np.diff(src.indptr)[src_rows].sum())
     tr, te, _, _ = c(
         "count pass (count_slots)",
         lambda: E.count_slots(plan, i, t0, t1),
@@ -87,11 +89,6 @@ def one_task(ex, task_no: int, tmp: Path) -> None:
         "emit pass (emit_users, int32 items)",
         lambda: E.emit_users(*args, np.int32),
         f"{kept:,} kept, window {n:,}",
-    )
-    c(
-        "  every slot, unclipped (kernels.emit.expand_block_rows)",
-        lambda: K.expand_block_rows(*E.kernel_args(plan, i, t0, t1)),
-        "for comparison",
     )
     n = max(n - n % DEFAULT_CHUNK, min(n, DEFAULT_CHUNK))  # whole inner chunks
     items = out["train_items"][:n]
