@@ -154,7 +154,7 @@ PRESETS: Final[Mapping[str, Preset]] = types.MappingProxyType(
             summary="daskfractal's defaults: the modes that keep degrees and spectrum best",
             preprocess=_frozen({}),
             reduce=_frozen({}),
-            expand=_frozen({"shuffle": "stratified", "dropout": "balanced", "test_policy": "all"}),
+            expand=_frozen({"shuffle": "stratified", "dropout": "joint", "test_policy": "all"}),
             format="zarr",
         ),
     }

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ParameterError
-from ..expansion import DEFAULT_DROPOUT, DEFAULT_SHUFFLE
+from ..expansion import DEFAULT_SHUFFLE
 from ..presets import PRESET_NAMES, PRESETS
 from ..store import FORMATS
 from .codes import EXIT_OK
@@ -87,8 +87,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--dropout",
         default=None,
-        choices=["balanced", "bernoulli", "exact", "targeted", "joint"],
-        help="balanced (default): p*d per (row, block), rounded; bernoulli: independent keeps "
+        choices=["joint", "balanced", "bernoulli", "exact", "targeted"],
+        help="default: joint with --shuffle stratified, balanced with the others; "
+        "balanced: p*d per (row, block), rounded; bernoulli: independent keeps "
         "(the papers); exact: round(p*nnz) per block (MLPerf); targeted: each user exactly c "
         "times a real user's degree (keeps k-core degree distributions); joint: every user "
         "exactly a times and every item exactly b times a real one's degree (needs "
@@ -231,7 +232,7 @@ _PRESET_OPTIONS: dict[str, tuple[str, Any]] = {
     "clip_rule": ("clip_rule", None),
     "scale": ("scale", None),
     "shuffle": ("shuffle", DEFAULT_SHUFFLE),
-    "dropout": ("dropout", DEFAULT_DROPOUT),
+    "dropout": ("dropout", None),  # None: expand's default, which follows the shuffle
     "test_policy": ("test_policy", "all"),
     "block_sample_rate": ("block_sample_rate", 1.0),
     "carry": ("carry", "auto"),

@@ -36,6 +36,7 @@ from ._plan import (
     Dropout,
     Shuffle,
     TestPolicy,
+    default_dropout,
     input_checksum,
 )
 from ._response import check_epsilon, respond_split
@@ -112,10 +113,12 @@ def expand(
         stochastic Kronecker product).
     window : int, default 64
         Window of the ``stratified`` shuffle.
-    dropout : {"balanced", "bernoulli", "exact", "targeted", "joint"}, default "balanced"
-        ``balanced``: each (row, block) keeps ``p·d`` entries rounded stochastically, a
-        uniform subset (a user's degree varies by at most one per block instead of
-        binomially); ``bernoulli``: every entry kept independently (the papers);
+    dropout : {"joint", "balanced", "bernoulli", "exact", "targeted"}, optional
+        Default ``joint`` with the ``stratified`` shuffle, ``balanced`` with the others
+        (:func:`~daskfractal.expansion.default_dropout`). ``balanced``: each (row, block)
+        keeps ``p·d`` entries rounded stochastically, a uniform subset (a user's degree
+        varies by at most one per block instead of binomially); ``bernoulli``: every entry
+        kept independently (the papers);
         ``exact``: exactly round(p·nnz(S)) entries per block, chosen uniformly (the MLPerf
         reference); ``targeted``: R̂'s rows are rescaled to one integer sum ``c`` and every
         output user keeps exactly ``c`` times the train degree of the real user it is
@@ -223,6 +226,8 @@ def expand(
     }
     level = {**_EXPAND_DEFAULTS, **(chosen.expand if chosen else {})}
     level.update({k: v for k, v in given.items() if v is not None})
+    if dropout is None and (chosen is None or "dropout" not in chosen.expand):
+        level["dropout"] = default_dropout(level["shuffle"])
     preprocess_options: dict[str, Any] = {}
     if chosen is not None:
         preprocess_options = dict(chosen.preprocess)
@@ -326,6 +331,7 @@ __all__ = [
     "check_inner_factors",
     "check_level_memory",
     "check_output",
+    "default_dropout",
     "expand",
     "input_checksum",
     "level_seed",

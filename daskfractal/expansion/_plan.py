@@ -53,8 +53,24 @@ TEST_POLICIES = ("all", "one")
 #: the degree distributions and the spectrum best over the measured data sets (docs/fidelity.md);
 #: ``block`` + ``bernoulli`` reproduce the papers and the MLPerf reference.
 DEFAULT_SHUFFLE: Shuffle = "stratified"
-DEFAULT_DROPOUT: Dropout = "balanced"
+DEFAULT_DROPOUT: Dropout = "joint"
+#: The dropout when none is given and the shuffle is not ``stratified`` (``joint`` needs it).
+OTHER_SHUFFLES_DROPOUT: Dropout = "balanced"
 CARRY_NAMES = ("ratings", "timestamps")
+
+
+def default_dropout(shuffle: str) -> Dropout:
+    """The dropout of :func:`daskfractal.expand` when none is given: ``joint`` with the
+    ``stratified`` shuffle (it keeps user and item degree distributions on sparse data too),
+    else ``balanced`` (``joint`` needs its degree windows).
+
+    Examples
+    --------
+    >>> default_dropout("stratified"), default_dropout("block")
+    ('joint', 'balanced')
+    """
+    return DEFAULT_DROPOUT if shuffle == "stratified" else OTHER_SHUFFLES_DROPOUT
+
 
 DEFAULT_CHUNK_SIZE = 2**22  # expected kept interactions per count (and compute) task
 _EMPTY2 = np.zeros((0, 0), np.int64)  # "no exact counts" for the kernels
