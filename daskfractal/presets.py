@@ -85,7 +85,7 @@ class Preset:
         Examples
         --------
         >>> print(PRESETS["faithful"].describe())
-        shuffle=stratified, dropout=balanced, test_policy=all, format=zarr
+        shuffle=stratified, dropout=auto, test_policy=all, format=zarr
         """
         return ", ".join(f"{k}={_text(v)}" for k, v in self.options().items())
 
@@ -154,7 +154,7 @@ PRESETS: Final[Mapping[str, Preset]] = types.MappingProxyType(
             summary="daskfractal's defaults: the modes that keep degrees and spectrum best",
             preprocess=_frozen({}),
             reduce=_frozen({}),
-            expand=_frozen({"shuffle": "stratified", "dropout": "joint", "test_policy": "all"}),
+            expand=_frozen({"shuffle": "stratified", "dropout": "auto", "test_policy": "all"}),
             format="zarr",
         ),
     }

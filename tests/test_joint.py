@@ -353,3 +353,53 @@ def test_windows_hold_one_degree_and_at_most_window_rows(m, window, seed):
     for w in range(len(starts) - 1):
         rows = order[starts[w] : starts[w + 1]]
         assert len(set(deg[rows].tolist())) == 1 and np.all(window_of[rows] == w)
+
+
+# ------------------------------------------------------------------ dropout="auto" (default)
+def test_auto_takes_joint_where_it_keeps_the_size(kcore):
+    ex = dfr.expand(kcore, factors=(4, 4), seed=2)
+    assert ex.params["dropout"] == "joint"
+    assert ex.params["dropout_auto"]["chosen"] == "joint"
+    assert "keeps its size" in ex.params["dropout_auto"]["reason"]
+    red = dfr.reduce(kcore, (4, 4))
+    ratio = ex.keep.sum() / red.keep.sum()
+    assert 1 / 1.5 <= ratio <= 1.5
+    # the same bytes as asking for joint
+    want = dfr.expand(kcore, factors=(4, 4), seed=2, dropout="joint").compute()
+    got = ex.compute()
+    assert (got.train != want.train).nnz == 0 and (got.test != want.test).nnz == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        # joint would round R̂ up to integer row sums: 5 x the size asked for
+        ({"element_sample_rate": 0.2}, "would change its size"),
+        ({"shuffle": "block"}, "joint needs stratified"),
+        ({"shuffle": "none"}, "joint needs stratified"),
+    ],
+)
+def test_auto_takes_balanced_where_joint_cannot_keep_the_size(kcore, kwargs, reason):
+    ex = dfr.expand(kcore, factors=(4, 4), seed=2, **kwargs)
+    assert ex.params["dropout"] == "balanced"
+    assert reason in ex.params["dropout_auto"]["reason"]
+    red = dfr.reduce(kcore, (4, 4), scale=kwargs.get("element_sample_rate", 1.0))
+    np.testing.assert_allclose(ex.keep, red.keep, rtol=1e-6)  # R̂'s size, as asked
+    want = dfr.expand(kcore, factors=(4, 4), seed=2, dropout="balanced", **kwargs).compute()
+    assert (ex.compute().train != want.train).nnz == 0
+
+
+def test_auto_takes_balanced_where_joint_is_impossible(kcore):
+    keep = np.array([[0.9, 0.0], [0.0, 0.0]])  # a row and a column with nothing to balance
+    ex = dfr.expand(kcore, keep=keep, seed=2)
+    assert ex.params["dropout"] == "balanced"
+    assert ex.params["dropout_auto"]["reason"].startswith("joint not possible")
+    with pytest.raises(ParameterError, match="non-zero entries"):
+        dfr.expand(kcore, keep=keep, seed=2, dropout="joint")
+
+
+def test_explicit_dropouts_record_no_auto_choice(kcore):
+    ex = dfr.expand(kcore, factors=(4, 4), seed=2, dropout="balanced")
+    assert "dropout_auto" not in ex.params
+    with pytest.raises(ParameterError, match="dropout"):
+        dfr.expand(kcore, factors=(4, 4), seed=2, dropout="automatic")

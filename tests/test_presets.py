@@ -20,7 +20,7 @@ import scipy.sparse as sp
 import daskfractal as dfr
 from daskfractal.cli import EXIT_OK, EXIT_USAGE, main
 from daskfractal.errors import ParameterError
-from daskfractal.expansion import DEFAULT_DROPOUT, DEFAULT_SHUFFLE, DROPOUTS, SHUFFLES
+from daskfractal.expansion import DEFAULT_DROPOUT, DEFAULT_SHUFFLE, DROPOUT_CHOICES, SHUFFLES
 from daskfractal.presets import PRESET_NAMES, PRESETS, Preset, get_preset
 from daskfractal.reduction import CLIP_RULES, RESCALE_MODES, RESIZE_MODES, clip_keep
 from daskfractal.store import FORMATS, open_export
@@ -118,7 +118,7 @@ def test_preset_values_are_valid_options() -> None:
     for p in PRESETS.values():
         assert p.format in FORMATS
         assert p.expand.get("shuffle", DEFAULT_SHUFFLE) in SHUFFLES
-        assert p.expand.get("dropout", DEFAULT_DROPOUT) in DROPOUTS
+        assert p.expand.get("dropout", DEFAULT_DROPOUT) in DROPOUT_CHOICES
         assert p.reduce.get("resize", "antialias") in RESIZE_MODES
         assert p.reduce.get("rescale", "abs-max") in RESCALE_MODES
         assert p.reduce.get("clip_rule", "all") in CLIP_RULES
@@ -288,7 +288,8 @@ def test_cli_faithful_end_to_end(tmp_path: Path, raw: dfr.Interactions) -> None:
     for split in ("train", "test"):
         assert (store.to_scipy(split).astype(bool) != getattr(want, split).astype(bool)).nnz == 0
     params = store.attrs["params"]
-    assert (params["shuffle"], params["dropout"]) == (DEFAULT_SHUFFLE, DEFAULT_DROPOUT)
+    assert (params["shuffle"], params["dropout"]) == (DEFAULT_SHUFFLE, "joint")  # auto's choice
+    assert params["dropout_auto"]["chosen"] == "joint"
     assert params["preset"] == {"name": "faithful", "overridden": {}}
     # the same as no preset at all, byte for byte in the data
     plain = dfr.expand(raw, FACTORS, seed=SEED).compute()

@@ -87,13 +87,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--dropout",
         default=None,
-        choices=["joint", "balanced", "bernoulli", "exact", "targeted"],
-        help="default: joint with --shuffle stratified, balanced with the others; "
-        "balanced: p*d per (row, block), rounded; bernoulli: independent keeps "
-        "(the papers); exact: round(p*nnz) per block (MLPerf); targeted: each user exactly c "
-        "times a real user's degree (keeps k-core degree distributions); joint: every user "
-        "exactly a times and every item exactly b times a real one's degree (needs "
-        "--shuffle stratified; --window caps its windows)",
+        choices=["auto", "joint", "balanced", "bernoulli", "exact", "targeted"],
+        help="auto (default): joint with --shuffle stratified where it keeps R-hat's size "
+        "within 1.5x, else balanced; balanced: p*d per (row, block), rounded; bernoulli: "
+        "independent keeps (the papers); exact: round(p*nnz) per block (MLPerf); targeted: "
+        "each user exactly c times a real user's degree (keeps k-core degree "
+        "distributions); joint: every user exactly a times and every item exactly b times "
+        "a real one's degree (needs --shuffle stratified; --window caps its windows)",
     )
     g.add_argument(
         "--block-sample-rate",
@@ -232,7 +232,7 @@ _PRESET_OPTIONS: dict[str, tuple[str, Any]] = {
     "clip_rule": ("clip_rule", None),
     "scale": ("scale", None),
     "shuffle": ("shuffle", DEFAULT_SHUFFLE),
-    "dropout": ("dropout", None),  # None: expand's default, which follows the shuffle
+    "dropout": ("dropout", None),  # None: expand's default (auto: resolved with R̂)
     "test_policy": ("test_policy", "all"),
     "block_sample_rate": ("block_sample_rate", 1.0),
     "carry": ("carry", "auto"),
@@ -319,7 +319,7 @@ def _plan_expansion(args: argparse.Namespace, split: SplitData, sched: Any) -> E
             f"expanding {m:,} x {n:,} by {ex.factors[0]} x "
             f"{ex.factors[1]}: up to {exp['users_max']:,} users, {exp['items']:,} items, "
             f"~{exp['train']:,.0f} train and ~{exp['test']:,.0f} test interactions, "
-            f"{len(ex.tasks())} tasks",
+            f"{len(ex.tasks())} tasks, {ex.params['shuffle']} + {ex.params['dropout']}",
             file=sys.stderr,
         )
     return ex

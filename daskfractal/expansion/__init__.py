@@ -30,13 +30,13 @@ from ._plan import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_DROPOUT,
     DEFAULT_SHUFFLE,
+    DROPOUT_CHOICES,
     DROPOUTS,
     SHUFFLES,
     TEST_POLICIES,
     Dropout,
     Shuffle,
     TestPolicy,
-    default_dropout,
     input_checksum,
 )
 from ._response import check_epsilon, respond_split
@@ -113,12 +113,14 @@ def expand(
         stochastic Kronecker product).
     window : int, default 64
         Window of the ``stratified`` shuffle.
-    dropout : {"joint", "balanced", "bernoulli", "exact", "targeted"}, optional
-        Default ``joint`` with the ``stratified`` shuffle, ``balanced`` with the others
-        (:func:`~daskfractal.expansion.default_dropout`). ``balanced``: each (row, block)
-        keeps ``p·d`` entries rounded stochastically, a uniform subset (a user's degree
-        varies by at most one per block instead of binomially); ``bernoulli``: every entry
-        kept independently (the papers);
+    dropout : {"auto", "joint", "balanced", "bernoulli", "exact", "targeted"}, default "auto"
+        ``auto``: ``joint`` with the ``stratified`` shuffle when R̂ balanced to integer row
+        and column sums keeps its size within a factor 1.5 (and has the non-zero entries
+        ``joint`` needs), else ``balanced``; the mode taken is recorded as
+        ``params["dropout"]`` and the reason as ``meta["dropout_auto"]``. ``balanced``:
+        each (row, block) keeps ``p·d`` entries rounded stochastically, a uniform subset
+        (a user's degree varies by at most one per block instead of binomially);
+        ``bernoulli``: every entry kept independently (the papers);
         ``exact``: exactly round(p·nnz(S)) entries per block, chosen uniformly (the MLPerf
         reference); ``targeted``: R̂'s rows are rescaled to one integer sum ``c`` and every
         output user keeps exactly ``c`` times the train degree of the real user it is
@@ -226,8 +228,6 @@ def expand(
     }
     level = {**_EXPAND_DEFAULTS, **(chosen.expand if chosen else {})}
     level.update({k: v for k, v in given.items() if v is not None})
-    if dropout is None and (chosen is None or "dropout" not in chosen.expand):
-        level["dropout"] = default_dropout(level["shuffle"])
     preprocess_options: dict[str, Any] = {}
     if chosen is not None:
         preprocess_options = dict(chosen.preprocess)
@@ -306,6 +306,8 @@ _EXPAND_DEFAULTS: dict[str, Any] = {
 def _used_options(params: dict[str, Any]) -> dict[str, Any]:
     """The options an expansion used, by the names of :class:`daskfractal.presets.Preset`."""
     used = {k: params[k] for k in (*_EXPAND_DEFAULTS, "window") if k in params}
+    if "dropout_auto" in params:  # the mode auto took is params["dropout"]
+        used["dropout"] = "auto"
     reduced = params.get("reduced", {}).get("params", {})
     used.update({k: reduced[k] for k in _R_HAT_NAMES if k in reduced})
     pre = params.get("preprocess", {})
@@ -323,6 +325,7 @@ __all__ = [
     "DEFAULT_DROPOUT",
     "DEFAULT_SHUFFLE",
     "DROPOUTS",
+    "DROPOUT_CHOICES",
     "SHUFFLES",
     "TEST_POLICIES",
     "ExpandedData",

@@ -129,11 +129,15 @@ class Expansion:
         n_train = int((src.sign > 0).sum())
         n_test = src.nnz - n_train
         s = float(self.keep.sum())
+        test = s * n_test
+        if self._plan.dropout == "joint":
+            # a synthetic user copies the test entries of its row in one block of its row
+            test = float(n_test * np.count_nonzero(self.keep.sum(axis=1) > 0))
         return {
             "users_max": self.n_slots,
             "items": self.n_items,
             "train": s * n_train,
-            "test": s * n_test,
+            "test": test,
         }
 
     def tasks(self) -> list[tuple[int, int, int]]:

@@ -24,10 +24,11 @@ from ..reduction import Reduced, reduce, solve_factors
 from ._expansion import Expansion
 from ._materialize import check_level_memory
 from ._plan import (
+    AUTO_JOINT_SIZE,
     CARRY_NAMES,
     DEFAULT_DROPOUT,
     DEFAULT_SHUFFLE,
-    DROPOUTS,
+    DROPOUT_CHOICES,
     SHUFFLES,
     TEST_POLICIES,
     Plan,
@@ -71,7 +72,7 @@ class LevelOptions:
         return cls(
             shuffle=as_choice(shuffle, "shuffle", SHUFFLES),
             window=as_int(window, "window", low=1),
-            dropout=as_choice(dropout, "dropout", DROPOUTS),
+            dropout=as_choice(dropout, "dropout", DROPOUT_CHOICES),
             test_policy=as_choice(test_policy, "test_policy", TEST_POLICIES),
             carry=carry,
             chunk_size=as_int(chunk_size, "chunk_size", low=1),
@@ -261,6 +262,38 @@ def joint_plan_tables(
     return balanced, tables
 
 
+def auto_dropout(keep: np.ndarray, shuffle: str) -> tuple[str, str]:
+    """The dropout ``dropout="auto"`` takes for R̂ ``keep`` and ``shuffle``, and why.
+
+    ``joint`` keeps both degree distributions exactly but expands R̂ balanced to integer row
+    and column sums (:func:`..kernels.joint.joint_keep`): it is taken with the ``stratified``
+    shuffle when that balanced R̂'s sum is within :data:`AUTO_JOINT_SIZE` of R̂'s own (an
+    element sample rate or a size target stays honoured), else ``balanced`` (R̂'s size in
+    expectation).
+
+    Examples
+    --------
+    >>> auto_dropout(np.full((2, 2), 0.5), "stratified")[1]
+    'stratified shuffle; R̂ balanced to row sums 1 and column sums 1 keeps its size (1.00 x)'
+    >>> auto_dropout(np.full((2, 2), 0.1), "stratified")[0]  # joint would expand 5 x R̂'s size
+    'balanced'
+    >>> auto_dropout(np.full((2, 2), 0.5), "block")[0]
+    'balanced'
+    """
+    if shuffle != "stratified":
+        return "balanced", f"{shuffle} shuffle (joint needs stratified)"
+    try:
+        balanced, a, b = joint.joint_keep(keep)
+    except ValueError as e:
+        return "balanced", f"joint not possible: {e}"
+    ratio = float(balanced.sum()) / max(float(keep.sum()), 1e-300)
+    fits = 1 / AUTO_JOINT_SIZE <= ratio <= AUTO_JOINT_SIZE
+    what = f"R̂ balanced to row sums {a} and column sums {b}"
+    if not fits:
+        return "balanced", f"{what} would change its size {ratio:.2f} x"
+    return "joint", f"stratified shuffle; {what} keeps its size ({ratio:.2f} x)"
+
+
 def expand_level(
     data: Any,
     *,
@@ -300,6 +333,10 @@ def expand_level(
         red = _reduced(split, factors, reduced, target_interactions, seed, reduce_options)
         keep_arr = np.array(red.keep, dtype=np.float64, copy=True)
         meta["reduced"] = red.to_dict()
+    if options.dropout == "auto":
+        chosen, reason = auto_dropout(keep_arr, options.shuffle)
+        options = dataclasses.replace(options, dropout=chosen)
+        meta["dropout_auto"] = {"chosen": chosen, "reason": reason}
     multiple = 1
     if options.dropout == "targeted":
         keep_arr, multiple = targeted_keep(keep_arr)

@@ -43,7 +43,7 @@ from ..kernels.rng import as_seed
 from ..preprocess import SignedMatrix
 
 Shuffle = Literal["block", "stratified", "none"]
-Dropout = Literal["bernoulli", "exact", "balanced", "targeted", "joint"]
+Dropout = Literal["auto", "bernoulli", "exact", "balanced", "targeted", "joint"]
 TestPolicy = Literal["all", "one"]
 
 SHUFFLES = ("block", "stratified", "none")
@@ -53,23 +53,14 @@ TEST_POLICIES = ("all", "one")
 #: the degree distributions and the spectrum best over the measured data sets (docs/fidelity.md);
 #: ``block`` + ``bernoulli`` reproduce the papers and the MLPerf reference.
 DEFAULT_SHUFFLE: Shuffle = "stratified"
-DEFAULT_DROPOUT: Dropout = "joint"
-#: The dropout when none is given and the shuffle is not ``stratified`` (``joint`` needs it).
-OTHER_SHUFFLES_DROPOUT: Dropout = "balanced"
+#: ``auto``: ``joint`` where it keeps R̂'s size (stratified shuffle, R̂ balanceable to integer
+#: row / column sums within :data:`AUTO_JOINT_SIZE` of its own), else ``balanced``
+DEFAULT_DROPOUT: Dropout = "auto"
+#: the dropouts ``dropout=`` accepts: a mode of :data:`DROPOUTS` or ``auto``
+DROPOUT_CHOICES = ("auto", *DROPOUTS)
+#: ``auto`` takes ``joint`` when its balanced R̂'s sum is within this factor of R̂'s sum
+AUTO_JOINT_SIZE = 1.5
 CARRY_NAMES = ("ratings", "timestamps")
-
-
-def default_dropout(shuffle: str) -> Dropout:
-    """The dropout of :func:`daskfractal.expand` when none is given: ``joint`` with the
-    ``stratified`` shuffle (it keeps user and item degree distributions on sparse data too),
-    else ``balanced`` (``joint`` needs its degree windows).
-
-    Examples
-    --------
-    >>> default_dropout("stratified"), default_dropout("block")
-    ('joint', 'balanced')
-    """
-    return DEFAULT_DROPOUT if shuffle == "stratified" else OTHER_SHUFFLES_DROPOUT
 
 
 DEFAULT_CHUNK_SIZE = 2**22  # expected kept interactions per count (and compute) task
@@ -578,9 +569,11 @@ def input_checksum(src: SignedMatrix) -> str:
 
 
 __all__ = [
+    "AUTO_JOINT_SIZE",
     "CARRY_NAMES",
     "DEFAULT_CHUNK_SIZE",
     "DROPOUTS",
+    "DROPOUT_CHOICES",
     "SHUFFLES",
     "TABLE_CACHE_BYTES",
     "TABLE_CACHE_ROWS",
