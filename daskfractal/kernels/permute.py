@@ -866,7 +866,7 @@ def window_permutation(
     Examples
     --------
     >>> perm = window_permutation([0, 2, 3, 1], [0, 3, 4], 5, 1, 0, 0)
-    >>> perm[1], sorted(perm[[0, 2, 3]].tolist())
+    >>> int(perm[1]), sorted(perm[[0, 2, 3]].tolist())
     (1, [0, 2, 3])
     """
     order, _, starts, _ = _windows_of(order, starts)
