@@ -373,8 +373,9 @@ def test_auto_takes_joint_where_it_keeps_the_size(kcore):
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
     [
-        # joint would round R̂ up to integer row sums: 5 x the size asked for
-        ({"element_sample_rate": 0.2}, "would change its size"),
+        # a size asked for is kept (joint would round R̂ to integer row sums)
+        ({"element_sample_rate": 0.2}, "a size was asked for"),
+        ({"element_sample_rate": 0.9}, "a size was asked for"),
         ({"shuffle": "block"}, "joint needs stratified"),
         ({"shuffle": "none"}, "joint needs stratified"),
     ],
@@ -387,6 +388,19 @@ def test_auto_takes_balanced_where_joint_cannot_keep_the_size(kcore, kwargs, rea
     np.testing.assert_allclose(ex.keep, red.keep, rtol=1e-6)  # R̂'s size, as asked
     want = dfr.expand(kcore, factors=(4, 4), seed=2, dropout="balanced", **kwargs).compute()
     assert (ex.compute().train != want.train).nnz == 0
+
+
+def test_auto_takes_balanced_where_joint_would_change_the_size(kcore):
+    keep = np.full((2, 2), 0.1)  # joint's row sums of 1: 5 x R̂'s size
+    ex = dfr.expand(kcore, keep=keep, seed=2)
+    assert ex.params["dropout"] == "balanced"
+    assert "would change its size 5.00 x" in ex.params["dropout_auto"]["reason"]
+
+
+def test_auto_keeps_a_size_target(kcore):
+    ex = dfr.expand(kcore, target_interactions=50_000, seed=2)
+    assert ex.params["dropout"] == "balanced"
+    assert ex.expected()["train"] == pytest.approx(50_000, rel=1e-6)
 
 
 def test_auto_takes_balanced_where_joint_is_impossible(kcore):

@@ -39,6 +39,8 @@ def recorded(params: dict[str, Any]) -> dict[str, Any]:
     red = params["reduced"]["params"]
     pre = params["preprocess"]
     out = {k: params[k] for k in ("shuffle", "window", "dropout", "test_policy", "carry")}
+    if "dropout_auto" in params:  # params["dropout"] is the mode auto took
+        out["dropout"] = "auto"
     out["block_sample_rate"] = params["block_sample_rate"]
     out.update({k: red[k] for k in ("resize", "rescale", "clip", "clip_rule", "scale")})
     out.update({k: pre[k] for k in ("binarize", "min_distinct_timestamps", "tie_policy", "split")})

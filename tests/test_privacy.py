@@ -47,6 +47,12 @@ def stores(udata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
         paths[shuffle] = ex.to_zarr(out / f"{shuffle}.zarr", progress=False).path
     ex = dfr.expand(split, factors=(2, 2), shuffle="block", seed=7)
     paths["reduced"] = ex.to_zarr(out / "reduced.zarr", progress=False).path
+    # the default (auto: joint here) with R̂, and the balanced dropout under stratified
+    ex = dfr.expand(split, factors=(2, 2), seed=7, window=8)
+    assert ex.params["dropout"] == "joint"
+    paths["joint"] = ex.to_zarr(out / "joint.zarr", progress=False).path
+    ex = dfr.expand(split, factors=(2, 2), seed=7, window=8, dropout="balanced")
+    paths["stratified-balanced"] = ex.to_zarr(out / "balanced.zarr", progress=False).path
     return paths
 
 
@@ -61,7 +67,9 @@ def test_linkage_is_high_without_shuffle_at_keep_one(stores: dict[str, Path]) ->
     assert rep.numbers["membership"]["members"] == rep.numbers["membership"]["non_members"]
 
 
-@pytest.mark.parametrize("shuffle", ["block", "stratified", "reduced"])
+@pytest.mark.parametrize(
+    "shuffle", ["block", "stratified", "reduced", "joint", "stratified-balanced"]
+)
 def test_ground_truth_holds_under_every_shuffle(stores: dict[str, Path], shuffle: str) -> None:
     # the sources recomputed from the recorded seed are right: every item of every segment,
     # mapped back through the recomputed item permutation, is in its source's row

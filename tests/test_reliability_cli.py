@@ -141,7 +141,7 @@ def test_write_task_over_the_memory_limit(
     argv = ["expand", "default", "--factors", "16", "32", "--out", str(out), "--quiet"]
     code, _, err = run_main([*argv, "--memory-limit", "600MB"], capsys)
     assert code == EXIT_RESOURCE
-    assert_one_line(err, "one write task", "MiB of memory", "--shard-size", "--force")
+    assert_one_line(err, "one write task", "iB of memory", "--shard-size", "--force")
     assert not out.exists() and not Path(f"{out}.work").exists()
 
 

@@ -686,7 +686,7 @@ def test_fidelity_goal_flags_each_number_and_the_summary_says_so():
 
 
 def test_validate_report_carries_the_goal_verdict(small_split, tmp_path):
-    ex = dfr.expand(small_split, factors=(2, 2), seed=3)
+    ex = dfr.expand(small_split, factors=(2, 2), seed=3, shuffle="block", dropout="bernoulli")
     store = ex.to_zarr(tmp_path / "s.zarr", progress=False, scheduler="sync")
     rep = validate(store, small_split, k=8, progress=False, report_dir=tmp_path / "rep")
     goal = rep.numbers["fidelity_goal"]

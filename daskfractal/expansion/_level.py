@@ -246,12 +246,7 @@ def joint_plan_tables(
         balanced, a, b = joint.joint_keep(keep)
     except ValueError as e:
         raise ParameterError(str(e)) from None
-    train = split.train.tocsr()
-    train_degree = np.diff(train.indptr).astype(np.int64)
-    affinity = joint.user_affinity(
-        train.indptr.astype(np.int64), train.indices, np.ones(train.nnz), train.shape[1]
-    )
-    order, starts, window_of = joint.joint_windows(train_degree, affinity, options.window)
+    order, starts, window_of = joint.row_windows(split.train, options.window)
     tables = {
         "joint_pool": joint.pattern_pool(balanced, seed),
         "joint_order": order,
@@ -262,14 +257,15 @@ def joint_plan_tables(
     return balanced, tables
 
 
-def auto_dropout(keep: np.ndarray, shuffle: str) -> tuple[str, str]:
+def auto_dropout(keep: np.ndarray, shuffle: str, sized: bool = False) -> tuple[str, str]:
     """The dropout ``dropout="auto"`` takes for R̂ ``keep`` and ``shuffle``, and why.
 
     ``joint`` keeps both degree distributions exactly but expands R̂ balanced to integer row
     and column sums (:func:`..kernels.joint.joint_keep`): it is taken with the ``stratified``
-    shuffle when that balanced R̂'s sum is within :data:`AUTO_JOINT_SIZE` of R̂'s own (an
-    element sample rate or a size target stays honoured), else ``balanced`` (R̂'s size in
-    expectation).
+    shuffle when that balanced R̂'s sum is within :data:`AUTO_JOINT_SIZE` of R̂'s own, else
+    ``balanced`` (R̂'s size in expectation). ``sized``: the size was asked for (an element
+    sample rate, a size target), which ``balanced`` keeps exactly in expectation and
+    ``joint`` would not.
 
     Examples
     --------
@@ -282,6 +278,8 @@ def auto_dropout(keep: np.ndarray, shuffle: str) -> tuple[str, str]:
     """
     if shuffle != "stratified":
         return "balanced", f"{shuffle} shuffle (joint needs stratified)"
+    if sized:
+        return "balanced", "a size was asked for (element sample rate or size target)"
     try:
         balanced, a, b = joint.joint_keep(keep)
     except ValueError as e:
@@ -334,7 +332,9 @@ def expand_level(
         keep_arr = np.array(red.keep, dtype=np.float64, copy=True)
         meta["reduced"] = red.to_dict()
     if options.dropout == "auto":
-        chosen, reason = auto_dropout(keep_arr, options.shuffle)
+        scale = (meta["reduced"].get("params") or {}).get("scale", 1.0)
+        sized = target_interactions is not None or float(scale or 1.0) != 1.0
+        chosen, reason = auto_dropout(keep_arr, options.shuffle, sized)
         options = dataclasses.replace(options, dropout=chosen)
         meta["dropout_auto"] = {"chosen": chosen, "reason": reason}
     multiple = 1

@@ -322,7 +322,9 @@ def privacy_audit(
     # with the defence the level expanded R after randomized response, rebuilt here from the
     # recorded seed for the ground truth; the attacker knows only the real R
     expanded = split if eps is None else respond_split(split, float(eps), int(level["seed"]))
-    truth = LevelTruth.of(params, expanded.signed(), npr, st.meta.get("format_version"))
+    truth = LevelTruth.of(
+        params, expanded.signed(), npr, st.meta.get("format_version"), train=expanded.train
+    )
     real = binary_csr(split.train + split.test)
     copied = real if eps is None else binary_csr(expanded.train + expanded.test)
     slots = np.asarray(st.user_slots(), dtype=np.int64)

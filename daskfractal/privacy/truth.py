@@ -6,7 +6,9 @@ input ``R`` these give back every permutation of the expansion: the row and colu
 permutations of block ``(i, j)`` are recomputed here with the expansion's own functions
 (:func:`daskfractal.kernels.permute.permutation_table` on the streams
 :data:`~daskfractal.kernels.rng.STREAM_ROW_PERM` / ``STREAM_COL_PERM``, with the degrees of the
-signed input S = R_train − R_test for the ``stratified`` kind), exactly as the planner does;
+signed input S = R_train − R_test for the ``stratified`` kind; for the ``joint`` dropout its
+row windows of R_train and one column permutation per block column), exactly as the planner
+does;
 stores of format 1 and 2 made them with Fisher-Yates shuffles
 (:func:`daskfractal.kernels.permute.legacy_permutation_table`), format 3 computes them.
 That is also what an attacker holding the store and ``R`` can do: with the recorded seed the
@@ -28,6 +30,8 @@ from ..kernels import (
     legacy_permutation_table,
     permutation_table,
 )
+from ..kernels import joint as _joint_kernels
+from ..kernels import permute as _permute
 from ..preprocess import SignedMatrix
 
 __all__ = ["COMPUTED_PERMUTATIONS_FORMAT", "LevelTruth", "level_of"]
@@ -79,6 +83,9 @@ class LevelTruth:
         ``stratified`` kind sorts by.
     legacy : bool
         The store is of format 1 or 2: its permutations are Fisher-Yates tables.
+    joint : tuple of ndarray or None
+        For the ``joint`` dropout, its row windows ``(order, rank, starts, window_of)`` of
+        R_train (:func:`daskfractal.kernels.joint.row_windows`).
 
     Examples
     --------
@@ -97,6 +104,7 @@ class LevelTruth:
     row_degree: np.ndarray
     col_degree: np.ndarray
     legacy: bool = False
+    joint: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def of(
@@ -105,12 +113,30 @@ class LevelTruth:
         signed: SignedMatrix,
         n_blocks: int,
         format_version: int | None = None,
+        train: Any = None,
     ) -> LevelTruth:
-        """From a store's ``params`` (see :func:`level_of`), the signed input and the store's
-        ``format_version`` (default: the current one)."""
+        """From a store's ``params`` (see :func:`level_of`), the signed input, the store's
+        ``format_version`` (default: the current one) and, for the ``joint`` dropout, the
+        train matrix R_train (scipy CSR) its row windows come from.
+
+        Raises
+        ------
+        StoreError
+            A ``joint`` store of format 1 or 2 (development versions: not reproducible) or
+            a ``joint`` level without ``train``.
+        """
         level = level_of(params)
         n = signed.shape[1]
         old = format_version is not None and int(format_version) < COMPUTED_PERMUTATIONS_FORMAT
+        windows = None
+        if level.get("dropout") == "joint":
+            if old or train is None:
+                raise StoreError(
+                    "the ground truth of a joint-dropout store needs store format "
+                    f"{COMPUTED_PERMUTATIONS_FORMAT} or later and the original's R_train"
+                )
+            order, starts, window_of = _joint_kernels.row_windows(train, int(level["window"]))
+            windows = (order, invert_permutation(order), starts, window_of)
         return cls(
             seed=int(level["seed"]),
             shuffle=str(level["shuffle"]),
@@ -119,6 +145,7 @@ class LevelTruth:
             row_degree=np.diff(signed.indptr).astype(np.int64),
             col_degree=np.bincount(signed.indices, minlength=n).astype(np.int64),
             legacy=old,
+            joint=windows,
         )
 
     def _table(self, size: int, stream: int, i: int, degree: np.ndarray) -> np.ndarray:
@@ -130,9 +157,30 @@ class LevelTruth:
 
     def sources(self, i: int) -> np.ndarray:
         """int64 (n', m): ``out[j, t]`` is the real user copied into slot ``t`` of block (i, j)."""
+        if self.joint is not None:
+            # rows exchange slots inside their window of equal train degree (the planner's
+            # inverse, for every slot and block)
+            m = self.row_degree.size
+            out = np.empty((self.n_blocks, m), np.int64)
+            order, rank, starts, window_of = self.joint
+            _permute.window_source_rows_kernel(
+                np.arange(m, dtype=np.int64), order, rank, starts, window_of, self.seed,
+                STREAM_ROW_PERM, int(i), np.arange(self.n_blocks, dtype=np.int64), out,
+            )  # fmt: skip
+            return out
         rows = self._table(self.row_degree.size, STREAM_ROW_PERM, i, self.row_degree)
         return invert_permutation(rows)
 
     def item_permutations(self, i: int) -> np.ndarray:
         """int64 (n', n): ``out[j, c]`` is the offset of real item ``c`` in block (i, j)."""
+        if self.joint is not None:
+            # one uniform permutation per block column, shared by the block rows
+            n = self.col_degree.size
+            out = np.empty((self.n_blocks, n), np.int64)
+            for j in range(self.n_blocks):
+                _permute.fill_block_kernel(
+                    out[j], np.zeros(0, np.int64), self.window, self.seed, STREAM_COL_PERM,
+                    _joint_kernels.SHARED_ROW, j,
+                )  # fmt: skip
+            return out
         return self._table(self.col_degree.size, STREAM_COL_PERM, i, self.col_degree)
