@@ -387,14 +387,17 @@ def test_reduced_cannot_go_with_inner_factors(small: SplitData) -> None:
 
 def test_size_controls_apply_to_the_outermost_level_only(small: SplitData) -> None:
     """scale sizes the whole output once; the R̂ shape options reach every level."""
-    ex = dfr.expand(
-        small, factors=(2, 2), inner_factors=[(2, 2)], scale=0.5, resize="legacy", seed=3
-    )
+    opts = {"factors": (2, 2), "inner_factors": [(2, 2)], "resize": "legacy", "seed": 3}
+    ex = dfr.expand(small, scale=0.5, dropout="balanced", **opts)
     outer, inner = (lv["reduced"]["params"] for lv in ex.meta["levels"])
     assert (outer["scale"], inner["scale"]) == (0.5, 1.0)
     assert outer["resize"] == inner["resize"] == "legacy"
-    full = dfr.expand(small, factors=(2, 2), inner_factors=[(2, 2)], resize="legacy", seed=3)
+    full = dfr.expand(small, dropout="balanced", **opts)
     np.testing.assert_allclose(ex.keep, 0.5 * full.keep)
+    # the default (auto) keeps the size asked for at the outer level (balanced there) and
+    # takes joint for the inner one
+    auto = dfr.expand(small, scale=0.5, **opts)
+    assert [lv["dropout"] for lv in auto.meta["levels"]] == ["balanced", "joint"]
 
 
 @pytest.mark.distributed
