@@ -417,3 +417,20 @@ def test_explicit_dropouts_record_no_auto_choice(kcore):
     assert "dropout_auto" not in ex.params
     with pytest.raises(ParameterError, match="dropout"):
         dfr.expand(kcore, factors=(4, 4), seed=2, dropout="automatic")
+
+
+@pytest.mark.parametrize("rate", [0.5, 0.2])
+def test_joint_with_a_block_sample_rate(kcore, rate):
+    """Blocks dropped whole after the balancing: chunk-invariant, counts = compute, no test
+    entry in train, one test entry per user whose block row survives."""
+    opts = {"factors": (4, 4), "seed": 5, "block_sample_rate": rate, "dropout": "joint"}
+    a = dfr.expand(kcore, chunk_size=3000, **opts)
+    assert 0 < np.count_nonzero(a.keep) < a.keep.size
+    got = a.compute()
+    want = dfr.expand(kcore, chunk_size=10**7, **opts).compute()
+    assert (got.train != want.train).nnz == 0 and (got.test != want.test).nnz == 0
+    assert got.train.multiply(got.test).nnz == 0
+    np.testing.assert_array_equal(np.diff(got.test.indptr), 1)
+    counts = a.count(scheduler="sync")
+    assert counts == {"users": len(got.user_slot), "train": got.train.nnz, "test": got.test.nnz}
+    assert a.expected()["test"] == got.test.nnz
