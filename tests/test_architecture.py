@@ -232,3 +232,22 @@ def test_only_the_root_and_the_command_line_import_the_privacy_audit() -> None:
         if inside(d)
     )
     assert bad == []
+
+
+def test_every_public_name_exists() -> None:
+    """Every name a module's ``__all__`` lists is defined (``from m import *`` works)."""
+    import importlib
+    import warnings
+
+    missing = []
+    for f in sorted(PACKAGE.rglob("*.py")):
+        parts = list(f.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        with warnings.catch_warnings():  # deprecated shims warn on import
+            warnings.simplefilter("ignore", DeprecationWarning)
+            mod = importlib.import_module(".".join(parts))
+        missing += [
+            f"{mod.__name__}.{n}" for n in getattr(mod, "__all__", ()) if not hasattr(mod, n)
+        ]
+    assert not missing, missing

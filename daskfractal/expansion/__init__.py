@@ -334,7 +334,6 @@ __all__ = [
     "check_inner_factors",
     "check_level_memory",
     "check_output",
-    "default_dropout",
     "expand",
     "input_checksum",
     "level_seed",
