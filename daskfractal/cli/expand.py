@@ -89,7 +89,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         choices=["auto", "joint", "balanced", "bernoulli", "exact", "targeted"],
         help="auto (default): joint with --shuffle stratified where it keeps R-hat's size "
-        "within 1.5x, else balanced; balanced: p*d per (row, block), rounded; bernoulli: "
+        "within 1.5x and no size was asked for, else balanced; balanced: p*d per "
+        "(row, block), rounded; bernoulli: "
         "independent keeps (the papers); exact: round(p*nnz) per block (MLPerf); targeted: "
         "each user exactly c times a real user's degree (keeps k-core degree "
         "distributions); joint: every user exactly a times and every item exactly b times "
