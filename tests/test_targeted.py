@@ -239,3 +239,9 @@ if AMAZON_TOYS.exists():
         )
         users, items = _fidelity(dfr.preprocess(x), (8, 8))
         assert users <= 0.10 and items <= 0.10
+
+
+def test_targeted_keep_with_a_subnormal_row_sum() -> None:
+    """A row summing to a subnormal number (hypothesis found 5e-324) is rescaled, not NaN."""
+    k, c = targeted_keep(np.array([[0.0, 5e-324]]))
+    assert c == 1 and k.tolist() == [[0.0, 1.0]]

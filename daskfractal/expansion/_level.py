@@ -212,7 +212,9 @@ def targeted_keep(keep: np.ndarray) -> tuple[np.ndarray, int]:
         total = float(row.sum())
         if total <= 0:
             continue
-        x = row * (c / total)
+        scale = c / total
+        # a subnormal row sum overflows c / total: divide first (same bits otherwise)
+        x = row * scale if np.isfinite(scale) else row / total * c
         for _ in range(len(x) + 1):
             over = x > 1.0
             if not over.any():
