@@ -231,36 +231,47 @@ def targeted_keep(keep: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def joint_plan_tables(
-    keep: np.ndarray, split: Any, seed: int, options: LevelOptions
+    keep: np.ndarray,
+    split: Any,
+    seed: int,
+    options: LevelOptions,
+    balanced: tuple[np.ndarray, int, int] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """R̂ balanced for the joint dropout and the plan's tables (:mod:`..kernels.joint`).
 
     Raises :class:`ParameterError` when the shuffle is not ``stratified`` (the joint dropout
     brings its own permutations: rows inside windows of equal train degree, columns shared
     by the block rows) or R̂ cannot be balanced to integer row and column sums.
+    ``balanced``: :func:`joint.joint_keep` of ``keep`` when already computed (by ``auto``).
     """
     if options.shuffle != "stratified":
         raise ParameterError(
             f"dropout='joint' needs shuffle='stratified' (got {options.shuffle!r}): it brings "
             "its own permutations"
         )
-    try:
-        balanced, a, b = joint.joint_keep(keep)
-    except ValueError as e:
-        raise ParameterError(str(e)) from None
+    if balanced is None:
+        try:
+            balanced = joint.joint_keep(keep)
+        except ValueError as e:
+            raise ParameterError(str(e)) from None
+    balanced_keep, a, b = balanced
     order, starts, window_of = joint.row_windows(split.train, options.window)
     tables = {
-        "joint_pool": joint.pattern_pool(balanced, seed),
+        "joint_pool": joint.pattern_pool(balanced_keep, seed),
         "joint_order": order,
         "joint_starts": starts,
         "joint_window": window_of,
         "multiples": [a, b],
     }
-    return balanced, tables
+    return balanced_keep, tables
 
 
-def auto_dropout(keep: np.ndarray, shuffle: str, sized: bool = False) -> tuple[str, str]:
-    """The dropout ``dropout="auto"`` takes for R̂ ``keep`` and ``shuffle``, and why.
+def auto_dropout(
+    keep: np.ndarray, shuffle: str, sized: bool = False
+) -> tuple[str, str, tuple[np.ndarray, int, int] | None]:
+    """The dropout ``dropout="auto"`` takes for R̂ ``keep`` and ``shuffle``, why, and (when
+    it takes ``joint``) the balanced R̂ of :func:`joint.joint_keep`, so it is not computed
+    twice.
 
     ``joint`` keeps both degree distributions exactly but expands R̂ balanced to integer row
     and column sums (:func:`..kernels.joint.joint_keep`): it is taken with the ``stratified``
@@ -279,19 +290,19 @@ def auto_dropout(keep: np.ndarray, shuffle: str, sized: bool = False) -> tuple[s
     'balanced'
     """
     if shuffle != "stratified":
-        return "balanced", f"{shuffle} shuffle (joint needs stratified)"
+        return "balanced", f"{shuffle} shuffle (joint needs stratified)", None
     if sized:
-        return "balanced", "a size was asked for (element sample rate or size target)"
+        return "balanced", "a size was asked for (element sample rate or size target)", None
     try:
         balanced, a, b = joint.joint_keep(keep)
     except ValueError as e:
-        return "balanced", f"joint not possible: {e}"
+        return "balanced", f"joint not possible: {e}", None
     ratio = float(balanced.sum()) / max(float(keep.sum()), 1e-300)
     fits = 1 / AUTO_JOINT_SIZE <= ratio <= AUTO_JOINT_SIZE
     what = f"R̂ balanced to row sums {a} and column sums {b}"
     if not fits:
-        return "balanced", f"{what} would change its size {ratio:.2f} x"
-    return "joint", f"stratified shuffle; {what} keeps its size ({ratio:.2f} x)"
+        return "balanced", f"{what} would change its size {ratio:.2f} x", None
+    return "joint", f"stratified shuffle; {what} keeps its size ({ratio:.2f} x)", (balanced, a, b)
 
 
 def expand_level(
@@ -333,10 +344,11 @@ def expand_level(
         red = _reduced(split, factors, reduced, target_interactions, seed, reduce_options)
         keep_arr = np.array(red.keep, dtype=np.float64, copy=True)
         meta["reduced"] = red.to_dict()
+    joint_balanced = None  # joint_keep of keep_arr, when auto has computed it
     if options.dropout == "auto":
         scale = (meta["reduced"].get("params") or {}).get("scale", 1.0)
         sized = target_interactions is not None or float(scale or 1.0) != 1.0
-        chosen, reason = auto_dropout(keep_arr, options.shuffle, sized)
+        chosen, reason, joint_balanced = auto_dropout(keep_arr, options.shuffle, sized)
         options = dataclasses.replace(options, dropout=chosen)
         meta["dropout_auto"] = {"chosen": chosen, "reason": reason}
     multiple = 1
@@ -347,7 +359,7 @@ def expand_level(
         meta["reduced"]["target_multiple"] = multiple
     joint_tables: dict[str, Any] = {}
     if options.dropout == "joint":
-        keep_arr, joint_tables = joint_plan_tables(keep_arr, split, seed, options)
+        keep_arr, joint_tables = joint_plan_tables(keep_arr, split, seed, options, joint_balanced)
         meta["reduced"]["keep_before_balancing"] = meta["reduced"].get("keep")
         meta["reduced"]["keep"] = keep_arr.tolist()
         meta["reduced"]["joint_multiples"] = joint_tables.pop("multiples")
