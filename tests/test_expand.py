@@ -1005,6 +1005,40 @@ def test_table_cache_bounded_same_bytes(
     _plan._TABLES.clear()
 
 
+@pytest.mark.parametrize(
+    "mode",
+    ["block+bernoulli", "block+exact", "stratified+balanced", "block+targeted", "stratified+joint"],
+)
+def test_slot_batches_same_bytes(
+    mode: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A task whose slots × blocks tables would exceed ``SLOT_TABLE_BYTES`` runs its slots in
+    batches: the same counts, expansion and store bytes as one batch."""
+    from daskfractal.expansion import _plan
+    from daskfractal.testing import tiny_split
+
+    shuffle, dropout = mode.split("+")
+    split = tiny_split(seed=3, n_users=50, n_items=30)
+    opts = {"factors": (3, 4), "shuffle": shuffle, "dropout": dropout, "seed": 4}
+    want = dfr.expand(split, chunk_size=10**6, **opts)
+    want_data = want.compute(scheduler="sync")
+    want.to_zarr(tmp_path / "one.zarr", scheduler="sync", progress=False)
+    # 2 slots a batch for 4 blocks (16 B per slot and block)
+    monkeypatch.setattr(_plan, "SLOT_TABLE_BYTES", 2 * 16 * 4)
+    assert _plan.slot_batches(5, 4) == [(0, 2), (2, 4), (4, 5)]
+    got = dfr.expand(split, chunk_size=10**6, **opts)
+    assert len(got.tasks()) == len(want.tasks())
+    assert got.count() == want.count()
+    got_data = got.compute(scheduler="sync")
+    np.testing.assert_array_equal(got_data.user_slot, want_data.user_slot)
+    for name in ("train", "test"):
+        a, b = getattr(got_data, name), getattr(want_data, name)
+        np.testing.assert_array_equal(a.indptr, b.indptr)
+        np.testing.assert_array_equal(a.indices, b.indices)
+    got.to_zarr(tmp_path / "batched.zarr", scheduler="sync", progress=False)
+    assert_same_bytes(tmp_path / "one.zarr", tmp_path / "batched.zarr")
+
+
 @pytest.mark.parametrize("shuffle", ["block", "stratified"])
 def test_task_permutations_are_the_kernels_and_uniform(shuffle: str) -> None:
     """The row sources and column permutations tasks read are those of

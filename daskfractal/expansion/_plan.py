@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .. import _names
 from ..kernels import joint, permute, rng
 from ..kernels.dropout import (
     as_mode,
@@ -52,7 +53,7 @@ TEST_POLICIES = ("all", "one")
 #: The defaults of :func:`daskfractal.expand` and ``daskfractal expand``: the modes that keep
 #: the degree distributions and the spectrum best over the measured data sets (docs/fidelity.md);
 #: ``block`` + ``bernoulli`` reproduce the papers and the MLPerf reference.
-DEFAULT_SHUFFLE: Shuffle = "stratified"
+DEFAULT_SHUFFLE: Shuffle = _names.DEFAULT_SHUFFLE
 #: ``auto``: ``joint`` where it keeps R̂'s size (stratified shuffle, R̂ balanceable to integer
 #: row / column sums within :data:`AUTO_JOINT_SIZE` of its own), else ``balanced``
 DEFAULT_DROPOUT: Dropout = "auto"
@@ -118,6 +119,24 @@ TABLE_CACHE_BYTES = 2**30
 #: block rows whose tables a process keeps (the tasks of one block row run together; the
 #: next one's start while the last finish): a small expansion keeps no more than before
 TABLE_CACHE_ROWS = 2
+#: bytes of per-slot tables (source rows, kept counts: slots × blocks read × 8 B each) a
+#: task builds at once; a task whose slots × blocks exceed it runs its slots in batches
+#: (same bytes: every slot's entries depend only on the slot). At Meta's 16 × 16384 one
+#: task reads ~800 blocks: unbatched, 138,493 slots × 800 × 8 B were 0.9 GB a table.
+SLOT_TABLE_BYTES = 2**26
+
+
+def slot_batches(n_slots: int, n_blocks: int) -> list[tuple[int, int]]:
+    """Cut ``n_slots`` slots into ``[a, b)`` batches whose slot tables (``n_blocks`` int64
+    per slot, two tables) stay within :data:`SLOT_TABLE_BYTES`.
+
+    >>> slot_batches(10, 4)
+    [(0, 10)]
+    >>> len(slot_batches(138_493, 800)) > 1
+    True
+    """
+    per = max(1, SLOT_TABLE_BYTES // (16 * max(1, n_blocks)))
+    return [(a, min(a + per, n_slots)) for a in range(0, n_slots, per)] or [(0, 0)]
 
 
 class _TableCache:
@@ -393,6 +412,23 @@ def count_slots(
         Kept entries per block (test before the ``one`` policy).
     """
 
+    parts = []
+    for a, b in slot_batches(t1 - t0, len(active_blocks(plan, i))):
+        parts.append(_count_batch(plan, i, t0 + a, t0 + b))
+    if len(parts) == 1:
+        return parts[0]
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.stack([p[2] for p in parts]).sum(axis=0),
+        np.stack([p[3] for p in parts]).sum(axis=0),
+    )
+
+
+def _count_batch(
+    plan: Plan, i: int, t0: int, t1: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`count_slots` of one batch of slots (:func:`slot_batches`)."""
     if plan.dropout == "joint":
         return _joint_counts(plan, i, np.arange(t0, t1, dtype=np.int64))
     blocks, src, counts = slot_tables(plan, i, np.arange(t0, t1, dtype=np.int64))
@@ -469,9 +505,11 @@ def emit_users(
     cuts = [0, *(np.flatnonzero(np.diff(block)) + 1).tolist(), len(slots)]
     mode = as_mode(plan.dropout)
     policy = as_test_policy(plan.test_policy)
+    pieces = []
     for a, b in itertools.pairwise(cuts):
-        if a == b:
-            continue
+        n_blocks = len(active_blocks(plan, int(block[a]))) if a < b else 0
+        pieces += [(a + c, a + d) for c, d in slot_batches(b - a, n_blocks) if c < d]
+    for a, b in pieces:
         i = int(block[a])
         local = slots[a:b] - i * plan.m
         blocks, src, counts = slot_tables(plan, i, local)
