@@ -150,7 +150,9 @@ def test_the_cycle_finder_finds_cycles() -> None:
 
 @pytest.mark.parametrize("low", ["daskfractal.kernels", "daskfractal.store"])
 def test_lower_layers_import_nothing_above_them(low: str) -> None:
+    # _names: constants only, a leaf (test_names_is_a_leaf)
     allowed = ("daskfractal.kernels", "daskfractal.errors", "daskfractal._checks")
+    allowed += ("daskfractal._names",)
     if low == "daskfractal.store":
         allowed += ("daskfractal.store", "daskfractal._preflight", "daskfractal._version")
     bad = sorted(
@@ -161,6 +163,36 @@ def test_lower_layers_import_nothing_above_them(low: str) -> None:
         if not d.startswith(allowed)
     )
     assert bad == []
+
+
+def test_names_is_a_leaf() -> None:
+    """The CLI's names and defaults import nothing of the package (any layer may use them)."""
+    assert EDGES["daskfractal._names"] == set()
+
+
+def test_cli_parser_loads_no_engine() -> None:
+    """Building the command line (``daskfractal --help``) loads no engine: each command imports
+    what it runs when it runs (the fixed cost of a small job, issue 13)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from daskfractal.cli.main import build_parser; build_parser(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'daskfractal', 'numba', 'zarr', 'pandas', 'dask', 'distributed', 'pyarrow'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = set(eval(out))  # a printed list of module names
+    heavy = {"numba", "zarr", "pandas", "dask", "distributed", "pyarrow"}
+    engines = {
+        "daskfractal.expansion", "daskfractal.evaluation", "daskfractal.validation",
+        "daskfractal.privacy", "daskfractal.negatives", "daskfractal.store",
+        "daskfractal.reduction", "daskfractal.kernels",
+    }  # fmt: skip
+    assert loaded & (heavy | engines) == set()
+    assert "daskfractal.cli.main" in loaded
 
 
 def _private(name: str | None) -> bool:

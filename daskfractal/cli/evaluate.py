@@ -6,8 +6,7 @@ import argparse
 from typing import Any
 
 from .._checks import as_int, as_seed
-from ..evaluation import DEFAULT_ALGORITHMS, PROTOCOLS, evaluate
-from ..evaluation.report import check_report_dir
+from .._names import DEFAULT_ALGORITHMS, PROTOCOLS
 from .codes import EXIT_OK
 from .options import (
     add_cluster_options,
@@ -23,6 +22,8 @@ __all__ = ["add_evaluation_options", "evaluate_from_args", "register", "run"]
 
 def evaluate_from_args(args: argparse.Namespace, report: Any, sched: Any) -> Any:
     """Run :func:`~daskfractal.evaluate` with the options of :func:`add_evaluation_options`."""
+    from ..evaluation import evaluate  # loaded by the command that runs it, not by --help
+
     return evaluate(
         args.store,
         original_from_args(args),
@@ -54,6 +55,8 @@ def check_evaluation_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``daskfractal evaluate``; returns the exit code."""
+    from ..evaluation.report import check_report_dir
+
     check_evaluation_args(args)
     check_report_dir(args.report)
     original_from_args(args)  # checked before any work

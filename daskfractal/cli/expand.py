@@ -7,10 +7,9 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._names import DEFAULT_SHUFFLE, STORE_FORMATS
 from ..errors import ParameterError
-from ..expansion import DEFAULT_SHUFFLE
 from ..presets import PRESET_NAMES, PRESETS
-from ..store import FORMATS
 from .codes import EXIT_OK
 from .options import (
     add_cluster_options,
@@ -62,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--format",
         dest="format_out",
         default=None,
-        choices=list(FORMATS),
+        choices=list(STORE_FORMATS),
         help="output format (default: zarr): zarr, parquet, or an export for another "
         "pipeline: mlperf (MovieLens-1B .npz shards trainx{M}x{N}_{k}.npz of (user, item) "
         "int64 rows), meta-csv (Meta generative-recommenders' CSV per block row)",

@@ -7,10 +7,7 @@ import json
 import sys
 
 from .._checks import as_int
-from ..negatives import EXCLUDES, NegativeSampler
-from ..negatives.io import MAX_EPOCHS
-from ..negatives.sampler import DEFAULT_WINDOW
-from ..store import open_store
+from .._names import DEFAULT_WINDOW, EXCLUDES, MAX_EPOCHS
 from .codes import EXIT_OK
 from .options import add_cluster_options, add_storage_options, client_from_args
 
@@ -90,6 +87,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``daskfractal negatives``; returns the exit code (0)."""
+    from ..negatives import NegativeSampler  # loaded by the command that runs it
+    from ..store import open_store
+
     epochs = as_int(args.epochs, "--epochs", low=0, high=MAX_EPOCHS + 1)
     store = open_store(args.store)
     sampler = NegativeSampler(

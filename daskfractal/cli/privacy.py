@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 
 from .._checks import as_int, as_seed
-from ..privacy import privacy_audit
-from ..privacy.report import check_report_dir
 from .codes import EXIT_OK
 
 __all__ = ["register", "run"]
@@ -14,6 +12,9 @@ __all__ = ["register", "run"]
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``daskfractal privacy``; returns the exit code."""
+    from ..privacy import privacy_audit  # loaded by the command that runs it
+    from ..privacy.report import check_report_dir
+
     as_int(args.users, "--users", low=2)
     as_seed(args.seed, "--seed")
     as_int(args.block_rows, "--block-rows", low=1)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 
 from .._checks import as_int, as_seed
+from .._names import BLOCK_SAMPLE
 from ..errors import ParameterError
-from ..validation import BLOCK_SAMPLE, validate
-from ..validation.report import check_report_dir
 from .codes import EXIT_FAILURE, EXIT_OK
 from .evaluate import add_evaluation_options, check_evaluation_args, evaluate_from_args
 from .options import (
@@ -25,6 +24,9 @@ __all__ = ["register", "run"]
 def run(args: argparse.Namespace) -> int:
     """Handler of ``daskfractal validate``; returns the exit code (1 when train and test
     intersect)."""
+    from ..validation import validate  # loaded by the command that runs it
+    from ..validation.report import check_report_dir
+
     # checked here with the flags' names (validate() checks them again with its own names)
     as_int(args.k, "--k", low=0)
     as_int(args.power_iterations, "--power-iterations", low=0)

@@ -44,6 +44,7 @@ from scipy.sparse.linalg import svds
 from threadpoolctl import threadpool_limits
 
 from .._checks import as_int, as_seed
+from .._names import DEFAULT_ALGORITHMS
 from ..errors import AlgorithmError, ParameterError
 
 __all__ = [
@@ -1039,16 +1040,6 @@ ALGORITHMS: dict[str, type] = {
         Transitions,
     )
 }
-#: What ``daskfractal evaluate`` runs by default.
-DEFAULT_ALGORITHMS: tuple[str, ...] = (
-    "random",
-    "popularity",
-    "itemknn",
-    "rp3beta",
-    "ease",
-    "puresvd",
-    "infae",
-)
 #: The built-ins that need timestamps.
 SEQUENTIAL_ALGORITHMS: tuple[str, ...] = ("transitions",)
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import as_choice, as_int, as_seed
+from .._names import PROTOCOLS
 from ..errors import InputDataError, ParameterError, StoreError
 from ..store import ExpansionStore
 from .agreement import (
@@ -41,7 +42,6 @@ from .sample import EvalSide, build_side, choose_blocks, item_subset, read_sub_e
 
 __all__ = ["PROTOCOLS", "evaluate"]
 
-PROTOCOLS = ("full", "sampled")
 #: Score-matrix elements per batch of users (bounds the memory of scoring).
 BATCH_ELEMS = 2**23
 #: The metric the headline numbers are given for: NDCG at the first k.

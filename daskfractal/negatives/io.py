@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import as_choice, as_int
+from .._names import MAX_EPOCHS
 from .._preflight import available_memory, check_disk, check_memory, format_bytes
 from ..errors import DaskFractalError, OutputError, ParameterError, StoreError
 from ..store import (
@@ -71,8 +72,6 @@ OUTPUT_FORMAT_VERSION = 1
 META_KEY = "daskfractal_negatives"
 META_FILE = "_negatives.json"
 SUCCESS_FILE = "_SUCCESS"
-#: Most epochs one output may hold (each epoch is three arrays / a folder of parts).
-MAX_EPOCHS = 2**16
 #: Epoch numbers are int64 words of the random streams.
 EPOCH_LOW, EPOCH_HIGH = -(2**63), 2**63
 

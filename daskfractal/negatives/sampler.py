@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import as_choice, as_int, as_seed, index_dtype
+from .._names import DEFAULT_WINDOW, EXCLUDES
 from .._preflight import check_memory
 from ..errors import ParameterError, StoreError
 from ..kernels import alias as A
@@ -35,8 +36,6 @@ from .sources import canonical_rows, make_source
 __all__ = ["DEFAULT_WINDOW", "DISTRIBUTIONS", "EXCLUDES", "MAX_USER_DRAWS", "NegativeSampler"]
 
 DISTRIBUTIONS = ("uniform", "popularity", "weights")
-EXCLUDES = ("train", "train+test", "none")
-DEFAULT_WINDOW = 2**20
 #: Negatives of one user in one epoch: the draw counter is ``t * 2**32 + j`` in a uint64, so
 #: ``t`` must stay below 2**32 for every draw to have its own stream.
 MAX_USER_DRAWS = 2**32

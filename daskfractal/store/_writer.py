@@ -19,6 +19,7 @@ from typing import Any, Protocol, Self
 
 import numpy as np
 
+from .._names import STORE_FORMATS
 from ..errors import ParameterError
 from ._export import MetaCSVWriter, MLPerfWriter
 from ._fs import StorePath
@@ -89,7 +90,7 @@ class Writer(Protocol):
 
 
 #: Every format :func:`writer_class` knows, in the order of the CLI's ``--format`` choices.
-FORMATS: tuple[str, ...] = ("zarr", "parquet", "mlperf", "meta-csv")
+FORMATS: tuple[str, ...] = STORE_FORMATS
 
 
 def writer_class(

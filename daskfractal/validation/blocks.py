@@ -16,14 +16,12 @@ import numpy as np
 
 from .._checks import as_int, as_seed
 from .._dask import tree_reduce
+from .._names import BLOCK_SAMPLE
 from ..errors import StoreError
 from ..store import ExpansionStore, StorePath
 from .passes import READ_NNZ, Passes, SingleThreadedBlas, add, as_store, csr_rows
 
 __all__ = ["BLOCK_SAMPLE", "block_gram"]
-
-#: Default number of sampled interactions for the block-structure Gram matrix.
-BLOCK_SAMPLE = 2**23
 
 
 def _block_task(
