@@ -23,23 +23,25 @@ from __future__ import annotations
 import csv
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.dataset as pads
 import scipy.sparse as sp
 
 from ..errors import InputDataError, ParameterError
 from ..interactions import Interactions
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["FORMATS", "embedded_datasets", "load"]
 
@@ -224,7 +226,10 @@ def load(
     if not isinstance(header, bool | np.bool_):
         raise ParameterError(f"header must be True or False, got {header!r}")
 
-    if isinstance(source, pd.DataFrame | pa.Table | pa.RecordBatch) or sp.issparse(source):
+    # pandas is imported only if the caller has it loaded: a DataFrame implies it was
+    pd = sys.modules.get("pandas")
+    is_frame = pd is not None and isinstance(source, pd.DataFrame)
+    if is_frame or isinstance(source, pa.Table | pa.RecordBatch) or sp.issparse(source):
         if fmt != "auto":
             raise ParameterError(f"format={format!r} applies to files, not to in-memory tables")
         if test is not None:
@@ -235,7 +240,7 @@ def load(
             if any(spec is not None for spec in roles.values()):
                 raise ParameterError("a sparse matrix has no columns to choose (rows are users)")
             raw = _from_sparse(source)
-        elif isinstance(source, pd.DataFrame):
+        elif is_frame:
             raw = _from_dataframe(source, roles)
         else:
             table = source if isinstance(source, pa.Table) else pa.Table.from_batches([source])
@@ -1154,6 +1159,8 @@ def _read_parquet(path: Path, source: str, roles: dict[str, ColumnSpec]) -> _Raw
     files: list[str] | str = str(path)
     if path.is_dir():
         files = [str(p) for p in sorted(path.iterdir()) if p.suffix.lower() in (".parquet", ".pq")]
+    import pyarrow.dataset as pads  # imports pandas: only Parquet inputs pay for it
+
     try:
         dataset = pads.dataset(files, format="parquet")
         names = list(dataset.schema.names)

@@ -509,17 +509,20 @@ def emit_users(
     for a, b in itertools.pairwise(cuts):
         n_blocks = len(active_blocks(plan, int(block[a]))) if a < b else 0
         pieces += [(a + c, a + d) for c, d in slot_batches(b - a, n_blocks) if c < d]
+    tables: tuple[int, np.ndarray] | None = None  # the block row's, shared by its batches
     for a, b in pieces:
         i = int(block[a])
         local = slots[a:b] - i * plan.m
         blocks, src, counts = slot_tables(plan, i, local)
+        if tables is None or tables[0] != i:
+            tables = (i, column_tables(plan, i, blocks))
         emit_rows_kernel(
             plan.src.indptr,
             plan.src.indices,
             plan.src.sign,
             blocks,
             src,
-            column_tables(plan, i, blocks),
+            tables[1],
             np.ascontiguousarray(plan.keep[i], dtype=np.float64),
             as_seed(plan.seed),
             i,

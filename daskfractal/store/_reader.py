@@ -11,9 +11,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 import zarr
@@ -43,6 +41,7 @@ from ._parquet import COLUMN_OF, interaction_schema, small_column, small_file
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
+    import pandas as pd
 
 _VALUES = ("auto", "ones", "ratings", "timestamps")
 
@@ -573,11 +572,17 @@ class ExpansionStore:
         schema = interaction_schema(self.layout)
         if not parts or u0 == u1:
             return schema.empty_table()
+        import pyarrow.dataset as pads  # imports pandas: only readers of Parquet rows pay
+
         with _damaged_as_store_error(self.path, f"{split} parts"):
             sources = [arrow_source(p) for p in parts]
             dataset = pads.dataset(
                 [where for where, _ in sources],
-                format=_CHECKED_PARQUET,
+                format=pads.ParquetFileFormat(  # verify the CRC of every page
+                    default_fragment_scan_options=pads.ParquetFragmentScanOptions(
+                        page_checksum_verification=True
+                    )
+                ),
                 schema=schema,
                 filesystem=sources[0][1],
             )
@@ -593,12 +598,6 @@ class ExpansionStore:
         return table.take(pa.array(order))
 
 
-#: Parquet reads verify the CRC of every page (written by the ParquetWriter).
-_CHECKED_PARQUET = pads.ParquetFileFormat(
-    default_fragment_scan_options=pads.ParquetFragmentScanOptions(page_checksum_verification=True)
-)
-
-
 def _read_parquet_part(file: StorePath | None, schema: pa.Schema) -> pd.DataFrame:
     """One Dask partition of a Parquet store: a whole part file."""
     if file is None:
@@ -611,6 +610,8 @@ def _read_parquet_part(file: StorePath | None, schema: pa.Schema) -> pd.DataFram
 
 def _read_zarr_rows(rows: tuple[int, int], store: ExpansionStore, split: str) -> pd.DataFrame:
     """One Dask partition of a Zarr store: the interactions of users ``[u0, u1)``."""
+    import pandas as pd  # a reader of Dask partitions needs it; writing a store does not
+
     u0, u1 = rows
     names = store.layout.shard_names()
     ptr, cols = store.row_columns(u0, u1, split, names)
