@@ -4,6 +4,7 @@
 
     python benchmarks/profile_expand.py                      # s1m input, 16 x 32
     python benchmarks/profile_expand.py --input ml20m --factors 16 32 --task 0
+    python benchmarks/profile_expand.py --input ml20m --mode block+bernoulli
 
 Part 1 replays one count task of the engine in this process, timing its steps with the
 package's own internals (read-only use; nothing is patched): the source rows of its slots
@@ -124,11 +125,14 @@ def main() -> None:
     ap.add_argument("--task", type=int, default=0, help="which count task to replay")
     ap.add_argument("--chunk-size", type=int, default=None)
     ap.add_argument("--cprofile", action="store_true", help="also profile a whole sync write")
+    ap.add_argument("--mode", default=None, help="shuffle+dropout (default: the library's)")
     a = ap.parse_args()
     import daskfractal as dfr
 
     split = dfr.preprocess(dfr.load(ensure_input(a.input)))
     kw = {} if a.chunk_size is None else {"chunk_size": a.chunk_size}
+    if a.mode:
+        kw["shuffle"], _, kw["dropout"] = a.mode.partition("+")
     ex = dfr.expand(split, factors=tuple(a.factors), seed=0, carry=(), **kw)
     tmp = Path(tempfile.mkdtemp(prefix="dfr-prof-", dir=Path(__file__).parents[1] / "bench-data"))
     try:

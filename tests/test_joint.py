@@ -24,6 +24,8 @@ from .conftest import SHARED_DATA
 from .test_expand import assert_same_bytes
 
 FLAG = int(J.TARGET_TEST_FLAG)
+#: no pattern-index table: joint_row_keep hashes every pattern index
+NO_TABLE = (np.zeros(0, np.int64), np.zeros(0, np.int32))
 
 
 # ------------------------------------------------------------------------ R̂ and patterns
@@ -89,9 +91,43 @@ def test_joint_row_keep_matches_the_reference(d, npr, seed, w, row, flag, data):
     j = data.draw(st.integers(0, npr - 1))
     key = w | (FLAG if flag else 0)
     pos = np.empty(d + 1, np.int64)
-    nk = J.joint_row_keep(pool, j, np.uint64(seed), key, row, 0, d, sign, pos)
+    nk = J.joint_row_keep(pool, j, np.uint64(seed), key, row, 0, d, sign, pos, *NO_TABLE)
     want = np.flatnonzero(RJ.joint_row_keep(pool, j, seed, key, row, sign))
     np.testing.assert_array_equal(pos[:nk], want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    d=st.integers(0, 60),
+    npr=st.integers(1, 5),
+    seed=st.integers(0, 2**64 - 1),
+    w=st.integers(0, 300),
+    flag=st.booleans(),
+    data=st.data(),
+)
+def test_joint_row_keep_pattern_table(d, npr, seed, w, flag, data):
+    """The write pass's pattern-index table gives the reference's entries; a table of another
+    degree for the window or built for another pool size is not used (hashed instead)."""
+    g = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    sign = g.choice(np.array([1, 1, 1, -1, 0], np.int8), d)
+    n_pat = data.draw(st.integers(1, 40))
+    pool = g.integers(0, 2, (n_pat, npr)).astype(np.uint8)
+    j = data.draw(st.integers(0, npr - 1))
+    row = data.draw(st.integers(0, 10**6))
+    key = w | (FLAG if flag else 0)
+    want = np.flatnonzero(RJ.joint_row_keep(pool, j, seed, key, row, sign))
+    degrees = g.integers(0, 50, w + 3)
+    degrees[w] = int((sign > 0).sum())
+    for deg, p in [(degrees, n_pat), (degrees + (np.arange(w + 3) == w), n_pat),
+                   (degrees, n_pat + 1)]:  # fmt: skip
+        off = J.pattern_offsets(deg, p)
+        idx = J.pattern_index_table(np.uint64(seed), off)
+        assert idx.tolist() == [
+            J.pattern_index(np.uint64(seed), v, q, p) for v in range(w + 3) for q in range(deg[v])
+        ]
+        pos = np.empty(d + 1, np.int64)
+        nk = J.joint_row_keep(pool, j, np.uint64(seed), key, row, 0, d, sign, pos, off, idx)
+        np.testing.assert_array_equal(pos[:nk], want)
 
 
 @settings(max_examples=50, deadline=None)
@@ -117,7 +153,7 @@ def test_the_kept_train_entries_are_a_uniform_choice_of_positions():
     for seed in range(3000):
         pool = J.pattern_pool(keep, seed, 8)[0]  # block row 0
         pos = np.empty(8, np.int64)
-        nk = J.joint_row_keep(pool, 1, seed, 5, 9, 0, 7, sign, pos)
+        nk = J.joint_row_keep(pool, 1, seed, 5, 9, 0, 7, sign, pos, *NO_TABLE)
         hits[pos[:nk]] += 1
     assert chisquare(hits).pvalue > 1e-3
 

@@ -26,6 +26,8 @@ P_MIN = 1e-4  # chi-square p-value floor (all draws are deterministic: no flakin
 
 #: the kernels' pattern table argument outside the joint dropout
 _NO_POOL = np.zeros((0, 0), np.uint8)
+_NO_OFF = np.zeros(0, np.int64)
+_NO_IDX = np.zeros(0, np.int32)
 
 
 # --------------------------------------------------------------------------------------
@@ -474,7 +476,8 @@ def _emit(case, slots, windows, with_src, out_dtype, col_dtype, active_only=Fals
     n_tr, n_te = M.emit_rows_kernel(
         indptr, indices, sign, blocks, np.ascontiguousarray(src),
         np.ascontiguousarray(col_perm, dtype=col_dtype), keep, K.as_seed(seed), i, mode,
-        np.ascontiguousarray(counts), _NO_POOL, policy, col_perm.shape[1], slots, tr_off, te_off,
+        np.ascontiguousarray(counts), _NO_POOL, _NO_OFF, _NO_IDX, policy, col_perm.shape[1],
+        slots, tr_off, te_off,
         tr_c.astype(np.int64), te_c.astype(np.int64), a, b, c, d, *out, with_src,
     )  # fmt: skip
     assert (n_tr, n_te) == (tr_c.sum(), te_c.sum())
@@ -557,7 +560,8 @@ def test_emit_refuses_counts_that_do_not_match(medium):
         M.emit_rows_kernel(
             indptr, indices, sign, np.arange(2), row_src, col_perm, keep, K.as_seed(5), 0,
             D.MODE_BERNOULLI,
-            np.zeros((0, 0), np.int64), _NO_POOL, D.TEST_ALL, 30, np.arange(60), off, toff,
+            np.zeros((0, 0), np.int64), _NO_POOL, _NO_OFF, _NO_IDX, D.TEST_ALL, 30,
+            np.arange(60), off, toff,
             tr_c, te_c,
             0, len(out), 0, len(tout), out, e, tout, e, False,
         )  # fmt: skip

@@ -66,6 +66,8 @@ CARRY_NAMES = ("ratings", "timestamps")
 
 DEFAULT_CHUNK_SIZE = 2**22  # expected kept interactions per count (and compute) task
 _EMPTY2 = np.zeros((0, 0), np.int64)  # "no exact counts" for the kernels
+_NO_PAT_OFF = np.zeros(0, np.int64)  # no pattern-index table (not the joint dropout)
+_NO_PAT_IDX = np.zeros(0, np.int32)
 _NO_POOL = np.zeros((0, 0), np.uint8)  # "no pattern table" for the kernels
 _EMPTY1 = np.zeros(0, np.int64)  # "no degree order": the block kind
 
@@ -383,6 +385,20 @@ def pattern_table(plan: Plan, i: int) -> np.ndarray:
     return plan.joint_pool[i]
 
 
+def pattern_indices(plan: Plan, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """The joint dropout's pattern index of every (window, train rank) for block row ``i``'s
+    pattern table (:func:`joint.pattern_index_table`; cached per number of patterns), or
+    empty tables: the write pass looks them up instead of hashing each entry per block."""
+    if plan.joint_pool is None:
+        return _NO_PAT_OFF, _NO_PAT_IDX
+    off = joint.pattern_offsets(_joint_window_degree(plan), plan.joint_pool[i].shape[0])
+    idx = _TABLES.get(
+        (plan.token, "pattern-indices", int(off[-1])),
+        lambda: joint.pattern_index_table(as_seed(plan.seed), off),
+    )
+    return off, idx
+
+
 def column_tables(plan: Plan, i: int, blocks: np.ndarray) -> np.ndarray:
     """``out[b, c] = sigma_{i, blocks[b]}(c)``: the column permutations a task reads."""
     out: np.ndarray = np.empty((blocks.shape[0], plan.n), _index_dtype(plan.n))
@@ -529,6 +545,7 @@ def emit_users(
             mode,
             counts,
             pattern_table(plan, i),
+            *pattern_indices(plan, i),
             policy,
             plan.n,
             local,

@@ -233,6 +233,8 @@ def emit_rows_kernel(
     mode: IntLike,
     exact_counts: np.ndarray,
     pool: np.ndarray,
+    pat_off: np.ndarray,
+    pat_idx: np.ndarray,
     test_policy: IntLike,
     n_items_block: IntLike,
     slots: np.ndarray,
@@ -256,7 +258,8 @@ def emit_rows_kernel(
     give nothing): for ``blocks[b] = j``, ``row_src[b, u]`` is the source row of slot
     ``slots[u]`` in block ``(i, j)``, ``col_perm[b, c] = sigma_ij(c)`` and, for the EXACT
     and TARGET modes, ``exact_counts[b, u]`` its count (JOINT: its key, ``pool`` the block
-    row's pattern table, :func:`.joint.joint_row_keep`); ``keep_row`` is indexed by ``j``.
+    row's pattern table and ``pat_off`` / ``pat_idx`` its pattern indices or empty,
+    :func:`.joint.joint_row_keep`); ``keep_row`` is indexed by ``j``.
     Row ``slots[u]`` has ``train_count[u]`` / ``test_count[u]`` entries (from the count
     pass; checked) starting at global offsets ``train_off[u]`` / ``test_off[u]``; entries
     whose offset falls in ``[train_lo, train_hi)`` go to ``out_train[offset - train_lo]``
@@ -331,7 +334,9 @@ def emit_rows_kernel(
             if target:
                 nk = target_row_keep(hp, a, b, exact_counts[jb, u], sign, pos)
             elif joint:
-                nk = joint_row_keep(pool, j, seed, exact_counts[jb, u], r, a, b, sign, pos)
+                nk = joint_row_keep(
+                    pool, j, seed, exact_counts[jb, u], r, a, b, sign, pos, pat_off, pat_idx
+                )
             elif not exact:
                 if thr == 0:
                     continue
@@ -500,7 +505,7 @@ def count_rows_kernel(
                 # the survivors the emit pass keeps, by the same functions
                 if joint:
                     key = exact_counts[jb, t - t0]
-                    nk = joint_row_keep(pool, j, seed, key, r, a, b, sign, pos)
+                    nk = joint_row_keep(pool, j, seed, key, r, a, b, sign, pos, _NO_OFF, _NO_IDX)
                 elif target:
                     nk = target_row_keep(prefix[j], a, b, exact_counts[jb, t - t0], sign, pos)
                 else:
@@ -575,6 +580,8 @@ _Args: TypeAlias = tuple[
 _EMPTY = np.empty(0, np.int64)
 _EMPTY2 = np.empty((0, 0), np.int64)
 _NO_POOL = np.empty((0, 0), np.uint8)
+_NO_OFF = np.empty(0, np.int64)  # no pattern-index table: joint_row_keep hashes
+_NO_IDX = np.empty(0, np.int32)
 
 
 def _prepare(
@@ -700,7 +707,7 @@ def _emit_all(
     test_src = np.empty(n_te, np.int64)
     emit_rows_kernel(
         indptr, indices, sign, blocks, src, col_perm, keep_row, seed, i, mode, counts, pool,
-        test_policy, n_items_block, slots,
+        _NO_OFF, _NO_IDX, test_policy, n_items_block, slots,
         np.ascontiguousarray(train_indptr[:-1]), np.ascontiguousarray(test_indptr[:-1]),
         np.diff(train_indptr), np.diff(test_indptr), 0, n_tr, 0, n_te,
         train_items, train_src, test_items, test_src, True,

@@ -447,6 +447,44 @@ def rank_shift(seed: IntLike, row: IntLike, n_train: IntLike) -> int:
     return int(hash64(seed, STREAM_JOINT, COORD_SHIFT, row, 0) % np.uint64(n_train))
 
 
+def pattern_offsets(degrees: np.ndarray, n_patterns: int) -> np.ndarray:
+    """Where each window's ranks start in a :func:`pattern_index_table` (int64, ``nw + 2``
+    long: ``off[w]`` for window ``w``, ``off[nw]`` the total, ``off[nw + 1] = n_patterns``,
+    so that a table is never read with another pool).
+
+    >>> pattern_offsets(np.array([2, 0, 1]), 5).tolist()
+    [0, 2, 2, 3, 5]
+    """
+    degrees = np.asarray(degrees, dtype=np.int64)
+    return np.concatenate([[0], np.cumsum(degrees), [n_patterns]]).astype(np.int64)
+
+
+@ngjit
+def pattern_index_table(seed: IntLike, off: np.ndarray) -> np.ndarray:
+    """Every window's pattern indices: ``idx[off[w] + q] = pattern_index(seed, w, q, P)``
+    for the ranks ``q`` of window ``w`` (``off`` from :func:`pattern_offsets`, ``P`` its last
+    element; int32).
+
+    Why: the pattern of a train rank depends on the window and the rank, not on the block,
+    so the write pass looks it up instead of hashing every entry again in every block.
+
+    Examples
+    --------
+    >>> idx = pattern_index_table(np.uint64(3), pattern_offsets(np.array([2, 0, 1]), 5))
+    >>> idx.tolist() == [pattern_index(3, 0, 0, 5), pattern_index(3, 0, 1, 5),
+    ...                  pattern_index(3, 2, 0, 5)]
+    True
+    """
+    nw = off.shape[0] - 2
+    idx = np.empty(off[nw], np.int32)
+    n_pat = np.uint64(off[nw + 1])
+    for w in range(nw):
+        hp = hash_prefix(seed, STREAM_JOINT, COORD_PATTERN, w)
+        for q in range(off[w + 1] - off[w]):
+            idx[off[w] + q] = np.int32(absorb(hp, q) % n_pat)
+    return idx
+
+
 @ngjit
 def joint_row_keep(
     pool: np.ndarray,
@@ -458,6 +496,8 @@ def joint_row_keep(
     b: IntLike,
     sign: np.ndarray,
     pos: np.ndarray,
+    pat_off: np.ndarray,
+    pat_idx: np.ndarray,
 ) -> int:
     """JOINT dropout of source row ``row`` (CSR ``[a, b)``) in block ``(i, j)``: fill ``pos``
     with the kept positions (ascending) and return how many.
@@ -465,7 +505,10 @@ def joint_row_keep(
     ``pool`` is the block row's ``(P, n')`` pattern table, ``key`` the row's window
     ``w | TARGET_TEST_FLAG·f``. The train entry of rank ``x`` (its place among the row's
     train entries) has rank ``q = (x + shift) mod d`` (:func:`rank_shift`) and is kept iff
-    ``pool[pattern_index(seed, w, q), j]``; test entries are kept iff ``f``.
+    ``pool[pattern_index(seed, w, q), j]``; test entries are kept iff ``f``. The pattern
+    indices come from ``pat_off`` / ``pat_idx`` (:func:`pattern_index_table`) when they
+    were built for ``P`` and hold window ``w`` with ``d`` ranks, else they are hashed (the
+    same values; empty tables: always hashed).
     """
     w = key & _MASK
     with_test = (key & TARGET_TEST_FLAG) != 0
@@ -473,6 +516,11 @@ def joint_row_keep(
     for q in range(a, b):
         n_train += np.int64(sign[q] > 0)
     shift = rank_shift(seed, row, n_train)
+    nt = pat_off.shape[0]
+    tabled = (
+        w + 2 < nt and pat_off[nt - 1] == pool.shape[0] and pat_off[w + 1] - pat_off[w] == n_train
+    )
+    base = pat_off[w] if tabled else 0
     hp = hash_prefix(seed, STREAM_JOINT, COORD_PATTERN, w)
     n_pat = np.uint64(pool.shape[0])
     x: IntLike = shift
@@ -480,7 +528,8 @@ def joint_row_keep(
     for q in range(a, b):
         s = sign[q]
         if s > 0:
-            if pool[np.int64(absorb(hp, x) % n_pat), j] != 0:
+            p = pat_idx[base + np.int64(x)] if tabled else np.int64(absorb(hp, x) % n_pat)
+            if pool[p, j] != 0:
                 pos[nk] = q
                 nk += 1
             x += 1
@@ -504,6 +553,8 @@ __all__ = [
     "joint_slot_keys",
     "joint_windows",
     "pattern_index",
+    "pattern_index_table",
+    "pattern_offsets",
     "pattern_pool",
     "pattern_pool_kernel",
     "rank_shift",
