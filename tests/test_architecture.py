@@ -184,7 +184,7 @@ def test_cli_parser_loads_no_engine() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    loaded = set(eval(out))  # a printed list of module names
+    loaded = set(ast.literal_eval(out))  # a printed list of module names
     heavy = {"numba", "zarr", "pandas", "dask", "distributed", "pyarrow"}
     engines = {
         "daskfractal.expansion", "daskfractal.evaluation", "daskfractal.validation",
