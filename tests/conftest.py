@@ -9,8 +9,10 @@ skips for want of data.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import dask
 import pytest
 from hypothesis import settings
 
@@ -24,6 +26,25 @@ settings.register_profile("ci", max_examples=30, deadline=None)
 settings.register_profile("slow", max_examples=500, deadline=None)
 settings.register_profile("quick", max_examples=10, deadline=None)  # .ci/run min versions
 settings.load_profile("ci")
+
+_MISSING = object()
+
+
+@pytest.fixture(autouse=True)
+def _dask_scheduler_restored() -> Iterator[None]:
+    """Each test leaves Dask's default scheduler as it found it. A distributed ``Client``
+    sets ``scheduler`` / ``shuffle`` while it is open and puts the old values back when it
+    closes; two clients closed out of order (clusters of tests overlapping in time) put back
+    the wrong ones, and later tests' ``compute()`` then asked for a distributed client that
+    no longer exists (seen once in CI, in tests/test_store.py)."""
+    before = {k: dask.config.config.get(k, _MISSING) for k in ("scheduler", "shuffle")}
+    yield
+    for key, value in before.items():
+        if dask.config.config.get(key, _MISSING) != value:
+            if value is _MISSING:
+                dask.config.config.pop(key, None)
+            else:
+                dask.config.config[key] = value
 
 
 def has_shared(*parts: str) -> bool:
