@@ -12,6 +12,10 @@ from typing import Final, Literal
 #: The default shuffle of :func:`daskfractal.expand` and ``daskfractal expand``
 #: (``daskfractal.expansion.DEFAULT_SHUFFLE``).
 DEFAULT_SHUFFLE: Final[Literal["stratified"]] = "stratified"
+#: Timestamps of the output: each synthetic user's pieces aligned to end before its test
+#: interaction (the default), or the real users' timestamps as they are.
+TIMELINES: Final[tuple[str, ...]] = ("aligned", "source")
+DEFAULT_TIMELINE: Final[Literal["aligned"]] = "aligned"
 #: Every store format the writers know, in the order of ``--format``'s choices.
 STORE_FORMATS: Final[tuple[str, ...]] = ("zarr", "parquet", "mlperf", "meta-csv")
 #: What ``daskfractal evaluate`` runs by default.

@@ -63,7 +63,7 @@ class Preset:
         ``clip_rule``, ``scale``).
     expand : Mapping
         Keyword arguments of :func:`daskfractal.expand` (``shuffle``, ``dropout``,
-        ``test_policy``, ``block_sample_rate``, ``carry``).
+        ``test_policy``, ``block_sample_rate``, ``carry``, ``timeline``).
     format : str
         The output format: ``zarr``, ``mlperf`` or ``meta-csv``.
     """
@@ -85,7 +85,7 @@ class Preset:
         Examples
         --------
         >>> print(PRESETS["faithful"].describe())
-        shuffle=stratified, dropout=auto, test_policy=all, format=zarr
+        shuffle=stratified, dropout=auto, test_policy=all, timeline=aligned, format=zarr
         """
         return ", ".join(f"{k}={_text(v)}" for k, v in self.options().items())
 
@@ -121,6 +121,7 @@ PRESETS: Final[Mapping[str, Preset]] = types.MappingProxyType(
                     "test_policy": "one",
                     "block_sample_rate": 1.0,
                     "carry": (),
+                    "timeline": "source",
                 }
             ),
             format="mlperf",
@@ -145,6 +146,7 @@ PRESETS: Final[Mapping[str, Preset]] = types.MappingProxyType(
                     "test_policy": "all",
                     "block_sample_rate": 1.0,
                     "carry": ("ratings",),
+                    "timeline": "source",
                 }
             ),
             format="meta-csv",
@@ -154,7 +156,14 @@ PRESETS: Final[Mapping[str, Preset]] = types.MappingProxyType(
             summary="daskfractal's defaults: the modes that keep degrees and spectrum best",
             preprocess=_frozen({}),
             reduce=_frozen({}),
-            expand=_frozen({"shuffle": "stratified", "dropout": "auto", "test_policy": "all"}),
+            expand=_frozen(
+                {
+                    "shuffle": "stratified",
+                    "dropout": "auto",
+                    "test_policy": "all",
+                    "timeline": "aligned",
+                }
+            ),
             format="zarr",
         ),
     }

@@ -8,6 +8,7 @@ models come last.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -389,36 +390,103 @@ def test_random_scores_are_a_function_of_seed_and_user() -> None:
 
 
 def test_transitions_by_hand() -> None:
-    # user 0: items by time 3, 1, 0, 2; user 1: 1, 0 (equal times: item id order); user 2: 2
-    rows = [0, 0, 0, 0, 1, 1, 2]
-    cols = [0, 1, 2, 3, 0, 1, 2]
-    times = [30, 20, 40, 10, 7, 7, 1]
-    x = sp.csr_matrix((np.ones(7, np.float32), (rows, cols)), shape=(4, 5))
-    t = sp.csr_matrix((np.array(times, np.int64), (rows, cols)), shape=(4, 5))
+    # user 0: items by time 3, 1, 0, 2; user 1: {0, 1} at the same time; user 2: 2;
+    # user 4: 4, then {0, 3} at the same time, then 1
+    rows = [0, 0, 0, 0, 1, 1, 2, 4, 4, 4, 4]
+    cols = [0, 1, 2, 3, 0, 1, 2, 0, 1, 3, 4]
+    times = [30, 20, 40, 10, 7, 7, 1, 5, 9, 5, 2]
+    x = sp.csr_matrix((np.ones(11, np.float32), (rows, cols)), shape=(5, 5))
+    t = sp.csr_matrix((np.array(times, np.int64), (rows, cols)), shape=(5, 5))
     assert_array_equal(t.indices, x.indices)
     rec = Transitions(history=2, decay=0.5)
     rec.fit(x, t)
-    # user 0: 3→1, 1→0, 0→2; user 1: 0→1
-    expected_t = np.zeros((5, 5))
-    expected_t[3, 1] = 1.0
-    expected_t[1, 0] = 1.0
-    expected_t[0, 2] = 0.5
-    expected_t[0, 1] = 0.5
-    assert_array_equal(rec.transitions_.toarray(), expected_t)
-    scores = rec.score(np.array([0, 1, 2, 3]))
-    pop = np.array([2.0, 2.0, 2.0, 1.0, 0.0])
-    eps = 1e-6 * 0.5 * 0.5  # 1e-6 · decay^(history-1) · smallest transition probability
+    # user 0: 3→1, 1→0, 0→2; user 1: one group, no transition; user 4: 4→{0, 3} (½ each),
+    # {0, 3}→1 (½ each)
+    counts = np.zeros((5, 5))
+    counts[3, 1] += 1.0
+    counts[1, 0] += 1.0
+    counts[0, 2] += 1.0
+    counts[4, 0] += 0.5
+    counts[4, 3] += 0.5
+    counts[0, 1] += 0.5
+    counts[3, 1] += 0.5
+    expected_t = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-300)
+    assert_allclose(rec.transitions_.toarray(), expected_t, rtol=1e-15)
+    scores = rec.score(np.array([0, 1, 2, 3, 4]))
+    pop = np.array([3.0, 3.0, 2.0, 2.0, 1.0])
+    # 1e-6 · decay^(history-1) · smallest transition probability / widest group
+    eps = 1e-6 * 0.5 * (1 / 3) / 2
     tie = eps * pop / pop.max()
     # user 0: last 2 (row 2 of T is empty), then 0 (weight 0.5)
     assert_allclose(scores[0], 0.5 * expected_t[0] + tie, rtol=1e-15)
-    # user 1: last 1, then 0
-    assert_allclose(scores[1], expected_t[1] + 0.5 * expected_t[0] + tie, rtol=1e-15)
+    # user 1: one group {0, 1}: half of each row
+    assert_allclose(scores[1], 0.5 * expected_t[0] + 0.5 * expected_t[1] + tie, rtol=1e-15)
     # user 2: only item 2, no transition from it; user 3: no items: popularity order
     assert_allclose(scores[2], tie, rtol=1e-15)
     assert_allclose(scores[3], tie, rtol=1e-15)
     assert list(np.argsort(-scores[3], kind="stable")) == [0, 1, 2, 3, 4]
+    # user 4: last 1, then {0, 3} with 0.5 / 2 each
+    expected_4 = expected_t[1] + 0.25 * (expected_t[0] + expected_t[3]) + tie
+    assert_allclose(scores[4], expected_4, rtol=1e-15)
     # the tie-break never lifts an item above one with a transition score
     assert scores[0, 1] > scores[0, 0] > scores[0, 3]
+
+
+def _transitions_reference(x: sp.csr_matrix, times: np.ndarray, history: int, decay: float):
+    """Loops over users and timestamp groups: T before normalization, and each user's
+    history weights (the specification of :class:`Transitions` without the tie-break)."""
+    n_users, n_items = x.shape
+    counts = np.zeros((n_items, n_items))
+    recent = np.zeros((n_users, n_items))
+    for u in range(n_users):
+        lo, hi = x.indptr[u], x.indptr[u + 1]
+        by_time: dict[int, list[int]] = {}
+        for item, when in zip(x.indices[lo:hi], times[lo:hi], strict=True):
+            by_time.setdefault(int(when), []).append(int(item))
+        groups = [by_time[k] for k in sorted(by_time)]
+        for a, b in itertools.pairwise(groups):
+            for i in a:
+                for j in b:
+                    counts[i, j] += 1.0 / (len(a) * len(b))
+        for h, group in enumerate(reversed(groups[-history:])):
+            for i in group:
+                recent[u, i] += decay**h / len(group)
+    return counts, recent
+
+
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_times=st.integers(1, 6),
+    history=st.integers(1, 3),
+    decay=st.sampled_from([0.5, 1.0]),
+)
+def test_transitions_match_the_reference_and_ignore_item_ids(
+    seed: int, n_times: int, history: int, decay: float
+) -> None:
+    # few distinct times: many items share a timestamp
+    x = binary(12, 9, 0.4, seed=seed)
+    rng = np.random.default_rng(seed)
+    times = sp.csr_matrix(x, dtype=np.int64, copy=True)
+    times.data = rng.integers(0, n_times, size=x.nnz)
+    rec = Transitions(history=history, decay=decay)
+    rec.fit(x, times)
+    counts, recent = _transitions_reference(x, times.data, history, decay)
+    sums = counts.sum(axis=1, keepdims=True)
+    expected_t = np.divide(counts, sums, out=np.zeros_like(counts), where=sums > 0)
+    assert_allclose(rec.transitions_.toarray(), expected_t, rtol=1e-9, atol=1e-12)
+    users = np.arange(12)
+    scores = rec.score(users)
+    assert_allclose(scores - rec._tie_break, recent @ expected_t, rtol=1e-9, atol=1e-12)
+    # renaming items (and reordering users) renames the scores (up to the order of sums)
+    item_perm = rng.permutation(9)
+    user_perm = rng.permutation(12)
+    moved = sp.csr_matrix(x[user_perm][:, item_perm])
+    moved_times = sp.csr_matrix(times[user_perm][:, item_perm])
+    moved.sort_indices()
+    moved_times.sort_indices()
+    other = Transitions(history=history, decay=decay)
+    other.fit(moved, moved_times)
+    assert_allclose(other.score(users), scores[user_perm][:, item_perm], rtol=1e-12, atol=0)
 
 
 def test_transitions_needs_matching_timestamps() -> None:

@@ -44,6 +44,7 @@ from daskfractal.kernels import (
     permutation_table,
 )
 from daskfractal.kernels import reference as ref
+from daskfractal.kernels.reference_timeline import align_user
 from daskfractal.store._ownership import MARKER as OWNER_MARKER
 from daskfractal.testing.strategies import expand_options, keep_matrices, split_data
 
@@ -404,6 +405,8 @@ def test_matches_numpy_reference(
 ) -> None:
     """The engine (chunks, survivors, carry, stats) equals the pure-NumPy specification."""
     got = dfr.expand(split, keep=keep, chunk_size=chunk, **opts).compute()
+    opts = dict(opts)
+    timeline = opts.pop("timeline")
     want = expected_by_reference(split, keep, **opts)
     np.testing.assert_array_equal(got.user_slot, want["user_slot"])
     for name in ("train", "test"):
@@ -415,9 +418,20 @@ def test_matches_numpy_reference(
         np.testing.assert_array_equal(
             getattr(got, f"{name}_ratings"), s.ratings[want[f"{name}_src"]]
         )
-        np.testing.assert_array_equal(
-            getattr(got, f"{name}_timestamps"), s.timestamps[want[f"{name}_src"]]
-        )
+        want[f"{name}_times"] = s.timestamps[want[f"{name}_src"]]
+    if timeline == "aligned":  # each user's pieces shifted (kernels/reference_timeline.py)
+        tr, te = want["train"], want["test"]
+        for u in range(tr.shape[0]):
+            a, b, c, d = tr.indptr[u], tr.indptr[u + 1], te.indptr[u], te.indptr[u + 1]
+            want["train_times"][a:b], want["test_times"][c:d] = align_user(
+                split.n_items,
+                tr.indices[a:b],
+                want["train_times"][a:b],
+                te.indices[c:d],
+                want["test_times"][c:d],
+            )
+    for name in ("train", "test"):
+        np.testing.assert_array_equal(getattr(got, f"{name}_timestamps"), want[f"{name}_times"])
     np.testing.assert_array_equal(got.block_train, want["block_train"])
     np.testing.assert_array_equal(got.block_test, want["block_test"])
     assert got.train.multiply(got.test).nnz == 0
@@ -795,11 +809,12 @@ def test_zarr_and_parquet_read_back_equal_compute(tmp_path: Path, ml100k: dfr.Sp
 
 
 def test_carried_values_equal_source_entries(ml100k: dfr.SplitData) -> None:
-    """Each kept interaction keeps the rating and timestamp of the entry it came from."""
+    """Each kept interaction keeps the rating and timestamp of the entry it came from (with
+    ``timeline="source"``; ``aligned`` shifts them: tests/test_timeline.py)."""
     s = ml100k.signed()
     assert s.ratings is not None and s.timestamps is not None
     for shuffle in ("block", "stratified"):
-        got = ml_expansion(ml100k, shuffle=shuffle, chunk_size=10_000).compute()
+        got = ml_expansion(ml100k, shuffle=shuffle, chunk_size=10_000, timeline="source").compute()
         for split in ("train", "test"):
             mat = getattr(got, split)
             mb = map_back(mat, got.user_slot, s, (2, 3), seed=ML_SEED, shuffle=shuffle)
@@ -816,7 +831,7 @@ def test_carried_values_equal_source_entries(ml100k: dfr.SplitData) -> None:
             np.asarray(rated[mb["r"], mb["c"]]).ravel(), got.train_ratings
         )
     # leave-last-out: a user's test entry is its latest; the carried timestamps still say so
-    got = ml_expansion(ml100k, keep=np.ones((1, 2)), shuffle="none").compute()
+    got = ml_expansion(ml100k, keep=np.ones((1, 2)), shuffle="none", timeline="source").compute()
     assert np.all(np.diff(got.test.indptr) == 2)
     latest_train = np.maximum.reduceat(got.train_timestamps, got.train.indptr[:-1])
     assert np.all(latest_train <= np.minimum.reduceat(got.test_timestamps, got.test.indptr[:-1]))

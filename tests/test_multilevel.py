@@ -85,8 +85,9 @@ PATTERNS = [
 @pytest.mark.parametrize(("p1", "p2"), PATTERNS)
 def test_kronecker_limit_two_levels(tiny: SplitData, p1: Any, p2: Any, dropout: str) -> None:
     """keep ∈ {0, 1}, no shuffle: binarize(K1) ⊗ (binarize(K2) ⊗ R), empty users dropped."""
-    inner = dfr.expand(tiny, keep=p2, shuffle="none", dropout=dropout, seed=5, chunk_size=3)
-    outer = dfr.expand(inner, keep=p1, shuffle="none", dropout=dropout, seed=6, chunk_size=4)
+    opts = {"shuffle": "none", "dropout": dropout, "timeline": "source"}  # the real times
+    inner = dfr.expand(tiny, keep=p2, seed=5, chunk_size=3, **opts)
+    outer = dfr.expand(inner, keep=p1, seed=6, chunk_size=4, **opts)
     got = outer.compute()
     # the intermediate: binarize(K2) ⊗ R without its empty users, which keep their slots
     y = inner.to_split(scheduler="sync")

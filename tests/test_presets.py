@@ -20,7 +20,13 @@ import scipy.sparse as sp
 import daskfractal as dfr
 from daskfractal.cli import EXIT_OK, EXIT_USAGE, main
 from daskfractal.errors import ParameterError
-from daskfractal.expansion import DEFAULT_DROPOUT, DEFAULT_SHUFFLE, DROPOUT_CHOICES, SHUFFLES
+from daskfractal.expansion import (
+    DEFAULT_DROPOUT,
+    DEFAULT_SHUFFLE,
+    DEFAULT_TIMELINE,
+    DROPOUT_CHOICES,
+    SHUFFLES,
+)
 from daskfractal.presets import PRESET_NAMES, PRESETS, Preset, get_preset
 from daskfractal.reduction import CLIP_RULES, RESCALE_MODES, RESIZE_MODES, clip_keep
 from daskfractal.store import FORMATS, open_export
@@ -38,7 +44,9 @@ def recorded(params: dict[str, Any]) -> dict[str, Any]:
     """The options a store used, by the presets' names (pre-processing, R̂, expansion)."""
     red = params["reduced"]["params"]
     pre = params["preprocess"]
-    out = {k: params[k] for k in ("shuffle", "window", "dropout", "test_policy", "carry")}
+    out = {
+        k: params[k] for k in ("shuffle", "window", "dropout", "test_policy", "carry", "timeline")
+    }
     if "dropout_auto" in params:  # params["dropout"] is the mode auto took
         out["dropout"] = "auto"
     out["block_sample_rate"] = params["block_sample_rate"]
@@ -126,10 +134,11 @@ def test_preset_values_are_valid_options() -> None:
         assert p.reduce.get("clip_rule", "all") in CLIP_RULES
     # faithful is the defaults: any change of the defaults must change it too
     faithful = PRESETS["faithful"]
-    assert (faithful.expand["shuffle"], faithful.expand["dropout"]) == (
-        DEFAULT_SHUFFLE,
-        DEFAULT_DROPOUT,
-    )
+    assert (
+        faithful.expand["shuffle"],
+        faithful.expand["dropout"],
+        faithful.expand["timeline"],
+    ) == (DEFAULT_SHUFFLE, DEFAULT_DROPOUT, DEFAULT_TIMELINE)
     assert get_preset(faithful) is faithful
     with pytest.raises(ParameterError, match="preset='nope' is not one of"):
         get_preset("nope")
@@ -153,6 +162,7 @@ def test_mlperf_and_meta_promise_the_published_pipelines() -> None:
         "test_policy": "one",
         "block_sample_rate": 1.0,
         "carry": (),
+        "timeline": "source",
         "format": "mlperf",
     }
     assert meta["binarize"] is False and meta["carry"] == ("ratings",)

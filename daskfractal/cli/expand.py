@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._names import DEFAULT_SHUFFLE, STORE_FORMATS
+from .._names import DEFAULT_SHUFFLE, DEFAULT_TIMELINE, STORE_FORMATS, TIMELINES
 from ..errors import ParameterError
 from ..presets import PRESET_NAMES, PRESETS
 from .codes import EXIT_OK
@@ -114,6 +114,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="carry original values: auto (default: what the input has), none, or a list "
         "like ratings,timestamps",
+    )
+    g.add_argument(
+        "--timeline",
+        default=None,
+        choices=list(TIMELINES),
+        help="with timestamps carried: aligned (default) shifts each real user's piece of a "
+        "synthetic user so that all end just before the piece holding its test interaction "
+        "(order and gaps inside a piece kept); source keeps every real timestamp as it is",
     )
     g.add_argument(
         "--chunk-size",
@@ -236,6 +244,7 @@ _PRESET_OPTIONS: dict[str, tuple[str, Any]] = {
     "test_policy": ("test_policy", "all"),
     "block_sample_rate": ("block_sample_rate", 1.0),
     "carry": ("carry", "auto"),
+    "timeline": ("timeline", DEFAULT_TIMELINE),
     "format_out": ("format", "zarr"),
 }
 
@@ -284,6 +293,7 @@ def _plan_expansion(args: argparse.Namespace, split: SplitData, sched: Any) -> E
         "dropout": args.dropout,
         "test_policy": args.test_policy,
         "carry": _carry(args.carry),
+        "timeline": args.timeline,
         "chunk_size": args.chunk_size,
         "block_sample_rate": args.block_sample_rate,
         "public": args.public,

@@ -30,13 +30,16 @@ from ._plan import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_DROPOUT,
     DEFAULT_SHUFFLE,
+    DEFAULT_TIMELINE,
     DROPOUT_CHOICES,
     DROPOUTS,
     SHUFFLES,
     TEST_POLICIES,
+    TIMELINES,
     Dropout,
     Shuffle,
     TestPolicy,
+    Timeline,
     input_checksum,
 )
 from ._response import check_epsilon, respond_split
@@ -57,6 +60,7 @@ def expand(
     dropout: Dropout | None = None,
     test_policy: TestPolicy | None = None,
     carry: Sequence[str] | str | None = None,
+    timeline: Timeline | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     inner_factors: Sequence[tuple[int, int]] | None = None,
     scheduler: Any = None,
@@ -139,6 +143,13 @@ def expand(
         uniformly among its kept test entries (users with none are dropped).
     carry : "auto", sequence of {"ratings", "timestamps"}
         Original values carried to each kept interaction; ``auto`` carries what the input has.
+    timeline : {"aligned", "source"}, default "aligned"
+        With timestamps carried: ``aligned`` shifts each of a synthetic user's pieces (the
+        row it copies in one block column) by a constant so that they all end one time unit
+        before the latest train timestamp of the piece holding its test entry; inside a
+        piece, order and gaps stay the real user's, so the user's latest train interaction
+        precedes its test as in the input (:mod:`daskfractal.kernels.timeline`).
+        ``source``: every interaction keeps its real timestamp (the papers, Meta's script).
     chunk_size : int, default 2**22
         Expected kept interactions per count task (and per task of :meth:`Expansion.compute`);
         the write tasks are sized by the store's shard size (``shard_size`` of
@@ -224,6 +235,7 @@ def expand(
         "dropout": dropout,
         "test_policy": test_policy,
         "carry": carry,
+        "timeline": timeline,
         "block_sample_rate": block_sample_rate,
     }
     level = {**_EXPAND_DEFAULTS, **(chosen.expand if chosen else {})}
@@ -239,6 +251,7 @@ def expand(
         dropout=level["dropout"],
         test_policy=level["test_policy"],
         carry=level["carry"],
+        timeline=level["timeline"],
         chunk_size=chunk_size,
         public=public,
     )
@@ -299,6 +312,7 @@ _EXPAND_DEFAULTS: dict[str, Any] = {
     "dropout": DEFAULT_DROPOUT,
     "test_policy": "all",
     "carry": "auto",
+    "timeline": DEFAULT_TIMELINE,
     "block_sample_rate": 1.0,
 }
 
@@ -324,10 +338,12 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_DROPOUT",
     "DEFAULT_SHUFFLE",
+    "DEFAULT_TIMELINE",
     "DROPOUTS",
     "DROPOUT_CHOICES",
     "SHUFFLES",
     "TEST_POLICIES",
+    "TIMELINES",
     "ExpandedData",
     "Expansion",
     "check_epsilon",

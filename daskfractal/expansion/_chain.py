@@ -250,6 +250,8 @@ def rebuild_input(
             dropout=rec["dropout"],
             test_policy=rec["test_policy"],
             carry=tuple(rec["carry"]),
+            # stores written before timelines existed kept the real timestamps
+            timeline=rec.get("timeline", "source"),
             chunk_size=LevelOptions.chunk_size,
         )
         ex = expand_level(

@@ -114,6 +114,8 @@ class Expansion:
             "dropout": p.dropout,
             "test_policy": p.test_policy,
             "carry": list(p.carry),
+            # how carried timestamps are laid out (no effect without timestamps)
+            "timeline": p.timeline,
             # the Bernoulli dropout's algorithm (geometric skips below this keep
             # probability, kernels/sampling.py): stores of earlier versions have no such key
             "bernoulli_skip_below": SKIP_MAX_P,
@@ -234,7 +236,8 @@ class Expansion:
         """This expansion as one level of a chain: its options, R̂ and input checksum."""
         p = self.params
         rec: dict[str, Any] = {"level": 1}
-        for key in ("factors", "seed", "shuffle", "window", "dropout", "test_policy", "carry"):
+        keys = ("factors", "seed", "shuffle", "window", "dropout", "test_policy", "carry")
+        for key in (*keys, "timeline"):
             rec[key] = p[key]
         for key in ("reduced", "input_sha256", "input_shape", "input_train", "input_test"):
             rec[key] = self.meta.get(key)

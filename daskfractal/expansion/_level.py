@@ -28,9 +28,11 @@ from ._plan import (
     CARRY_NAMES,
     DEFAULT_DROPOUT,
     DEFAULT_SHUFFLE,
+    DEFAULT_TIMELINE,
     DROPOUT_CHOICES,
     SHUFFLES,
     TEST_POLICIES,
+    TIMELINES,
     Plan,
     input_checksum,
 )
@@ -53,6 +55,7 @@ class LevelOptions:
     dropout: str = DEFAULT_DROPOUT
     test_policy: str = "all"
     carry: Sequence[str] | str = "auto"
+    timeline: str = DEFAULT_TIMELINE
     chunk_size: int = 2**22
     public: bool = False
 
@@ -67,6 +70,7 @@ class LevelOptions:
         carry: Any,
         chunk_size: Any,
         public: Any = False,
+        timeline: Any = DEFAULT_TIMELINE,
     ) -> LevelOptions:
         """The options with every value checked (:class:`ParameterError` otherwise)."""
         return cls(
@@ -75,6 +79,7 @@ class LevelOptions:
             dropout=as_choice(dropout, "dropout", DROPOUT_CHOICES),
             test_policy=as_choice(test_policy, "test_policy", TEST_POLICIES),
             carry=carry,
+            timeline=as_choice(timeline, "timeline", TIMELINES),
             chunk_size=as_int(chunk_size, "chunk_size", low=1),
             public=_as_flag(public, "public"),
         )
@@ -383,6 +388,7 @@ def expand_level(
         meta["privacy"] = privacy
     if options.public:  # the store writer keeps only what public_attrs lets through
         meta["public"] = True
+    aligned = options.timeline == "aligned" and "timestamps" in carry
     token_src = json.dumps(
         [
             checksum,
@@ -392,6 +398,8 @@ def expand_level(
             options.window,
             options.dropout,
             options.test_policy,
+            # aligned timestamps are other bytes (nothing changes without timestamps)
+            *(["timeline:aligned"] if aligned else []),
             # other permutations, other bytes: an older run's counts are not resumed
             permute.CONSTRUCTION,
         ],
@@ -405,6 +413,7 @@ def expand_level(
         dropout=options.dropout,
         test_policy=options.test_policy,
         carry=carry,
+        timeline=options.timeline,
         token=hashlib.sha256(token_src.encode()).hexdigest()[:16],
         row_degree=np.diff(src.indptr).astype(np.int64),
         col_degree=np.bincount(src.indices, minlength=n).astype(np.int64),

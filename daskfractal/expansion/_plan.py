@@ -41,15 +41,21 @@ from ..kernels.dropout import (
 )
 from ..kernels.emit import count_rows_kernel, emit_rows_kernel, take
 from ..kernels.rng import as_seed
+from ..kernels.timeline import align_timelines
 from ..preprocess import SignedMatrix
 
 Shuffle = Literal["block", "stratified", "none"]
 Dropout = Literal["auto", "bernoulli", "exact", "balanced", "targeted", "joint"]
 TestPolicy = Literal["all", "one"]
+Timeline = Literal["aligned", "source"]
 
 SHUFFLES = ("block", "stratified", "none")
 DROPOUTS = ("bernoulli", "exact", "balanced", "targeted", "joint")
 TEST_POLICIES = ("all", "one")
+TIMELINES: tuple[str, ...] = _names.TIMELINES
+#: ``aligned``: the pieces of a synthetic user end together before its test interaction
+#: (:mod:`..kernels.timeline`), so its latest train interaction is its test row's
+DEFAULT_TIMELINE: Timeline = _names.DEFAULT_TIMELINE
 #: The defaults of :func:`daskfractal.expand` and ``daskfractal expand``: the modes that keep
 #: the degree distributions and the spectrum best over the measured data sets (docs/fidelity.md);
 #: ``block`` + ``bernoulli`` reproduce the papers and the MLPerf reference.
@@ -97,6 +103,9 @@ class Plan:
     joint_order: np.ndarray | None = field(default=None, repr=False)
     joint_starts: np.ndarray | None = field(default=None, repr=False)
     joint_window: np.ndarray | None = field(default=None, repr=False)
+    #: ``aligned``: each synthetic user's pieces end together before its test entry
+    #: (:mod:`..kernels.timeline`); ``source``: the real users' timestamps as they are
+    timeline: str = "source"
 
     @property
     def m(self) -> int:
@@ -566,7 +575,61 @@ def emit_users(
     for split in windows:
         for name in plan.carry:
             out[f"{split}_{name}"] = take(getattr(plan.src, name), src_pos[split])
+    if plan.timeline == "aligned" and "timestamps" in plan.carry:
+        _align(plan, slots, train_off, test_off, train_count, test_count, windows, out)
     return out
+
+
+def _align(
+    plan: Plan,
+    slots: np.ndarray,
+    train_off: np.ndarray,
+    test_off: np.ndarray,
+    train_count: np.ndarray,
+    test_count: np.ndarray,
+    windows: dict[str, tuple[int, int]],
+    out: dict[str, np.ndarray],
+) -> None:
+    """Align the timelines of the users in ``out`` (:mod:`..kernels.timeline`), in place.
+
+    A user's shifts need all its entries; a window cuts at most its first and last users, and
+    those are generated again whole (one user each) for their timestamps.
+    """
+    offsets = {"train": np.asarray(train_off, np.int64), "test": np.asarray(test_off, np.int64)}
+    counts = {"train": np.asarray(train_count, np.int64), "test": np.asarray(test_count, np.int64)}
+    local = {s: offsets[s] - windows[s][0] for s in windows}
+    whole = np.ones(len(slots), dtype=bool)
+    for s, (lo, hi) in windows.items():
+        whole &= (local[s] >= 0) & (local[s] + counts[s] <= hi - lo)
+    align_timelines(
+        plan.n,
+        plan.keep.shape[1],
+        local["train"][whole],
+        (local["train"] + counts["train"])[whole],
+        local["test"][whole],
+        (local["test"] + counts["test"])[whole],
+        out["train_items"],
+        out["train_timestamps"],
+        out["test_items"],
+        out["test_timestamps"],
+    )
+    for x in np.flatnonzero(~whole):
+        own = {s: (int(offsets[s][x]), int(offsets[s][x] + counts[s][x])) for s in windows}
+        full = emit_users(
+            plan,
+            slots[x : x + 1],
+            offsets["train"][x : x + 1],
+            offsets["test"][x : x + 1],
+            counts["train"][x : x + 1],
+            counts["test"][x : x + 1],
+            own["train"],
+            own["test"],
+        )
+        for s, (lo, hi) in windows.items():
+            a, b = max(own[s][0], lo), min(own[s][1], hi)
+            if a < b:
+                dst = out[f"{s}_timestamps"]
+                dst[a - lo : b - lo] = full[f"{s}_timestamps"][a - own[s][0] : b - own[s][0]]
 
 
 def generate(plan: Plan, i: int, t0: int, t1: int) -> dict[str, np.ndarray]:

@@ -27,13 +27,21 @@ PUBLIC_PARAMS: tuple[str, ...] = (
     "dropout",
     "test_policy",
     "carry",
+    "timeline",
     "bernoulli_skip_below",
     "block_sample_rate",
     "public",
     "privacy",
 )
 #: The keys of each ``params.levels`` record a public store keeps.
-PUBLIC_LEVEL_KEYS: tuple[str, ...] = ("level", "factors", "dropout", "test_policy", "carry")
+PUBLIC_LEVEL_KEYS: tuple[str, ...] = (
+    "level",
+    "factors",
+    "dropout",
+    "test_policy",
+    "carry",
+    "timeline",
+)
 #: The root attributes a public store keeps besides ``params``.
 _PUBLIC_ATTRS: tuple[str, ...] = ("versions", "method", "export")
 

@@ -64,5 +64,6 @@ def expand_options(max_window: int = 5) -> st.SearchStrategy[dict]:
             "window": st.integers(1, max_window),
             "dropout": st.sampled_from(["bernoulli", "exact", "balanced", "targeted"]),
             "test_policy": st.sampled_from(["all", "one"]),
+            "timeline": st.sampled_from(["aligned", "source"]),
         }
     )
