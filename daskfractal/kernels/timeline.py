@@ -59,34 +59,39 @@ def align_timelines(
         Modified in place.
     """
     latest = np.full(n_blocks, NO_TIME, np.int64)
+    longest = 0
+    for x in range(train_start.shape[0]):
+        longest = max(longest, train_stop[x] - train_start[x])
+    block = np.empty(longest, np.int64)  # the block of each train entry of one user
+    # branch-free inner loops (one division and a max per entry): the block changes every
+    # few entries and the times are in no order, so branches on either mispredict
     for x in range(train_start.shape[0]):
         a, b = train_start[x], train_stop[x]
         c, d = test_start[x], test_stop[x]
         for e in range(a, b):
             j = train_items[e] // n
-            if train_times[e] > latest[j]:
-                latest[j] = train_times[e]
+            block[e - a] = j
+            latest[j] = max(latest[j], train_times[e])
         if d > c:
             anchor = test_items[c] // n
         else:
             anchor = 0
-            for j in range(1, n_blocks):
-                if latest[j] > latest[anchor]:
-                    anchor = j
+            for k in range(1, n_blocks):
+                if latest[k] > latest[anchor]:
+                    anchor = k
         ref = latest[anchor]
         if ref == NO_TIME and d > c:
             ref = test_times[c]
         if ref != NO_TIME:
             for e in range(a, b):
-                j = train_items[e] // n
-                if j != anchor:
-                    train_times[e] += ref - 1 - latest[j]
+                j = block[e - a]
+                train_times[e] += (ref - 1 - latest[j]) * (j != anchor)
             for e in range(c, d):
                 j = test_items[e] // n
                 if j != anchor and latest[j] != NO_TIME:
                     test_times[e] += ref - 1 - latest[j]
-        for e in range(a, b):
-            latest[train_items[e] // n] = NO_TIME
+        for e in range(b - a):
+            latest[block[e]] = NO_TIME
 
 
 __all__ = ["NO_TIME", "align_timelines"]
