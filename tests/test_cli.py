@@ -145,6 +145,25 @@ def test_download_list(capsys):
         assert name in out
 
 
+def test_expand_timeline_option(capsys, tmp_path):
+    base = ["expand", "default", "--factors", "2", "2", "--quiet", "--local", "threads"]
+    stores = {}
+    for timeline in ("aligned", "source"):
+        out = tmp_path / f"{timeline}.zarr"
+        assert run(capsys, *base, "--out", str(out), "--timeline", timeline)[0] == EXIT_OK
+        stores[timeline] = dfr.open(out)
+        assert stores[timeline].attrs["params"]["timeline"] == timeline
+    # the same interactions; the source store holds the real times, the aligned one moves some
+    a, s = (stores[k].to_scipy("train", values="timestamps") for k in ("aligned", "source"))
+    np.testing.assert_array_equal(a.indices, s.indices)
+    real = set(dfr.preprocess(dfr.load("default")).train_timestamps.tolist())
+    assert set(s.data.tolist()) <= real and not set(a.data.tolist()) <= real
+    with pytest.raises(SystemExit) as e:
+        main([*base, "--out", str(tmp_path / "x"), "--timeline", "later"])
+    assert e.value.code == EXIT_USAGE
+    assert "argument --timeline: invalid choice: 'later'" in capsys.readouterr().err
+
+
 def test_expand_zarr_then_refuse_overwrite_then_parquet(capsys, tmp_path):
     out = tmp_path / "x.zarr"
     argv = [
