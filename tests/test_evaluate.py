@@ -274,6 +274,19 @@ def test_evaluate_on_a_small_store(small_split, small_store, tmp_path):
     assert np.all(rep.values["original"]["hr@20"] >= rep.values["original"]["hr@10"] - 1e-12)
 
 
+def test_an_item_cap_says_how_much_history_it_keeps(small_split, small_store):
+    st, _ = small_store
+    rep = evaluate(st, small_split, algorithms=["random", "popularity"], progress=False, n_boot=20,
+                   max_items=60)  # fmt: skip
+    side = rep.numbers["sides"]["expansion"]
+    assert side["n_items"] == 60 and not side["whole_store"]
+    share = 60 / side["n_items_before"]
+    note = next(x for x in rep.notes if x.startswith("expansion: 60 of"))
+    assert f"({share:.0%}, a seeded uniform subset)" in note
+    assert "the original side keeps all of its items" in note  # 50 items, under the cap
+    assert "note: expansion: 60 of" in rep.summary()
+
+
 def test_evaluate_is_deterministic_and_seeded(small_split, small_store):
     st, _ = small_store
     a = evaluate(st, small_split, algorithms=FAST, progress=False, n_boot=100, seed=3)

@@ -335,10 +335,7 @@ def evaluate(
     mp = st.layout.blocks[0]
     exp_side.info["n_items_before"] = sample_items
     if keep_items is not None:
-        exp_side.info["notes"].append(
-            f"expansion: {max_items:,} of the sample's {sample_items:,} items kept (a seeded "
-            "uniform subset; raise max_items to keep all)"
-        )
+        exp_side.info["notes"].append(_thinning_note(max_items, sample_items, orig_side))
     exp_side.info["block_rows"] = rows.tolist()
     exp_side.info["block_cols"] = cols.tolist()
     exp_side.info["whole_store"] = bool(rows.size == mp and keep_items is None)
@@ -462,3 +459,29 @@ def _plain(d: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = v
     return out
+
+
+def _thinning_note(kept: int, sample_items: int, orig_side: Any) -> str:
+    """What an item cap does to the expansion's sample: every user keeps about the kept
+    share of its history (docs/evaluation.md, the effect of sampling).
+
+    Examples
+    --------
+    >>> print(_thinning_note(20_000, 95_392, None)[:74])
+    expansion: 20,000 of the sample's 95,392 items kept (21%, a seeded uniform
+    """
+    other = ""
+    if orig_side is not None:
+        before, after = orig_side.info["n_items_before"], orig_side.info["n_items"]
+        other = (
+            "; the original side keeps all of its items"
+            if after >= before
+            else f"; the original side {after / before:.0%} of its items"
+        )
+    return (
+        f"expansion: {kept:,} of the sample's {sample_items:,} items kept "
+        f"({kept / sample_items:.0%}, a seeded uniform subset), so each user keeps about that "
+        f"share of its history{other}; "
+        "short histories favour popularity over the models that learn from them, so compare "
+        "the agreement on clearly ordered pairs, or raise max_items"
+    )
