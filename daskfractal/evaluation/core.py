@@ -461,7 +461,7 @@ def _plain(d: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _thinning_note(kept: int, sample_items: int, orig_side: Any) -> str:
+def _thinning_note(kept: int, sample_items: int, orig_side: EvalSide | None) -> str:
     """What an item cap does to the expansion's sample: every user keeps about the kept
     share of its history (docs/evaluation.md, the effect of sampling).
 
