@@ -130,6 +130,90 @@ def test_joint_row_keep_pattern_table(d, npr, seed, w, flag, data):
         np.testing.assert_array_equal(pos[:nk], want)
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    degrees=st.lists(st.integers(0, 30), max_size=12),
+    npr=st.integers(1, 6),
+    n_pat=st.integers(1, 30),
+    seed=st.integers(0, 2**64 - 1),
+    data=st.data(),
+)
+def test_kept_rank_table_matches_the_reference(degrees, npr, n_pat, seed, data):
+    g = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    pool = g.integers(0, 2, (n_pat, npr)).astype(np.uint8)
+    off = J.pattern_offsets(np.array(degrees, np.int64), n_pat)
+    idx = J.pattern_index_table(np.uint64(seed), off)
+    start, ranks = J.kept_rank_table(pool, off, idx)
+    want_start, want_ranks = RJ.kept_rank_table(pool, off, idx)
+    np.testing.assert_array_equal(start, want_start)
+    np.testing.assert_array_equal(ranks, want_ranks)
+    assert start.dtype == np.int64 and ranks.dtype == np.int32
+    # every rank is listed once per block column its pattern keeps it in
+    assert ranks.shape[0] == int(pool[idx.astype(np.int64)].astype(np.int64).sum())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    d=st.integers(0, 60),
+    npr=st.integers(1, 5),
+    seed=st.integers(0, 2**64 - 1),
+    w=st.integers(0, 30),
+    flag=st.booleans(),
+    data=st.data(),
+)
+def test_joint_row_keep_listed_keeps_what_the_reference_keeps(d, npr, seed, w, flag, data):
+    """The kept-rank path gives the reference's positions for rows with train, test and
+    other (sign 0) entries anywhere, read from the middle of a CSR; it declines (-1) when the
+    tables do not describe the row (another train degree for its window, another pool)."""
+    g = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    sign = g.choice(np.array([1, 1, 1, 1, -1, 0], np.int8), d)
+    n_pat = data.draw(st.integers(1, 40))
+    pool = g.integers(0, 2, (n_pat, npr)).astype(np.uint8)
+    j = data.draw(st.integers(0, npr - 1))
+    row = data.draw(st.integers(0, 2))
+    key = w | (FLAG if flag else 0)
+    # three rows of one CSR, the row under test is `row`
+    rows = [g.choice(np.array([1, -1], np.int8), g.integers(0, 6)) for _ in range(3)]
+    rows[row] = sign
+    indptr = np.concatenate([[0], np.cumsum([len(x) for x in rows])]).astype(np.int64)
+    full = np.concatenate(rows).astype(np.int8)
+    a, b = int(indptr[row]), int(indptr[row + 1])
+    other_start, other_pos = J.other_positions(indptr, full)
+    want = a + np.flatnonzero(RJ.joint_row_keep(pool, j, seed, key, row, sign))
+    degrees = g.integers(0, 20, w + 3)
+    degrees[w] = int((sign > 0).sum())
+    off = J.pattern_offsets(degrees, n_pat)
+    idx = J.pattern_index_table(np.uint64(seed), off)
+    start, ranks = J.kept_rank_table(pool, off, idx)
+    pos = np.full(d + 1, -1, np.int64)
+    args = (j, np.uint64(seed), key, row, a, b, full, other_start, other_pos, pos)
+    nk = J.joint_row_keep_listed(start, ranks, pool, off, *args)
+    np.testing.assert_array_equal(pos[:nk], want)
+    # tables for another degree of the window or another pool size: declined
+    off2 = J.pattern_offsets(degrees + (np.arange(w + 3) == w), n_pat)
+    idx2 = J.pattern_index_table(np.uint64(seed), off2)
+    assert J.joint_row_keep_listed(*J.kept_rank_table(pool, off2, idx2), pool, off2, *args) == -1
+    bigger = np.concatenate([pool, pool[:1]])
+    assert J.joint_row_keep_listed(start, ranks, bigger, off, *args) == -1
+    no_table = np.zeros(0, np.int64)
+    assert J.joint_row_keep_listed(no_table, ranks, pool, no_table, *args) == -1
+    no_rows = (j, np.uint64(seed), key, row, a, b, full, no_table, no_table, pos)
+    assert J.joint_row_keep_listed(start, ranks, pool, off, *no_rows) == -1
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    signs=st.lists(st.lists(st.sampled_from([1, -1, 0]), max_size=8), min_size=1, max_size=8)
+)
+def test_other_positions_lists_the_non_train_entries_of_each_row(signs):
+    indptr = np.concatenate([[0], np.cumsum([len(x) for x in signs])]).astype(np.int64)
+    flat = np.array([v for row in signs for v in row], np.int8)
+    start, pos = J.other_positions(indptr, flat)
+    assert start.tolist() == np.cumsum([0] + [sum(v <= 0 for v in r) for r in signs]).tolist()
+    for r, row in enumerate(signs):
+        assert pos[start[r] : start[r + 1]].tolist() == [x for x, v in enumerate(row) if v <= 0]
+
+
 @settings(max_examples=50, deadline=None)
 @given(nb=st.integers(1, 6), ns=st.integers(1, 30), seed=st.integers(0, 2**64 - 1), data=st.data())
 def test_joint_slot_keys_match_the_reference(nb, ns, seed, data):

@@ -28,6 +28,8 @@ P_MIN = 1e-4  # chi-square p-value floor (all draws are deterministic: no flakin
 _NO_POOL = np.zeros((0, 0), np.uint8)
 _NO_OFF = np.zeros(0, np.int64)
 _NO_IDX = np.zeros(0, np.int32)
+#: no kept-rank and other-position tables: joint_row_keep decides entry by entry
+_NO_LISTS = (_NO_OFF, _NO_IDX, _NO_OFF, _NO_OFF)
 
 
 # --------------------------------------------------------------------------------------
@@ -476,7 +478,8 @@ def _emit(case, slots, windows, with_src, out_dtype, col_dtype, active_only=Fals
     n_tr, n_te = M.emit_rows_kernel(
         indptr, indices, sign, blocks, np.ascontiguousarray(src),
         np.ascontiguousarray(col_perm, dtype=col_dtype), keep, K.as_seed(seed), i, mode,
-        np.ascontiguousarray(counts), _NO_POOL, _NO_OFF, _NO_IDX, policy, col_perm.shape[1],
+        np.ascontiguousarray(counts), _NO_POOL, _NO_OFF, _NO_IDX, *_NO_LISTS, policy,
+        col_perm.shape[1],
         slots, tr_off, te_off,
         tr_c.astype(np.int64), te_c.astype(np.int64), a, b, c, d, *out, with_src,
     )  # fmt: skip
@@ -560,7 +563,7 @@ def test_emit_refuses_counts_that_do_not_match(medium):
         M.emit_rows_kernel(
             indptr, indices, sign, np.arange(2), row_src, col_perm, keep, K.as_seed(5), 0,
             D.MODE_BERNOULLI,
-            np.zeros((0, 0), np.int64), _NO_POOL, _NO_OFF, _NO_IDX, D.TEST_ALL, 30,
+            np.zeros((0, 0), np.int64), _NO_POOL, _NO_OFF, _NO_IDX, *_NO_LISTS, D.TEST_ALL, 30,
             np.arange(60), off, toff,
             tr_c, te_c,
             0, len(out), 0, len(tout), out, e, tout, e, False,
@@ -876,3 +879,23 @@ def test_floyd_uniform_subsets_and_positions():
     expected = 3 * 2 / (64 * 63)
     sd = np.sqrt(expected * (1 - expected) / three.shape[0])
     assert abs(both - expected) < 5 * sd
+
+
+# --------------------------------------------------------------------------------------
+# small kernels of the write pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    items=st.lists(st.integers(0, 40), max_size=200),
+    extra=st.integers(0, 5),
+    dtype=st.sampled_from([np.int32, np.int64]),
+    start=st.lists(st.integers(0, 9), min_size=46, max_size=46),
+)
+def test_add_counts_adds_numpys_bincount(items, extra, dtype, start):
+    """add_counts == out + np.bincount (ids of either width, counts added to what is there)."""
+    ids = np.array(items, dtype)
+    out = np.array(start[: 41 + extra], np.int64)
+    want = out + np.bincount(ids, minlength=out.shape[0])
+    M.add_counts(ids, out)
+    np.testing.assert_array_equal(out, want)

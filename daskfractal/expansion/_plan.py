@@ -26,7 +26,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -135,6 +135,9 @@ TABLE_CACHE_ROWS = 2
 #: (same bytes: every slot's entries depend only on the slot). At Meta's 16 × 16384 one
 #: task reads ~800 blocks: unbatched, 138,493 slots × 800 × 8 B were 0.9 GB a table.
 SLOT_TABLE_BYTES = 2**26
+#: the joint dropout's kept-rank table of a block row (:func:`kept_ranks`) is built only up
+#: to this size (16 × 32 of ML-20M: 30 MB); above it the write pass tests every candidate
+KEPT_TABLE_BYTES = 2**28
 
 
 def slot_batches(n_slots: int, n_blocks: int) -> list[tuple[int, int]]:
@@ -150,6 +153,13 @@ def slot_batches(n_slots: int, n_blocks: int) -> list[tuple[int, int]]:
     return [(a, min(a + per, n_slots)) for a in range(0, n_slots, per)] or [(0, 0)]
 
 
+_Table = TypeVar("_Table", np.ndarray, tuple[np.ndarray, np.ndarray])
+
+
+def _nbytes(table: np.ndarray | tuple[np.ndarray, ...]) -> int:
+    return table.nbytes if isinstance(table, np.ndarray) else sum(t.nbytes for t in table)
+
+
 class _TableCache:
     """Least recently used whole-block tables (thread-safe): at most ``TABLE_CACHE_BYTES``
     and the tables of at most ``TABLE_CACHE_ROWS`` block rows (the ``i`` of a key
@@ -160,12 +170,12 @@ class _TableCache:
     """
 
     def __init__(self) -> None:
-        self._tables: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._tables: OrderedDict[tuple, Any] = OrderedDict()
         self._rows: OrderedDict[tuple, None] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: tuple, build: Callable[[], np.ndarray]) -> np.ndarray:
+    def get(self, key: tuple, build: Callable[[], _Table]) -> _Table:
         row = (key[0], key[2]) if len(key) == 4 else None
         with self._lock:
             hit = self._tables.get(key)
@@ -173,23 +183,23 @@ class _TableCache:
                 self._tables.move_to_end(key)
                 if row is not None:
                     self._rows.move_to_end(row)
-                return hit
+                return hit  # type: ignore[no-any-return]
         table = build()
         with self._lock:
             if row is not None and row not in self._rows:
                 while len(self._rows) >= TABLE_CACHE_ROWS:
                     old_row, _ = self._rows.popitem(last=False)
                     for k in [k for k in self._tables if len(k) == 4 and (k[0], k[2]) == old_row]:
-                        self._bytes -= self._tables.pop(k).nbytes
+                        self._bytes -= _nbytes(self._tables.pop(k))
             if row is not None:
                 self._rows[row] = None
                 self._rows.move_to_end(row)
             if key not in self._tables:
                 self._tables[key] = table
-                self._bytes += table.nbytes
+                self._bytes += _nbytes(table)
             while self._bytes > TABLE_CACHE_BYTES and len(self._tables) > 1:
                 _, old = self._tables.popitem(last=False)
-                self._bytes -= old.nbytes
+                self._bytes -= _nbytes(old)
         return table
 
     def clear(self) -> None:
@@ -408,6 +418,39 @@ def pattern_indices(plan: Plan, i: int) -> tuple[np.ndarray, np.ndarray]:
     return off, idx
 
 
+def kept_ranks(plan: Plan, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """The joint dropout's kept ranks of block row ``i`` (:func:`joint.kept_rank_table`,
+    cached per block row), or empty tables (not the joint dropout, or a table above
+    ``KEPT_TABLE_BYTES``): with them the write pass's work follows the kept entries, not
+    the candidates."""
+    if plan.joint_pool is None:
+        return _NO_PAT_OFF, _NO_PAT_IDX
+    pool = plan.joint_pool[i]
+    off, idx = pattern_indices(plan, i)
+    n_pat = pool.shape[0]
+    uses = _TABLES.get(
+        (plan.token, "pattern-uses", n_pat),
+        lambda: np.bincount(idx, minlength=n_pat).astype(np.int64),
+    )
+    n_ranks = int(uses @ np.count_nonzero(pool, axis=1))
+    if (pool.shape[1] * (off.shape[0] - 2) + 1) * 8 + n_ranks * 4 > KEPT_TABLE_BYTES:
+        return _NO_PAT_OFF, _NO_PAT_IDX
+    return _TABLES.get(
+        (plan.token, "kept-ranks", int(i), -1), lambda: joint.kept_rank_table(pool, off, idx)
+    )
+
+
+def other_positions(plan: Plan) -> tuple[np.ndarray, np.ndarray]:
+    """Where the source rows' non-train entries sit (:func:`joint.other_positions`; cached
+    per plan, one entry per test interaction), or empty tables outside the joint dropout."""
+    if plan.joint_pool is None:
+        return _NO_PAT_OFF, _NO_PAT_OFF
+    return _TABLES.get(
+        (plan.token, "other-positions"),
+        lambda: joint.other_positions(plan.src.indptr, plan.src.sign),
+    )
+
+
 def column_tables(plan: Plan, i: int, blocks: np.ndarray) -> np.ndarray:
     """``out[b, c] = sigma_{i, blocks[b]}(c)``: the column permutations a task reads."""
     out: np.ndarray = np.empty((blocks.shape[0], plan.n), _index_dtype(plan.n))
@@ -555,6 +598,8 @@ def emit_users(
             counts,
             pattern_table(plan, i),
             *pattern_indices(plan, i),
+            *kept_ranks(plan, i),
+            *other_positions(plan),
             policy,
             plan.n,
             local,

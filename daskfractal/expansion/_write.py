@@ -42,6 +42,7 @@ import numpy as np
 from .._dask import run, tree_reduce
 from .._version import __version__
 from ..errors import ParameterError, StoreError
+from ..kernels.emit import add_counts
 from ..presets import preset_with_format
 from ..store import (
     DENSE_ITEMS_MAX,
@@ -190,7 +191,9 @@ class _Index:
 
 
 def _item_degree(items: np.ndarray, n_items: int) -> np.ndarray:
-    return np.bincount(items, minlength=n_items).astype(np.int64)
+    out = np.zeros(n_items, np.int64)
+    add_counts(items, out)
+    return out
 
 
 @dataclass(frozen=True)
@@ -503,7 +506,7 @@ def _write_export_piece(
                 for name in plan.carry:
                     part[name] = out[f"{s}_{name}"]
                 if spill is None:
-                    degrees[s] += _item_degree(part["items"], layout.n_items)
+                    add_counts(part["items"], degrees[s])
                 else:
                     degrees[s] += spill.spill(s, k, j, part["items"])
                 chunk[s] = part

@@ -51,7 +51,7 @@ from .dropout import (
     exact_row_keep,
     target_row_keep,
 )
-from .joint import joint_row_keep
+from .joint import joint_row_keep, joint_row_keep_listed
 from .rng import STREAM_DROP, STREAM_EXACT, STREAM_ONE, absorb, as_seed, hash_prefix
 from .rng import uniform as _uniform
 from .sampling import geometric_gap, skip_log
@@ -235,6 +235,10 @@ def emit_rows_kernel(
     pool: np.ndarray,
     pat_off: np.ndarray,
     pat_idx: np.ndarray,
+    kept_start: np.ndarray,
+    kept_ranks: np.ndarray,
+    other_start: np.ndarray,
+    other_pos: np.ndarray,
     test_policy: IntLike,
     n_items_block: IntLike,
     slots: np.ndarray,
@@ -259,7 +263,10 @@ def emit_rows_kernel(
     ``slots[u]`` in block ``(i, j)``, ``col_perm[b, c] = sigma_ij(c)`` and, for the EXACT
     and TARGET modes, ``exact_counts[b, u]`` its count (JOINT: its key, ``pool`` the block
     row's pattern table and ``pat_off`` / ``pat_idx`` its pattern indices or empty,
-    :func:`.joint.joint_row_keep`); ``keep_row`` is indexed by ``j``.
+    :func:`.joint.joint_row_keep`; ``kept_start`` / ``kept_ranks`` its
+    :func:`.joint.kept_rank_table` and ``other_start`` / ``other_pos`` the source's
+    :func:`.joint.other_positions`, or empty: rows they hold are generated in time
+    proportional to what they keep); ``keep_row`` is indexed by ``j``.
     Row ``slots[u]`` has ``train_count[u]`` / ``test_count[u]`` entries (from the count
     pass; checked) starting at global offsets ``train_off[u]`` / ``test_off[u]``; entries
     whose offset falls in ``[train_lo, train_hi)`` go to ``out_train[offset - train_lo]``
@@ -334,9 +341,16 @@ def emit_rows_kernel(
             if target:
                 nk = target_row_keep(hp, a, b, exact_counts[jb, u], sign, pos)
             elif joint:
-                nk = joint_row_keep(
-                    pool, j, seed, exact_counts[jb, u], r, a, b, sign, pos, pat_off, pat_idx
-                )
+                nk = -1
+                if kept_start.shape[0] > 0:
+                    nk = joint_row_keep_listed(
+                        kept_start, kept_ranks, pool, pat_off, j, seed, exact_counts[jb, u],
+                        r, a, b, sign, other_start, other_pos, pos,
+                    )  # fmt: skip
+                if nk < 0:
+                    nk = joint_row_keep(
+                        pool, j, seed, exact_counts[jb, u], r, a, b, sign, pos, pat_off, pat_idx
+                    )
             elif not exact:
                 if thr == 0:
                     continue
@@ -557,6 +571,25 @@ def take(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return out
 
 
+@ngjit
+def add_counts(items: np.ndarray, out: np.ndarray) -> None:
+    """``out += np.bincount(items, minlength=out.shape[0])``, in place and without the GIL.
+
+    Why not NumPy: ``bincount`` holds the GIL (the threads of a worker wait on each other's
+    item degrees), converts int32 ids to a new int64 array and returns a new array to add.
+    Every id must be in ``[0, out.shape[0])``.
+
+    Examples
+    --------
+    >>> out = np.zeros(4, np.int64)
+    >>> add_counts(np.array([3, 1, 3], np.int32), out)
+    >>> out.tolist()
+    [0, 1, 0, 2]
+    """
+    for x in range(items.shape[0]):
+        out[items[x]] += 1
+
+
 class ExpandedRows(NamedTuple):
     """Local CSR of the output rows ``[t0, t1)`` of one block-row (all int64)."""
 
@@ -707,7 +740,8 @@ def _emit_all(
     test_src = np.empty(n_te, np.int64)
     emit_rows_kernel(
         indptr, indices, sign, blocks, src, col_perm, keep_row, seed, i, mode, counts, pool,
-        _NO_OFF, _NO_IDX, test_policy, n_items_block, slots,
+        _NO_OFF, _NO_IDX, _NO_OFF, _NO_IDX, _NO_OFF, _NO_OFF, test_policy, n_items_block,
+        slots,
         np.ascontiguousarray(train_indptr[:-1]), np.ascontiguousarray(test_indptr[:-1]),
         np.diff(train_indptr), np.diff(test_indptr), 0, n_tr, 0, n_te,
         train_items, train_src, test_items, test_src, True,
@@ -843,6 +877,7 @@ def expand_block_rows(
 
 __all__ = [
     "ExpandedRows",
+    "add_counts",
     "count_rows",
     "count_rows_kernel",
     "emit_rows_kernel",

@@ -77,6 +77,24 @@ def window_count_table(
     return np.array(rows, np.int64).reshape(len(rows), blocks.shape[0])
 
 
+def kept_rank_table(
+    pool: np.ndarray, off: npt.ArrayLike, idx: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """Specification of :func:`daskfractal.kernels.joint.kept_rank_table`: block column by
+    block column, window by window, the ranks ``q`` whose pattern ``idx[off[w] + q]`` has a 1
+    in that column."""
+    pool = np.asarray(pool)
+    off = np.asarray(off, np.int64)
+    idx = np.asarray(idx, np.int64)
+    lists = [
+        np.flatnonzero(pool[idx[off[w] : off[w + 1]], j])
+        for j in range(pool.shape[1])
+        for w in range(len(off) - 2)
+    ]
+    start = np.concatenate([[0], np.cumsum([len(x) for x in lists], dtype=np.int64)])
+    return start.astype(np.int64), np.concatenate([np.zeros(0), *lists]).astype(np.int32)
+
+
 def shared_column_permutation(n: int, seed: int, j: int) -> np.ndarray:
     """The JOINT column permutation of block column ``j`` (every block row's)."""
     from .reference import block_permutation
@@ -87,6 +105,7 @@ def shared_column_permutation(n: int, seed: int, j: int) -> np.ndarray:
 __all__ = [
     "joint_row_keep",
     "joint_slot_keys",
+    "kept_rank_table",
     "shared_column_permutation",
     "window_count_table",
 ]
