@@ -183,7 +183,7 @@ class _TableCache:
                 self._tables.move_to_end(key)
                 if row is not None:
                     self._rows.move_to_end(row)
-                return hit  # type: ignore[no-any-return]
+                return hit
         table = build()
         with self._lock:
             if row is not None and row not in self._rows:

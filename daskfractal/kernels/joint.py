@@ -569,7 +569,7 @@ def kept_rank_table(
     # the block columns of each pattern (a pattern's row sum of them)
     p_start = np.zeros(n_pat + 1, np.int64)
     for p in range(n_pat):
-        c = 0
+        c: IntLike = 0
         for j in range(npr):
             c += np.int64(pool[p, j] != 0)
         p_start[p + 1] = p_start[p] + c
