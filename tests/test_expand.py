@@ -1054,6 +1054,39 @@ def test_slot_batches_same_bytes(
     assert_same_bytes(tmp_path / "one.zarr", tmp_path / "batched.zarr")
 
 
+@pytest.mark.parametrize(
+    "mode",
+    ["none+bernoulli", "block+bernoulli", "stratified+balanced", "block+targeted",
+     "stratified+joint"],
+)  # fmt: skip
+def test_computed_item_permutations_same_bytes(
+    mode: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Above ``COLUMN_TABLE_BYTES`` the emit kernel computes each entry's item from the
+    block's keys instead of a table of the block's items: the same expansion and store bytes
+    (ratings and timestamps carried, aligned timelines re-generating cut users)."""
+    from daskfractal.expansion import _plan
+    from daskfractal.testing import tiny_split
+
+    shuffle, dropout = mode.split("+")
+    split = tiny_split(seed=5, n_users=60, n_items=40)
+    opts = {"factors": (3, 4), "shuffle": shuffle, "dropout": dropout, "seed": 6, "window": 8}
+    small = {"scheduler": "sync", "progress": False, "shard_size": 64, "chunk_elems": 32}
+    want = dfr.expand(split, **opts)
+    assert want.plan.carry  # ratings / timestamps go through the same kernel
+    _, keys, *_ = _plan.column_lookup(want.plan, 0, np.arange(4))
+    assert keys.shape[0] == 0  # tables by default
+    want.to_zarr(tmp_path / "tables.zarr", **small)
+    monkeypatch.setattr(_plan, "COLUMN_TABLE_BYTES", 0)
+    _plan._TABLES.clear()
+    got = dfr.expand(split, **opts)
+    table, keys, _, _, window = _plan.column_lookup(got.plan, 1, np.arange(4))
+    assert table.size == 0 and keys.shape[0] == 4 and (window == 0) == (shuffle == "none")
+    got.to_zarr(tmp_path / "computed.zarr", **small)
+    assert_same_bytes(tmp_path / "tables.zarr", tmp_path / "computed.zarr")
+    _plan._TABLES.clear()
+
+
 @pytest.mark.parametrize("shuffle", ["block", "stratified"])
 def test_task_permutations_are_the_kernels_and_uniform(shuffle: str) -> None:
     """The row sources and column permutations tasks read are those of

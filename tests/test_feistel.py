@@ -94,3 +94,38 @@ def test_whole_permutations_small_n(size):
     _, counts = np.unique(codes, return_counts=True)
     assert counts.shape == (n_perms,)
     assert stats.chisquare(counts).pvalue > P_MIN
+
+
+@settings(deadline=None, database=None, max_examples=80)
+@given(
+    size=st.integers(0, 400),
+    window=st.integers(1, 70),
+    seed=st.integers(0, 2**64 - 1),
+    i=st.integers(0, 5),
+    j=st.integers(0, 9),
+    data=st.data(),
+)
+def test_permutation_at_is_the_block_table(size, window, seed, i, j, data):
+    """One element of a block's item permutation, computed (what the emit kernel does above
+    its table budget), equals the table of every item: block kind, stratified kind (windows
+    of a degree order) and the identity (window 0)."""
+    g = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    keys = P.feistel_keys(K.as_seed(seed), K.STREAM_COL_PERM, i, j)
+    order = np.argsort(g.integers(0, 6, size), kind="stable").astype(np.int64)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(size)
+    none = np.zeros(0, np.int64)
+    for o, r, w in ((none, none, 1), (order, rank, window)):
+        table = np.empty(size, np.int64)
+        P.fill_block_kernel(table, o, w, K.as_seed(seed), K.STREAM_COL_PERM, i, j)
+        got = [int(P.permutation_at(c, keys, o, r, w, size)) for c in range(size)]
+        assert got == table.tolist()
+    assert [int(P.permutation_at(c, keys, none, none, 0, size)) for c in range(size)] == list(
+        range(size)
+    )
+    blocks = np.array([j, j + 1], np.int64)
+    many = P.block_keys_kernel(K.as_seed(seed), K.STREAM_COL_PERM, i, blocks)
+    np.testing.assert_array_equal(many[0], keys)
+    np.testing.assert_array_equal(
+        many[1], P.feistel_keys(K.as_seed(seed), K.STREAM_COL_PERM, i, j + 1)
+    )

@@ -418,6 +418,26 @@ def test_joint_stores_are_byte_identical_across_chunks_and_schedulers(kcore, tmp
     assert_same_bytes(tmp_path / "a", tmp_path / "c")
 
 
+
+def test_joint_stores_are_the_same_without_the_kept_rank_tables(kcore, tmp_path, monkeypatch):
+    """Above the size cap of the kept-rank tables the write pass tests every train entry: the
+    same bytes as the default path (which walks the listed ranks), carried timestamps and
+    test entries included."""
+    from daskfractal.expansion import _plan
+
+    red = dfr.reduce(kcore, (3, 4))
+    opts = {"reduced": red, "shuffle": "stratified", "dropout": "joint", "seed": 7}
+    small = {"shard_size": 4096, "chunk_elems": 1024, "progress": False, "scheduler": "sync"}
+    plan = dfr.expand(kcore, **opts).plan
+    assert _plan.kept_ranks(plan, 0)[0].size > 0  # the default path lists the ranks
+    dfr.expand(kcore, **opts).to_zarr(tmp_path / "listed", **small)
+    monkeypatch.setattr(_plan, "KEPT_TABLE_BYTES", 0)
+    _plan._TABLES.clear()
+    assert _plan.kept_ranks(plan, 0)[0].size == 0
+    dfr.expand(kcore, **opts).to_zarr(tmp_path / "tested", **small)
+    _plan._TABLES.clear()
+    assert_same_bytes(tmp_path / "listed", tmp_path / "tested")
+
 #: the sparse 5-core case of the issue: a test added where ../shared/data has it
 AMAZON_TOYS = SHARED_DATA / "amazon-toys" / "sequences.txt"
 

@@ -30,6 +30,8 @@ _NO_OFF = np.zeros(0, np.int64)
 _NO_IDX = np.zeros(0, np.int32)
 #: no kept-rank and other-position tables: joint_row_keep decides entry by entry
 _NO_LISTS = (_NO_OFF, _NO_IDX, _NO_OFF, _NO_OFF)
+#: the item permutations read from tables (no computed permutations)
+_TABLED = (np.zeros((0, 0), np.uint64), _NO_OFF, _NO_OFF, 1)
 
 
 # --------------------------------------------------------------------------------------
@@ -477,7 +479,7 @@ def _emit(case, slots, windows, with_src, out_dtype, col_dtype, active_only=Fals
         counts = counts[use] if counts.size else counts
     n_tr, n_te = M.emit_rows_kernel(
         indptr, indices, sign, blocks, np.ascontiguousarray(src),
-        np.ascontiguousarray(col_perm, dtype=col_dtype), keep, K.as_seed(seed), i, mode,
+        np.ascontiguousarray(col_perm, dtype=col_dtype), *_TABLED, keep, K.as_seed(seed), i, mode,
         np.ascontiguousarray(counts), _NO_POOL, _NO_OFF, _NO_IDX, *_NO_LISTS, policy,
         col_perm.shape[1],
         slots, tr_off, te_off,
@@ -561,7 +563,7 @@ def test_emit_refuses_counts_that_do_not_match(medium):
     e = np.empty(0, np.int64)
     with pytest.raises(ValueError, match="count pass"):
         M.emit_rows_kernel(
-            indptr, indices, sign, np.arange(2), row_src, col_perm, keep, K.as_seed(5), 0,
+            indptr, indices, sign, np.arange(2), row_src, col_perm, *_TABLED, keep, K.as_seed(5), 0,
             D.MODE_BERNOULLI,
             np.zeros((0, 0), np.int64), _NO_POOL, _NO_OFF, _NO_IDX, *_NO_LISTS, D.TEST_ALL, 30,
             np.arange(60), off, toff,

@@ -76,6 +76,7 @@ _NO_PAT_OFF = np.zeros(0, np.int64)  # no pattern-index table (not the joint dro
 _NO_PAT_IDX = np.zeros(0, np.int32)
 _NO_POOL = np.zeros((0, 0), np.uint8)  # "no pattern table" for the kernels
 _EMPTY1 = np.zeros(0, np.int64)  # "no degree order": the block kind
+_NO_KEYS = np.zeros((0, 0), np.uint64)  # item permutations from tables, not computed
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,6 +139,10 @@ SLOT_TABLE_BYTES = 2**26
 #: the joint dropout's kept-rank table of a block row (:func:`kept_ranks`) is built only up
 #: to this size (16 × 32 of ML-20M: 30 MB); above it the write pass tests every candidate
 KEPT_TABLE_BYTES = 2**28
+#: a task looks its blocks' item permutations up in tables (:func:`column_tables`) up to this
+#: size; above it (ML-18B's 20 × 36864: 36,864 blocks × 26,744 items, 3.9 GB a block row)
+#: the emit kernel computes each entry's item from the block's keys (:func:`column_lookup`)
+COLUMN_TABLE_BYTES = 2**28
 
 
 def slot_batches(n_slots: int, n_blocks: int) -> list[tuple[int, int]]:
@@ -451,6 +456,34 @@ def other_positions(plan: Plan) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+def column_lookup(
+    plan: Plan, i: int, blocks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The item permutations of a task's blocks as the emit kernel reads them: ``(col_perm,
+    col_keys, col_order, col_rank, col_window)``.
+
+    Tables (:func:`column_tables`, no keys) while they take at most ``COLUMN_TABLE_BYTES``;
+    above, no tables but each block's Feistel keys, the stratified order and its inverse
+    and the window (``0``: the identity of ``--shuffle none``), from which the kernel
+    computes ``sigma(c)`` per entry (:func:`.permute.permutation_at`, the same values):
+    about 100 ns an entry instead of a table of every item of every block.
+    """
+    blocks = np.ascontiguousarray(blocks, dtype=np.int64)
+    dtype = _index_dtype(plan.n)
+    if blocks.shape[0] * plan.n * np.dtype(dtype).itemsize <= COLUMN_TABLE_BYTES:
+        return column_tables(plan, i, blocks), _NO_KEYS, _EMPTY1, _EMPTY1, 1
+    row, order, rank, window = int(i), _EMPTY1, _EMPTY1, 1
+    if plan.shuffle == "none":
+        window = 0
+    elif plan.dropout == "joint":
+        row = int(joint.SHARED_ROW)  # one permutation per block column (column_permutation)
+    elif plan.shuffle == "stratified":
+        _, _, order, rank = _orders(plan)
+        window = int(plan.window)
+    keys = permute.block_keys_kernel(as_seed(plan.seed), rng.STREAM_COL_PERM, row, blocks)
+    return np.zeros((0, 0), dtype), keys, order, rank, window
+
+
 def column_tables(plan: Plan, i: int, blocks: np.ndarray) -> np.ndarray:
     """``out[b, c] = sigma_{i, blocks[b]}(c)``: the column permutations a task reads."""
     out: np.ndarray = np.empty((blocks.shape[0], plan.n), _index_dtype(plan.n))
@@ -577,20 +610,21 @@ def emit_users(
     for a, b in itertools.pairwise(cuts):
         n_blocks = len(active_blocks(plan, int(block[a]))) if a < b else 0
         pieces += [(a + c, a + d) for c, d in slot_batches(b - a, n_blocks) if c < d]
-    tables: tuple[int, np.ndarray] | None = None  # the block row's, shared by its batches
+    # the block row's item permutations, shared by its batches
+    tables: tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] | None = None
     for a, b in pieces:
         i = int(block[a])
         local = slots[a:b] - i * plan.m
         blocks, src, counts = slot_tables(plan, i, local)
         if tables is None or tables[0] != i:
-            tables = (i, column_tables(plan, i, blocks))
+            tables = (i, column_lookup(plan, i, blocks))
         emit_rows_kernel(
             plan.src.indptr,
             plan.src.indices,
             plan.src.sign,
             blocks,
             src,
-            tables[1],
+            *tables[1],
             np.ascontiguousarray(plan.keep[i], dtype=np.float64),
             as_seed(plan.seed),
             i,

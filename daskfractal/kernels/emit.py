@@ -52,6 +52,7 @@ from .dropout import (
     target_row_keep,
 )
 from .joint import joint_row_keep, joint_row_keep_listed
+from .permute import permutation_at
 from .rng import STREAM_DROP, STREAM_EXACT, STREAM_ONE, absorb, as_seed, hash_prefix
 from .rng import uniform as _uniform
 from .sampling import geometric_gap, skip_log
@@ -227,6 +228,10 @@ def emit_rows_kernel(
     blocks: np.ndarray,
     row_src: np.ndarray,
     col_perm: np.ndarray,
+    col_keys: np.ndarray,
+    col_order: np.ndarray,
+    col_rank: np.ndarray,
+    col_window: IntLike,
     keep_row: np.ndarray,
     seed: IntLike,
     i: IntLike,
@@ -260,7 +265,10 @@ def emit_rows_kernel(
 
     The blocks are those listed in ``blocks`` (block columns ``j``, ascending; the others
     give nothing): for ``blocks[b] = j``, ``row_src[b, u]`` is the source row of slot
-    ``slots[u]`` in block ``(i, j)``, ``col_perm[b, c] = sigma_ij(c)`` and, for the EXACT
+    ``slots[u]`` in block ``(i, j)``, ``col_perm[b, c] = sigma_ij(c)`` (or, when ``col_keys``
+    has rows, ``sigma_ij(c)`` computed per entry by :func:`.permute.permutation_at` from
+    ``col_keys[b]``, ``col_order``, ``col_rank`` and ``col_window``; ``col_perm`` is then
+    not read) and, for the EXACT
     and TARGET modes, ``exact_counts[b, u]`` its count (JOINT: its key, ``pool`` the block
     row's pattern table and ``pat_off`` / ``pat_idx`` its pattern indices or empty,
     :func:`.joint.joint_row_keep`; ``kept_start`` / ``kept_ranks`` its
@@ -295,6 +303,9 @@ def emit_rows_kernel(
             if d > max_deg:
                 max_deg = d
     pos = np.empty(max_deg + 1, np.int64)
+    itm = np.empty(max_deg + 1, np.int64)  # the items of the kept positions
+    n = np.int64(n_items_block)
+    tabled = col_keys.shape[0] == 0
     tmp = np.empty(max_deg + 1, out_train.dtype)
     tmp_src = np.empty(max_deg + 1 if with_src else 0, np.int64)
     count = np.empty(257, np.int64)
@@ -375,6 +386,14 @@ def emit_rows_kernel(
                 nk = exact_row_keep(hp, a, b, k, pos)
             s_tr = c_tr
             s_te = c_te
+            if tabled:
+                for x in range(nk):
+                    itm[x] = base + col_perm[jb, indices[pos[x]]]
+            else:
+                keys = col_keys[jb]
+                for x in range(nk):
+                    c = indices[pos[x]]
+                    itm[x] = base + permutation_at(c, keys, col_order, col_rank, col_window, n)
             if c_tr + nk > cap_tr or c_te + nk > cap_te:
                 # near the end of the staging: checked stores (train never grows: more
                 # train entries than counted means the count pass was for other data)
@@ -384,7 +403,7 @@ def emit_rows_kernel(
                     if s > 0:
                         if c_tr >= cap_tr:
                             raise ValueError("emit: more train entries than the count pass")
-                        st_tr[c_tr] = base + col_perm[jb, indices[q]]
+                        st_tr[c_tr] = itm[x]
                         if with_src:
                             st_tr_src[c_tr] = q
                         c_tr += 1
@@ -394,7 +413,7 @@ def emit_rows_kernel(
                             st_te = _grown(st_te, cap_te + 1)
                             if with_src:
                                 st_te_src = _grown(st_te_src, cap_te + 1)
-                        st_te[c_te] = base + col_perm[jb, indices[q]]
+                        st_te[c_te] = itm[x]
                         if with_src:
                             st_te_src[c_te] = q
                         c_te += 1
@@ -402,7 +421,7 @@ def emit_rows_kernel(
                 for x in range(nk):
                     q = pos[x]
                     s = sign[q]
-                    item = base + col_perm[jb, indices[q]]
+                    item = itm[x]
                     st_tr[c_tr] = item
                     st_te[c_te] = item
                     if with_src:
@@ -615,6 +634,7 @@ _EMPTY2 = np.empty((0, 0), np.int64)
 _NO_POOL = np.empty((0, 0), np.uint8)
 _NO_OFF = np.empty(0, np.int64)  # no pattern-index table: joint_row_keep hashes
 _NO_IDX = np.empty(0, np.int32)
+_NO_KEYS = np.empty((0, 0), np.uint64)  # no computed permutations: col_perm is read
 
 
 def _prepare(
@@ -739,7 +759,8 @@ def _emit_all(
     test_items = np.empty(n_te, np.int64)
     test_src = np.empty(n_te, np.int64)
     emit_rows_kernel(
-        indptr, indices, sign, blocks, src, col_perm, keep_row, seed, i, mode, counts, pool,
+        indptr, indices, sign, blocks, src, col_perm, _NO_KEYS, _EMPTY, _EMPTY, 1, keep_row,
+        seed, i, mode, counts, pool,
         _NO_OFF, _NO_IDX, _NO_OFF, _NO_IDX, _NO_OFF, _NO_OFF, test_policy, n_items_block,
         slots,
         np.ascontiguousarray(train_indptr[:-1]), np.ascontiguousarray(test_indptr[:-1]),
