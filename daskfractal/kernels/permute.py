@@ -26,7 +26,9 @@ of users or blocks. Item permutations are materialized per block from the same b
 (:func:`fill_block_kernel`): a table of ``n`` items costs about 14 ns an item once per
 process and block, where computing ``sigma(c)`` per emitted entry costs about 100 ns (one
 element at a time) for each of the entries, which outnumber the items wherever the
-expansion is large.
+expansion is large. Where they do not (tens of thousands of blocks, each keeping a few
+entries of a task), the tables of a task's blocks would be gigabytes, and the emit kernel
+computes ``sigma(c)`` per entry instead (:func:`permutation_at`, the same values).
 
 **The bijection.** A keyed Feistel network on a mixed-radix domain with cycle-walking. For
 a domain of ``size >= 2`` elements, ``B = max(2, isqrt(size))`` and ``A = max(2, ceil(size
