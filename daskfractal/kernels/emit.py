@@ -268,10 +268,9 @@ def emit_rows_kernel(
     ``slots[u]`` in block ``(i, j)``, ``col_perm[b, c] = sigma_ij(c)`` (or, when ``col_keys``
     has rows, ``sigma_ij(c)`` computed per entry by :func:`.permute.permutation_at` from
     ``col_keys[b]``, ``col_order``, ``col_rank`` and ``col_window``; ``col_perm`` is then
-    not read) and, for the EXACT
-    and TARGET modes, ``exact_counts[b, u]`` its count (JOINT: its key, ``pool`` the block
-    row's pattern table and ``pat_off`` / ``pat_idx`` its pattern indices or empty,
-    :func:`.joint.joint_row_keep`; ``kept_start`` / ``kept_ranks`` its
+    not read) and, for the EXACT and TARGET modes, ``exact_counts[b, u]`` its count (JOINT:
+    its key, ``pool`` the block row's pattern table and ``pat_off`` / ``pat_idx`` its
+    pattern indices or empty, :func:`.joint.joint_row_keep`; ``kept_start`` / ``kept_ranks`` its
     :func:`.joint.kept_rank_table` and ``other_start`` / ``other_pos`` the source's
     :func:`.joint.other_positions`, or empty: rows they hold are generated in time
     proportional to what they keep); ``keep_row`` is indexed by ``j``.
