@@ -202,9 +202,7 @@ def test_joint_row_keep_listed_keeps_what_the_reference_keeps(d, npr, seed, w, f
 
 
 @settings(max_examples=50, deadline=None)
-@given(
-    signs=st.lists(st.lists(st.sampled_from([1, -1, 0]), max_size=8), min_size=1, max_size=8)
-)
+@given(signs=st.lists(st.lists(st.sampled_from([1, -1, 0]), max_size=8), min_size=1, max_size=8))
 def test_other_positions_lists_the_non_train_entries_of_each_row(signs):
     indptr = np.concatenate([[0], np.cumsum([len(x) for x in signs])]).astype(np.int64)
     flat = np.array([v for row in signs for v in row], np.int8)
@@ -418,7 +416,6 @@ def test_joint_stores_are_byte_identical_across_chunks_and_schedulers(kcore, tmp
     assert_same_bytes(tmp_path / "a", tmp_path / "c")
 
 
-
 def test_joint_stores_are_the_same_without_the_kept_rank_tables(kcore, tmp_path, monkeypatch):
     """Above the size cap of the kept-rank tables the write pass tests every train entry: the
     same bytes as the default path (which walks the listed ranks), carried timestamps and
@@ -429,14 +426,16 @@ def test_joint_stores_are_the_same_without_the_kept_rank_tables(kcore, tmp_path,
     opts = {"reduced": red, "shuffle": "stratified", "dropout": "joint", "seed": 7}
     small = {"shard_size": 4096, "chunk_elems": 1024, "progress": False, "scheduler": "sync"}
     plan = dfr.expand(kcore, **opts).plan
-    assert _plan.kept_ranks(plan, 0)[0].size > 0  # the default path lists the ranks
+    pat = _plan.pattern_indices(plan, 0)
+    assert _plan.kept_ranks(plan, 0, *pat)[0].size > 0  # the default path lists the ranks
     dfr.expand(kcore, **opts).to_zarr(tmp_path / "listed", **small)
     monkeypatch.setattr(_plan, "KEPT_TABLE_BYTES", 0)
     _plan._TABLES.clear()
-    assert _plan.kept_ranks(plan, 0)[0].size == 0
+    assert _plan.kept_ranks(plan, 0, *pat)[0].size == 0
     dfr.expand(kcore, **opts).to_zarr(tmp_path / "tested", **small)
     _plan._TABLES.clear()
     assert_same_bytes(tmp_path / "listed", tmp_path / "tested")
+
 
 #: the sparse 5-core case of the issue: a test added where ../shared/data has it
 AMAZON_TOYS = SHARED_DATA / "amazon-toys" / "sequences.txt"

@@ -423,26 +423,25 @@ def pattern_indices(plan: Plan, i: int) -> tuple[np.ndarray, np.ndarray]:
     return off, idx
 
 
-def kept_ranks(plan: Plan, i: int) -> tuple[np.ndarray, np.ndarray]:
-    """The joint dropout's kept ranks of block row ``i`` (:func:`joint.kept_rank_table`,
-    cached per block row), or empty tables (not the joint dropout, or a table above
-    ``KEPT_TABLE_BYTES``): with them the write pass's work follows the kept entries, not
-    the candidates."""
+def kept_ranks(
+    plan: Plan, i: int, off: np.ndarray, idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The joint dropout's kept ranks of block row ``i`` (:func:`joint.kept_rank_table` of
+    its pool and its :func:`pattern_indices` ``off`` / ``idx``, cached per block row), or
+    empty tables (not the joint dropout, or a table above ``KEPT_TABLE_BYTES``): with them
+    the write pass's work follows the kept entries, not the candidates."""
     if plan.joint_pool is None:
         return _NO_PAT_OFF, _NO_PAT_IDX
     pool = plan.joint_pool[i]
-    off, idx = pattern_indices(plan, i)
-    n_pat = pool.shape[0]
-    uses = _TABLES.get(
-        (plan.token, "pattern-uses", n_pat),
-        lambda: np.bincount(idx, minlength=n_pat).astype(np.int64),
-    )
-    n_ranks = int(uses @ np.count_nonzero(pool, axis=1))
-    if (pool.shape[1] * (off.shape[0] - 2) + 1) * 8 + n_ranks * 4 > KEPT_TABLE_BYTES:
-        return _NO_PAT_OFF, _NO_PAT_IDX
-    return _TABLES.get(
-        (plan.token, "kept-ranks", int(i), -1), lambda: joint.kept_rank_table(pool, off, idx)
-    )
+
+    def build() -> tuple[np.ndarray, np.ndarray]:
+        uses = np.bincount(idx, minlength=pool.shape[0]).astype(np.int64)
+        n_ranks = int(uses @ np.count_nonzero(pool, axis=1))
+        if (pool.shape[1] * (off.shape[0] - 2) + 1) * 8 + n_ranks * 4 > KEPT_TABLE_BYTES:
+            return _NO_PAT_OFF, _NO_PAT_IDX  # remembered too: the size is checked once
+        return joint.kept_rank_table(pool, off, idx)
+
+    return _TABLES.get((plan.token, "kept-ranks", int(i), -1), build)
 
 
 def other_positions(plan: Plan) -> tuple[np.ndarray, np.ndarray]:
@@ -618,6 +617,7 @@ def emit_users(
         blocks, src, counts = slot_tables(plan, i, local)
         if tables is None or tables[0] != i:
             tables = (i, column_lookup(plan, i, blocks))
+        pat = pattern_indices(plan, i)
         emit_rows_kernel(
             plan.src.indptr,
             plan.src.indices,
@@ -631,8 +631,8 @@ def emit_users(
             mode,
             counts,
             pattern_table(plan, i),
-            *pattern_indices(plan, i),
-            *kept_ranks(plan, i),
+            *pat,
+            *kept_ranks(plan, i, *pat),
             *other_positions(plan),
             policy,
             plan.n,

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from ._jit import IntLike, ngjit
+from ._jit import IntLike, inline_jit, ngjit
 from .dropout import TARGET_TEST_FLAG
 from .permute import fill_windows_kernel
 from .rng import STREAM_JOINT, absorb, as_seed, hash64, hash_prefix, to_unit, uniform
@@ -485,6 +485,14 @@ def pattern_index_table(seed: IntLike, off: np.ndarray) -> np.ndarray:
     return idx
 
 
+@inline_jit
+def _holds(pat_off: np.ndarray, n_pat: IntLike, w: IntLike, d: IntLike) -> bool:
+    """Whether a :func:`pattern_index_table` with offsets ``pat_off`` was built for a pool of
+    ``n_pat`` patterns and holds window ``w`` with ``d`` train ranks."""
+    nt = pat_off.shape[0]
+    return w + 2 < nt and pat_off[nt - 1] == n_pat and pat_off[w + 1] - pat_off[w] == d
+
+
 @ngjit
 def joint_row_keep(
     pool: np.ndarray,
@@ -516,10 +524,7 @@ def joint_row_keep(
     for q in range(a, b):
         n_train += np.int64(sign[q] > 0)
     shift = rank_shift(seed, row, n_train)
-    nt = pat_off.shape[0]
-    tabled = (
-        w + 2 < nt and pat_off[nt - 1] == pool.shape[0] and pat_off[w + 1] - pat_off[w] == n_train
-    )
+    tabled = _holds(pat_off, pool.shape[0], w, n_train)
     base = pat_off[w] if tabled else 0
     hp = hash_prefix(seed, STREAM_JOINT, COORD_PATTERN, w)
     n_pat = np.uint64(pool.shape[0])
@@ -629,33 +634,21 @@ def joint_row_keep_listed(
     when the tables do not hold the row's window at its train degree (the caller then calls
     :func:`joint_row_keep`).
     """
-    nt = pat_off.shape[0]
-    nw = nt - 2
+    nw = pat_off.shape[0] - 2
     w = key & _MASK
     if row + 1 >= other_start.shape[0]:
         return -1
     o0 = other_start[row]
     o1 = other_start[row + 1]
     d = (b - a) - (o1 - o0)
-    if not (
-        w + 2 < nt
-        and pat_off[nt - 1] == pool.shape[0]
-        and pat_off[w + 1] - pat_off[w] == d
-        and start.shape[0] == pool.shape[1] * nw + 1
-    ):
+    if not (_holds(pat_off, pool.shape[0], w, d) and start.shape[0] == pool.shape[1] * nw + 1):
         return -1
     with_test = (key & TARGET_TEST_FLAG) != 0
     s0 = start[j * nw + w]
     s1 = start[j * nw + w + 1]
     shift = rank_shift(seed, row, d)
-    lo = s0
-    hi = s1
-    while lo < hi:  # the first listed rank at or after the shift: train entry 0's rank
-        mid = (lo + hi) >> 1
-        if ranks[mid] < shift:
-            lo = mid + 1
-        else:
-            hi = mid
+    # the first listed rank at or after the shift: train entry 0's rank
+    lo = s0 + np.searchsorted(ranks[s0:s1], shift)
     n_list = s1 - s0
     k = o0
     nk: IntLike = 0
