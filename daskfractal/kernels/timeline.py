@@ -74,10 +74,11 @@ def align_timelines(
             latest[j] = max(latest[j], train_times[e])
         if d > c:
             anchor = test_items[c] // n
-        else:
-            anchor = 0
-            for k in range(1, n_blocks):
-                if latest[k] > latest[anchor]:
+        else:  # the lowest of the user's blocks with the latest train time (not all n')
+            anchor = block[0] if b > a else 0
+            for e in range(1, b - a):
+                k = block[e]
+                if latest[k] > latest[anchor] or (latest[k] == latest[anchor] and k < anchor):
                     anchor = k
         ref = latest[anchor]
         if ref == NO_TIME and d > c:
