@@ -86,9 +86,11 @@ def child(spec: dict) -> None:
     split = dfr.preprocess(dfr.load(spec["input"]))
     red = dfr.reduce(split, tuple(spec["factors"]), scale=spec["rate"])
     st.start("plan")
-    # the papers' / Meta's modes (block shuffles, independent Bernoulli keeps), whose cost
-    # the geometric skips make follow the output: the numbers in benchmarks/README.md
+    # the papers' / Meta's modes (block shuffles with a row permutation per block,
+    # independent Bernoulli keeps), whose cost the geometric skips make follow the output:
+    # the numbers in benchmarks/README.md
     modes = {"seed": SEED, "carry": (), "shuffle": "block", "dropout": "bernoulli"}
+    modes["rows"] = spec.get("rows", "per-block")
     modes["block_sample_rate"] = spec.get("block_rate", 1.0)
     if spec.get("block_rows") is None:
         ex = dfr.expand(split, reduced=red, **modes)
@@ -135,6 +137,7 @@ def child_warm(spec: dict) -> None:
                 scale=rate,
                 shuffle="block",
                 dropout="bernoulli",
+                rows="per-block",
             )
             ex.to_zarr(Path(tmp) / f"w{rate}.zarr", scheduler="sync", progress=False)
 
@@ -156,6 +159,7 @@ def run_case(shape: tuple[int, int], rate: float, a: argparse.Namespace) -> dict
         "block_rate": a.block_sample_rate,
         "block_rows": a.block_rows,
         "shard_size": a.shard_size,
+        "rows": a.rows,
     }
     print(f"\n== {name}", flush=True)
     wait_until_idle(a.idle_wait)
@@ -232,6 +236,12 @@ def main() -> None:
     )
     ap.add_argument(
         "--shard-size", type=int, help="entries per Zarr shard (write task); default 2**24"
+    )
+    ap.add_argument(
+        "--rows",
+        choices=("per-block", "shared"),
+        default="per-block",
+        help="row permutations: per block (Meta's script, default) or shared by a block row",
     )
     ap.add_argument("--out-dir", type=Path, default=BENCH_DATA / "out")
     ap.add_argument("--timeout", type=float, default=900.0, help="per case, seconds")

@@ -48,7 +48,8 @@ DATASETS = {
     "amazon-sports": SHARED / "amazon-sports" / "sequences.txt",
 }
 MODES = ("block", "stratified", "none")
-#: a mode is a shuffle, optionally "+dropout" and ":window" (e.g. "stratified+targeted:2")
+#: a mode is a shuffle, optionally "+dropout", ":window" and "/rows" (e.g. "stratified+targeted:2",
+#: "block/per-block": the papers; without "/rows" the default, shared)
 
 
 def load_split(name: str) -> Any:
@@ -77,13 +78,16 @@ def one_case(split: Any, name: str, mode: str, factors: tuple[int, int], root: P
 
     t0 = time.perf_counter()
     red = dfr.reduce(split, factors)
-    shuffle, _, rest = mode.partition("+")
+    spec, _, rows = mode.partition("/")
+    shuffle, _, rest = spec.partition("+")
     dropout, _, window = (rest or "bernoulli").partition(":")
     if ":" in shuffle:
         shuffle, _, window = shuffle.partition(":")
-    extra = {"window": int(window)} if window else {}
+    extra: dict[str, Any] = {"window": int(window)} if window else {}
+    if rows:
+        extra["rows"] = rows
     ex = dfr.expand(split, reduced=red, shuffle=shuffle, dropout=dropout, seed=seed, **extra)
-    label = mode.replace(":", "w").replace("+", "-")
+    label = mode.replace(":", "w").replace("+", "-").replace("/", "-")
     store = ex.to_zarr(
         root / f"{name}-{label}-{factors[0]}x{factors[1]}-s{seed}.zarr", progress=False
     )
@@ -214,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         "--modes",
         nargs="+",
         default=list(MODES),
-        help="shuffle[+dropout][:window], e.g. block stratified+targeted:2 (default: the "
+        help="shuffle[+dropout][:window][/rows], e.g. block/per-block stratified+targeted:2 "
+        "stratified+joint/per-block (rows: the default, shared, unless given; default: the "
         "three shuffles with Bernoulli dropout)",
     )
     p.add_argument("--factors", nargs="+", default=["2x2", "4x4"], help="shapes like 8x8")

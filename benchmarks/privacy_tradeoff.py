@@ -16,8 +16,9 @@ columns) into a temporary Zarr store, then
   Kendall τ of NDCG@10 between the orderings on the original and on the expansion, and the
   agreement on the pairs ordered significantly on the original.
 
-Modes are ``shuffle+dropout``: ``block+bernoulli`` (the papers), ``stratified+bernoulli``
-and ``stratified+balanced`` (the default). The table goes to stdout, every number to
+Modes are ``shuffle+dropout[/rows]``: ``block+bernoulli/per-block`` (the papers),
+``stratified+bernoulli``, ``stratified+balanced`` (the default of 0.2), ``stratified+joint``;
+without ``/rows`` expand's default (``shared`` since 0.5). The table goes to stdout, every number to
 ``bench-data/logs/privacy.json`` (and ``.md``); ``--figure`` draws re-identification,
 membership and fidelity against ε, one line per mode, for the cases that have several ε.
 """
@@ -37,7 +38,7 @@ from typing import Any
 from _benchutil import BENCH_DATA, machine, table
 from fidelity_matrix import DATASETS, load_split
 
-MODES = ("block+bernoulli", "stratified+bernoulli", "stratified+balanced")
+MODES = ("block+bernoulli/per-block", "stratified+bernoulli", "stratified+balanced")
 
 
 def one_case(split: Any, name: str, mode: str, factors: tuple[int, int], eps: float | None,
@@ -47,10 +48,12 @@ def one_case(split: Any, name: str, mode: str, factors: tuple[int, int], eps: fl
     import daskfractal as dfr
 
     t0 = time.perf_counter()
-    shuffle, _, dropout = mode.partition("+")
+    spec, _, rows = mode.partition("/")
+    shuffle, _, dropout = spec.partition("+")
+    extra = {"rows": rows} if rows else {}
     ex = dfr.expand(split, factors, shuffle=shuffle, dropout=dropout or "bernoulli", seed=seed,
-                    carry=(), privacy_epsilon=eps)  # fmt: skip
-    tag = f"{name}-{shuffle}-{dropout}-{factors[0]}x{factors[1]}-e{eps}"
+                    carry=(), privacy_epsilon=eps, **extra)  # fmt: skip
+    tag = f"{name}-{shuffle}-{dropout}-{rows or 'default'}-{factors[0]}x{factors[1]}-e{eps}"
     store = ex.to_zarr(root / f"{tag}.zarr", progress=False)
     out: dict[str, Any] = {
         "dataset": name,
@@ -197,7 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the cases and print the table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=["ml-100k"])
-    p.add_argument("--modes", nargs="+", default=list(MODES), help="shuffle+dropout")
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=list(MODES),
+        help="shuffle+dropout[/rows] (rows: shared or per-block; default: expand's)",
+    )
     p.add_argument("--factors", nargs="+", default=["4x4"], help="shapes like 16x32")
     p.add_argument("--epsilons", nargs="+", default=["none", "8", "6", "4", "2"],
                    help="ε of the defence; 'none' for no defence")  # fmt: skip

@@ -16,6 +16,11 @@ DEFAULT_SHUFFLE: Final[Literal["stratified"]] = "stratified"
 #: interaction (the default), or the real users' timestamps as they are.
 TIMELINES: Final[tuple[str, ...]] = ("aligned", "source")
 DEFAULT_TIMELINE: Final[Literal["aligned"]] = "aligned"
+#: Row permutations of a block row: ``shared`` by its block columns (a synthetic user copies
+#: one real user in every block column: its history is one person's, renamed), or one
+#: ``per-block`` (the papers: a synthetic user is stitched from n' real users).
+ROWS: Final[tuple[str, ...]] = ("shared", "per-block")
+DEFAULT_ROWS: Final[Literal["shared"]] = "shared"
 #: Every store format the writers know, in the order of ``--format``'s choices.
 STORE_FORMATS: Final[tuple[str, ...]] = ("zarr", "parquet", "mlperf", "meta-csv")
 #: What ``daskfractal evaluate`` runs by default.

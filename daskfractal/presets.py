@@ -63,7 +63,7 @@ class Preset:
         ``clip_rule``, ``scale``).
     expand : Mapping
         Keyword arguments of :func:`daskfractal.expand` (``shuffle``, ``dropout``,
-        ``test_policy``, ``block_sample_rate``, ``carry``, ``timeline``).
+        ``test_policy``, ``block_sample_rate``, ``carry``, ``timeline``, ``rows``).
     format : str
         The output format: ``zarr``, ``mlperf`` or ``meta-csv``.
     """
@@ -84,8 +84,9 @@ class Preset:
 
         Examples
         --------
-        >>> print(PRESETS["faithful"].describe())
-        shuffle=stratified, dropout=auto, test_policy=all, timeline=aligned, format=zarr
+        >>> print(PRESETS["faithful"].describe())  # doctest: +NORMALIZE_WHITESPACE
+        shuffle=stratified, dropout=auto, test_policy=all, timeline=aligned, rows=shared,
+        format=zarr
         """
         return ", ".join(f"{k}={_text(v)}" for k, v in self.options().items())
 
@@ -122,6 +123,7 @@ PRESETS: Final[Mapping[str, Preset]] = types.MappingProxyType(
                     "block_sample_rate": 1.0,
                     "carry": (),
                     "timeline": "source",
+                    "rows": "per-block",
                 }
             ),
             format="mlperf",
@@ -147,6 +149,7 @@ PRESETS: Final[Mapping[str, Preset]] = types.MappingProxyType(
                     "block_sample_rate": 1.0,
                     "carry": ("ratings",),
                     "timeline": "source",
+                    "rows": "per-block",
                 }
             ),
             format="meta-csv",
@@ -162,6 +165,7 @@ PRESETS: Final[Mapping[str, Preset]] = types.MappingProxyType(
                     "dropout": "auto",
                     "test_policy": "all",
                     "timeline": "aligned",
+                    "rows": "shared",
                 }
             ),
             format="zarr",

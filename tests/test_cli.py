@@ -138,6 +138,19 @@ def test_download_offline_and_corrupt(capsys, tmp_path, server):  # noqa: F811
     assert not (tmp_path / "b" / "ml-100k").exists()
 
 
+def test_expand_rows_option(capsys, tmp_path):
+    base = ["expand", "default", "--factors", "2", "2", "--quiet", "--local", "threads"]
+    for rows in ("shared", "per-block"):
+        out = tmp_path / f"{rows}.zarr"
+        assert run(capsys, *base, "--out", str(out), "--rows", rows)[0] == EXIT_OK
+        assert dfr.open(out).attrs["params"]["rows"] == rows
+        code, text, _ = run(capsys, "info", str(out), "--json")
+        assert code == EXIT_OK and json.loads(text)["params"]["rows"] == rows
+    with pytest.raises(SystemExit) as e:
+        main([*base, "--out", str(tmp_path / "x"), "--rows", "per-user"])
+    assert e.value.code == EXIT_USAGE
+
+
 def test_download_list(capsys):
     code, out, _ = run(capsys, "download", "--list")
     assert code == EXIT_OK
@@ -146,7 +159,9 @@ def test_download_list(capsys):
 
 
 def test_expand_timeline_option(capsys, tmp_path):
+    # per-block rows: a user's pieces come from several real users, so aligning moves them
     base = ["expand", "default", "--factors", "2", "2", "--quiet", "--local", "threads"]
+    base += ["--rows", "per-block"]
     stores = {}
     for timeline in ("aligned", "source"):
         out = tmp_path / f"{timeline}.zarr"

@@ -37,7 +37,6 @@ from daskfractal.expansion import _write as write_mod
 from daskfractal.expansion import targeted_keep
 from daskfractal.kernels import (
     STREAM_COL_PERM,
-    STREAM_ROW_PERM,
     exact_row_counts,
     exact_total,
     invert_permutation,
@@ -121,9 +120,10 @@ def assert_same_bytes(a: Path, b: Path) -> None:
 
 
 def block_tables(
-    split_or_s: Any, kind: str, seed: int, i: int, npr: int, window: int
+    split_or_s: Any, kind: str, seed: int, i: int, npr: int, window: int, rows: str = "shared"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(pi, sigma) tables of block row i: ``pi[j, r]`` = slot of source row r, same for cols."""
+    """(pi, sigma) tables of block row i: ``pi[j, r]`` = slot of source row r, same for cols
+    (``rows``: the blocks share the block row's row permutation, or each has its own)."""
     s = split_or_s.signed() if isinstance(split_or_s, dfr.SplitData) else split_or_s
     m, n = s.shape
     rows_kw: dict[str, Any] = {}
@@ -131,7 +131,7 @@ def block_tables(
     if kind == "stratified":
         rows_kw = {"degree": np.diff(s.indptr), "window": window}
         cols_kw = {"degree": np.bincount(s.indices, minlength=n), "window": window}
-    pi = permutation_table(kind, m, seed, STREAM_ROW_PERM, i, npr, **rows_kw)
+    pi = ref.row_permutation_table(kind, m, seed, i, npr, rows=rows, **rows_kw)
     sigma = permutation_table(kind, n, seed, STREAM_COL_PERM, i, npr, **cols_kw)
     return pi, sigma
 
@@ -145,6 +145,7 @@ def map_back(
     seed: int,
     shuffle: str,
     window: int = 64,
+    rows: str = "shared",
 ) -> dict[str, np.ndarray]:
     """Trace every stored entry of an output matrix to its block and its source entry of S.
 
@@ -162,7 +163,7 @@ def map_back(
     r = np.full(len(item), -1, np.int64)
     c = np.full(len(item), -1, np.int64)
     for bi in range(mp):
-        pi, sigma = block_tables(s, shuffle, seed, bi, npr, window)
+        pi, sigma = block_tables(s, shuffle, seed, bi, npr, window, rows)
         row_src, col_src = invert_permutation(pi), invert_permutation(sigma)
         sel = i == bi
         r[sel] = row_src[j[sel], t[sel]]
@@ -195,6 +196,7 @@ def expected_by_reference(
     window: int,
     dropout: str,
     test_policy: str,
+    rows: str = "shared",
 ) -> dict[str, Any]:
     """The whole expansion from the pure-NumPy specification (kernels.reference)."""
     s = split.signed()
@@ -209,8 +211,8 @@ def expected_by_reference(
     block_train = np.zeros((mp, npr), np.int64)
     block_test = np.zeros((mp, npr), np.int64)
     for i in range(mp):
-        pi = ref.permutation_table(
-            shuffle, m, seed, STREAM_ROW_PERM, i, npr, degree=row_deg, window=window
+        pi = ref.row_permutation_table(
+            shuffle, m, seed, i, npr, rows=rows, degree=row_deg, window=window
         )
         sigma = ref.permutation_table(
             shuffle, n, seed, STREAM_COL_PERM, i, npr, degree=col_deg, window=window
@@ -1100,7 +1102,9 @@ def test_task_permutations_are_the_kernels_and_uniform(shuffle: str) -> None:
 
     split = tiny_split(seed=2, n_users=6, n_items=5)
     nb = 3000
-    plan = dfr.expand(split, keep=np.full((1, nb), 0.5), shuffle=shuffle, window=64, seed=4).plan
+    plan = dfr.expand(
+        split, keep=np.full((1, nb), 0.5), shuffle=shuffle, window=64, seed=4, rows="per-block"
+    ).plan
     m, n = plan.m, plan.n
     extra = {"degree": plan.row_degree, "window": 64} if shuffle == "stratified" else {}
     rows = permute.permutation_table(shuffle, m, 4, STREAM_ROW_PERM, 0, 50, **extra)

@@ -333,7 +333,9 @@ def test_joint_tasks_compute_the_reference_permutations(kcore):
     from daskfractal.kernels.rng import STREAM_ROW_PERM
 
     _plan._TABLES.clear()
-    plan = dfr.expand(kcore, factors=(3, 4), shuffle="stratified", dropout="joint", seed=6).plan
+    plan = dfr.expand(
+        kcore, factors=(3, 4), shuffle="stratified", dropout="joint", seed=6, rows="per-block"
+    ).plan
     slots = np.array([0, 5, 17, plan.m - 1], np.int64)
     for i in range(3):
         blocks, src, _ = _plan.slot_tables(plan, i, slots)

@@ -22,6 +22,7 @@ from daskfractal.cli import EXIT_OK, EXIT_USAGE, main
 from daskfractal.errors import ParameterError
 from daskfractal.expansion import (
     DEFAULT_DROPOUT,
+    DEFAULT_ROWS,
     DEFAULT_SHUFFLE,
     DEFAULT_TIMELINE,
     DROPOUT_CHOICES,
@@ -45,7 +46,8 @@ def recorded(params: dict[str, Any]) -> dict[str, Any]:
     red = params["reduced"]["params"]
     pre = params["preprocess"]
     out = {
-        k: params[k] for k in ("shuffle", "window", "dropout", "test_policy", "carry", "timeline")
+        k: params[k]
+        for k in ("shuffle", "window", "dropout", "test_policy", "carry", "timeline", "rows")
     }
     if "dropout_auto" in params:  # params["dropout"] is the mode auto took
         out["dropout"] = "auto"
@@ -138,7 +140,8 @@ def test_preset_values_are_valid_options() -> None:
         faithful.expand["shuffle"],
         faithful.expand["dropout"],
         faithful.expand["timeline"],
-    ) == (DEFAULT_SHUFFLE, DEFAULT_DROPOUT, DEFAULT_TIMELINE)
+        faithful.expand["rows"],
+    ) == (DEFAULT_SHUFFLE, DEFAULT_DROPOUT, DEFAULT_TIMELINE, DEFAULT_ROWS)
     assert get_preset(faithful) is faithful
     with pytest.raises(ParameterError, match="preset='nope' is not one of"):
         get_preset("nope")
@@ -163,6 +166,7 @@ def test_mlperf_and_meta_promise_the_published_pipelines() -> None:
         "block_sample_rate": 1.0,
         "carry": (),
         "timeline": "source",
+        "rows": "per-block",
         "format": "mlperf",
     }
     assert meta["binarize"] is False and meta["carry"] == ("ratings",)
@@ -232,7 +236,8 @@ def test_help_lists_every_preset_and_what_it_sets(capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit) as e:
         main(["expand", "--help"])
     assert e.value.code == 0
-    text = " ".join(capsys.readouterr().out.split())
+    # (argparse wraps long lines after hyphens too: "generative-\nrecommenders")
+    text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")
     assert "--preset {mlperf,meta,faithful}" in text
     for p in PRESETS.values():
         assert f"{p.name}: {p.summary}" in text

@@ -87,8 +87,9 @@ def test_a_wrong_ground_truth_is_detected(stores: dict[str, Path]) -> None:
     split = dfr.preprocess(
         dfr.load(dfr.open(stores["block"]).meta["daskfractal"]["params"]["source"])
     )
-    right = LevelTruth.of({"seed": 7, "shuffle": "block"}, split.signed(), 2)
-    wrong = LevelTruth.of({"seed": 8, "shuffle": "block"}, split.signed(), 2)
+    rows = dfr.open(stores["block"]).attrs["params"]["rows"]
+    right = LevelTruth.of({"seed": 7, "shuffle": "block", "rows": rows}, split.signed(), 2)
+    wrong = LevelTruth.of({"seed": 8, "shuffle": "block", "rows": rows}, split.signed(), 2)
     assert not np.array_equal(right.sources(0), wrong.sources(0))
     # a store of format 2 is audited with its Fisher-Yates permutations: not this store's
     assert not LevelTruth.of({"seed": 7, "shuffle": "block"}, split.signed(), 2, 3).legacy

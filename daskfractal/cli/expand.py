@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._names import DEFAULT_SHUFFLE, DEFAULT_TIMELINE, STORE_FORMATS, TIMELINES
+from .._names import DEFAULT_ROWS, DEFAULT_SHUFFLE, DEFAULT_TIMELINE, ROWS, STORE_FORMATS, TIMELINES
 from ..errors import ParameterError
 from ..presets import PRESET_NAMES, PRESETS
 from .codes import EXIT_OK
@@ -122,6 +122,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with timestamps carried: aligned (default) shifts each real user's piece of a "
         "synthetic user so that all end just before the piece holding its test interaction "
         "(order and gaps inside a piece kept); source keeps every real timestamp as it is",
+    )
+    g.add_argument(
+        "--rows",
+        default=None,
+        choices=list(ROWS),
+        help="shared (default): a block row's blocks share its row permutation, so a "
+        "synthetic user copies one real user in every block column (one person's history, "
+        "test and timeline); per-block: each block its own, as the papers and Meta's script "
+        "(a synthetic user stitched from n' real users)",
     )
     g.add_argument(
         "--chunk-size",
@@ -245,6 +254,7 @@ _PRESET_OPTIONS: dict[str, tuple[str, Any]] = {
     "block_sample_rate": ("block_sample_rate", 1.0),
     "carry": ("carry", "auto"),
     "timeline": ("timeline", DEFAULT_TIMELINE),
+    "rows": ("rows", DEFAULT_ROWS),
     "format_out": ("format", "zarr"),
 }
 
@@ -294,6 +304,7 @@ def _plan_expansion(args: argparse.Namespace, split: SplitData, sched: Any) -> E
         "test_policy": args.test_policy,
         "carry": _carry(args.carry),
         "timeline": args.timeline,
+        "rows": args.rows,
         "chunk_size": args.chunk_size,
         "block_sample_rate": args.block_sample_rate,
         "public": args.public,

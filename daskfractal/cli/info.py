@@ -87,7 +87,17 @@ def _output_info(args: argparse.Namespace) -> int:
     )
     c = store.counts()
     params = store.attrs.get("params", {})
-    keys = ("factors", "seed", "shuffle", "dropout", "test_policy", "carry", "timeline", "preset")
+    keys = (
+        "factors",
+        "seed",
+        "shuffle",
+        "dropout",
+        "test_policy",
+        "carry",
+        "timeline",
+        "rows",
+        "preset",
+    )
     shown = {k: params[k] for k in keys if k in params}
     if args.json:
         print_json({"store": str(store.path), "format": store.format, **c, "params": shown})

@@ -11,8 +11,8 @@ The expansion's side is first cut down to a *block-aligned sub-expansion*
 (:func:`choose_blocks`, :func:`read_sub_expansion`): the users of the fewest block rows ``I``
 of R̂ that hold the evaluated users, over every block column. That is itself the expansion of
 ``R`` by ``R̂[I, :]``, smaller but built the same way (a synthetic user still stitches n'
-pieces of different real users under block shuffles); the item cap then keeps a uniform
-subset of its items, applied while reading.
+pieces of different real users with per-block rows, or of one with shared rows); the item
+cap then keeps a uniform subset of its items, applied while reading.
 """
 
 from __future__ import annotations
@@ -260,7 +260,7 @@ def choose_blocks(
     """Block rows ``I`` and block columns ``J`` of the sub-expansion that is evaluated.
 
     ``J``: every block column, so that what the shuffles do across block columns (a user's
-    row stitched from n' real users) is in the sample; the item cap is a uniform subset of
+    row stitched from n' real users with per-block rows) is in the sample; the item cap is a uniform subset of
     their items (:func:`item_subset`), which keeps the density and the per-user share of the
     items alike on both sides. ``I``: the fewest block rows (a seeded uniform order) that hold
     ``max_users`` users, so that only that share of the store is read.

@@ -29,14 +29,17 @@ from ._plan import (
     CARRY_NAMES,
     DEFAULT_CHUNK_SIZE,
     DEFAULT_DROPOUT,
+    DEFAULT_ROWS,
     DEFAULT_SHUFFLE,
     DEFAULT_TIMELINE,
     DROPOUT_CHOICES,
     DROPOUTS,
+    ROWS,
     SHUFFLES,
     TEST_POLICIES,
     TIMELINES,
     Dropout,
+    Rows,
     Shuffle,
     TestPolicy,
     Timeline,
@@ -61,6 +64,7 @@ def expand(
     test_policy: TestPolicy | None = None,
     carry: Sequence[str] | str | None = None,
     timeline: Timeline | None = None,
+    rows: Rows | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     inner_factors: Sequence[tuple[int, int]] | None = None,
     scheduler: Any = None,
@@ -76,7 +80,8 @@ def expand(
 
     Block (i, j) of the output is S = R_train − R_test with each non-zero kept with
     probability ``keep[i, j]``, its rows and columns permuted by permutations drawn for that
-    block alone, placed at users ``i·m + π_ij(r)`` and items ``j·n + σ_ij(c)``. Kept +1 entries
+    block (the rows by default for its block row: ``rows``), placed at users ``i·m + π_ij(r)``
+    and items ``j·n + σ_ij(c)``. Kept +1 entries
     are train, kept −1 entries test: both go through the same randomness and the test set never
     leaks into training. Users left with no train interaction (and, under
     ``test_policy="one"``, none of test) are dropped and the others renumbered contiguously.
@@ -150,6 +155,16 @@ def expand(
         piece, order and gaps stay the real user's, so the user's latest train interaction
         precedes its test as in the input (:mod:`daskfractal.kernels.timeline`).
         ``source``: every interaction keeps its real timestamp (the papers, Meta's script).
+        With ``rows="shared"`` the pieces are parts of one real user's timeline, each thinned
+        to the interactions its block column keeps; ``aligned`` ends them together the same
+        way, so the latest train interaction is in the test's block column.
+    rows : {"shared", "per-block"}, default "shared"
+        ``shared``: the row permutation of block (i, j) is block row i's, the same for every
+        j, so a synthetic user copies one real user in all its block columns (under each
+        block column's item renaming): its history, test interaction and timeline are one
+        person's, as a recommender benchmark expects. ``per-block`` (the papers, Meta's
+        script): each block its own, so a synthetic user is stitched from n' real users.
+        No effect with ``shuffle="none"`` (docs/fidelity.md, "Rows").
     chunk_size : int, default 2**22
         Expected kept interactions per count task (and per task of :meth:`Expansion.compute`);
         the write tasks are sized by the store's shard size (``shard_size`` of
@@ -236,6 +251,7 @@ def expand(
         "test_policy": test_policy,
         "carry": carry,
         "timeline": timeline,
+        "rows": rows,
         "block_sample_rate": block_sample_rate,
     }
     level = {**_EXPAND_DEFAULTS, **(chosen.expand if chosen else {})}
@@ -252,6 +268,7 @@ def expand(
         test_policy=level["test_policy"],
         carry=level["carry"],
         timeline=level["timeline"],
+        rows=level["rows"],
         chunk_size=chunk_size,
         public=public,
     )
@@ -313,6 +330,7 @@ _EXPAND_DEFAULTS: dict[str, Any] = {
     "test_policy": "all",
     "carry": "auto",
     "timeline": DEFAULT_TIMELINE,
+    "rows": DEFAULT_ROWS,
     "block_sample_rate": 1.0,
 }
 
@@ -337,10 +355,12 @@ __all__ = [
     "CARRY_NAMES",
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_DROPOUT",
+    "DEFAULT_ROWS",
     "DEFAULT_SHUFFLE",
     "DEFAULT_TIMELINE",
     "DROPOUTS",
     "DROPOUT_CHOICES",
+    "ROWS",
     "SHUFFLES",
     "TEST_POLICIES",
     "TIMELINES",

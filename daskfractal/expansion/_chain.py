@@ -252,6 +252,8 @@ def rebuild_input(
             carry=tuple(rec["carry"]),
             # stores written before timelines existed kept the real timestamps
             timeline=rec.get("timeline", "source"),
+            # stores written before shared rows existed had one row permutation per block
+            rows=rec.get("rows", "per-block"),
             chunk_size=LevelOptions.chunk_size,
         )
         ex = expand_level(

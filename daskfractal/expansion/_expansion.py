@@ -116,6 +116,8 @@ class Expansion:
             "carry": list(p.carry),
             # how carried timestamps are laid out (no effect without timestamps)
             "timeline": p.timeline,
+            # shared: one row permutation per block row (stores of 0.4 and earlier: per-block)
+            "rows": p.rows,
             # the Bernoulli dropout's algorithm (geometric skips below this keep
             # probability, kernels/sampling.py): stores of earlier versions have no such key
             "bernoulli_skip_below": SKIP_MAX_P,
@@ -237,7 +239,7 @@ class Expansion:
         p = self.params
         rec: dict[str, Any] = {"level": 1}
         keys = ("factors", "seed", "shuffle", "window", "dropout", "test_policy", "carry")
-        for key in (*keys, "timeline"):
+        for key in (*keys, "timeline", "rows"):
             rec[key] = p[key]
         for key in ("reduced", "input_sha256", "input_shape", "input_train", "input_test"):
             rec[key] = self.meta.get(key)

@@ -27,9 +27,11 @@ from ._plan import (
     AUTO_JOINT_SIZE,
     CARRY_NAMES,
     DEFAULT_DROPOUT,
+    DEFAULT_ROWS,
     DEFAULT_SHUFFLE,
     DEFAULT_TIMELINE,
     DROPOUT_CHOICES,
+    ROWS,
     SHUFFLES,
     TEST_POLICIES,
     TIMELINES,
@@ -56,6 +58,7 @@ class LevelOptions:
     test_policy: str = "all"
     carry: Sequence[str] | str = "auto"
     timeline: str = DEFAULT_TIMELINE
+    rows: str = DEFAULT_ROWS
     chunk_size: int = 2**22
     public: bool = False
 
@@ -71,6 +74,7 @@ class LevelOptions:
         chunk_size: Any,
         public: Any = False,
         timeline: Any = DEFAULT_TIMELINE,
+        rows: Any = DEFAULT_ROWS,
     ) -> LevelOptions:
         """The options with every value checked (:class:`ParameterError` otherwise)."""
         return cls(
@@ -80,6 +84,7 @@ class LevelOptions:
             test_policy=as_choice(test_policy, "test_policy", TEST_POLICIES),
             carry=carry,
             timeline=as_choice(timeline, "timeline", TIMELINES),
+            rows=as_choice(rows, "rows", ROWS),
             chunk_size=as_int(chunk_size, "chunk_size", low=1),
             public=_as_flag(public, "public"),
         )
@@ -400,6 +405,8 @@ def expand_level(
             options.test_policy,
             # aligned timestamps are other bytes (nothing changes without timestamps)
             *(["timeline:aligned"] if aligned else []),
+            # shared row permutations are other sources, other bytes
+            *(["rows:shared"] if options.rows == "shared" and options.shuffle != "none" else []),
             # other permutations, other bytes: an older run's counts are not resumed
             permute.CONSTRUCTION,
         ],
@@ -414,6 +421,7 @@ def expand_level(
         test_policy=options.test_policy,
         carry=carry,
         timeline=options.timeline,
+        rows=options.rows,
         token=hashlib.sha256(token_src.encode()).hexdigest()[:16],
         row_degree=np.diff(src.indptr).astype(np.int64),
         col_degree=np.bincount(src.indices, minlength=n).astype(np.int64),

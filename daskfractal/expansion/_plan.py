@@ -48,6 +48,7 @@ Shuffle = Literal["block", "stratified", "none"]
 Dropout = Literal["auto", "bernoulli", "exact", "balanced", "targeted", "joint"]
 TestPolicy = Literal["all", "one"]
 Timeline = Literal["aligned", "source"]
+Rows = Literal["shared", "per-block"]
 
 SHUFFLES = ("block", "stratified", "none")
 DROPOUTS = ("bernoulli", "exact", "balanced", "targeted", "joint")
@@ -56,6 +57,10 @@ TIMELINES: tuple[str, ...] = _names.TIMELINES
 #: ``aligned``: the pieces of a synthetic user end together before its test interaction
 #: (:mod:`..kernels.timeline`), so its latest train interaction is its test row's
 DEFAULT_TIMELINE: Timeline = _names.DEFAULT_TIMELINE
+ROWS: tuple[str, ...] = _names.ROWS
+#: ``shared``: a synthetic user copies one real user in all its block columns, so that a
+#: benchmark on the expansion sees one person's history (docs/fidelity.md#rows)
+DEFAULT_ROWS: Rows = _names.DEFAULT_ROWS
 #: The defaults of :func:`daskfractal.expand` and ``daskfractal expand``: the modes that keep
 #: the degree distributions and the spectrum best over the measured data sets (docs/fidelity.md);
 #: ``block`` + ``bernoulli`` reproduce the papers and the MLPerf reference.
@@ -107,6 +112,9 @@ class Plan:
     #: ``aligned``: each synthetic user's pieces end together before its test entry
     #: (:mod:`..kernels.timeline`); ``source``: the real users' timestamps as they are
     timeline: str = "source"
+    #: ``shared``: one row permutation per block row, the same in its block columns (a
+    #: synthetic user copies one real user everywhere); ``per-block``: one per block
+    rows: str = "per-block"
 
     @property
     def m(self) -> int:
@@ -265,6 +273,15 @@ def source_rows(plan: Plan, i: int, blocks: np.ndarray, slots: np.ndarray) -> np
     if plan.shuffle == "none":
         out[:] = slots
         return out
+    if plan.rows == "shared" and blocks.shape[0] > 0:
+        # one permutation for the whole block row: computed once, the same in every block
+        out[:] = _source_rows(plan, i, np.array([permute.SHARED_COLUMN]), slots)
+        return out
+    return _source_rows(plan, i, blocks, slots)
+
+
+def _source_rows(plan: Plan, i: int, blocks: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    out = np.empty((blocks.shape[0], slots.shape[0]), np.int64)
     if plan.dropout == "joint":
         # rows only exchange slots inside their window of equal train degree
         assert plan.joint_order is not None and plan.joint_starts is not None

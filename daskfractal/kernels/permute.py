@@ -85,6 +85,10 @@ CONSTRUCTION = "feistel-mixed-radix-6"
 FEISTEL_ROUNDS = 6
 #: elements a kernel evaluates together, round by round (scratch of 2 × 8 × BATCH bytes)
 BATCH = 256
+#: the block-column index of the row permutations every block column of a block row shares
+#: (``rows="shared"``: a synthetic user copies one real user in all its block columns);
+#: above any block index, as the joint dropout's ``SHARED_ROW``
+SHARED_COLUMN = np.int64((1 << 40) + 4)
 _U32 = np.uint64(32)
 
 
@@ -1056,6 +1060,7 @@ __all__ = [
     "CONSTRUCTION",
     "FEISTEL_ROUNDS",
     "PERMUTATION_KINDS",
+    "SHARED_COLUMN",
     "block_keys_kernel",
     "block_permutation",
     "block_permutation_kernel",

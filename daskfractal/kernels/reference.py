@@ -26,7 +26,7 @@ from .dropout import (
     as_test_policy,
 )
 from .emit import ExpandedRows
-from .permute import FEISTEL_ROUNDS
+from .permute import FEISTEL_ROUNDS, SHARED_COLUMN
 from .rng import (
     GAMMA,
     INIT,
@@ -37,6 +37,7 @@ from .rng import (
     STREAM_DROP,
     STREAM_EXACT,
     STREAM_ONE,
+    STREAM_ROW_PERM,
     STREAM_TARGET,
     TWO_M53,
 )
@@ -303,6 +304,39 @@ def permutation_table(
     else:
         raise ValueError(f"unknown permutation kind {kind!r}")
     return np.array(rows, dtype=np.int64).reshape(n_blocks, size)
+
+
+def row_permutation_table(
+    kind: str,
+    size: int,
+    seed: npt.ArrayLike,
+    i: npt.ArrayLike,
+    n_blocks: int,
+    *,
+    rows: str = "shared",
+    degree: npt.ArrayLike | None = None,
+    window: int | None = None,
+) -> np.ndarray:
+    """``(n_blocks, size)`` int64: the row permutations of block row ``i``. ``rows="shared"``:
+    every block has the one at the shared block-column key :data:`.permute.SHARED_COLUMN`
+    (a synthetic user copies one real user in all its block columns); ``"per-block"``:
+    block ``j`` its own, :func:`permutation_table` on the row stream."""
+    if rows == "per-block" or kind == "none":
+        return permutation_table(
+            kind, size, seed, STREAM_ROW_PERM, i, n_blocks, degree=degree, window=window
+        )
+    if rows != "shared":
+        raise ValueError(f"unknown rows {rows!r}")
+    j = int(SHARED_COLUMN)
+    if kind == "block":
+        one = block_permutation(size, seed, STREAM_ROW_PERM, i, j)
+    elif kind == "stratified":
+        if degree is None or window is None:
+            raise ValueError("a stratified permutation needs degree and window")
+        one = stratified_permutation(degree, window, seed, STREAM_ROW_PERM, i, j)
+    else:
+        raise ValueError(f"unknown permutation kind {kind!r}")
+    return np.tile(one, (n_blocks, 1))
 
 
 def source_rows(
@@ -610,6 +644,7 @@ __all__ = [
     "invert_permutation",
     "mix64",
     "permutation_table",
+    "row_permutation_table",
     "source_rows",
     "stratified_permutation",
     "targeted_row_counts",

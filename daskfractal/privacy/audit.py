@@ -181,6 +181,7 @@ def _membership(
         window=int(level.get("window", 64)),
         dropout=level.get("dropout", "bernoulli"),
         test_policy=level.get("test_policy", "all"),
+        rows=level.get("rows", "per-block"),
         carry=(),  # (so the timeline does not matter)
         privacy_epsilon=(level.get("privacy") or {}).get("epsilon"),
     )

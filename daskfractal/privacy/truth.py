@@ -105,6 +105,9 @@ class LevelTruth:
     col_degree: np.ndarray
     legacy: bool = False
     joint: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: ``shared``: every block of a block row has its row permutation (stores before 0.5:
+    #: ``per-block``)
+    rows: str = "per-block"
 
     @classmethod
     def of(
@@ -146,6 +149,7 @@ class LevelTruth:
             col_degree=np.bincount(signed.indices, minlength=n).astype(np.int64),
             legacy=old,
             joint=windows,
+            rows=str(level.get("rows", "per-block")),
         )
 
     def _table(self, size: int, stream: int, i: int, degree: np.ndarray) -> np.ndarray:
@@ -157,10 +161,29 @@ class LevelTruth:
 
     def sources(self, i: int) -> np.ndarray:
         """int64 (n', m): ``out[j, t]`` is the real user copied into slot ``t`` of block (i, j)."""
+        m = self.row_degree.size
+        if self.rows == "shared" and self.shuffle != "none":
+            # one permutation of the block row, at the shared block-column key
+            shared = np.array([_permute.SHARED_COLUMN])
+            if self.joint is not None:
+                one = np.empty((1, m), np.int64)
+                order, rank, starts, window_of = self.joint
+                _permute.window_source_rows_kernel(
+                    np.arange(m, dtype=np.int64), order, rank, starts, window_of, self.seed,
+                    STREAM_ROW_PERM, int(i), shared, one,
+                )  # fmt: skip
+                return np.repeat(one, self.n_blocks, axis=0)
+            perm = np.empty(m, np.int64)
+            strat = self.shuffle == "stratified"
+            order = np.argsort(self.row_degree, kind="stable") if strat else np.zeros(0)
+            _permute.fill_block_kernel(
+                perm, order.astype(np.int64), self.window, self.seed, STREAM_ROW_PERM,
+                int(i), _permute.SHARED_COLUMN,
+            )  # fmt: skip
+            return np.repeat(invert_permutation(perm)[None, :], self.n_blocks, axis=0)
         if self.joint is not None:
             # rows exchange slots inside their window of equal train degree (the planner's
             # inverse, for every slot and block)
-            m = self.row_degree.size
             out = np.empty((self.n_blocks, m), np.int64)
             order, rank, starts, window_of = self.joint
             _permute.window_source_rows_kernel(

@@ -65,5 +65,6 @@ def expand_options(max_window: int = 5) -> st.SearchStrategy[dict]:
             "dropout": st.sampled_from(["bernoulli", "exact", "balanced", "targeted"]),
             "test_policy": st.sampled_from(["all", "one"]),
             "timeline": st.sampled_from(["aligned", "source"]),
+            "rows": st.sampled_from(["shared", "per-block"]),
         }
     )

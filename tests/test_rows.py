@@ -1,0 +1,222 @@
+"""Shared row permutations (``rows="shared"``, the default): a synthetic user copies one real
+user in every block column. Sources against the NumPy specification, every piece of a user
+from its one real row, chunking and schedulers, the sign trick, timelines, old stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import daskfractal as dfr
+from daskfractal.errors import ParameterError
+from daskfractal.expansion import _plan
+from daskfractal.kernels import permute as P
+from daskfractal.kernels import reference as R
+from daskfractal.kernels.rng import STREAM_ROW_PERM
+from daskfractal.testing import fat_tailed_interactions
+
+from .test_expand import assert_same_bytes
+
+#: (shuffle, dropout) pairs: the default and the papers' / the previous default's modes
+MODES = [
+    ("stratified", "joint"),
+    ("block", "bernoulli"),
+    ("stratified", "balanced"),
+    ("block", "exact"),
+]
+
+
+@pytest.fixture(scope="module")
+def kcore():
+    """A sparse, k-core-like input (every user ≥ 5 interactions), with timestamps."""
+    data = fat_tailed_interactions(2000, 1500, 7, seed=3, min_degree=5, timestamps=True)
+    return dfr.preprocess(data)
+
+
+def _expand(split, shuffle, dropout, rows, **kw):
+    return dfr.expand(
+        split, factors=(3, 4), shuffle=shuffle, dropout=dropout, rows=rows, seed=7, **kw
+    )
+
+
+def test_rows_default_is_shared_and_presets_say_theirs(kcore):
+    assert dfr.expand(kcore, factors=(2, 2), seed=1).params["rows"] == "shared"
+    for preset, rows in [("mlperf", "per-block"), ("meta", "per-block"), ("faithful", "shared")]:
+        assert dfr.PRESETS[preset].expand["rows"] == rows
+
+
+def test_rows_must_be_a_known_choice(kcore):
+    with pytest.raises(ParameterError, match="rows"):
+        dfr.expand(kcore, factors=(2, 2), rows="per-row")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("shuffle", "dropout"), MODES)
+def test_shared_sources_are_the_block_rows_permutation(kcore, shuffle, dropout):
+    """Every block of a block row takes the same source rows: the permutation at the shared
+    block-column key, as the NumPy specification computes it (per-block: one per block)."""
+    slots = np.array([0, 3, 17, 400, kcore.n_users - 1], np.int64)
+    blocks = np.arange(4, dtype=np.int64)
+    for rows in ("shared", "per-block"):
+        plan = _expand(kcore, shuffle, dropout, rows).plan
+        for i in range(3):
+            got = _plan.source_rows(plan, i, blocks, slots)
+            keys = np.full(4, P.SHARED_COLUMN) if rows == "shared" else blocks
+            if dropout == "joint":
+                want = R.window_source_rows(
+                    plan.joint_order, plan.joint_starts, 7, STREAM_ROW_PERM, i, keys, slots
+                )
+            else:
+                perms = [
+                    R.stratified_permutation(plan.row_degree, plan.window, 7, STREAM_ROW_PERM, i, k)
+                    if shuffle == "stratified"
+                    else R.block_permutation(plan.m, 7, STREAM_ROW_PERM, i, k)
+                    for k in keys.tolist()
+                ]
+                want = np.stack([R.invert_permutation(p)[slots] for p in perms])
+            np.testing.assert_array_equal(got, want)
+            same = (got == got[:1]).all()
+            assert same if rows == "shared" else not same
+
+
+@pytest.mark.parametrize(("shuffle", "dropout"), MODES)
+def test_every_piece_of_a_user_comes_from_its_one_real_user(kcore, shuffle, dropout):
+    """Mapped back through its block's item permutation, every train and test item of a
+    synthetic user, in every block column, is in the one real row it copies; train and test
+    stay apart (the sign trick)."""
+    ex = _expand(kcore, shuffle, dropout, "shared")
+    got = ex.compute(scheduler="sync")
+    plan = ex.plan
+    m, n = plan.m, plan.n
+    real = (kcore.train + kcore.test).tocsr()
+    train, test = got.train.tocsr(), got.test.tocsr()
+    assert train.multiply(test).nnz == 0
+    src = {i: _plan.source_rows(plan, i, np.array([0]), np.arange(m))[0] for i in range(3)}
+    inverse = {}
+    for i in range(3):
+        for j in range(4):
+            perm = _plan.column_permutation(plan, i, j)
+            inverse[i, j] = np.argsort(perm)
+    pieces = 0
+    for u in range(0, train.shape[0], 7):
+        slot = int(got.user_slot[u])
+        i, t = divmod(slot, m)
+        row = set(real.indices[real.indptr[src[i][t]] : real.indptr[src[i][t] + 1]].tolist())
+        for mat in (train, test):
+            items = mat.indices[mat.indptr[u] : mat.indptr[u + 1]]
+            for j in np.unique(items // n).tolist():
+                offsets = items[items // n == j] - j * n
+                assert set(inverse[i, j][offsets].tolist()) <= row
+                pieces += 1
+    assert pieces > 100
+
+
+@pytest.mark.parametrize(("shuffle", "dropout"), MODES[:2])
+def test_shared_rows_stores_are_byte_identical_across_chunks_and_schedulers(
+    kcore, tmp_path: Path, shuffle, dropout
+):
+    red = dfr.reduce(kcore, (3, 4))
+    opts = {"reduced": red, "shuffle": shuffle, "dropout": dropout, "seed": 5, "rows": "shared"}
+    small = {"shard_size": 4096, "chunk_elems": 1024, "progress": False}
+    dfr.expand(kcore, chunk_size=10**9, **opts).to_zarr(tmp_path / "a", scheduler="sync", **small)
+    dfr.expand(kcore, chunk_size=2_000, **opts).to_zarr(
+        tmp_path / "b", scheduler="threads", **small
+    )
+    dfr.expand(kcore, chunk_size=5_000, **opts).to_zarr(
+        tmp_path / "c", scheduler="processes", **small
+    )
+    assert_same_bytes(tmp_path / "a", tmp_path / "b")
+    assert_same_bytes(tmp_path / "a", tmp_path / "c")
+
+
+def test_shared_rows_align_the_pieces_of_one_timeline(kcore):
+    """With shared rows the pieces of a user are parts of one real timeline; ``aligned``
+    ends them together, so the latest train interaction is in the test item's block column
+    and precedes the test (``source``: the real timestamps, the same interactions)."""
+    a = _expand(kcore, "stratified", "joint", "shared", timeline="aligned").compute()
+    s = _expand(kcore, "stratified", "joint", "shared", timeline="source").compute()
+    assert a.train_timestamps is not None and s.train_timestamps is not None
+    assert (a.train != s.train).nnz == 0
+    assert not np.array_equal(a.train_timestamps, s.train_timestamps)
+    real = set(np.concatenate([kcore.train_timestamps, kcore.test_timestamps]).tolist())
+    assert set(s.train_timestamps.tolist()) <= real
+    train, test = a.train.tocsr(), a.test.tocsr()
+    n = kcore.n_items
+    checked = 0
+    for u in range(train.shape[0]):
+        t0, t1 = test.indptr[u], test.indptr[u + 1]
+        if t1 - t0 != 1:
+            continue
+        lo, hi = train.indptr[u], train.indptr[u + 1]
+        col = test.indices[t0] // n
+        if not (train.indices[lo:hi] // n == col).any():
+            continue
+        latest = lo + int(np.argmax(a.train_timestamps[lo:hi]))
+        assert train.indices[latest] // n == col
+        assert a.train_timestamps[latest] <= a.test_timestamps[t0]
+        checked += 1
+    assert checked > 100
+
+
+def test_shared_rows_change_only_the_sources(kcore):
+    """Same R̂, same degrees: a shared-rows user's degree is its real user's times ``a``
+    (joint), as with per-block rows, but the items differ (other sources)."""
+    a = _expand(kcore, "stratified", "joint", "shared").compute()
+    b = _expand(kcore, "stratified", "joint", "per-block").compute()
+    assert a.train.nnz == b.train.nnz
+    np.testing.assert_array_equal(
+        np.sort(np.diff(a.train.tocsr().indptr)), np.sort(np.diff(b.train.tocsr().indptr))
+    )
+    assert (a.train != b.train).nnz > 0
+
+
+def test_stores_without_rows_are_per_block(kcore, tmp_path: Path):
+    """A store of 0.4 (no ``rows`` in its parameters) was written with per-block rows: its
+    chain rebuilds and its privacy ground truth read it so."""
+    from daskfractal.expansion import rebuild_input
+    from daskfractal.privacy.truth import LevelTruth
+
+    inner = dfr.expand(kcore, factors=(2, 1), seed=3, rows="per-block")
+    outer = dfr.expand(inner, factors=(2, 2), seed=4, rows="per-block")
+    levels = [dict(rec) for rec in outer.params["levels"]]
+    for rec in levels:
+        rec.pop("rows")
+    rebuilt = rebuild_input(kcore, levels, scheduler="sync")
+    direct = inner.to_split(scheduler="sync")
+    assert (rebuilt.train != direct.train).nnz == 0
+    params = {k: v for k, v in inner.params.items() if k != "rows"}
+    truth = LevelTruth.of(params, kcore.signed(), 1, train=kcore.train)
+    assert truth.rows == "per-block"
+    sources = truth.sources(0)
+    want = _plan.source_rows(inner.plan, 0, np.array([0]), np.arange(kcore.n_users))
+    np.testing.assert_array_equal(sources, want)
+
+
+@pytest.mark.parametrize("shuffle", ["block", "stratified"])
+def test_shared_sources_are_uniform_over_block_rows(shuffle):
+    """Over 3,000 block rows, where a real user lands (per slot) and where two land (pairs)
+    are uniform: the shared key draws one uniform permutation per block row."""
+    import itertools
+
+    from scipy import stats
+
+    from daskfractal.testing import tiny_split
+
+    split = tiny_split(seed=2, n_users=6, n_items=5)
+    nb = 3000
+    # (bernoulli: joint's windows hold one degree each; stratified's one window here: m < 64)
+    keep = np.full((nb, 2), 0.5)
+    plan = dfr.expand(
+        split, keep=keep, shuffle=shuffle, window=64, seed=4, dropout="bernoulli"
+    ).plan
+    m = plan.m
+    src = np.stack([_plan.source_rows(plan, i, np.array([0, 1]), np.arange(m)) for i in range(nb)])
+    np.testing.assert_array_equal(src[:, 0], src[:, 1])
+    slot_of = np.argsort(src[:, 0], axis=1)  # slot_of[i, r]: the slot real user r lands in
+    counts = np.zeros((m, m), np.int64)
+    np.add.at(counts, (np.tile(np.arange(m), nb), slot_of.ravel()), 1)
+    assert stats.chisquare(counts.ravel()).pvalue > 1e-4
+    pairs = np.bincount(slot_of[:, 0] * m + slot_of[:, 1], minlength=m * m)
+    cells = [a * m + b for a, b in itertools.permutations(range(m), 2)]
+    assert stats.chisquare(pairs[cells]).pvalue > 1e-4
