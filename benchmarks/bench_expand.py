@@ -302,7 +302,8 @@ def run_once(name: str, a: argparse.Namespace, baseline: bool, mode: str = "") -
     }
     print(f"\n== {label}", flush=True)
     a.out_dir.mkdir(parents=True, exist_ok=True)
-    log = a.out_dir / f"{name}{'-baseline' if baseline else ''}{'' if baseline else '-' + mode}.log"
+    tag = "-baseline" if baseline else "-" + mode.replace("/", "-")  # (a file name)
+    log = a.out_dir / f"{name}{tag}.log"
     child = "baseline" if baseline else "ours"
     wait_until_idle(a.idle_wait)
     res = run_child(
