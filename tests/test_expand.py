@@ -119,6 +119,18 @@ def assert_same_bytes(a: Path, b: Path) -> None:
     assert len(ta) > 10
 
 
+def assert_chunk_and_scheduler_invariant(split: Any, root: Path, **opts: Any) -> None:
+    """``expand(split, **opts)`` written with three chunkings on the sync, threads and
+    processes schedulers (small shards): the three stores hold the same bytes."""
+    small = {"shard_size": 4096, "chunk_elems": 1024, "progress": False}
+    runs = [(10**9, "sync"), (2_000, "threads"), (5_000, "processes")]
+    for k, (chunk, scheduler) in enumerate(runs):
+        ex = dfr.expand(split, chunk_size=chunk, **opts)
+        ex.to_zarr(root / str(k), scheduler=scheduler, **small)
+    assert_same_bytes(root / "0", root / "1")
+    assert_same_bytes(root / "0", root / "2")
+
+
 def block_tables(
     split_or_s: Any, kind: str, seed: int, i: int, npr: int, window: int, rows: str = "shared"
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -29,9 +29,7 @@ def test_top_singular_value_by_shuffle_mode(ml100k_4x4):
     split, red, predicted = ml100k_4x4
     got = {
         mode: _top_sv(
-            dfr.expand(split, reduced=red, shuffle=mode, dropout="balanced", seed=0)
-            .compute()
-            .train
+            dfr.expand(split, reduced=red, shuffle=mode, dropout="balanced", seed=0).compute().train
         )
         for mode in ("none", "block", "stratified")
     }

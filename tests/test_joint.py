@@ -21,7 +21,7 @@ from daskfractal.testing import fat_tailed_interactions
 from daskfractal.validation.stats import ks_scaled_degrees
 
 from .conftest import SHARED_DATA
-from .test_expand import assert_same_bytes
+from .test_expand import assert_chunk_and_scheduler_invariant, assert_same_bytes
 
 FLAG = int(J.TARGET_TEST_FLAG)
 #: no pattern-index table: joint_row_keep hashes every pattern index
@@ -406,16 +406,7 @@ def test_joint_needs_the_stratified_shuffle(kcore):
 def test_joint_stores_are_byte_identical_across_chunks_and_schedulers(kcore, tmp_path: Path):
     red = dfr.reduce(kcore, (3, 4))
     opts = {"reduced": red, "shuffle": "stratified", "dropout": "joint", "seed": 5}
-    small = {"shard_size": 4096, "chunk_elems": 1024, "progress": False}
-    dfr.expand(kcore, chunk_size=10**9, **opts).to_zarr(tmp_path / "a", scheduler="sync", **small)
-    dfr.expand(kcore, chunk_size=2_000, **opts).to_zarr(
-        tmp_path / "b", scheduler="threads", **small
-    )
-    dfr.expand(kcore, chunk_size=5_000, **opts).to_zarr(
-        tmp_path / "c", scheduler="processes", **small
-    )
-    assert_same_bytes(tmp_path / "a", tmp_path / "b")
-    assert_same_bytes(tmp_path / "a", tmp_path / "c")
+    assert_chunk_and_scheduler_invariant(kcore, tmp_path, **opts)
 
 
 def test_joint_stores_are_the_same_without_the_kept_rank_tables(kcore, tmp_path, monkeypatch):

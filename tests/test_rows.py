@@ -17,7 +17,7 @@ from daskfractal.kernels import reference as R
 from daskfractal.kernels.rng import STREAM_ROW_PERM
 from daskfractal.testing import fat_tailed_interactions
 
-from .test_expand import assert_same_bytes
+from .test_expand import assert_chunk_and_scheduler_invariant
 
 #: (shuffle, dropout) pairs: the default and the papers' / the previous default's modes
 MODES = [
@@ -118,16 +118,7 @@ def test_shared_rows_stores_are_byte_identical_across_chunks_and_schedulers(
 ):
     red = dfr.reduce(kcore, (3, 4))
     opts = {"reduced": red, "shuffle": shuffle, "dropout": dropout, "seed": 5, "rows": "shared"}
-    small = {"shard_size": 4096, "chunk_elems": 1024, "progress": False}
-    dfr.expand(kcore, chunk_size=10**9, **opts).to_zarr(tmp_path / "a", scheduler="sync", **small)
-    dfr.expand(kcore, chunk_size=2_000, **opts).to_zarr(
-        tmp_path / "b", scheduler="threads", **small
-    )
-    dfr.expand(kcore, chunk_size=5_000, **opts).to_zarr(
-        tmp_path / "c", scheduler="processes", **small
-    )
-    assert_same_bytes(tmp_path / "a", tmp_path / "b")
-    assert_same_bytes(tmp_path / "a", tmp_path / "c")
+    assert_chunk_and_scheduler_invariant(kcore, tmp_path, **opts)
 
 
 def test_shared_rows_align_the_pieces_of_one_timeline(kcore):

@@ -18,7 +18,7 @@ from daskfractal.kernels.rng import hash_prefix
 from daskfractal.testing import fat_tailed_interactions
 
 from .conftest import SHARED_DATA
-from .test_expand import assert_same_bytes
+from .test_expand import assert_chunk_and_scheduler_invariant
 
 FLAG = int(D.TARGET_TEST_FLAG)
 
@@ -172,16 +172,7 @@ def test_every_block_row_has_exactly_multiple_times_the_input_degrees(kcore, shu
 def test_targeted_stores_are_byte_identical_across_chunks_and_schedulers(kcore, tmp_path: Path):
     red = dfr.reduce(kcore, (3, 4))
     opts = {"reduced": red, "shuffle": "stratified", "dropout": "targeted", "seed": 5}
-    small = {"shard_size": 4096, "chunk_elems": 1024, "progress": False}
-    dfr.expand(kcore, chunk_size=10**9, **opts).to_zarr(tmp_path / "a", scheduler="sync", **small)
-    dfr.expand(kcore, chunk_size=2_000, **opts).to_zarr(
-        tmp_path / "b", scheduler="threads", **small
-    )
-    dfr.expand(kcore, chunk_size=5_000, **opts).to_zarr(
-        tmp_path / "c", scheduler="processes", **small
-    )
-    assert_same_bytes(tmp_path / "a", tmp_path / "b")
-    assert_same_bytes(tmp_path / "a", tmp_path / "c")
+    assert_chunk_and_scheduler_invariant(kcore, tmp_path, **opts)
 
 
 def test_targeted_carries_values(kcore):
