@@ -260,10 +260,11 @@ def choose_blocks(
     """Block rows ``I`` and block columns ``J`` of the sub-expansion that is evaluated.
 
     ``J``: every block column, so that what the shuffles do across block columns (a user's
-    row stitched from n' real users with per-block rows) is in the sample; the item cap is a uniform subset of
-    their items (:func:`item_subset`), which keeps the density and the per-user share of the
-    items alike on both sides. ``I``: the fewest block rows (a seeded uniform order) that hold
-    ``max_users`` users, so that only that share of the store is read.
+    row stitched from n' real users with per-block rows) is in the sample; the item cap is a
+    uniform subset of their items (:func:`item_subset`), which keeps the density and the
+    per-user share of the items alike on both sides. ``I``: the fewest block rows (a seeded
+    uniform order) that hold ``max_users`` users, so that only that share of the store is
+    read.
 
     Parameters
     ----------

@@ -80,11 +80,11 @@ def expand(
 
     Block (i, j) of the output is S = R_train − R_test with each non-zero kept with
     probability ``keep[i, j]``, its rows and columns permuted by permutations drawn for that
-    block (the rows by default for its block row: ``rows``), placed at users ``i·m + π_ij(r)``
-    and items ``j·n + σ_ij(c)``. Kept +1 entries
-    are train, kept −1 entries test: both go through the same randomness and the test set never
-    leaks into training. Users left with no train interaction (and, under
-    ``test_policy="one"``, none of test) are dropped and the others renumbered contiguously.
+    block (the rows, by default, for its whole block row: ``rows``), placed at users
+    ``i·m + π_ij(r)`` and items ``j·n + σ_ij(c)``. Kept +1 entries are train, kept −1 entries
+    test: both go through the same randomness and the test set never leaks into training.
+    Users left with no train interaction (and, under ``test_policy="one"``, none of test) are
+    dropped and the others renumbered contiguously.
 
     Parameters
     ----------
