@@ -44,9 +44,14 @@ def reference_zarr(tmp_path_factory: pytest.TempPathFactory, ml100k: dfr.SplitDa
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
     """Two single-threaded worker processes (the default client while the module runs)."""
+    import dask
     from distributed import Client, LocalCluster
 
+    # A LocalCluster retires a worker name for good if no worker of that name is registered
+    # `lost-worker-timeout` (15 s) after a removal; the kill tests kill the same worker twice,
+    # and on a loaded machine the second restart can straddle that check, leaving one worker.
     with (
+        dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"}),
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
