@@ -565,4 +565,7 @@ def test_joint_with_a_block_sample_rate(kcore, rate):
     np.testing.assert_array_equal(np.diff(got.test.indptr), 1)
     counts = a.count(scheduler="sync")
     assert counts == {"users": len(got.user_slot), "train": got.train.nnz, "test": got.test.nnz}
-    assert a.expected()["test"] == got.test.nnz
+    # a user whose block row keeps only blocks none of its entries' patterns reach has no
+    # train entry there and is not emitted (nor its test entry)
+    assert got.test.nnz == len(got.user_slot)
+    assert 0.95 * a.expected()["test"] <= got.test.nnz <= a.expected()["test"]

@@ -62,7 +62,9 @@ def test_shared_sources_are_the_block_rows_permutation(kcore, shuffle, dropout):
         plan = _expand(kcore, shuffle, dropout, rows).plan
         for i in range(3):
             got = _plan.source_rows(plan, i, blocks, slots)
-            keys = np.full(4, P.SHARED_COLUMN) if rows == "shared" else blocks
+            # shared: one key per group of block columns (one group but for joint at a > 1)
+            group = blocks // (4 // plan.row_groups)
+            keys = P.SHARED_COLUMN + group if rows == "shared" else blocks
             if dropout == "joint":
                 want = R.window_source_rows(
                     plan.joint_order, plan.joint_starts, 7, STREAM_ROW_PERM, i, keys, slots
@@ -76,8 +78,11 @@ def test_shared_sources_are_the_block_rows_permutation(kcore, shuffle, dropout):
                 ]
                 want = np.stack([R.invert_permutation(p)[slots] for p in perms])
             np.testing.assert_array_equal(got, want)
-            same = (got == got[:1]).all()
-            assert same if rows == "shared" else not same
+            for g in np.unique(group).tolist():
+                same = (got[group == g] == got[group == g][:1]).all()
+                assert same if rows == "shared" else not same
+            if rows == "per-block" or plan.row_groups > 1:
+                assert not (got == got[:1]).all()
 
 
 @pytest.mark.parametrize(("shuffle", "dropout"), MODES)
@@ -92,7 +97,7 @@ def test_every_piece_of_a_user_comes_from_its_one_real_user(kcore, shuffle, drop
     real = (kcore.train + kcore.test).tocsr()
     train, test = got.train.tocsr(), got.test.tocsr()
     assert train.multiply(test).nnz == 0
-    src = {i: _plan.source_rows(plan, i, np.array([0]), np.arange(m))[0] for i in range(3)}
+    src = {i: _plan.source_rows(plan, i, np.arange(4), np.arange(m)) for i in range(3)}
     inverse = {}
     for i in range(3):
         for j in range(4):
@@ -102,14 +107,45 @@ def test_every_piece_of_a_user_comes_from_its_one_real_user(kcore, shuffle, drop
     for u in range(0, train.shape[0], 7):
         slot = int(got.user_slot[u])
         i, t = divmod(slot, m)
-        row = set(real.indices[real.indptr[src[i][t]] : real.indptr[src[i][t] + 1]].tolist())
+        assert len(set(src[i][:, t].tolist())) <= plan.row_groups  # one real user per group
         for mat in (train, test):
             items = mat.indices[mat.indptr[u] : mat.indptr[u + 1]]
             for j in np.unique(items // n).tolist():
+                s = src[i][j, t]
+                row = set(real.indices[real.indptr[s] : real.indptr[s + 1]].tolist())
                 offsets = items[items // n == j] - j * n
                 assert set(inverse[i, j][offsets].tolist()) <= row
                 pieces += 1
     assert pieces > 100
+
+
+def test_joint_shared_rows_keep_each_entry_once_per_group(kcore):
+    """Joint at a > 1 (2 x 4: a = 2, two groups of two block columns): a synthetic user copies
+    one real user per group and holds each of its train entries exactly once there, so no
+    item has a renamed twin in the same history (one group would hold every entry twice)."""
+    ex = dfr.expand(kcore, factors=(2, 4), dropout="joint", rows="shared", seed=7)
+    plan = ex.plan
+    assert ex.params["reduced"]["joint_multiples"] == [2, 1]
+    assert plan.row_groups == ex.params["row_groups"] == 2
+    got = ex.compute(scheduler="sync")
+    m, n = plan.m, plan.n
+    train = got.train.tocsr()
+    real = kcore.train.tocsr()
+    inverse = {
+        (i, j): np.argsort(_plan.column_permutation(plan, i, j)) for i in range(2) for j in range(4)
+    }
+    src = {i: _plan.source_rows(plan, i, np.arange(4), np.arange(m)) for i in range(2)}
+    for u in range(0, train.shape[0], 3):
+        i, t = divmod(int(got.user_slot[u]), m)
+        items = train.indices[train.indptr[u] : train.indptr[u + 1]]
+        for g in range(2):
+            s = int(src[i][2 * g, t])
+            assert src[i][2 * g + 1, t] == s
+            mapped = [
+                int(inverse[i, j][c - j * n]) for c in items.tolist() if (j := c // n) // 2 == g
+            ]
+            want = real.indices[real.indptr[s] : real.indptr[s + 1]]
+            assert sorted(mapped) == sorted(want.tolist())
 
 
 @pytest.mark.parametrize(("shuffle", "dropout"), MODES[:2])

@@ -118,6 +118,8 @@ class Expansion:
             "timeline": p.timeline,
             # shared: one row permutation per block row (stores of 0.4 and earlier: per-block)
             "rows": p.rows,
+            # shared rows, joint dropout: groups of block columns with one real user each
+            "row_groups": p.row_groups,
             # the Bernoulli dropout's algorithm (geometric skips below this keep
             # probability, kernels/sampling.py): stores of earlier versions have no such key
             "bernoulli_skip_below": SKIP_MAX_P,
@@ -239,7 +241,7 @@ class Expansion:
         p = self.params
         rec: dict[str, Any] = {"level": 1}
         keys = ("factors", "seed", "shuffle", "window", "dropout", "test_policy", "carry")
-        for key in (*keys, "timeline", "rows"):
+        for key in (*keys, "timeline", "rows", "row_groups"):
             rec[key] = p[key]
         for key in ("reduced", "input_sha256", "input_shape", "input_train", "input_test"):
             rec[key] = self.meta.get(key)

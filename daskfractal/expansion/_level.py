@@ -259,25 +259,29 @@ def joint_plan_tables(
             f"dropout='joint' needs shuffle='stratified' (got {options.shuffle!r}): it brings "
             "its own permutations"
         )
+    grouped = options.rows == "shared"
     if balanced is None:
         try:
-            balanced = joint.joint_keep(keep)
+            balanced = joint.joint_keep(keep, grouped=grouped)
         except ValueError as e:
             raise ParameterError(str(e)) from None
     balanced_keep, a, b = balanced
+    # shared rows: one real user per group of block columns, each entry kept once per group
+    groups = joint.row_groups(a, balanced_keep.shape[1]) if grouped else 1
     order, starts, window_of = joint.row_windows(split.train, options.window)
     tables = {
-        "joint_pool": joint.pattern_pool(balanced_keep, seed),
+        "joint_pool": joint.pattern_pool(balanced_keep, seed, groups=groups),
         "joint_order": order,
         "joint_starts": starts,
         "joint_window": window_of,
+        "row_groups": groups,
         "multiples": [a, b],
     }
     return balanced_keep, tables
 
 
 def auto_dropout(
-    keep: np.ndarray, shuffle: str, sized: bool = False
+    keep: np.ndarray, shuffle: str, sized: bool = False, grouped: bool = False
 ) -> tuple[str, str, tuple[np.ndarray, int, int] | None]:
     """The dropout ``dropout="auto"`` takes for R̂ ``keep`` and ``shuffle``, why, and (when
     it takes ``joint``) the balanced R̂ of :func:`joint.joint_keep`, so it is not computed
@@ -288,7 +292,7 @@ def auto_dropout(
     shuffle when that balanced R̂'s sum is within :data:`AUTO_JOINT_SIZE` of R̂'s own, else
     ``balanced`` (R̂'s size in expectation). ``sized``: the size was asked for (an element
     sample rate, a size target), which ``balanced`` keeps exactly in expectation and
-    ``joint`` would not.
+    ``joint`` would not. ``grouped``: shared rows (:func:`..kernels.joint.joint_keep`).
 
     Examples
     --------
@@ -304,7 +308,7 @@ def auto_dropout(
     if sized:
         return "balanced", "a size was asked for (element sample rate or size target)", None
     try:
-        balanced, a, b = joint.joint_keep(keep)
+        balanced, a, b = joint.joint_keep(keep, grouped=grouped)
     except ValueError as e:
         return "balanced", f"joint not possible: {e}", None
     ratio = float(balanced.sum()) / max(float(keep.sum()), 1e-300)
@@ -358,7 +362,9 @@ def expand_level(
     if options.dropout == "auto":
         scale = (meta["reduced"].get("params") or {}).get("scale", 1.0)
         sized = target_interactions is not None or float(scale or 1.0) != 1.0
-        chosen, reason, joint_balanced = auto_dropout(keep_arr, options.shuffle, sized)
+        chosen, reason, joint_balanced = auto_dropout(
+            keep_arr, options.shuffle, sized, grouped=options.rows == "shared"
+        )
         options = dataclasses.replace(options, dropout=chosen)
         meta["dropout_auto"] = {"chosen": chosen, "reason": reason}
     multiple = 1
@@ -407,6 +413,11 @@ def expand_level(
             *(["timeline:aligned"] if aligned else []),
             # shared row permutations are other sources, other bytes
             *(["rows:shared"] if options.rows == "shared" and options.shuffle != "none" else []),
+            *(
+                [f"row_groups:{joint_tables['row_groups']}"]
+                if joint_tables.get("row_groups", 1) > 1
+                else []
+            ),
             # other permutations, other bytes: an older run's counts are not resumed
             permute.CONSTRUCTION,
         ],

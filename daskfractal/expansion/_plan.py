@@ -115,6 +115,10 @@ class Plan:
     #: ``shared``: one row permutation per block row, the same in its block columns (a
     #: synthetic user copies one real user everywhere); ``per-block``: one per block
     rows: str = "per-block"
+    #: shared rows with the joint dropout: the block columns fall into this many groups of
+    #: ``n' / row_groups`` (:func:`..kernels.joint.row_groups`), each with its own row
+    #: permutation at the key ``SHARED_COLUMN + g``; 1 everywhere else
+    row_groups: int = 1
 
     @property
     def m(self) -> int:
@@ -274,8 +278,11 @@ def source_rows(plan: Plan, i: int, blocks: np.ndarray, slots: np.ndarray) -> np
         out[:] = slots
         return out
     if plan.rows == "shared" and blocks.shape[0] > 0:
-        # one permutation for the whole block row: computed once, the same in every block
-        out[:] = _source_rows(plan, i, np.array([permute.SHARED_COLUMN]), slots)
+        # one permutation per group of block columns (one group but for the joint dropout
+        # at a > 1): computed once per group, the same in the group's blocks
+        group = blocks // (plan.factors[1] // plan.row_groups)
+        keys, at = np.unique(group, return_inverse=True)
+        out[:] = _source_rows(plan, i, permute.SHARED_COLUMN + keys, slots)[at.reshape(-1)]
         return out
     return _source_rows(plan, i, blocks, slots)
 

@@ -59,18 +59,53 @@ SHARED_ROW = np.int64((1 << 40) + 3)
 _MASK = np.int64((1 << 40) - 1)
 
 
-def joint_keep(keep: np.ndarray, iterations: int = 10_000) -> tuple[np.ndarray, int, int]:
+def row_groups(a: int, npr: int) -> int:
+    """Groups of block columns for shared rows: ``gcd(a, n')``.
+
+    With shared rows a synthetic user copies, in each group, one real user; a group's
+    patterns keep each entry of that user ``a / groups`` times (once when ``groups == a``).
+    One group would keep each entry ``a`` times, in ``a`` block columns ("twins": renamed
+    copies of one item that co-occur in every history).
+
+    Examples
+    --------
+    >>> row_groups(4, 32), row_groups(6, 32), row_groups(1, 8)
+    (4, 2, 1)
+    """
+    return int(np.gcd(int(a), int(npr)))
+
+
+def group_rows(x: np.ndarray, groups: int) -> np.ndarray:
+    """``(m'·groups, n')``: row ``i·groups + g`` holds row ``i`` of ``x`` on the block columns
+    of group ``g`` (``[g·w, (g + 1)·w)``, ``w = n' / groups``) and zeros elsewhere; summing
+    the rows of each ``i`` gives ``x`` back."""
+    mp, npr = x.shape
+    w = npr // groups
+    out = np.zeros((mp * groups, npr), dtype=x.dtype)
+    for g in range(groups):
+        out[g::groups, g * w : (g + 1) * w] = x[:, g * w : (g + 1) * w]
+    return out
+
+
+def joint_keep(
+    keep: np.ndarray, iterations: int = 10_000, *, grouped: bool = False
+) -> tuple[np.ndarray, int, int]:
     """R̂ balanced to integer row sums ``a`` and column sums ``b`` (entries in [0, 1]).
 
     ``a`` is the multiple of ``n' / gcd(m', n')`` nearest the mean row sum (at least that
     step), ``b = m'·a / n'``; then alternate row and column scaling with clipping at 1
-    (iterative proportional fitting). Zero entries stay zero.
+    (iterative proportional fitting). Zero entries stay zero. ``grouped`` (shared rows):
+    each row sums to ``a / k`` on each of the ``k =`` :func:`row_groups` groups of block
+    columns, so that a pattern keeps an entry once per group.
 
     Examples
     --------
     >>> k, a, b = joint_keep(np.array([[0.5, 0.9], [0.2, 0.6]]))
     >>> a, b, k.sum(axis=1).round(6).tolist(), k.sum(axis=0).round(6).tolist()
     (1, 1, [1.0, 1.0], [1.0, 1.0])
+    >>> k, a, b = joint_keep(np.full((2, 4), 0.5), grouped=True)
+    >>> a, b, k[:, :2].sum(axis=1).round(6).tolist()
+    (2, 1, [1.0, 1.0])
     """
     x = np.array(keep, dtype=np.float64)
     mp, npr = x.shape
@@ -88,22 +123,34 @@ def joint_keep(keep: np.ndarray, iterations: int = 10_000) -> tuple[np.ndarray, 
             f"{b} in every column"
         )
     x[x < 0] = 0.0
+    k = row_groups(a, npr) if grouped else 1
+    if k > 1:
+        x = group_rows(x, k)
+        if np.count_nonzero(x > 0, axis=1).min() < a // k:
+            raise ValueError(
+                f"the joint dropout with shared rows needs R̂ with at least {a // k} non-zero "
+                f"entries in every row on each of its {k} groups of block columns"
+            )
+    x = _balance(x, a // k, b, iterations)
+    return (x.reshape(mp, k, npr).sum(axis=1) if k > 1 else x), a, b
+
+
+def _balance(x: np.ndarray, a: int, b: int, iterations: int) -> np.ndarray:
+    """``x`` scaled to row sums ``a`` and column sums ``b`` with clipping at 1 (in place)."""
 
     def balanced() -> bool:
         return max(np.abs(x.sum(axis=1) - a).max(), np.abs(x.sum(axis=0) - b).max()) < 1e-12
 
     if balanced():  # e.g. a store's recorded R̂ given back: the same bits, the same patterns
-        return x, a, b
+        return x
     for _ in range(iterations):
         x *= (a / x.sum(axis=1))[:, None]
         np.minimum(x, 1.0, out=x)
         x *= (b / x.sum(axis=0))[None, :]
         np.minimum(x, 1.0, out=x)
         if balanced():
-            break
-    else:
-        raise ValueError("the joint dropout could not balance R̂ (a row or column saturates)")
-    return x, a, b
+            return x
+    raise ValueError("the joint dropout could not balance R̂ (a row or column saturates)")
 
 
 @ngjit
@@ -125,12 +172,15 @@ def dependent_round_kernel(x0: np.ndarray, hp: np.uint64) -> np.ndarray:
     pr = np.empty(2 * (mp + npr) + 2, np.int64)
     pc = np.empty(2 * (mp + npr) + 2, np.int64)
     s: IntLike = 0
+    # an entry made integral never leaves a cycle again: the first fractional one only moves on
+    first: IntLike = 0
     for _ in range(mp * npr + 1):
         r = -1
-        for kk in range(mp * npr):
+        for kk in range(first, mp * npr):
             v = x[kk // npr, kk % npr]
             if eps < v < 1.0 - eps:
                 r = kk // npr
+                first = kk
                 break
         if r < 0:
             break
@@ -211,11 +261,19 @@ def pattern_pool_kernel(keep: np.ndarray, seed: IntLike, n_patterns: IntLike) ->
     return out
 
 
-def pattern_pool(keep: np.ndarray, seed: int, n_patterns: int = JOINT_PATTERNS) -> np.ndarray:
+def pattern_pool(
+    keep: np.ndarray, seed: int, n_patterns: int = JOINT_PATTERNS, groups: int = 1
+) -> np.ndarray:
     """The pool of block patterns of a balanced ``keep`` (:func:`joint_keep`): uint8
-    ``(m', P, n')``, each ``[:, p, :]`` with the row / column sums of ``keep``."""
+    ``(m', P, n')``, each ``[:, p, :]`` with the row / column sums of ``keep``; with
+    ``groups`` > 1 (``keep`` balanced ``grouped``), also its row sums on each group of block
+    columns (the patterns of :func:`group_rows` of ``keep``, rows summed back)."""
     keep = np.ascontiguousarray(keep, dtype=np.float64)
-    return pattern_pool_kernel(keep, as_seed(seed), np.int64(n_patterns))
+    if groups == 1:
+        return pattern_pool_kernel(keep, as_seed(seed), np.int64(n_patterns))
+    mp, npr = keep.shape
+    pool = pattern_pool_kernel(group_rows(keep, groups), as_seed(seed), np.int64(n_patterns))
+    return pool.reshape(mp, groups, n_patterns, npr).sum(axis=1, dtype=np.uint8)
 
 
 def user_affinity(
@@ -697,6 +755,7 @@ __all__ = [
     "JOINT_TOLERANCE",
     "SHARED_ROW",
     "dependent_round_kernel",
+    "group_rows",
     "joint_count_rows_kernel",
     "joint_keep",
     "joint_row_keep",
@@ -711,6 +770,7 @@ __all__ = [
     "pattern_pool",
     "pattern_pool_kernel",
     "rank_shift",
+    "row_groups",
     "row_windows",
     "user_affinity",
     "window_count_table",

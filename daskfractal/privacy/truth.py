@@ -108,6 +108,9 @@ class LevelTruth:
     #: ``shared``: every block of a block row has its row permutation (stores before 0.5:
     #: ``per-block``)
     rows: str = "per-block"
+    #: shared rows, joint dropout: groups of block columns with a row permutation each
+    #: (``params.row_groups``; 1 when absent)
+    row_groups: int = 1
 
     @classmethod
     def of(
@@ -150,6 +153,7 @@ class LevelTruth:
             legacy=old,
             joint=windows,
             rows=str(level.get("rows", "per-block")),
+            row_groups=int(level.get("row_groups", 1)),
         )
 
     def _table(self, size: int, stream: int, i: int, degree: np.ndarray) -> np.ndarray:
@@ -163,16 +167,19 @@ class LevelTruth:
         """int64 (n', m): ``out[j, t]`` is the real user copied into slot ``t`` of block (i, j)."""
         m = self.row_degree.size
         if self.rows == "shared" and self.shuffle != "none":
-            # one permutation of the block row, at the shared block-column key
+            # one permutation of the block row, at the shared block-column key (one per
+            # group of block columns for the joint dropout at a > 1)
             shared = np.array([_permute.SHARED_COLUMN])
             if self.joint is not None:
-                one = np.empty((1, m), np.int64)
+                k = self.row_groups
+                keys = _permute.SHARED_COLUMN + np.arange(k, dtype=np.int64)
+                one = np.empty((k, m), np.int64)
                 order, rank, starts, window_of = self.joint
                 _permute.window_source_rows_kernel(
                     np.arange(m, dtype=np.int64), order, rank, starts, window_of, self.seed,
-                    STREAM_ROW_PERM, int(i), shared, one,
+                    STREAM_ROW_PERM, int(i), keys, one,
                 )  # fmt: skip
-                return np.repeat(one, self.n_blocks, axis=0)
+                return np.repeat(one, self.n_blocks // k, axis=0)
             perm = np.empty(m, np.int64)
             strat = self.shuffle == "stratified"
             order = np.argsort(self.row_degree, kind="stable") if strat else np.zeros(0)
