@@ -169,7 +169,6 @@ class LevelTruth:
         if self.rows == "shared" and self.shuffle != "none":
             # one permutation of the block row, at the shared block-column key (one per
             # group of block columns for the joint dropout at a > 1)
-            shared = np.array([_permute.SHARED_COLUMN])
             if self.joint is not None:
                 k = self.row_groups
                 keys = _permute.SHARED_COLUMN + np.arange(k, dtype=np.int64)
