@@ -119,33 +119,48 @@ def test_every_piece_of_a_user_comes_from_its_one_real_user(kcore, shuffle, drop
     assert pieces > 100
 
 
-def test_joint_shared_rows_keep_each_entry_once_per_group(kcore):
-    """Joint at a > 1 (2 x 4: a = 2, two groups of two block columns): a synthetic user copies
-    one real user per group and holds each of its train entries exactly once there, so no
-    item has a renamed twin in the same history (one group would hold every entry twice)."""
-    ex = dfr.expand(kcore, factors=(2, 4), dropout="joint", rows="shared", seed=7)
+@pytest.mark.parametrize(
+    ("factors", "keep", "a"),
+    [((2, 4), None, 2), (None, np.full((4, 4), 0.75), 3)],
+    ids=["2x4-a2", "4x4-a3"],
+)
+def test_joint_shared_rows_keep_each_entry_once_per_group(kcore, factors, keep, a):
+    """Joint at a > 1: a synthetic user copies one real user per group of block columns (a
+    groups: two of two at 2 x 4; of two, one and one, rotating with the block row, at 4 x 4)
+    and holds each of its train entries exactly once there, so no item has a renamed twin in
+    the same history (one group would hold every entry a times)."""
+    from daskfractal.kernels.joint import column_groups
+
+    ex = dfr.expand(kcore, factors=factors, keep=keep, dropout="joint", rows="shared", seed=7)
     plan = ex.plan
-    assert ex.params["reduced"]["joint_multiples"] == [2, 1]
-    assert plan.row_groups == ex.params["row_groups"] == 2
+    mp, npr = plan.factors
+    assert ex.params["reduced"]["joint_multiples"][0] == a
+    assert plan.row_groups == ex.params["row_groups"] == a
     got = ex.compute(scheduler="sync")
     m, n = plan.m, plan.n
     train = got.train.tocsr()
     real = kcore.train.tocsr()
+    blocks = np.arange(npr)
     inverse = {
-        (i, j): np.argsort(_plan.column_permutation(plan, i, j)) for i in range(2) for j in range(4)
+        (i, j): np.argsort(_plan.column_permutation(plan, i, j)) for i in range(mp) for j in blocks
     }
-    src = {i: _plan.source_rows(plan, i, np.arange(4), np.arange(m)) for i in range(2)}
+    src = {i: _plan.source_rows(plan, i, blocks, np.arange(m)) for i in range(mp)}
+    group = {i: column_groups(i, blocks, npr, a) for i in range(mp)}
+    assert sorted(set(group[1].tolist())) == list(range(a))
+    checked = 0
     for u in range(0, train.shape[0], 3):
         i, t = divmod(int(got.user_slot[u]), m)
         items = train.indices[train.indptr[u] : train.indptr[u + 1]]
-        for g in range(2):
-            s = int(src[i][2 * g, t])
-            assert src[i][2 * g + 1, t] == s
+        for g in range(a):
+            cols = blocks[group[i] == g]
+            (s,) = set(src[i][cols, t].tolist())  # one real user per group
             mapped = [
-                int(inverse[i, j][c - j * n]) for c in items.tolist() if (j := c // n) // 2 == g
+                int(inverse[i, j][c - j * n]) for c in items.tolist() if (j := c // n) in cols
             ]
             want = real.indices[real.indptr[s] : real.indptr[s + 1]]
             assert sorted(mapped) == sorted(want.tolist())
+            checked += 1
+    assert checked > 500
 
 
 @pytest.mark.parametrize(("shuffle", "dropout"), MODES[:2])

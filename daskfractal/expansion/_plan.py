@@ -115,8 +115,8 @@ class Plan:
     #: ``shared``: one row permutation per block row, the same in its block columns (a
     #: synthetic user copies one real user everywhere); ``per-block``: one per block
     rows: str = "per-block"
-    #: shared rows with the joint dropout: the block columns fall into this many groups of
-    #: ``n' / row_groups`` (:func:`..kernels.joint.row_groups`), each with its own row
+    #: shared rows with the joint dropout: the block columns of a block row fall into this
+    #: many groups (``a``, :func:`..kernels.joint.column_groups`), each with its own row
     #: permutation at the key ``SHARED_COLUMN + g``; 1 everywhere else
     row_groups: int = 1
 
@@ -280,7 +280,7 @@ def source_rows(plan: Plan, i: int, blocks: np.ndarray, slots: np.ndarray) -> np
     if plan.rows == "shared" and blocks.shape[0] > 0:
         # one permutation per group of block columns (one group but for the joint dropout
         # at a > 1): computed once per group, the same in the group's blocks
-        group = blocks // (plan.factors[1] // plan.row_groups)
+        group = joint.column_groups(i, blocks, plan.factors[1], plan.row_groups)
         keys, at = np.unique(group, return_inverse=True)
         out[:] = _source_rows(plan, i, permute.SHARED_COLUMN + keys, slots)[at.reshape(-1)]
         return out

@@ -59,31 +59,39 @@ SHARED_ROW = np.int64((1 << 40) + 3)
 _MASK = np.int64((1 << 40) - 1)
 
 
-def row_groups(a: int, npr: int) -> int:
-    """Groups of block columns for shared rows: ``gcd(a, n')``.
+def column_groups(i: int, blocks: np.ndarray, npr: int, groups: int) -> np.ndarray:
+    """The group of each block column ``blocks`` in block row ``i`` (int64): ``groups``
+    runs of consecutive block columns, of ``n' / groups`` each when that divides, else of
+    ``⌊n' / groups⌋`` or ``⌈n' / groups⌉`` rotated by one column per block row (so that
+    every block column is in a short group as often as any other).
 
-    With shared rows a synthetic user copies, in each group, one real user; a group's
-    patterns keep each entry of that user ``a / groups`` times (once when ``groups == a``).
-    One group would keep each entry ``a`` times, in ``a`` block columns ("twins": renamed
-    copies of one item that co-occur in every history).
+    With shared rows and the joint dropout there are ``a`` groups (the row multiple): a
+    synthetic user copies one real user per group, and a pattern keeps each entry once per
+    group, so no history holds two renamed copies of one real item ("twins", which
+    co-occur in every history that has the item).
 
     Examples
     --------
-    >>> row_groups(4, 32), row_groups(6, 32), row_groups(1, 8)
-    (4, 2, 1)
+    >>> column_groups(0, np.arange(8), 8, 4).tolist()
+    [0, 0, 1, 1, 2, 2, 3, 3]
+    >>> column_groups(0, np.arange(8), 8, 3).tolist()
+    [0, 0, 0, 1, 1, 1, 2, 2]
+    >>> column_groups(1, np.arange(8), 8, 3).tolist()
+    [0, 0, 1, 1, 1, 2, 2, 0]
     """
-    return int(np.gcd(int(a), int(npr)))
+    shift = 0 if npr % groups == 0 else int(i)
+    return ((np.asarray(blocks, dtype=np.int64) + shift) % npr) * groups // npr
 
 
 def group_rows(x: np.ndarray, groups: int) -> np.ndarray:
     """``(m'·groups, n')``: row ``i·groups + g`` holds row ``i`` of ``x`` on the block columns
-    of group ``g`` (``[g·w, (g + 1)·w)``, ``w = n' / groups``) and zeros elsewhere; summing
-    the rows of each ``i`` gives ``x`` back."""
+    of group ``g`` (:func:`column_groups`) and zeros elsewhere; summing the rows of each
+    ``i`` gives ``x`` back."""
     mp, npr = x.shape
-    w = npr // groups
     out = np.zeros((mp * groups, npr), dtype=x.dtype)
-    for g in range(groups):
-        out[g::groups, g * w : (g + 1) * w] = x[:, g * w : (g + 1) * w]
+    cols = np.arange(npr, dtype=np.int64)
+    for i in range(mp):
+        out[i * groups + column_groups(i, cols, npr, groups), cols] = x[i]
     return out
 
 
@@ -95,8 +103,8 @@ def joint_keep(
     ``a`` is the multiple of ``n' / gcd(m', n')`` nearest the mean row sum (at least that
     step), ``b = m'·a / n'``; then alternate row and column scaling with clipping at 1
     (iterative proportional fitting). Zero entries stay zero. ``grouped`` (shared rows):
-    each row sums to ``a / k`` on each of the ``k =`` :func:`row_groups` groups of block
-    columns, so that a pattern keeps an entry once per group.
+    each row also sums to 1 on each of its ``a`` groups of block columns
+    (:func:`column_groups`), so that a pattern keeps an entry once per group.
 
     Examples
     --------
@@ -106,6 +114,9 @@ def joint_keep(
     >>> k, a, b = joint_keep(np.full((2, 4), 0.5), grouped=True)
     >>> a, b, k[:, :2].sum(axis=1).round(6).tolist()
     (2, 1, [1.0, 1.0])
+    >>> k, a, b = joint_keep(np.full((8, 8), 0.375), grouped=True)  # groups of 3, 3 and 2
+    >>> a, k[0, 6:].round(6).tolist(), float(k.sum(axis=0).round(6).min())
+    (3, [0.5, 0.5], 3.0)
     """
     x = np.array(keep, dtype=np.float64)
     mp, npr = x.shape
@@ -123,13 +134,13 @@ def joint_keep(
             f"{b} in every column"
         )
     x[x < 0] = 0.0
-    k = row_groups(a, npr) if grouped else 1
+    k = a if grouped else 1
     if k > 1:
         x = group_rows(x, k)
-        if np.count_nonzero(x > 0, axis=1).min() < a // k:
+        if np.count_nonzero(x > 0, axis=1).min() < 1:
             raise ValueError(
-                f"the joint dropout with shared rows needs R̂ with at least {a // k} non-zero "
-                f"entries in every row on each of its {k} groups of block columns"
+                "the joint dropout with shared rows needs R̂ with a non-zero entry in every "
+                f"row on each of its {k} groups of block columns"
             )
     x = _balance(x, a // k, b, iterations)
     return (x.reshape(mp, k, npr).sum(axis=1) if k > 1 else x), a, b
@@ -266,7 +277,7 @@ def pattern_pool(
 ) -> np.ndarray:
     """The pool of block patterns of a balanced ``keep`` (:func:`joint_keep`): uint8
     ``(m', P, n')``, each ``[:, p, :]`` with the row / column sums of ``keep``; with
-    ``groups`` > 1 (``keep`` balanced ``grouped``), also its row sums on each group of block
+    ``groups`` > 1 (``keep`` balanced ``grouped``), also one 1 a row on each group of block
     columns (the patterns of :func:`group_rows` of ``keep``, rows summed back)."""
     keep = np.ascontiguousarray(keep, dtype=np.float64)
     if groups == 1:
@@ -754,6 +765,7 @@ __all__ = [
     "JOINT_PATTERNS",
     "JOINT_TOLERANCE",
     "SHARED_ROW",
+    "column_groups",
     "dependent_round_kernel",
     "group_rows",
     "joint_count_rows_kernel",
@@ -770,7 +782,6 @@ __all__ = [
     "pattern_pool",
     "pattern_pool_kernel",
     "rank_shift",
-    "row_groups",
     "row_windows",
     "user_affinity",
     "window_count_table",

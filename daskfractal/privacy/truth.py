@@ -178,7 +178,8 @@ class LevelTruth:
                     np.arange(m, dtype=np.int64), order, rank, starts, window_of, self.seed,
                     STREAM_ROW_PERM, int(i), keys, one,
                 )  # fmt: skip
-                return np.repeat(one, self.n_blocks // k, axis=0)
+                cols = np.arange(self.n_blocks, dtype=np.int64)
+                return one[_joint_kernels.column_groups(i, cols, self.n_blocks, k)]
             perm = np.empty(m, np.int64)
             strat = self.shuffle == "stratified"
             order = np.argsort(self.row_degree, kind="stable") if strat else np.zeros(0)
