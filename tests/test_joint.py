@@ -569,3 +569,24 @@ def test_joint_with_a_block_sample_rate(kcore, rate):
     # train entry there and is not emitted (nor its test entry)
     assert got.test.nnz == len(got.user_slot)
     assert 0.95 * a.expected()["test"] <= got.test.nnz <= a.expected()["test"]
+
+
+@pytest.mark.parametrize(("cells", "groups"), [(1 << 15, 4), (4 * 8 * 2, 2), (1, 1)])
+def test_grouped_patterns_keep_each_entry_a_over_k_times_per_group(monkeypatch, cells, groups):
+    """Shared rows: R̂ balanced and every pattern drawn with ``a / k`` ones a row on each of
+    the ``k`` groups of block columns; ``k`` is ``a`` while the grouped rows fit the cell
+    budget, else the largest divisor of ``a`` that does."""
+    monkeypatch.setattr(J, "JOINT_GROUP_CELLS", cells)
+    keep = np.random.default_rng(4).uniform(0.3, 0.7, (4, 8))
+    balanced, a, b = J.joint_keep(keep, grouped=True)
+    assert (a, b) == (4, 2)
+    k = J.row_groups(a, 4, 8)
+    assert k == groups
+    pool = J.pattern_pool(balanced, 9, 64, groups=k)
+    np.testing.assert_array_equal(pool.sum(axis=2), a)
+    np.testing.assert_array_equal(pool.sum(axis=0), b)
+    for i in range(4):
+        g = J.column_groups(i, np.arange(8), 8, k)
+        for gg in range(k):
+            np.testing.assert_allclose(balanced[i, g == gg].sum(), a // k)
+            np.testing.assert_array_equal(pool[i][:, g == gg].sum(axis=1), a // k)

@@ -267,7 +267,7 @@ def joint_plan_tables(
             raise ParameterError(str(e)) from None
     balanced_keep, a, b = balanced
     # shared rows: one real user per group of block columns, each entry kept once per group
-    groups = a if grouped else 1
+    groups = joint.row_groups(a, *balanced_keep.shape) if grouped else 1
     order, starts, window_of = joint.row_windows(split.train, options.window)
     tables = {
         "joint_pool": joint.pattern_pool(balanced_keep, seed, groups=groups),

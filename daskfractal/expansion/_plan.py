@@ -116,7 +116,7 @@ class Plan:
     #: synthetic user copies one real user everywhere); ``per-block``: one per block
     rows: str = "per-block"
     #: shared rows with the joint dropout: the block columns of a block row fall into this
-    #: many groups (``a``, :func:`..kernels.joint.column_groups`), each with its own row
+    #: many groups (``a`` or a divisor, :func:`..kernels.joint.row_groups`), each with its own row
     #: permutation at the key ``SHARED_COLUMN + g``; 1 everywhere else
     row_groups: int = 1
 

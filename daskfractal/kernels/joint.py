@@ -59,16 +59,39 @@ SHARED_ROW = np.int64((1 << 40) + 3)
 _MASK = np.int64((1 << 40) - 1)
 
 
+#: cells of the grouped rows (``m'·groups × n'``) the pattern pool is drawn on, at most: the
+#: dependent rounding's time grows faster than the cells (1,024 patterns: 0.2 s at 2,048
+#: cells, 1.6 s at 32,768, 15 s at 49,152)
+JOINT_GROUP_CELLS = 1 << 15
+
+
+def row_groups(a: int, mp: int, npr: int) -> int:
+    """The groups of block columns of a block row for shared rows under the joint dropout:
+    ``a`` (one real user per group, each entry kept once per group), or where the grouped
+    rows would exceed :data:`JOINT_GROUP_CELLS`, the largest divisor ``k`` of ``a`` that fits
+    (each entry kept ``a / k`` times per group).
+
+    Examples
+    --------
+    >>> row_groups(4, 16, 32), row_groups(3, 8, 8), row_groups(400, 200, 400)
+    (4, 3, 1)
+    """
+    for k in range(int(a), 0, -1):
+        if a % k == 0 and mp * k * npr <= JOINT_GROUP_CELLS:
+            return k
+    return 1
+
+
 def column_groups(i: int, blocks: np.ndarray, npr: int, groups: int) -> np.ndarray:
     """The group of each block column ``blocks`` in block row ``i`` (int64): ``groups``
     runs of consecutive block columns, of ``n' / groups`` each when that divides, else of
     ``⌊n' / groups⌋`` or ``⌈n' / groups⌉`` rotated by one column per block row (so that
     every block column is in a short group as often as any other).
 
-    With shared rows and the joint dropout there are ``a`` groups (the row multiple): a
-    synthetic user copies one real user per group, and a pattern keeps each entry once per
-    group, so no history holds two renamed copies of one real item ("twins", which
-    co-occur in every history that has the item).
+    With shared rows and the joint dropout there are ``a`` groups (the row multiple;
+    :func:`row_groups`): a synthetic user copies one real user per group, and a pattern keeps
+    each entry once per group, so no history holds two renamed copies of one real item
+    ("twins", which co-occur in every history that has the item).
 
     Examples
     --------
@@ -103,8 +126,9 @@ def joint_keep(
     ``a`` is the multiple of ``n' / gcd(m', n')`` nearest the mean row sum (at least that
     step), ``b = m'·a / n'``; then alternate row and column scaling with clipping at 1
     (iterative proportional fitting). Zero entries stay zero. ``grouped`` (shared rows):
-    each row also sums to 1 on each of its ``a`` groups of block columns
-    (:func:`column_groups`), so that a pattern keeps an entry once per group.
+    each row also sums to ``a / k`` on each of its ``k =`` :func:`row_groups` groups of block
+    columns (:func:`column_groups`), so that a pattern keeps an entry once per group
+    (``k = a``).
 
     Examples
     --------
@@ -134,13 +158,13 @@ def joint_keep(
             f"{b} in every column"
         )
     x[x < 0] = 0.0
-    k = a if grouped else 1
+    k = row_groups(a, mp, npr) if grouped else 1
     if k > 1:
         x = group_rows(x, k)
-        if np.count_nonzero(x > 0, axis=1).min() < 1:
+        if np.count_nonzero(x > 0, axis=1).min() < a // k:
             raise ValueError(
-                "the joint dropout with shared rows needs R̂ with a non-zero entry in every "
-                f"row on each of its {k} groups of block columns"
+                f"the joint dropout with shared rows needs R̂ with {a // k} non-zero entries "
+                f"in every row on each of its {k} groups of block columns"
             )
     x = _balance(x, a // k, b, iterations)
     return (x.reshape(mp, k, npr).sum(axis=1) if k > 1 else x), a, b
@@ -761,6 +785,7 @@ def other_positions(indptr: np.ndarray, sign: np.ndarray) -> tuple[np.ndarray, n
 
 
 __all__ = [
+    "JOINT_GROUP_CELLS",
     "JOINT_ITERATIONS",
     "JOINT_PATTERNS",
     "JOINT_TOLERANCE",
@@ -782,6 +807,7 @@ __all__ = [
     "pattern_pool",
     "pattern_pool_kernel",
     "rank_shift",
+    "row_groups",
     "row_windows",
     "user_affinity",
     "window_count_table",
