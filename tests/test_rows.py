@@ -262,3 +262,25 @@ def test_shared_sources_are_uniform_over_block_rows(shuffle):
     pairs = np.bincount(slot_of[:, 0] * m + slot_of[:, 1], minlength=m * m)
     cells = [a * m + b for a, b in itertools.permutations(range(m), 2)]
     assert stats.chisquare(pairs[cells]).pvalue > 1e-4
+
+
+def test_joint_groups_rebuild_in_a_chain_and_in_the_privacy_ground_truth(kcore):
+    """A level with joint's groups (2 x 4, a = 2) rebuilds from its record to the same data
+    (the recorded, group-balanced R̂ is taken as it is), and the privacy audit's ground truth
+    gives every block the source rows of its group, as the planner does."""
+    from daskfractal.expansion import rebuild_input
+    from daskfractal.privacy.truth import LevelTruth
+
+    inner = dfr.expand(kcore, factors=(2, 4), dropout="joint", seed=3)
+    assert inner.params["row_groups"] == 2
+    outer = dfr.expand(inner, factors=(2, 1), seed=4)
+    rebuilt = rebuild_input(kcore, outer.params["levels"], scheduler="sync")
+    direct = inner.to_split(scheduler="sync")
+    assert (rebuilt.train != direct.train).nnz == 0 and (rebuilt.test != direct.test).nnz == 0
+    truth = LevelTruth.of(inner.params, kcore.signed(), 4, train=kcore.train)
+    assert truth.row_groups == 2
+    for i in range(2):
+        want = _plan.source_rows(inner.plan, i, np.arange(4), np.arange(kcore.n_users))
+        np.testing.assert_array_equal(truth.sources(i), want)
+        assert (want[0] == want[1]).all() and (want[2] == want[3]).all()
+        assert not (want[0] == want[2]).all()
